@@ -1,0 +1,46 @@
+/* OCI images: config + manifest written into the store, and exports out of it.
+ *
+ * Config: architecture amd64|arm64 (+ variant v8 for arm64), os linux, config.Env,
+ * WorkingDir /var/task, Entrypoint ["/lambda-entrypoint.sh"], Cmd [handler], labels
+ * dev.lbox.runtime / dev.lbox.arch / dev.lbox.handler, rootfs.diff_ids, created = epoch
+ * (RFC 3339), history one entry per layer. Same inputs, same bytes, same digest. */
+#ifndef LBOX_IMAGE_H
+#define LBOX_IMAGE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../common/error.h"
+#include "layer.h"
+#include "store.h"
+
+struct lbox_image_spec {
+    const char *ref;              /* name:tag */
+    const char *runtime;          /* nodejs18.x */
+    const char *arch;             /* x86_64 | arm64 */
+    const char *handler;          /* index.handler */
+    const char *const *env;       /* "KEY=VALUE", NULL-terminated */
+    const struct lbox_layer *layers;
+    const char *const *layer_comments; /* one per layer, for history ("base", "node", ...) */
+    size_t nlayers;
+    int64_t created;              /* SOURCE_DATE_EPOCH */
+};
+
+/* Writes config and manifest blobs, tags ref. manifest_digest_out: 72 bytes. */
+int lbox_image_commit(struct lbox_store *st, const struct lbox_image_spec *spec,
+                      char *manifest_digest_out, struct lbox_error *err);
+
+enum lbox_export_format {
+    LBOX_EXPORT_OCI,        /* tar: OCI layout + legacy manifest.json (docker/podman load) */
+    LBOX_EXPORT_DOCKER,     /* same archive plus the legacy "repositories" file */
+    LBOX_EXPORT_ROOTFS,     /* a directory with the unpacked root filesystem */
+    LBOX_EXPORT_ROOTFS_TAR, /* the unpacked root filesystem as one tar */
+};
+int lbox_export_format_parse(const char *s, enum lbox_export_format *f, struct lbox_error *err);
+
+/* Writes the image `ref` to `out` (temp name + rename; an existing `out` is an error for a
+ * directory, replaced for a file). */
+int lbox_image_export(struct lbox_store *st, const char *ref, const char *out,
+                      enum lbox_export_format fmt, struct lbox_error *err);
+
+#endif

@@ -1,0 +1,43 @@
+/* Small file-system helpers shared by every module. All return 0 / -1 with *err filled. */
+#ifndef LBOX_FSUTIL_H
+#define LBOX_FSUTIL_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "error.h"
+
+/* mkdir -p with the given mode for created directories. */
+int lbox_mkdir_p(const char *path, mode_t mode, struct lbox_error *err);
+
+/* rm -rf; a missing path is not an error. Never follows symlinks. */
+int lbox_rm_rf(const char *path, struct lbox_error *err);
+
+/* Reads a whole file (max `limit` bytes, 0 = no limit) into a NUL-terminated buffer. */
+int lbox_read_file(const char *path, size_t limit, char **data, size_t *len, struct lbox_error *err);
+
+/* Writes data to `path` through `path.tmp.<pid>` + fsync + rename: readers never see half a file. */
+int lbox_write_file_atomic(const char *path, const void *data, size_t len, mode_t mode,
+                           struct lbox_error *err);
+
+/* Copies a regular file (mode preserved), via a temp name and rename. */
+int lbox_copy_file(const char *src, const char *dst, struct lbox_error *err);
+
+/* Returns a malloc'd "a/b" (one slash between). Never NULL (aborts on OOM). */
+char *lbox_path_join(const char *a, const char *b);
+
+/* malloc'd printf; aborts on OOM (library code treats OOM as fatal, like git's xmalloc). */
+char *lbox_strdupf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void *lbox_xmalloc(size_t n);
+void *lbox_xcalloc(size_t n, size_t m);
+void *lbox_xrealloc(void *p, size_t n);
+char *lbox_xstrdup(const char *s);
+
+/* $XDG_CACHE_HOME/lbox (or ~/.cache/lbox) and $XDG_DATA_HOME/lbox (or ~/.local/share/lbox). */
+char *lbox_cache_dir(void);
+char *lbox_data_dir(void);
+
+/* Total size in bytes of regular files under `path` (symlinks not followed). */
+int lbox_du(const char *path, unsigned long long *bytes, struct lbox_error *err);
+
+#endif

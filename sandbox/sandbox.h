@@ -1,0 +1,73 @@
+/* sandbox: turns a root filesystem plus limits into an isolated, long-lived environment.
+ *
+ * Contract (what runner/ may rely on):
+ *  - lbox_sandbox_create() clones a child into new user, mount, pid, ipc, uts, cgroup and
+ *    (unless host_network) net namespaces. Inside, the child becomes pid 1 (a small reaper
+ *    written in C, not exec'd) after building the mounts: rootfs read-only, /tmp a tmpfs of
+ *    tmp_size_mb, fresh /proc with read-only covers, minimal /dev, pivot_root. uid 993/gid 990
+ *    inside, mapped to the caller. Works as root and as an unprivileged user.
+ *  - When listen_port != 0, pid 1 creates a TCP socket bound to 127.0.0.1:listen_port inside
+ *    the sandbox's network namespace and hands the listening fd back to the caller
+ *    (*listen_fd): the runner serves the Runtime API on it; nothing outside can connect.
+ *  - lbox_sandbox_exec() asks pid 1 to start a process (the runtime bootstrap) with exactly
+ *    the given argv/envp/cwd (nothing inherited from the host environment), its own process
+ *    group, rlimits (nofile 1024, nproc 1024), no capabilities, no_new_privs and the seccomp
+ *    filter loaded last before execve. stdout/stderr go to the given fds. If the rootfs's
+ *    architecture is foreign (qemu_path set) the exec goes through QEMU via a binfmt_misc
+ *    registration private to the sandbox's user namespace.
+ *  - lbox_sandbox_kill_procs() SIGKILLs every process in the sandbox except pid 1, so /tmp
+ *    (owned by pid 1's mount namespace) survives an environment reset, as on Lambda.
+ *  - lbox_sandbox_destroy() kills everything. If the runner dies, the sandbox dies too.
+ *  - Memory: enforced through cgroup v2 or v1 when usable; memory_peak reports the measured
+ *    maximum of the sandbox's processes. */
+#ifndef LBOX_SANDBOX_H
+#define LBOX_SANDBOX_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "../common/error.h"
+
+struct lbox_sandbox_config {
+    const char *rootfs;        /* unpacked image root (read-only bind) */
+    unsigned tmp_size_mb;      /* /tmp tmpfs size, 512..10240 */
+    unsigned memory_mb;        /* memory limit; 0 = none */
+    bool host_network;         /* share the host's network namespace */
+    uint16_t listen_port;      /* 0 = none; else 127.0.0.1:<port> socket made inside */
+    const char *arch;          /* image arch "x86_64" | "arm64" */
+    const char *qemu_path;     /* NULL: native; else static qemu for the foreign arch */
+    const char *hostname;      /* uts hostname inside (e.g. "169.254.x.x"-like); may be NULL */
+};
+
+struct lbox_sandbox;
+
+int lbox_sandbox_create(const struct lbox_sandbox_config *cfg, struct lbox_sandbox **sb,
+                        int *listen_fd, struct lbox_error *err);
+
+/* Starts a process inside; *pid is its pid as seen from the host (for signalling/waiting
+ * use the lbox_sandbox_* calls, not the pid directly). */
+int lbox_sandbox_exec(struct lbox_sandbox *sb, const char *const *argv, const char *const *envp,
+                      const char *cwd, int stdout_fd, int stderr_fd, pid_t *pid,
+                      struct lbox_error *err);
+
+/* Non-blocking check of the process started by lbox_sandbox_exec: returns 1 and fills
+ * *wstatus (waitpid-style) when it has exited, 0 while it runs, -1 on error. */
+int lbox_sandbox_poll_exit(struct lbox_sandbox *sb, int *wstatus, struct lbox_error *err);
+
+/* An fd that becomes readable when the exec'd process exits (for poll loops). */
+int lbox_sandbox_exit_fd(struct lbox_sandbox *sb);
+
+/* Kills every process in the sandbox except pid 1 and waits until they are gone. */
+int lbox_sandbox_kill_procs(struct lbox_sandbox *sb, struct lbox_error *err);
+
+/* Peak memory of the sandbox in bytes since the last reset (0 if it cannot be measured). */
+uint64_t lbox_sandbox_memory_peak(struct lbox_sandbox *sb);
+void lbox_sandbox_memory_peak_reset(struct lbox_sandbox *sb);
+
+/* One line describing how memory is enforced (cgroup v2 / v1 / "not enforced: <why>"). */
+const char *lbox_sandbox_memory_mode(struct lbox_sandbox *sb);
+
+void lbox_sandbox_destroy(struct lbox_sandbox *sb);
+
+#endif

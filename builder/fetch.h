@@ -20,7 +20,10 @@ struct lbox_fetcher {
     bool progress;    /* draw a progress bar (set when stderr is a tty) */
     int retries;      /* attempts after the first, for transient errors (default 3) */
     long timeout_s;   /* connect timeout in seconds (default 15) */
-    /* Named in "unreachable" errors: which flag / env var changes the URL being fetched. */
+    /* Receives one-line notices (a corrupt cache entry refetched, a stale index reused).
+     * NULL: dropped. Library code never prints; the CLI decides. */
+    void (*notice)(void *ctx, const char *msg);
+    void *notice_ctx;
 };
 
 /* Initialises with defaults: cache at lbox_cache_dir(), progress if isatty(2). */

@@ -1,0 +1,56 @@
+/* lbox: build AWS Lambda Node.js execution environments and run them locally. */
+#include <stdio.h>
+#include <string.h>
+
+#include "commands.h"
+
+struct command {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *summary;
+};
+
+/* Weak: a subcommand whose file is not linked yet is simply not listed. */
+#pragma weak cmd_images
+#pragma weak cmd_rm
+#pragma weak cmd_inspect
+#pragma weak cmd_invoke
+
+static const struct command commands[] = {
+    {"build", cmd_build, "build a function image for a runtime and architecture"},
+    {"images", cmd_images, "list the images in the local store"},
+    {"inspect", cmd_inspect, "show an image's config and layers"},
+    {"rm", cmd_rm, "remove images from the local store"},
+    {"invoke", cmd_invoke, "run events through an image, as Lambda does"},
+};
+
+static void usage(FILE *out)
+{
+    fprintf(out, "usage: lbox <command> [options]\n\ncommands:\n");
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (commands[i].run)
+            fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
+    fprintf(out, "\n'lbox <command> --help' describes a command's options and exit codes.\n");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+        usage(stdout);
+        return 0;
+    }
+    if (!strcmp(argv[1], "--version")) {
+        printf("lbox 0.1.0\n");
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (commands[i].run && !strcmp(argv[1], commands[i].name))
+            return commands[i].run(argc - 1, argv + 1);
+    fprintf(stderr, "lbox: '%s' is not an lbox command\n\n", argv[1]);
+    usage(stderr);
+    return 2;
+}

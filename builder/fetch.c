@@ -228,6 +228,20 @@ int lbox_fetch_pinned(struct lbox_fetcher *f, const char *url, const char *diges
     return 0;
 }
 
+bool lbox_fetch_cached(struct lbox_fetcher *f, const char *digest, char **path)
+{
+    struct lbox_digest d;
+    if (lbox_digest_parse(digest, &d, NULL) < 0)
+        return false;
+    char *p = lbox_fetch_cache_path(f, &d);
+    if (access(p, F_OK) == 0 && lbox_digest_verify_file(p, &d, p, NULL) == 0) {
+        *path = p;
+        return true;
+    }
+    free(p);
+    return false;
+}
+
 int lbox_fetch_unpinned(struct lbox_fetcher *f, const char *url, long max_age_s,
                         const char *hint, char **path, struct lbox_error *err)
 {

@@ -45,6 +45,10 @@ int lbox_fetch_unpinned(struct lbox_fetcher *f, const char *url, long max_age_s,
  * answers at all. Used to pick between alternative sources. */
 bool lbox_fetch_reachable(struct lbox_fetcher *f, const char *url);
 
+/* True (and *path set, malloc'd) when the pinned digest is already in the cache and still
+ * verifies: lets callers skip working out a URL (e.g. asking npm for its registry). */
+bool lbox_fetch_cached(struct lbox_fetcher *f, const char *digest, char **path);
+
 /* Path a pinned digest would have in the cache (whether present or not). malloc'd. */
 char *lbox_fetch_cache_path(struct lbox_fetcher *f, const struct lbox_digest *d);
 

@@ -5,6 +5,16 @@
 #include <stdio.h>
 #include <string.h>
 
+/* Copies with truncation: a long message is cut, never overflows. */
+static void set_msg(struct lbox_error *err, const char *s)
+{
+    size_t n = strlen(s);
+    if (n >= sizeof err->msg)
+        n = sizeof err->msg - 1;
+    memcpy(err->msg, s, n);
+    err->msg[n] = '\0';
+}
+
 int lbox_err(struct lbox_error *err, enum lbox_errcode code, const char *fmt, ...)
 {
     if (!err)
@@ -32,7 +42,9 @@ int lbox_err_errno(struct lbox_error *err, int errnum, const char *fmt, ...)
         code = LBOX_E_NOSPC;
         hint = " (free some disk space and try again)";
     }
-    snprintf(err->msg, sizeof err->msg, "%s: %s%s", head, strerror(errnum), hint);
+    char full[sizeof head + 512];
+    snprintf(full, sizeof full, "%s: %s%s", head, strerror(errnum), hint);
+    set_msg(err, full);
     err->code = code;
     return -1;
 }
@@ -47,7 +59,9 @@ int lbox_err_prefix(struct lbox_error *err, const char *fmt, ...)
     vsnprintf(head, sizeof head, fmt, ap);
     va_end(ap);
     memcpy(old, err->msg, sizeof old);
-    snprintf(err->msg, sizeof err->msg, "%s: %s", head, old);
+    char full[sizeof head + sizeof old + 2];
+    snprintf(full, sizeof full, "%s: %s", head, old);
+    set_msg(err, full);
     return -1;
 }
 

@@ -1,0 +1,45 @@
+'use strict';
+// lbox's Lambda runtime client for Node.js 14, 16 and 18 (CommonJS, no native code).
+// Started by ./bootstrap as `node ... /var/runtime/index.js`. It loads the function named
+// by _HANDLER from LAMBDA_TASK_ROOT and serves invokes from the Runtime API at
+// AWS_LAMBDA_RUNTIME_API, with the observable behaviour of AWS's Node.js runtime client.
+
+const { patchConsole } = require('./lib/logging');
+const { RuntimeApi } = require('./lib/runtime-api');
+const { loadHandler, handlerMetadata } = require('./lib/handler-loader');
+const { InvokeLoop } = require('./lib/invoke-loop');
+const { UnhandledPromiseRejection } = require('./lib/errors');
+const exitHook = require('./lib/exit-hook');
+
+function main() {
+  const logError = patchConsole();
+  const api = new RuntimeApi(process.env.AWS_LAMBDA_RUNTIME_API);
+
+  // Until the first invoke, a crash is an init error; the loop re-points these per invoke.
+  // The first fatal error wins: the process exits as soon as it is reported.
+  let dying = false;
+  const fatal = {
+    uncaughtException: (err) => api.postInitError(err, () => process.exit(129)),
+    unhandledRejection: (err) => api.postInitError(err, () => process.exit(128)),
+  };
+  process.on('uncaughtException', (err) => {
+    logError('Uncaught Exception', err);
+    if (!dying) { dying = true; fatal.uncaughtException(err); }
+  });
+  process.on('unhandledRejection', (reason, promise) => {
+    const err = new UnhandledPromiseRejection(reason, promise);
+    logError('Unhandled Promise Rejection', err);
+    if (!dying) { dying = true; fatal.unhandledRejection(err); }
+  });
+  exitHook.clear();
+  process.on('beforeExit', exitHook.run);
+
+  const appRoot = process.env.LAMBDA_TASK_ROOT || process.cwd();
+  loadHandler(appRoot, process.env._HANDLER || '')
+    .then((handler) => {
+      new InvokeLoop(api, handler, handlerMetadata(handler), fatal, logError).scheduleNext();
+    })
+    .catch((err) => process.emit('uncaughtException', err));
+}
+
+main();

@@ -1,0 +1,119 @@
+'use strict';
+// Finds the function named by _HANDLER ("dir/file.export.path") under the task root.
+// File lookup order: <p> (no extension, CommonJS), <p>.js (CommonJS unless the nearest
+// package.json says "type": "module", then ES module), <p>.mjs, <p>.cjs, and finally Node's
+// own resolution from the task root and the module root (node_modules and NODE_PATH).
+// ES modules are awaited, so top-level await finishes before the first invoke.
+
+const path = require('path');
+const fs = require('fs');
+const {
+  HandlerNotFound, MalformedHandlerName, ImportModuleError, UserCodeSyntaxError,
+  MalformedStreamingHandler,
+} = require('./errors');
+const { HttpResponseStream } = require('./response-stream');
+
+const STREAMING = Symbol.for('aws.lambda.runtime.handler.streaming');
+const HIGH_WATER_MARK = Symbol.for('aws.lambda.runtime.handler.streaming.highWaterMark');
+const STREAM_RESPONSE = 'response';
+
+function splitHandler(full) {
+  if (full.includes('..')) {
+    throw new MalformedHandlerName(`'${full}' is not a valid handler name. Use absolute paths when specifying root directories in handler names.`);
+  }
+  const base = path.basename(full);
+  const moduleRoot = full.substring(0, full.indexOf(base));
+  const m = base.match(/^([^.]*)\.(.*)$/);
+  if (!m) throw new MalformedHandlerName('Bad handler');
+  return { moduleRoot, moduleName: m[1], exportPath: m[2] };
+}
+
+function requireIfExists(file) {
+  return fs.existsSync(file) ? require(file) : undefined;
+}
+
+async function importIfExists(file) {
+  return fs.existsSync(file) ? import(file) : undefined;
+}
+
+// Walks up from dir to the nearest package.json; a node_modules folder ends the walk.
+function folderIsModuleType(dir) {
+  if (dir.endsWith('/node_modules')) return false;
+  const pj = path.join(dir, '/package.json');
+  if (fs.existsSync(pj)) {
+    try {
+      const pkg = JSON.parse(fs.readFileSync(pj));
+      if (pkg) return pkg.type === 'module';
+    } catch (e) {
+      console.warn(`${pj} cannot be read, it will be ignored for ES module detection purposes.`, e);
+      return false;
+    }
+  }
+  if (dir === '/') return false;
+  return folderIsModuleType(path.resolve(dir, '..'));
+}
+
+async function loadModule(appRoot, moduleRoot, moduleName) {
+  const base = path.resolve(appRoot, moduleRoot, moduleName);
+  const extensionless = requireIfExists(base);
+  if (extensionless) return extensionless;
+
+  const jsIsModule = fs.existsSync(base + '.js') && folderIsModuleType(path.dirname(base + '.js'));
+  if (!jsIsModule) {
+    const cjs = requireIfExists(base + '.js');
+    if (cjs) return cjs;
+  }
+  const found = (jsIsModule && await importIfExists(base + '.js'))
+    || await importIfExists(base + '.mjs')
+    || requireIfExists(base + '.cjs');
+  if (found) return found;
+
+  return require(require.resolve(moduleName, { paths: [appRoot, moduleRoot] }));
+}
+
+function installGlobals() {
+  const off = process.env.AWS_LAMBDA_NODEJS_NO_GLOBAL_AWSLAMBDA;
+  if (off === '1' || off === 'true') return;
+  globalThis.awslambda = {
+    streamifyResponse(handler, options) {
+      handler[STREAMING] = STREAM_RESPONSE;
+      if (options && typeof options.highWaterMark === 'number') {
+        handler[HIGH_WATER_MARK] = parseInt(options.highWaterMark);
+      }
+      return handler;
+    },
+    HttpResponseStream,
+  };
+}
+
+// Resolves to the handler function or rejects with the Runtime.* error Lambda reports.
+async function loadHandler(appRoot, fullHandler) {
+  const { moduleRoot, moduleName, exportPath } = splitHandler(fullHandler);
+  installGlobals();
+  let mod;
+  try {
+    mod = await loadModule(appRoot, moduleRoot, moduleName);
+  } catch (e) {
+    if (e instanceof SyntaxError) throw new UserCodeSyntaxError(e);
+    // Reading .code of a thrown null/undefined throws a TypeError here, as in AWS's client.
+    if (e.code !== undefined && e.code === 'MODULE_NOT_FOUND') throw new ImportModuleError(e);
+    throw e;
+  }
+  const fn = exportPath.split('.').reduce((obj, key) => obj && obj[key], mod);
+  if (!fn) throw new HandlerNotFound(`${fullHandler} is undefined or not exported`);
+  if (typeof fn !== 'function') throw new HandlerNotFound(`${fullHandler} is not a function`);
+  return fn;
+}
+
+function handlerMetadata(fn) {
+  const mode = fn[STREAMING];
+  let streaming = false;
+  if (mode !== undefined && mode !== null && mode !== false) {
+    if (mode !== STREAM_RESPONSE) throw new MalformedStreamingHandler('Only response streaming is supported.');
+    streaming = true;
+  }
+  const hwm = parseInt(fn[HIGH_WATER_MARK]);
+  return { streaming, highWaterMark: Number.isNaN(hwm) ? undefined : hwm };
+}
+
+module.exports = { loadHandler, handlerMetadata };

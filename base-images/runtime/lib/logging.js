@@ -1,0 +1,128 @@
+'use strict';
+// Replaces console.* with Lambda's log records. Text records are
+//   <ISO time>\t<request id>\t<LEVEL>\t<util.format(...)>
+// with inner newlines turned into \r so one call stays one line; JSON records (when
+// AWS_LAMBDA_LOG_FORMAT=JSON) are {timestamp, level, requestId[, tenantId], message, ...}.
+// AWS_LAMBDA_LOG_LEVEL turns the methods below it into no-ops (console.fatal always logs).
+// When the platform hands us _LAMBDA_TELEMETRY_LOG_FD, records go to that fd in its
+// binary framing instead of stdout.
+
+const util = require('util');
+const fs = require('fs');
+const { intoError, toFormatted } = require('./errors');
+
+const LEVELS = Object.freeze({
+  TRACE: { name: 'TRACE', priority: 1, mask: 0b00100 },
+  DEBUG: { name: 'DEBUG', priority: 2, mask: 0b01000 },
+  INFO: { name: 'INFO', priority: 3, mask: 0b01100 },
+  WARN: { name: 'WARN', priority: 4, mask: 0b10000 },
+  ERROR: { name: 'ERROR', priority: 5, mask: 0b10100 },
+  FATAL: { name: 'FATAL', priority: 6, mask: 0b11000 },
+});
+const FRAME_TEXT = 0xa55a0003;
+const FRAME_JSON = 0xa55a0002;
+
+// Kept on the global object (under registered symbols) so that a second copy of the
+// logging code, e.g. one bundled into user code, sees the same request id.
+const REQUEST_ID = Symbol.for('aws.lambda.runtime.requestId');
+const TENANT_ID = Symbol.for('aws.lambda.runtime.tenantId');
+
+function setRequestContext(requestId, tenantId) {
+  global[REQUEST_ID] = requestId;
+  global[TENANT_ID] = tenantId;
+}
+
+function errorForJson(_key, value) {
+  if (!(value instanceof Error)) return value;
+  const ctorName = value.constructor == null ? undefined : value.constructor.name;
+  return Object.assign({
+    errorType: ctorName == null ? 'UnknownError' : ctorName,
+    errorMessage: value.message,
+    stackTrace: typeof value.stack === 'string' ? value.stack.split('\n') : value.stack,
+  }, value);
+}
+
+function jsonRecord(time, level, params) {
+  const record = { timestamp: time, level: level.name, requestId: global[REQUEST_ID] };
+  const tenantId = global[TENANT_ID];
+  if (tenantId != null) record.tenantId = tenantId;
+  if (params.length === 1) {
+    // A single argument is embedded as a value, so objects stay searchable as JSON.
+    record.message = params[0];
+    try {
+      return JSON.stringify(record, errorForJson);
+    } catch (_) {
+      record.message = util.format(record.message);
+      return JSON.stringify(record);
+    }
+  }
+  record.message = util.format.apply(util, params);
+  const err = params.find((p) => p instanceof Error);
+  if (err) {
+    const ctorName = err.constructor == null ? undefined : err.constructor.name;
+    record.errorType = ctorName == null ? 'UnknownError' : ctorName;
+    record.errorMessage = err.message;
+    record.stackTrace = typeof err.stack === 'string' ? err.stack.split('\n') : [];
+  }
+  return JSON.stringify(record);
+}
+
+function textRecord(time, level, params) {
+  return time + '\t' + global[REQUEST_ID] + '\t' + level.name + '\t' + util.format.apply(util, params);
+}
+
+function stdoutSink(render) {
+  return (level, params) => {
+    const line = render(new Date().toISOString(), level, params).replace(/\n/g, '\r');
+    process.stdout.write(line + '\n');
+  };
+}
+
+// Frame: 4-byte type|level, 4-byte length, 8-byte timestamp in microseconds, message.
+function fdSink(fd, render, frameType, newline) {
+  const header = Buffer.alloc(16);
+  return (level, params) => {
+    const now = new Date();
+    const bytes = Buffer.from(render(now.toISOString(), level, params) + newline, 'utf8');
+    header.writeUInt32BE((frameType | level.mask) >>> 0, 0);
+    header.writeInt32BE(bytes.length, 4);
+    header.writeBigInt64BE(BigInt(now.valueOf()) * 1000n, 8);
+    fs.writeSync(fd, header);
+    fs.writeSync(fd, bytes);
+  };
+}
+
+// Patches console and returns logError(label, err): how the runtime itself reports an
+// error it is about to post ("Invoke Error", "Uncaught Exception", ...).
+function patchConsole() {
+  const json = String(process.env.AWS_LAMBDA_LOG_FORMAT || '').toUpperCase() === 'JSON';
+  const threshold = LEVELS[String(process.env.AWS_LAMBDA_LOG_LEVEL || '').toUpperCase()] || LEVELS.TRACE;
+  const render = json ? jsonRecord : textRecord;
+
+  let sink;
+  const fdVar = process.env._LAMBDA_TELEMETRY_LOG_FD;
+  if (fdVar != null) {
+    delete process.env._LAMBDA_TELEMETRY_LOG_FD;
+    sink = json ? fdSink(parseInt(fdVar), render, FRAME_JSON, '') : fdSink(parseInt(fdVar), render, FRAME_TEXT, '\n');
+  } else {
+    sink = stdoutSink(render);
+  }
+
+  // The first argument is always passed on, so console.log() logs "undefined" as AWS's does.
+  const method = (level) => (level.priority >= threshold.priority
+    ? (msg, ...rest) => sink(level, [msg].concat(rest))
+    : () => {});
+  console.trace = method(LEVELS.TRACE);
+  console.debug = method(LEVELS.DEBUG);
+  console.info = method(LEVELS.INFO);
+  console.log = console.info;
+  console.warn = method(LEVELS.WARN);
+  console.error = method(LEVELS.ERROR);
+  console.fatal = (msg, ...rest) => sink(LEVELS.FATAL, [msg].concat(rest));
+
+  return json
+    ? (_label, err) => console.error(intoError(err))
+    : (label, err) => console.error(label, toFormatted(intoError(err)));
+}
+
+module.exports = { patchConsole, setRequestContext };

@@ -1,0 +1,2 @@
+require('definitely-not-installed-package');
+exports.handler = async () => 'never';

@@ -1,0 +1,2 @@
+Promise.reject(new Error('rejected at load'));
+exports.handler = async () => 'never';

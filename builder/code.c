@@ -1,0 +1,550 @@
+/* Installs function code or a layer: reads a directory or a zip into an entry list, checks
+ * it (code_check.c), then writes it under dest with every path resolved beneath dest. */
+#include "code.h"
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <linux/openat2.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "../common/cleanup.h"
+#include "../common/fsutil.h"
+#include "code_entry.h"
+
+#define MiB (1024.0 * 1024.0)
+
+struct writer {
+    int rootfd; /* dest, O_PATH */
+    const char *input;
+    struct lbox_code_budget *budget;
+    uint64_t used_before; /* budget->used when this input started */
+};
+
+/* A source of file content: archive_read_data or read(2). */
+typedef ssize_t (*read_fn)(void *ctx, void *buf, size_t n);
+
+static int openat2_fd(int dirfd, const char *path, int flags, uint64_t resolve)
+{
+    struct open_how how = { .flags = (uint64_t)(flags | O_CLOEXEC), .resolve = resolve };
+    return (int)syscall(SYS_openat2, dirfd, path, &how, sizeof how);
+}
+
+static int limit_error(struct writer *w, uint64_t total, int at_least, struct lbox_error *err)
+{
+    char limit[32];
+    if (w->budget->limit % (1024 * 1024) == 0)
+        snprintf(limit, sizeof limit, "%llu", (unsigned long long)(w->budget->limit >> 20));
+    else
+        snprintf(limit, sizeof limit, "%.1f", (double)w->budget->limit / MiB);
+    return lbox_err(err, LBOX_E_LIMIT,
+                    "function code and layers unzip to %s%.1f MB, over Lambda's %s MB limit: "
+                    "'%s' pushed it over (%.1f MB before it). Leave out what the function does "
+                    "not need at run time (dev dependencies, tests, docs, source maps), or "
+                    "deploy it as a container image instead",
+                    at_least ? "at least " : "", (double)total / MiB, limit, w->input,
+                    (double)w->used_before / MiB);
+}
+
+/* ---- writing under dest ---- */
+
+/* Opens (creating 0755 directories as needed) the directory `dir` under dest. */
+static int ensure_dir(struct writer *w, const char *dir, const char *entry, int *out,
+                      struct lbox_error *err)
+{
+    *out = openat2_fd(w->rootfd, *dir ? dir : ".", O_PATH | O_DIRECTORY, RESOLVE_BENEATH);
+    if (*out >= 0)
+        return 0;
+    if (errno == ENOENT && *dir) {
+        _cleanup_free_ char *parent = lbox_xstrdup(dir);
+        char *slash = strrchr(parent, '/');
+        const char *base = slash ? slash + 1 : dir;
+        if (slash)
+            *slash = '\0';
+        else
+            parent[0] = '\0';
+        _cleanup_close_ int pfd = -1;
+        if (ensure_dir(w, parent, entry, &pfd, err) < 0)
+            return -1;
+        if (mkdirat(pfd, base, 0755) < 0 && errno != EEXIST)
+            return lbox_err_errno(err, errno, "%s: cannot create directory '%s' for entry '%s'",
+                                  w->input, dir, entry);
+        if (fchmodat(pfd, base, 0755, 0) < 0 && errno != ENOENT)
+            return lbox_err_errno(err, errno, "%s: cannot set the mode of '%s'", w->input, dir);
+        *out = openat2_fd(w->rootfd, dir, O_PATH | O_DIRECTORY, RESOLVE_BENEATH);
+        if (*out >= 0)
+            return 0;
+    }
+    if (errno == ENOTDIR)
+        return lbox_err(err, LBOX_E_ARCHIVE, "%s: entry '%s' needs '%s' to be a directory, but "
+                        "it is a file (from this input or an earlier layer); rename one of them",
+                        w->input, entry, dir);
+    if (errno == EXDEV || errno == ELOOP)
+        return lbox_err(err, LBOX_E_ARCHIVE, "%s: entry '%s' would be written through a symlink "
+                        "in '%s' that leads outside the root; remove that link", w->input, entry,
+                        dir);
+    return lbox_err_errno(err, errno, "%s: cannot open directory '%s' for entry '%s'", w->input,
+                          dir, entry);
+}
+
+/* Opens the parent of `path`; *base points into path at the last component. */
+static int open_parent(struct writer *w, const char *path, const char **base, int *pfd,
+                       struct lbox_error *err)
+{
+    const char *slash = strrchr(path, '/');
+    _cleanup_free_ char *dir = slash ? strndup(path, (size_t)(slash - path)) : lbox_xstrdup("");
+    if (!dir)
+        abort();
+    *base = slash ? slash + 1 : path;
+    return ensure_dir(w, dir, path, pfd, err);
+}
+
+/* Clears the way for a new file or symlink: a later input replaces what an earlier one left,
+ * and never writes through it. A non-empty directory is not silently thrown away. */
+static int clear_name(struct writer *w, int pfd, const char *base, const char *path,
+                      struct lbox_error *err)
+{
+    if (unlinkat(pfd, base, 0) == 0 || errno == ENOENT)
+        return 0;
+    if (errno == EISDIR && (unlinkat(pfd, base, AT_REMOVEDIR) == 0 || errno == ENOENT))
+        return 0;
+    if (errno == ENOTEMPTY || errno == EEXIST)
+        return lbox_err(err, LBOX_E_ARCHIVE, "%s: entry '%s' is a file, but an earlier entry or "
+                        "layer made '%s' a non-empty directory; rename one of them", w->input,
+                        path, path);
+    return lbox_err_errno(err, errno, "%s: cannot replace '%s'", w->input, path);
+}
+
+static int write_dir(struct writer *w, const struct code_entry *e, struct lbox_error *err)
+{
+    _cleanup_close_ int fd = -1;
+    if (ensure_dir(w, e->path, e->path, &fd, err) == 0)
+        return 0;
+    if (err && err->code != LBOX_E_ARCHIVE)
+        return -1;
+    /* A file or symlink of an earlier layer stands where this directory goes: later wins. */
+    const char *base;
+    _cleanup_close_ int pfd = -1;
+    if (open_parent(w, e->path, &base, &pfd, err) < 0 || clear_name(w, pfd, base, e->path, err) < 0)
+        return -1;
+    if (mkdirat(pfd, base, 0700) < 0)
+        return lbox_err_errno(err, errno, "%s: cannot create directory '%s'", w->input, e->path);
+    return 0;
+}
+
+static int write_symlink(struct writer *w, const struct code_entry *e, struct lbox_error *err)
+{
+    const char *base;
+    _cleanup_close_ int pfd = -1;
+    if (open_parent(w, e->path, &base, &pfd, err) < 0 || clear_name(w, pfd, base, e->path, err) < 0)
+        return -1;
+    if (symlinkat(e->target, pfd, base) < 0)
+        return lbox_err_errno(err, errno, "%s: cannot create symlink '%s'", w->input, e->path);
+    return 0;
+}
+
+static int write_file(struct writer *w, const struct code_entry *e, read_fn rd, void *ctx,
+                      const char *(*rd_error)(void *ctx), struct lbox_error *err)
+{
+    const char *base;
+    _cleanup_close_ int pfd = -1;
+    if (open_parent(w, e->path, &base, &pfd, err) < 0 || clear_name(w, pfd, base, e->path, err) < 0)
+        return -1;
+    _cleanup_close_ int fd = openat(pfd, base, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                                    0600);
+    if (fd < 0)
+        return lbox_err_errno(err, errno, "%s: cannot create '%s'", w->input, e->path);
+
+    static __thread char buf[64 * 1024];
+    for (;;) {
+        ssize_t n = rd(ctx, buf, sizeof buf);
+        if (n == 0)
+            break;
+        if (n < 0)
+            return lbox_err(err, LBOX_E_ARCHIVE, "%s: entry '%s' cannot be read: %s; the file is "
+                            "corrupt: re-create or download it again", w->input, e->path,
+                            rd_error(ctx));
+        /* Counted on what really comes out, so a zip lying about sizes stops here. */
+        if (w->budget->used + (uint64_t)n > w->budget->limit)
+            return limit_error(w, w->budget->used + (uint64_t)n, 1, err);
+        w->budget->used += (uint64_t)n;
+        for (ssize_t off = 0; off < n;) {
+            ssize_t k = write(fd, buf + off, (size_t)(n - off));
+            if (k < 0 && errno == EINTR)
+                continue;
+            if (k < 0)
+                return lbox_err_errno(err, errno, "%s: cannot write '%s'", w->input, e->path);
+            off += k;
+        }
+    }
+    if (fchmod(fd, e->mode) < 0)
+        return lbox_err_errno(err, errno, "%s: cannot set the mode of '%s'", w->input, e->path);
+    int rc = close(fd);
+    fd = -1;
+    if (rc < 0)
+        return lbox_err_errno(err, errno, "%s: cannot write '%s'", w->input, e->path);
+    return 0;
+}
+
+/* Directory modes last, so that a read-only directory does not block its own content. */
+static int apply_dir_modes(struct writer *w, const struct code_list *l, struct lbox_error *err)
+{
+    for (size_t i = 0; i < l->n; i++) {
+        if (l->v[i].type != CODE_DIR)
+            continue;
+        _cleanup_close_ int fd = openat2_fd(w->rootfd, l->v[i].path, O_RDONLY | O_DIRECTORY |
+                                            O_NOFOLLOW, RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS);
+        if (fd < 0)
+            continue; /* replaced by a later entry of the same input */
+        if (fchmod(fd, l->v[i].mode) < 0)
+            return lbox_err_errno(err, errno, "%s: cannot set the mode of '%s'", w->input,
+                                  l->v[i].path);
+    }
+    return 0;
+}
+
+/* ---- zip sources ---- */
+
+static int zip_open(const char *src, struct archive **out, struct lbox_error *err)
+{
+    struct archive *a = archive_read_new();
+    if (!a)
+        abort();
+    /* The central directory is the truth (as for unzip), and a cut file has none. */
+    archive_read_support_format_zip_seekable(a);
+    if (archive_read_open_filename(a, src, 64 * 1024) != ARCHIVE_OK) {
+        lbox_err(err, LBOX_E_ARCHIVE, "%s: not a readable zip file (%s); it may be truncated or "
+                 "not a zip at all: copy or download it again, or re-create it with zip -r",
+                 src, archive_error_string(a));
+        archive_read_free(a);
+        return -1;
+    }
+    *out = a;
+    return 0;
+}
+
+static const char *type_name(mode_t ft)
+{
+    switch (ft) {
+    case AE_IFCHR: return "a character device";
+    case AE_IFBLK: return "a block device";
+    case AE_IFIFO: return "a fifo";
+    case AE_IFSOCK: return "a socket";
+    default: return "of an unknown type";
+    }
+}
+
+/* Reads one header into a normalized entry; *skip when it names the root itself. */
+static int zip_entry(const char *src, struct archive_entry *ae, struct code_entry *out, int *skip,
+                     struct lbox_error *err)
+{
+    const char *name = archive_entry_pathname(ae);
+    if (!name)
+        name = archive_entry_pathname_utf8(ae);
+    if (archive_entry_is_encrypted(ae))
+        return lbox_err(err, LBOX_E_ARCHIVE, "%s: entry '%s' is encrypted and Lambda cannot "
+                        "unzip it; re-create the zip without a password", src, name ? name : "?");
+    if (archive_entry_hardlink(ae))
+        return lbox_err(err, LBOX_E_ARCHIVE, "%s: entry '%s' is a hardlink to '%s'; Lambda's "
+                        "unzip makes no hardlinks: store a copy of the file instead", src,
+                        name ? name : "?", archive_entry_hardlink(ae));
+    char *path;
+    if (code_path_normalize(src, name, &path, err) < 0)
+        return -1;
+    mode_t ft = archive_entry_filetype(ae);
+    enum code_type type;
+    if (ft == AE_IFREG || ft == 0) {
+        type = name[strlen(name) - 1] == '/' ? CODE_DIR : CODE_FILE;
+    } else if (ft == AE_IFDIR) {
+        type = CODE_DIR;
+    } else if (ft == AE_IFLNK) {
+        type = CODE_SYMLINK;
+    } else {
+        lbox_err(err, LBOX_E_ARCHIVE, "%s: entry '%s' is %s; a Lambda package may only hold "
+                 "files, directories and symlinks: remove it", src, name, type_name(ft));
+        free(path);
+        return -1;
+    }
+    *skip = path == NULL;
+    if (*skip)
+        return 0;
+    char *target = NULL;
+    if (type == CODE_SYMLINK) {
+        const char *t = archive_entry_symlink(ae);
+        if (!t)
+            t = archive_entry_symlink_utf8(ae);
+        target = lbox_xstrdup(t ? t : "");
+    }
+    uint64_t size = type == CODE_FILE && archive_entry_size(ae) > 0
+                        ? (uint64_t)archive_entry_size(ae) : 0;
+    *out = (struct code_entry){ path, type, code_sanitize_mode(archive_entry_perm(ae), type), size,
+                                target };
+    return 0;
+}
+
+static int zip_error(const char *src, struct archive *a, const char *after, struct lbox_error *err)
+{
+    return lbox_err(err, LBOX_E_ARCHIVE, "%s: corrupt zip %s%s%s (%s); re-create the zip or "
+                    "download it again", src, after ? "after entry '" : "at its first entry",
+                    after ? after : "", after ? "'" : "", archive_error_string(a));
+}
+
+static int zip_list(const char *src, struct code_list *l, struct lbox_error *err)
+{
+    struct archive *a;
+    if (zip_open(src, &a, err) < 0)
+        return -1;
+    struct archive_entry *ae;
+    int r, rc = 0;
+    while ((r = archive_read_next_header(a, &ae)) == ARCHIVE_OK || r == ARCHIVE_WARN) {
+        struct code_entry e;
+        int skip;
+        if (zip_entry(src, ae, &e, &skip, err) < 0) {
+            rc = -1;
+            break;
+        }
+        if (!skip)
+            code_list_add(l, e.path, e.type, e.mode, e.size, e.target);
+    }
+    if (rc == 0 && r != ARCHIVE_EOF)
+        rc = zip_error(src, a, l->n ? l->v[l->n - 1].path : NULL, err);
+    archive_read_free(a);
+    return rc;
+}
+
+struct zip_reader { struct archive *a; };
+
+static ssize_t zip_read(void *ctx, void *buf, size_t n)
+{
+    return archive_read_data(((struct zip_reader *)ctx)->a, buf, n);
+}
+
+static const char *zip_read_error(void *ctx)
+{
+    const char *s = archive_error_string(((struct zip_reader *)ctx)->a);
+    return s ? s : "unknown libarchive error";
+}
+
+static int zip_write(struct writer *w, const char *src, const struct code_list *l,
+                     struct lbox_error *err)
+{
+    struct archive *a;
+    if (zip_open(src, &a, err) < 0)
+        return -1;
+    struct zip_reader zr = { a };
+    struct archive_entry *ae;
+    size_t i = 0;
+    int r, rc = 0;
+    while (rc == 0 && ((r = archive_read_next_header(a, &ae)) == ARCHIVE_OK || r == ARCHIVE_WARN)) {
+        struct code_entry e;
+        int skip;
+        if (zip_entry(src, ae, &e, &skip, err) < 0) {
+            rc = -1;
+            break;
+        }
+        if (skip)
+            continue;
+        /* The same file read twice must give the same list; anything else is a race. */
+        if (i >= l->n || strcmp(e.path, l->v[i].path) != 0 || e.type != l->v[i].type)
+            rc = lbox_err(err, LBOX_E_ARCHIVE, "%s: the zip changed while it was being read; "
+                          "do not modify it during the build", src);
+        else if (e.type == CODE_DIR)
+            rc = write_dir(w, &l->v[i], err);
+        else if (e.type == CODE_SYMLINK)
+            rc = write_symlink(w, &l->v[i], err);
+        else
+            rc = write_file(w, &l->v[i], zip_read, &zr, zip_read_error, err);
+        free(e.path);
+        free(e.target);
+        i++;
+    }
+    if (rc == 0 && r != ARCHIVE_EOF)
+        rc = zip_error(src, a, i ? l->v[i - 1].path : NULL, err);
+    archive_read_free(a);
+    return rc;
+}
+
+/* ---- directory sources ---- */
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int dir_list_at(const char *src, int dfd, const char *prefix, struct code_list *l,
+                       struct lbox_error *err)
+{
+    int dup_fd = dup(dfd);
+    DIR *d = dup_fd >= 0 ? fdopendir(dup_fd) : NULL;
+    if (!d) {
+        if (dup_fd >= 0)
+            close(dup_fd);
+        return lbox_err_errno(err, errno, "%s: cannot read directory '%s'", src,
+                              *prefix ? prefix : ".");
+    }
+    char **names = NULL;
+    size_t n = 0, cap = 0;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+            continue;
+        if (n == cap) {
+            cap = cap ? cap * 2 : 32;
+            names = lbox_xrealloc(names, cap * sizeof *names);
+        }
+        names[n++] = lbox_xstrdup(de->d_name);
+    }
+    closedir(d);
+    qsort(names, n, sizeof *names, cmp_str); /* same order on every file system */
+
+    int rc = 0;
+    for (size_t i = 0; i < n; i++) {
+        char *path = *prefix ? lbox_strdupf("%s/%s", prefix, names[i]) : lbox_xstrdup(names[i]);
+        struct stat st;
+        if (rc < 0) {
+            free(path);
+            continue;
+        }
+        if (strlen(path) >= PATH_MAX) {
+            rc = lbox_err(err, LBOX_E_ARCHIVE, "%s: path '%.100s...' is longer than Linux's %d "
+                          "bytes; shorten it", src, path, PATH_MAX - 1);
+        } else if (fstatat(dfd, names[i], &st, AT_SYMLINK_NOFOLLOW) < 0) {
+            rc = lbox_err_errno(err, errno, "%s: cannot stat '%s'", src, path);
+        } else if (S_ISREG(st.st_mode)) {
+            code_list_add(l, path, CODE_FILE, code_sanitize_mode(st.st_mode, CODE_FILE),
+                          (uint64_t)st.st_size, NULL);
+            path = NULL;
+        } else if (S_ISLNK(st.st_mode)) {
+            char buf[PATH_MAX];
+            ssize_t k = readlinkat(dfd, names[i], buf, sizeof buf - 1);
+            if (k < 0) {
+                rc = lbox_err_errno(err, errno, "%s: cannot read symlink '%s'", src, path);
+            } else {
+                buf[k] = '\0';
+                code_list_add(l, path, CODE_SYMLINK, 0777, 0, lbox_xstrdup(buf));
+                path = NULL;
+            }
+        } else if (S_ISDIR(st.st_mode)) {
+            code_list_add(l, path, CODE_DIR, code_sanitize_mode(st.st_mode, CODE_DIR), 0, NULL);
+            int sub = openat(dfd, names[i], O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+            if (sub < 0)
+                rc = lbox_err_errno(err, errno, "%s: cannot open directory '%s'", src, path);
+            else
+                rc = dir_list_at(src, sub, path, l, err);
+            if (sub >= 0)
+                close(sub);
+            path = NULL;
+        } else {
+            rc = lbox_err(err, LBOX_E_ARCHIVE, "%s: '%s' is %s; function code may only hold files, "
+                          "directories and symlinks (a zip cannot carry it either): remove it",
+                          src, path, type_name(st.st_mode & S_IFMT));
+        }
+        free(path);
+    }
+    for (size_t i = 0; i < n; i++)
+        free(names[i]);
+    free(names);
+    return rc;
+}
+
+static ssize_t fd_read(void *ctx, void *buf, size_t n)
+{
+    ssize_t k;
+    do
+        k = read(*(int *)ctx, buf, n);
+    while (k < 0 && errno == EINTR);
+    return k;
+}
+
+static const char *fd_read_error(void *ctx)
+{
+    (void)ctx;
+    return strerror(errno);
+}
+
+static int dir_write(struct writer *w, int srcfd, const struct code_list *l,
+                     struct lbox_error *err)
+{
+    for (size_t i = 0; i < l->n; i++) {
+        const struct code_entry *e = &l->v[i];
+        if (e->type == CODE_DIR) {
+            if (write_dir(w, e, err) < 0)
+                return -1;
+        } else if (e->type == CODE_SYMLINK) {
+            if (write_symlink(w, e, err) < 0)
+                return -1;
+        } else {
+            _cleanup_close_ int fd = openat2_fd(srcfd, e->path, O_RDONLY | O_NOFOLLOW,
+                                                RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS);
+            struct stat st;
+            if (fd < 0 || fstat(fd, &st) < 0)
+                return lbox_err_errno(err, errno, "%s: cannot open '%s'", w->input, e->path);
+            if (!S_ISREG(st.st_mode))
+                return lbox_err(err, LBOX_E_ARCHIVE, "%s: '%s' changed while it was being "
+                                "copied; do not modify the code during the build", w->input,
+                                e->path);
+            if (write_file(w, e, fd_read, &fd, fd_read_error, err) < 0)
+                return -1;
+        }
+    }
+    return 0;
+}
+
+/* ---- the entry point ---- */
+
+int lbox_code_install(const char *src, const char *dest, const char *root_label,
+                      struct lbox_code_budget *budget, struct lbox_error *err)
+{
+    struct stat st;
+    if (stat(src, &st) < 0) {
+        if (errno == ENOENT)
+            return lbox_err(err, LBOX_E_NOTFOUND, "%s: no such file or directory; pass a "
+                            "function directory or a .zip deployment package", src);
+        return lbox_err_errno(err, errno, "cannot read '%s'", src);
+    }
+    if (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode))
+        return lbox_err(err, LBOX_E_INVAL, "%s: neither a directory nor a .zip file", src);
+
+    struct writer w = { -1, src, budget, budget->used };
+    w.rootfd = open(dest, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (w.rootfd < 0)
+        return lbox_err_errno(err, errno, "cannot open the staging directory '%s'", dest);
+
+    struct code_list l = { 0 };
+    int srcfd = -1, rc;
+    if (S_ISDIR(st.st_mode)) {
+        srcfd = open(src, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        rc = srcfd < 0 ? lbox_err_errno(err, errno, "cannot open '%s'", src)
+                       : dir_list_at(src, srcfd, "", &l, err);
+    } else {
+        rc = zip_list(src, &l, err);
+    }
+
+    if (rc == 0) {
+        uint64_t declared = 0;
+        for (size_t i = 0; i < l.n; i++)
+            declared += l.v[i].size;
+        if (declared > budget->limit - budget->used || budget->used > budget->limit)
+            rc = limit_error(&w, budget->used + declared, 0, err);
+    }
+    if (rc == 0)
+        rc = code_check_symlinks(&l, w.rootfd, root_label, src, err);
+    if (rc == 0)
+        rc = S_ISDIR(st.st_mode) ? dir_write(&w, srcfd, &l, err) : zip_write(&w, src, &l, err);
+    if (rc == 0)
+        rc = apply_dir_modes(&w, &l, err);
+
+    code_list_free(&l);
+    if (srcfd >= 0)
+        close(srcfd);
+    close(w.rootfd);
+    return rc;
+}

@@ -1,0 +1,62 @@
+/* Function code and layers: `--code` into /var/task, each `--layer` into /opt.
+ *
+ * A source is either a directory or a Lambda .zip deployment package. Lambda only takes zips,
+ * so nothing else is read as an archive; the zip is read through its central directory (as
+ * unzip does), which makes a truncated file fail before anything is written.
+ *
+ * Safety. Every input is treated as hostile. Work happens in two passes: the first reads
+ * only names, types, sizes and symlink targets and refuses, before one byte is written:
+ *   - names that are absolute, contain a `..` component or a backslash, or are too long;
+ *   - entry types Lambda cannot hold: devices, fifos, sockets, hardlink entries;
+ *   - symlinks whose target, resolved like the kernel would from the link's own directory
+ *     (following symlinks of this input and of what is already in dest), leaves the root.
+ *     The root is the directory the input lands in, known inside the image by root_label
+ *     ("/var/task" or "/opt"). An absolute target counts as inside when it names a path
+ *     under root_label (it is then resolved inside dest), or a plain downward path under the
+ *     other code root ("/opt/..." from code, "/var/task/..." from a layer): that lands in the
+ *     image's read-only code area and cannot be checked further from here;
+ *   - declared sizes that would push the shared budget over its limit.
+ * The second pass writes through openat2(RESOLVE_BENEATH) so that no write can leave dest
+ * even if the first pass were fooled, counts the bytes really produced (a zip that lies about
+ * its sizes stops as soon as the budget is passed), and never writes through an existing
+ * symlink: a later input replaces files, symlinks and empty-directory clashes of an earlier
+ * one ("later layers win").
+ *
+ * Permissions, as Lambda does: the zip's Unix permission bits are kept (a 0600 file stays
+ * unreadable for the function's user, exactly the EACCES Lambda gives; lint flags it),
+ * except setuid/setgid/sticky and group/other write, which are dropped. Entries without Unix
+ * bits (zips made on Windows) become 0644 files and 0755 directories. Directories the input
+ * does not list are created 0755. Owners and times are not restored (the layer writer fixes
+ * them). A directory source is copied with the same rules; a hardlinked file is copied as an
+ * independent file; a special file is refused.
+ *
+ * On failure dest may hold part of the input: it is a staging directory the caller removes. */
+#ifndef LBOX_CODE_H
+#define LBOX_CODE_H
+
+#include <stdint.h>
+
+#include "../common/error.h"
+
+/* Lambda's limit on the unzipped size of function code plus all layers. */
+#define LBOX_CODE_LIMIT_BYTES (250ull * 1024 * 1024)
+
+/* Lambda allows at most this many layers per function. */
+#define LBOX_CODE_MAX_LAYERS 5
+
+/* Bytes of regular-file content installed so far, shared by the code and every layer. */
+struct lbox_code_budget {
+    uint64_t used;
+    uint64_t limit; /* LBOX_CODE_LIMIT_BYTES; tests use smaller limits */
+};
+
+/* Installs `src` (directory or .zip) into the existing directory `dest`, known inside the
+ * image as `root_label` ("/var/task" for code, "/opt" for layers; any absolute path works).
+ * Adds the content bytes to budget->used. Errors: LBOX_E_ARCHIVE for unsafe or corrupt
+ * input (naming the entry and what to do), LBOX_E_LIMIT when the budget is passed (message
+ * "function code and layers unzip to N MB, over Lambda's 250 MB limit" naming src),
+ * LBOX_E_NOTFOUND / LBOX_E_IO / LBOX_E_NOSPC for the file system. */
+int lbox_code_install(const char *src, const char *dest, const char *root_label,
+                      struct lbox_code_budget *budget, struct lbox_error *err);
+
+#endif

@@ -1,0 +1,919 @@
+#include "runtime_api.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <microhttpd.h>
+#include <openssl/evp.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "common/fsutil.h"
+#include "ids.h"
+#include "state.h"
+
+#define RUNTIME_PREFIX "/2018-06-01/runtime/"
+#define EXTENSION_PREFIX "/2020-01-01/extension/"
+
+enum route {
+    R_NOT_FOUND,
+    R_BAD_METHOD,
+    R_PING,
+    R_NEXT,
+    R_RESPONSE,
+    R_ERROR,
+    R_INIT_ERROR,
+    R_EXT_REGISTER,
+    R_EXT_NEXT,
+    R_EXT_INIT_ERROR,
+    R_EXT_EXIT_ERROR,
+    R_LOGS,
+    R_TELEMETRY,
+};
+
+/* One HTTP request in flight (MHD's per-request context). */
+struct request {
+    enum route route;
+    char id[LBOX_ID_LEN];     /* request id from the path, or extension id from the header */
+    bool id_too_long;
+    char *body;
+    size_t len, cap;
+    bool too_large;
+    bool streaming;           /* a streamed /response whose bytes go straight out */
+    enum lbox_rs_verdict stream_verdict;
+    bool bad_mode;            /* Lambda-Runtime-Function-Response-Mode with a wrong value */
+    bool parked;              /* suspended, waiting for an event */
+    unsigned generation;      /* api generation when parked (a reset ends stale requests) */
+    int ext_index;
+};
+
+struct lbox_rapi {
+    struct MHD_Daemon *daemon;
+    int listen_fd;
+    int wake_fd;
+    pthread_mutex_t lock;
+    struct lbox_rapi_config cfg;
+    char *function_name, *function_version, *handler;
+
+    struct lbox_rstate st;
+    unsigned generation;
+    bool stopping;
+    struct MHD_Connection *runtime_parked;
+    struct MHD_Connection *ext_parked[LBOX_MAX_EXTENSIONS];
+
+    /* The current invoke (copied from lbox_rapi_queue). */
+    char *event;
+    size_t event_len;
+    char deadline[24];
+    char *arn, *trace_id, *client_context, *cognito_identity, *content_type;
+    char *ext_invoke_event, *ext_shutdown_event;
+
+    struct lbox_rapi_result result;      /* of the current invoke */
+    struct lbox_rapi_result init_error;
+};
+
+/* ---- small helpers ---------------------------------------------------------------------- */
+
+static void wake(struct lbox_rapi *api)
+{
+    uint64_t one = 1;
+    ssize_t r = write(api->wake_fd, &one, sizeof one);
+    (void)r; /* an eventfd write only fails when the counter is saturated: it is readable then */
+}
+
+void lbox_rapi_result_free(struct lbox_rapi_result *res)
+{
+    free(res->body);
+    free(res->content_type);
+    free(res->error_type);
+    memset(res, 0, sizeof *res);
+}
+
+static char *xstrdup_or_null(const char *s)
+{
+    return s ? lbox_xstrdup(s) : NULL;
+}
+
+static enum MHD_Result reply(struct MHD_Connection *c, unsigned status, const char *ctype,
+                             const void *body, size_t len)
+{
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
+    if (!r)
+        return MHD_NO;
+    if (ctype)
+        MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
+    enum MHD_Result ret = MHD_queue_response(c, status, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+static enum MHD_Result reply_json(struct MHD_Connection *c, unsigned status, json_t *j)
+{
+    char *s = json_dumps(j, JSON_COMPACT);
+    json_decref(j);
+    if (!s)
+        return MHD_NO;
+    enum MHD_Result ret = reply(c, status, "application/json", s, strlen(s));
+    free(s);
+    return ret;
+}
+
+static enum MHD_Result reply_error(struct MHD_Connection *c, unsigned status, const char *type,
+                                   const char *msg)
+{
+    return reply_json(c, status, json_pack("{s:s,s:s}", "errorMessage", msg, "errorType", type));
+}
+
+static enum MHD_Result reply_status_ok(struct MHD_Connection *c)
+{
+    return reply_json(c, MHD_HTTP_ACCEPTED, json_pack("{s:s}", "status", "OK"));
+}
+
+static enum MHD_Result reply_bad_id(struct MHD_Connection *c)
+{
+    return reply_error(c, MHD_HTTP_BAD_REQUEST, "InvalidRequestID", "Invalid request ID");
+}
+
+static enum MHD_Result reply_bad_state(struct MHD_Connection *c, enum lbox_rt_phase from,
+                                       const char *to)
+{
+    char msg[256];
+    snprintf(msg, sizeof msg,
+             "State transition from %s to %s failed for runtime. Error: State transition is "
+             "not allowed",
+             lbox_rs_phase_name(from), to);
+    return reply_error(c, MHD_HTTP_FORBIDDEN, "InvalidStateTransition", msg);
+}
+
+static enum MHD_Result reply_too_large(struct MHD_Connection *c)
+{
+    return reply_error(c, 413, "RequestEntityTooLarge",
+                       "Exceeded maximum allowed payload size (6291556 bytes).");
+}
+
+static const char *header(struct MHD_Connection *c, const char *name)
+{
+    return MHD_lookup_connection_value(c, MHD_HEADER_KIND, name);
+}
+
+/* A platform-made error result (the runtime did not write this body). */
+static void set_platform_error(struct lbox_rapi_result *res, const char *type, const char *msg)
+{
+    lbox_rapi_result_free(res);
+    json_t *j = json_pack("{s:s,s:s}", "errorMessage", msg, "errorType", type);
+    res->body = json_dumps(j, JSON_COMPACT);
+    json_decref(j);
+    res->len = strlen(res->body);
+    res->kind = LBOX_RESULT_ERROR;
+    res->content_type = lbox_xstrdup("application/json");
+    res->error_type = lbox_xstrdup(type);
+}
+
+/* Decodes standard base64 (the streaming error trailer); returns the length or -1. */
+static ssize_t base64_decode(const char *in, size_t len, unsigned char *out)
+{
+    if (len % 4 != 0 || len > INT32_MAX)
+        return -1;
+    int n = EVP_DecodeBlock(out, (const unsigned char *)in, (int)len);
+    if (n < 0)
+        return -1;
+    /* EVP_DecodeBlock counts the padding as zero bytes. */
+    for (size_t i = len; i > 0 && in[i - 1] == '='; i--)
+        n--;
+    return n;
+}
+
+/* ---- routing ------------------------------------------------------------------------------ */
+
+static void copy_id(struct request *rq, const char *start, size_t n)
+{
+    if (n >= sizeof rq->id) {
+        rq->id_too_long = true;
+        n = 0;
+    }
+    memcpy(rq->id, start, n);
+    rq->id[n] = 0;
+}
+
+static enum route route_of(const char *url, const char *method, struct request *rq)
+{
+    bool get = !strcmp(method, "GET"), post = !strcmp(method, "POST"),
+         put = !strcmp(method, "PUT");
+    if (!strcmp(url, "/2018-06-01/ping"))
+        return get ? R_PING : R_BAD_METHOD;
+    if (!strcmp(url, "/2020-08-15/logs"))
+        return put ? R_LOGS : R_BAD_METHOD;
+    if (!strcmp(url, "/2022-07-01/telemetry"))
+        return put ? R_TELEMETRY : R_BAD_METHOD;
+    if (!strncmp(url, RUNTIME_PREFIX, strlen(RUNTIME_PREFIX))) {
+        const char *p = url + strlen(RUNTIME_PREFIX);
+        if (!strcmp(p, "invocation/next"))
+            return get ? R_NEXT : R_BAD_METHOD;
+        if (!strcmp(p, "init/error"))
+            return post ? R_INIT_ERROR : R_BAD_METHOD;
+        if (!strncmp(p, "invocation/", 11)) {
+            const char *id = p + 11, *slash = strchr(id, '/');
+            if (!slash || slash == id)
+                return R_NOT_FOUND;
+            enum route r;
+            if (!strcmp(slash, "/response"))
+                r = R_RESPONSE;
+            else if (!strcmp(slash, "/error"))
+                r = R_ERROR;
+            else
+                return R_NOT_FOUND;
+            copy_id(rq, id, (size_t)(slash - id));
+            return post ? r : R_BAD_METHOD;
+        }
+        return R_NOT_FOUND;
+    }
+    if (!strncmp(url, EXTENSION_PREFIX, strlen(EXTENSION_PREFIX))) {
+        const char *p = url + strlen(EXTENSION_PREFIX);
+        if (!strcmp(p, "register"))
+            return post ? R_EXT_REGISTER : R_BAD_METHOD;
+        if (!strcmp(p, "event/next"))
+            return get ? R_EXT_NEXT : R_BAD_METHOD;
+        if (!strcmp(p, "init/error"))
+            return post ? R_EXT_INIT_ERROR : R_BAD_METHOD;
+        if (!strcmp(p, "exit/error"))
+            return post ? R_EXT_EXIT_ERROR : R_BAD_METHOD;
+    }
+    return R_NOT_FOUND;
+}
+
+/* ---- runtime endpoints -------------------------------------------------------------------- */
+
+/* Called with the lock held, the runtime now RUNNING with the queued event. */
+static enum MHD_Result deliver_event(struct lbox_rapi *api, struct MHD_Connection *c)
+{
+    struct MHD_Response *r = MHD_create_response_from_buffer(api->event_len, api->event,
+                                                             MHD_RESPMEM_MUST_COPY);
+    if (!r)
+        return MHD_NO;
+    MHD_add_response_header(r, "Lambda-Runtime-Aws-Request-Id", api->st.request_id);
+    MHD_add_response_header(r, "Lambda-Runtime-Deadline-Ms", api->deadline);
+    MHD_add_response_header(r, "Lambda-Runtime-Invoked-Function-Arn", api->arn);
+    if (api->trace_id && *api->trace_id)
+        MHD_add_response_header(r, "Lambda-Runtime-Trace-Id", api->trace_id);
+    if (api->client_context && *api->client_context)
+        MHD_add_response_header(r, "Lambda-Runtime-Client-Context", api->client_context);
+    if (api->cognito_identity && *api->cognito_identity)
+        MHD_add_response_header(r, "Lambda-Runtime-Cognito-Identity", api->cognito_identity);
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
+                            api->content_type ? api->content_type : "application/json");
+    enum MHD_Result ret = MHD_queue_response(c, MHD_HTTP_OK, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+static enum MHD_Result park(struct lbox_rapi *api, struct MHD_Connection *c, struct request *rq,
+                            struct MHD_Connection **slot)
+{
+    rq->parked = true;
+    rq->generation = api->generation;
+    *slot = c;
+    MHD_suspend_connection(c);
+    return MHD_YES;
+}
+
+static enum MHD_Result handle_next(struct lbox_rapi *api, struct MHD_Connection *c,
+                                   struct request *rq)
+{
+    enum lbox_rs_verdict v;
+    if (rq->parked) {
+        /* Resumed: by an invoke, by a reset (the runtime that asked is gone) or by stop. */
+        if (api->stopping || rq->generation != api->generation)
+            return reply_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "InternalServerError",
+                               "Internal Server Error");
+        v = lbox_rs_take(&api->st);
+    } else {
+        enum lbox_rt_phase from = api->st.phase;
+        v = lbox_rs_next(&api->st);
+        if (v == LBOX_RS_BAD_STATE)
+            return reply_bad_state(c, from, "Ready");
+        wake(api); /* init may be complete now, or the previous invoke */
+    }
+    if (v == LBOX_RS_DELIVER)
+        return deliver_event(api, c);
+    return park(api, c, rq, &api->runtime_parked);
+}
+
+/* An error body in the "error cause" flavour loses its X-Ray errorCause member. */
+static void strip_error_cause(struct lbox_rapi_result *res)
+{
+    json_t *j = json_loadb(res->body, res->len, 0, NULL);
+    if (!j || !json_is_object(j)) {
+        json_decref(j);
+        return;
+    }
+    json_object_del(j, "errorCause");
+    char *s = json_dumps(j, JSON_COMPACT);
+    json_decref(j);
+    if (!s)
+        return;
+    free(res->body);
+    res->body = s;
+    res->len = strlen(s);
+    free(res->content_type);
+    res->content_type = lbox_xstrdup("application/json");
+}
+
+static void take_body(struct request *rq, struct lbox_rapi_result *res)
+{
+    res->body = rq->body ? rq->body : lbox_xstrdup("");
+    res->len = rq->len;
+    rq->body = NULL;
+    rq->len = rq->cap = 0;
+}
+
+static enum MHD_Result handle_answer(struct lbox_rapi *api, struct MHD_Connection *c,
+                                     struct request *rq)
+{
+    enum lbox_rt_phase from = api->st.phase;
+    const char *to = rq->route == R_ERROR ? "InvocationErrorResponse" : "InvocationResponse";
+    enum lbox_rs_verdict v;
+
+    if (rq->streaming) {
+        v = rq->stream_verdict;
+        if (v == LBOX_RS_OK)
+            lbox_rs_stream_end(&api->st);
+    } else {
+        v = rq->id_too_long ? LBOX_RS_BAD_ID
+            : rq->route == R_ERROR ? lbox_rs_error(&api->st, rq->id)
+                                   : lbox_rs_response(&api->st, rq->id);
+    }
+    if (v == LBOX_RS_BAD_ID)
+        return reply_bad_id(c);
+    if (v == LBOX_RS_BAD_STATE)
+        return reply_bad_state(c, from, to);
+
+    struct lbox_rapi_result *res = &api->result;
+    lbox_rapi_result_free(res);
+    wake(api);
+
+    if (rq->bad_mode) {
+        set_platform_error(res, "Runtime.InvalidResponseModeHeader",
+                           "Invalid Lambda-Runtime-Function-Response-Mode header");
+        return reply_error(c, MHD_HTTP_BAD_REQUEST, "InvalidFunctionResponseMode",
+                           "Invalid function response mode");
+    }
+    if (rq->too_large) {
+        set_platform_error(res, "Function.ResponseSizeTooLarge",
+                           "Response payload size exceeded maximum allowed payload size "
+                           "(6291556 bytes).");
+        return reply_too_large(c);
+    }
+    const char *ctype = header(c, MHD_HTTP_HEADER_CONTENT_TYPE);
+    res->content_type = xstrdup_or_null(ctype);
+    if (rq->streaming) {
+        res->streamed = api->cfg.stream != NULL;
+        /* Errors after the stream began come in trailers: a type and a base64 JSON body. */
+        const char *etype = MHD_lookup_connection_value(c, MHD_FOOTER_KIND,
+                                                        "Lambda-Runtime-Function-Error-Type");
+        const char *ebody = MHD_lookup_connection_value(c, MHD_FOOTER_KIND,
+                                                        "Lambda-Runtime-Function-Error-Body");
+        if (etype || ebody) {
+            res->kind = LBOX_RESULT_ERROR;
+            res->error_type = xstrdup_or_null(etype);
+            size_t blen = ebody ? strlen(ebody) : 0;
+            unsigned char *dec = lbox_xmalloc(blen / 4 * 3 + 4);
+            ssize_t n = ebody ? base64_decode(ebody, blen, dec) : -1;
+            if (n >= 0) {
+                free(rq->body);
+                rq->body = (char *)dec;
+                rq->len = (size_t)n;
+                rq->body[n] = 0;
+            } else {
+                free(dec);
+            }
+            free(res->content_type);
+            res->content_type = lbox_xstrdup("application/json");
+        } else {
+            res->kind = LBOX_RESULT_RESPONSE;
+        }
+        if (res->kind == LBOX_RESULT_ERROR || !res->streamed)
+            take_body(rq, res);
+        else
+            res->body = lbox_xstrdup("");
+        return reply_status_ok(c);
+    }
+    res->kind = rq->route == R_ERROR ? LBOX_RESULT_ERROR : LBOX_RESULT_RESPONSE;
+    take_body(rq, res);
+    if (rq->route == R_ERROR) {
+        res->error_type = xstrdup_or_null(header(c, "Lambda-Runtime-Function-Error-Type"));
+        if (ctype && !strcmp(ctype, "application/vnd.aws.lambda.error.cause+json"))
+            strip_error_cause(res);
+    }
+    return reply_status_ok(c);
+}
+
+static enum MHD_Result handle_init_error(struct lbox_rapi *api, struct MHD_Connection *c,
+                                         struct request *rq)
+{
+    enum lbox_rt_phase from = api->st.phase;
+    if (lbox_rs_init_error(&api->st) != LBOX_RS_OK)
+        return reply_bad_state(c, from, "InitError");
+    if (rq->too_large)
+        return reply_too_large(c);
+    struct lbox_rapi_result *res = &api->init_error;
+    lbox_rapi_result_free(res);
+    res->kind = LBOX_RESULT_ERROR;
+    take_body(rq, res);
+    json_t *j = json_loadb(res->body, res->len, 0, NULL);
+    res->content_type = lbox_xstrdup(j ? "application/json" : "application/octet-stream");
+    json_decref(j);
+    res->error_type = xstrdup_or_null(header(c, "Lambda-Runtime-Function-Error-Type"));
+    wake(api);
+    return reply_status_ok(c);
+}
+
+/* ---- extensions --------------------------------------------------------------------------- */
+
+static enum MHD_Result handle_ext_register(struct lbox_rapi *api, struct MHD_Connection *c,
+                                          struct request *rq)
+{
+    const char *name = header(c, "Lambda-Extension-Name");
+    if (!name || !*name)
+        return reply_error(c, MHD_HTTP_FORBIDDEN, "Extension.InvalidExtensionName",
+                           "Missing Lambda-Extension-Name header");
+    json_error_t jerr;
+    json_t *body = json_loadb(rq->body ? rq->body : "", rq->len, 0, &jerr);
+    json_t *events = body ? json_object_get(body, "events") : NULL;
+    if (!events || !json_is_array(events)) {
+        json_decref(body);
+        return reply_error(c, MHD_HTTP_FORBIDDEN, "InvalidRequestFormat",
+                           "Registration body must be {\"events\":[\"INVOKE\",\"SHUTDOWN\"]}");
+    }
+    bool inv = false, shut = false;
+    size_t i;
+    json_t *ev;
+    json_array_foreach(events, i, ev) {
+        const char *s = json_string_value(ev);
+        if (s && !strcmp(s, "INVOKE"))
+            inv = true;
+        else if (s && !strcmp(s, "SHUTDOWN"))
+            shut = true;
+        else {
+            json_decref(body);
+            return reply_error(c, MHD_HTTP_FORBIDDEN, "Extension.InvalidEventType",
+                               "Unknown event type: events are INVOKE and SHUTDOWN");
+        }
+    }
+    json_decref(body);
+    char id[LBOX_ID_LEN];
+    lbox_uuid4(id);
+    enum lbox_rt_phase from = api->st.phase;
+    enum lbox_rs_verdict v = lbox_rs_ext_register(&api->st, id, name, inv, shut);
+    if (v == LBOX_RS_TOO_MANY_EXT)
+        return reply_error(c, MHD_HTTP_FORBIDDEN, "Extension.TooManyExtensions",
+                           "At most 10 extensions can register");
+    if (v != LBOX_RS_OK)
+        return reply_bad_state(c, from, "ExtensionRegistered");
+    wake(api);
+    json_t *j = json_pack("{s:s,s:s,s:s}", "functionName", api->function_name,
+                          "functionVersion", api->function_version, "handler", api->handler);
+    char *s = json_dumps(j, JSON_COMPACT);
+    json_decref(j);
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer(strlen(s), s, MHD_RESPMEM_MUST_FREE);
+    MHD_add_response_header(r, "Lambda-Extension-Identifier", id);
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+    enum MHD_Result ret = MHD_queue_response(c, MHD_HTTP_OK, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+/* Finds the extension named by the identifier header, or answers 403 (returns NULL). */
+static struct lbox_ext_state *ext_of(struct lbox_rapi *api, struct MHD_Connection *c,
+                                     enum MHD_Result *ret)
+{
+    const char *id = header(c, "Lambda-Extension-Identifier");
+    if (!id || !*id) {
+        *ret = reply_error(c, MHD_HTTP_FORBIDDEN, "Extension.MissingExtensionIdentifier",
+                           "Missing Lambda-Extension-Identifier header");
+        return NULL;
+    }
+    struct lbox_ext_state *e = lbox_rs_ext_find(&api->st, id);
+    if (!e)
+        *ret = reply_error(c, MHD_HTTP_FORBIDDEN, "Extension.InvalidExtensionIdentifier",
+                           "Invalid Lambda-Extension-Identifier");
+    return e;
+}
+
+static enum MHD_Result deliver_ext_event(struct lbox_rapi *api, struct MHD_Connection *c,
+                                         struct lbox_ext_state *e)
+{
+    const char *ev = e->shutdown ? api->ext_shutdown_event : api->ext_invoke_event;
+    if (!ev)
+        ev = "{}";
+    char eid[LBOX_ID_LEN];
+    lbox_uuid4(eid);
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer(strlen(ev), (void *)ev, MHD_RESPMEM_MUST_COPY);
+    MHD_add_response_header(r, "Lambda-Extension-Event-Identifier", eid);
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+    enum MHD_Result ret = MHD_queue_response(c, MHD_HTTP_OK, r);
+    MHD_destroy_response(r);
+    wake(api);
+    return ret;
+}
+
+static enum MHD_Result handle_ext_next(struct lbox_rapi *api, struct MHD_Connection *c,
+                                       struct request *rq)
+{
+    if (rq->parked) {
+        if (api->stopping || rq->generation != api->generation || rq->ext_index < 0 ||
+            (size_t)rq->ext_index >= api->st.n_ext)
+            return reply_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "InternalServerError",
+                               "Internal Server Error");
+        struct lbox_ext_state *e = &api->st.ext[rq->ext_index];
+        if (lbox_rs_ext_take(e) == LBOX_RS_DELIVER)
+            return deliver_ext_event(api, c, e);
+        return park(api, c, rq, &api->ext_parked[rq->ext_index]);
+    }
+    enum MHD_Result ret = MHD_NO;
+    struct lbox_ext_state *e = ext_of(api, c, &ret);
+    if (!e)
+        return ret;
+    rq->ext_index = (int)(e - api->st.ext);
+    enum lbox_rs_verdict v = lbox_rs_ext_next(&api->st, e->id);
+    wake(api);
+    if (v == LBOX_RS_DELIVER)
+        return deliver_ext_event(api, c, e);
+    return park(api, c, rq, &api->ext_parked[rq->ext_index]);
+}
+
+static enum MHD_Result handle_ext_error(struct lbox_rapi *api, struct MHD_Connection *c,
+                                        struct request *rq)
+{
+    enum MHD_Result ret = MHD_NO;
+    struct lbox_ext_state *e = ext_of(api, c, &ret);
+    if (!e)
+        return ret;
+    const char *type = header(c, "Lambda-Extension-Function-Error-Type");
+    if (!type || !*type)
+        return reply_error(c, MHD_HTTP_BAD_REQUEST, "InvalidRequest",
+                           "Missing Lambda-Extension-Function-Error-Type header");
+    if (rq->route == R_EXT_INIT_ERROR && api->st.phase == LBOX_RT_STARTED) {
+        /* An extension that cannot start fails the whole init, as on Lambda. */
+        char msg[256];
+        snprintf(msg, sizeof msg, "Extension %s failed to initialise: %s", e->name, type);
+        set_platform_error(&api->init_error, "Extension.InitError", msg);
+        api->st.phase = LBOX_RT_INIT_ERROR;
+        wake(api);
+    }
+    return reply_status_ok(c);
+}
+
+/* ---- the MHD callbacks -------------------------------------------------------------------- */
+
+static void append_body(struct request *rq, const char *data, size_t n, size_t limit)
+{
+    if (rq->too_large || rq->len + n > limit) {
+        /* Keep reading so the connection stays usable, but keep nothing. */
+        rq->too_large = true;
+        free(rq->body);
+        rq->body = NULL;
+        rq->len = rq->cap = 0;
+        return;
+    }
+    if (rq->len + n + 1 > rq->cap) {
+        size_t cap = rq->cap ? rq->cap : 4096;
+        while (cap < rq->len + n + 1)
+            cap *= 2;
+        rq->body = lbox_xrealloc(rq->body, cap);
+        rq->cap = cap;
+    }
+    memcpy(rq->body + rq->len, data, n);
+    rq->len += n;
+    rq->body[rq->len] = 0;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
+                                  const char *method, const char *version,
+                                  const char *upload_data, size_t *upload_data_size,
+                                  void **con_cls)
+{
+    (void)version;
+    struct lbox_rapi *api = cls;
+    struct request *rq = *con_cls;
+
+    if (!rq) {
+        rq = lbox_xcalloc(1, sizeof *rq);
+        rq->ext_index = -1;
+        rq->route = route_of(url, method, rq);
+        *con_cls = rq;
+        if (rq->route == R_RESPONSE) {
+            const char *mode = header(c, "Lambda-Runtime-Function-Response-Mode");
+            if (mode && strcmp(mode, "streaming") != 0)
+                rq->bad_mode = true;
+            else if (mode) {
+                /* Streamed bytes pass through as they come, so the state changes now. */
+                rq->streaming = true;
+                pthread_mutex_lock(&api->lock);
+                rq->stream_verdict = rq->id_too_long ? LBOX_RS_BAD_ID
+                                                     : lbox_rs_stream_begin(&api->st, rq->id);
+                pthread_mutex_unlock(&api->lock);
+            }
+        }
+        return MHD_YES;
+    }
+
+    if (*upload_data_size) {
+        size_t n = *upload_data_size;
+        *upload_data_size = 0;
+        if (rq->streaming && rq->stream_verdict == LBOX_RS_OK && api->cfg.stream) {
+            api->cfg.stream(api->cfg.stream_ctx, upload_data, n);
+            return MHD_YES;
+        }
+        append_body(rq, upload_data, n, LBOX_MAX_RESPONSE_BYTES);
+        return MHD_YES;
+    }
+
+    pthread_mutex_lock(&api->lock);
+    enum MHD_Result ret;
+    switch (rq->route) {
+    case R_NEXT: ret = handle_next(api, c, rq); break;
+    case R_RESPONSE:
+    case R_ERROR: ret = handle_answer(api, c, rq); break;
+    case R_INIT_ERROR: ret = handle_init_error(api, c, rq); break;
+    case R_EXT_REGISTER: ret = handle_ext_register(api, c, rq); break;
+    case R_EXT_NEXT: ret = handle_ext_next(api, c, rq); break;
+    case R_EXT_INIT_ERROR:
+    case R_EXT_EXIT_ERROR: ret = handle_ext_error(api, c, rq); break;
+    case R_PING: ret = reply(c, MHD_HTTP_OK, "text/plain", "pong", 4); break;
+    case R_LOGS:
+        ret = reply_error(c, MHD_HTTP_ACCEPTED, "Logs.NotSupported",
+                          "Logs API is not supported by lbox");
+        break;
+    case R_TELEMETRY:
+        ret = reply_error(c, MHD_HTTP_ACCEPTED, "Telemetry.NotSupported",
+                          "Telemetry API is not supported by lbox");
+        break;
+    case R_BAD_METHOD:
+        ret = reply_error(c, MHD_HTTP_METHOD_NOT_ALLOWED, "MethodNotAllowed",
+                          "Method not allowed on this resource");
+        break;
+    default: ret = reply_error(c, MHD_HTTP_NOT_FOUND, "NotFound", "Resource not found"); break;
+    }
+    pthread_mutex_unlock(&api->lock);
+    return ret;
+}
+
+static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    (void)toe;
+    struct lbox_rapi *api = cls;
+    struct request *rq = *con_cls;
+    if (!rq)
+        return;
+    pthread_mutex_lock(&api->lock);
+    if (api->runtime_parked == c)
+        api->runtime_parked = NULL;
+    for (size_t i = 0; i < LBOX_MAX_EXTENSIONS; i++)
+        if (api->ext_parked[i] == c)
+            api->ext_parked[i] = NULL;
+    /* A streamed response cut short (the runtime died mid-stream) still ends the stream. */
+    if (rq->streaming && rq->stream_verdict == LBOX_RS_OK && api->st.phase == LBOX_RT_STREAMING &&
+        toe != MHD_REQUEST_TERMINATED_COMPLETED_OK) {
+        lbox_rs_stream_end(&api->st);
+        set_platform_error(&api->result, "Runtime.TruncatedResponse",
+                           "Response stream was truncated");
+        wake(api);
+    }
+    pthread_mutex_unlock(&api->lock);
+    free(rq->body);
+    free(rq);
+    *con_cls = NULL;
+}
+
+/* ---- runner side -------------------------------------------------------------------------- */
+
+static void resume(struct MHD_Connection **slot)
+{
+    if (*slot) {
+        MHD_resume_connection(*slot);
+        *slot = NULL;
+    }
+}
+
+static void resume_all(struct lbox_rapi *api)
+{
+    resume(&api->runtime_parked);
+    for (size_t i = 0; i < LBOX_MAX_EXTENSIONS; i++)
+        resume(&api->ext_parked[i]);
+}
+
+int lbox_rapi_start(int listen_fd, const struct lbox_rapi_config *cfg, struct lbox_rapi **out,
+                    struct lbox_error *err)
+{
+    struct lbox_rapi *api = lbox_xcalloc(1, sizeof *api);
+    api->listen_fd = listen_fd;
+    api->cfg = *cfg;
+    api->function_name = lbox_xstrdup(cfg->function_name ? cfg->function_name : "function");
+    api->function_version =
+        lbox_xstrdup(cfg->function_version ? cfg->function_version : "$LATEST");
+    api->handler = lbox_xstrdup(cfg->handler ? cfg->handler : "");
+    lbox_rs_reset(&api->st);
+    pthread_mutex_init(&api->lock, NULL);
+    api->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (api->wake_fd < 0) {
+        lbox_err_errno(err, errno, "Runtime API: eventfd");
+        goto fail;
+    }
+    /* Long polls never time out (Lambda's /next blocks as long as it takes); a small
+     * connection limit bounds what a hostile function can open. */
+    api->daemon = MHD_start_daemon(
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_ALLOW_SUSPEND_RESUME, 0, NULL,
+        NULL, on_request, api, MHD_OPTION_LISTEN_SOCKET, listen_fd, MHD_OPTION_NOTIFY_COMPLETED,
+        on_completed, api, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)0,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)64, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+        (size_t)(128 * 1024), MHD_OPTION_END);
+    if (!api->daemon) {
+        lbox_err(err, LBOX_E_SYS,
+                 "Runtime API: libmicrohttpd could not serve on the sandbox's socket (fd %d)",
+                 listen_fd);
+        goto fail;
+    }
+    *out = api;
+    return 0;
+fail:
+    if (api->wake_fd >= 0)
+        close(api->wake_fd);
+    close(listen_fd);
+    pthread_mutex_destroy(&api->lock);
+    free(api->function_name);
+    free(api->function_version);
+    free(api->handler);
+    free(api);
+    return -1;
+}
+
+static void free_invoke(struct lbox_rapi *api)
+{
+    free(api->event);
+    free(api->arn);
+    free(api->trace_id);
+    free(api->client_context);
+    free(api->cognito_identity);
+    free(api->content_type);
+    free(api->ext_invoke_event);
+    api->event = api->arn = api->trace_id = api->client_context = NULL;
+    api->cognito_identity = api->content_type = api->ext_invoke_event = NULL;
+    api->event_len = 0;
+}
+
+void lbox_rapi_stop(struct lbox_rapi *api)
+{
+    if (!api)
+        return;
+    pthread_mutex_lock(&api->lock);
+    api->stopping = true;
+    resume_all(api);
+    pthread_mutex_unlock(&api->lock);
+    MHD_stop_daemon(api->daemon);
+    close(api->wake_fd);
+    free_invoke(api);
+    free(api->ext_shutdown_event);
+    lbox_rapi_result_free(&api->result);
+    lbox_rapi_result_free(&api->init_error);
+    pthread_mutex_destroy(&api->lock);
+    free(api->function_name);
+    free(api->function_version);
+    free(api->handler);
+    free(api);
+}
+
+int lbox_rapi_wait_fd(struct lbox_rapi *api)
+{
+    return api->wake_fd;
+}
+
+void lbox_rapi_clear_wait(struct lbox_rapi *api)
+{
+    uint64_t v;
+    ssize_t r = read(api->wake_fd, &v, sizeof v);
+    (void)r; /* EAGAIN: nothing was pending */
+}
+
+void lbox_rapi_reset(struct lbox_rapi *api)
+{
+    pthread_mutex_lock(&api->lock);
+    api->generation++;
+    resume_all(api);
+    lbox_rs_reset(&api->st);
+    free_invoke(api);
+    free(api->ext_shutdown_event);
+    api->ext_shutdown_event = NULL;
+    lbox_rapi_result_free(&api->result);
+    lbox_rapi_result_free(&api->init_error);
+    pthread_mutex_unlock(&api->lock);
+}
+
+void lbox_rapi_status(struct lbox_rapi *api, struct lbox_rapi_status *st)
+{
+    pthread_mutex_lock(&api->lock);
+    st->init_done = lbox_rs_init_done(&api->st);
+    st->init_error = api->st.phase == LBOX_RT_INIT_ERROR;
+    st->invoke_done = lbox_rs_invoke_done(&api->st) || api->result.kind != LBOX_RESULT_NONE;
+    st->n_extensions = api->st.n_ext;
+    st->extensions_idle = true;
+    for (size_t i = 0; i < api->st.n_ext; i++)
+        if (api->st.ext[i].phase != LBOX_EXT_READY || api->st.ext[i].has_event)
+            st->extensions_idle = false;
+    /* The invoke is only over once extensions are back too (they may run after the
+     * response, as on Lambda). */
+    if (st->invoke_done && !st->extensions_idle)
+        st->invoke_done = false;
+    pthread_mutex_unlock(&api->lock);
+}
+
+int lbox_rapi_queue(struct lbox_rapi *api, const struct lbox_rapi_invoke *inv,
+                    struct lbox_error *err)
+{
+    if (inv->event_len > LBOX_MAX_EVENT_BYTES)
+        return lbox_err(err, LBOX_E_LIMIT,
+                        "Request must be smaller than 6291456 bytes for the InvokeFunction "
+                        "operation (this event has %zu bytes)",
+                        inv->event_len);
+    pthread_mutex_lock(&api->lock);
+    enum lbox_rs_verdict v = lbox_rs_queue(&api->st, inv->request_id);
+    if (v != LBOX_RS_OK && v != LBOX_RS_DELIVER) {
+        enum lbox_rt_phase ph = api->st.phase;
+        pthread_mutex_unlock(&api->lock);
+        return lbox_err(err, LBOX_E_BUSY,
+                        "Runtime API: cannot hand an invoke to the runtime in state %s%s",
+                        lbox_rs_phase_name(ph),
+                        v == LBOX_RS_BUSY ? " (an invoke is already in flight)" : "");
+    }
+    free_invoke(api);
+    lbox_rapi_result_free(&api->result);
+    api->event = lbox_xmalloc(inv->event_len + 1);
+    memcpy(api->event, inv->event, inv->event_len);
+    api->event_len = inv->event_len;
+    snprintf(api->deadline, sizeof api->deadline, "%" PRId64, inv->deadline_ms);
+    api->arn = lbox_xstrdup(inv->function_arn ? inv->function_arn : "");
+    api->trace_id = xstrdup_or_null(inv->trace_id);
+    api->client_context = xstrdup_or_null(inv->client_context);
+    api->cognito_identity = xstrdup_or_null(inv->cognito_identity);
+    api->content_type = xstrdup_or_null(inv->content_type);
+
+    json_t *ev = json_pack("{s:s,s:I,s:s,s:s,s:{s:s,s:s}}", "eventType", "INVOKE", "deadlineMs",
+                           (json_int_t)inv->deadline_ms, "requestId", inv->request_id,
+                           "invokedFunctionArn", api->arn, "tracing", "type",
+                           "X-Amzn-Trace-Id", "value", api->trace_id ? api->trace_id : "");
+    api->ext_invoke_event = json_dumps(ev, JSON_COMPACT);
+    json_decref(ev);
+    lbox_rs_ext_broadcast(&api->st, false);
+
+    if (v == LBOX_RS_DELIVER)
+        resume(&api->runtime_parked);
+    for (size_t i = 0; i < api->st.n_ext; i++)
+        if (api->st.ext[i].has_event)
+            resume(&api->ext_parked[i]);
+    pthread_mutex_unlock(&api->lock);
+    return 0;
+}
+
+static bool take(struct lbox_rapi *api, struct lbox_rapi_result *src, struct lbox_rapi_result *res)
+{
+    pthread_mutex_lock(&api->lock);
+    bool have = src->kind != LBOX_RESULT_NONE;
+    if (have) {
+        *res = *src;
+        memset(src, 0, sizeof *src);
+    }
+    pthread_mutex_unlock(&api->lock);
+    return have;
+}
+
+bool lbox_rapi_take_result(struct lbox_rapi *api, struct lbox_rapi_result *res)
+{
+    return take(api, &api->result, res);
+}
+
+bool lbox_rapi_take_init_error(struct lbox_rapi *api, struct lbox_rapi_result *res)
+{
+    return take(api, &api->init_error, res);
+}
+
+void lbox_rapi_shutdown(struct lbox_rapi *api, const char *reason, int64_t deadline_ms)
+{
+    pthread_mutex_lock(&api->lock);
+    json_t *ev = json_pack("{s:s,s:s,s:I}", "eventType", "SHUTDOWN", "shutdownReason", reason,
+                           "deadlineMs", (json_int_t)deadline_ms);
+    free(api->ext_shutdown_event);
+    api->ext_shutdown_event = json_dumps(ev, JSON_COMPACT);
+    json_decref(ev);
+    lbox_rs_ext_broadcast(&api->st, true);
+    for (size_t i = 0; i < api->st.n_ext; i++)
+        if (api->st.ext[i].has_event)
+            resume(&api->ext_parked[i]);
+    pthread_mutex_unlock(&api->lock);
+}

@@ -1,0 +1,98 @@
+/* Lambda's Runtime API (2018-06-01), Extensions API (2020-01-01) and the Logs/Telemetry
+ * stubs, served by libmicrohttpd on a listening socket the caller provides (the sandbox
+ * makes it at 127.0.0.1:9001 inside the environment's own network namespace).
+ *
+ * One server per environment. The server runs in its own thread; the runner drives it from
+ * another: queue an invoke, wait on lbox_rapi_wait_fd() (an eventfd that becomes readable
+ * whenever the state changed), read the status, take the result. The rules (which request is
+ * allowed when) live in state.c. */
+#ifndef LBOX_RUNNER_RUNTIME_API_H
+#define LBOX_RUNNER_RUNTIME_API_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/error.h"
+
+/* Sync response limit: 6 MiB + 100 bytes, as Lambda's platform allows. */
+#define LBOX_MAX_RESPONSE_BYTES 6291556u
+/* Sync request (event) limit. */
+#define LBOX_MAX_EVENT_BYTES 6291456u
+
+/* Called from the server thread with each piece of a streamed response, as it arrives. */
+typedef void (*lbox_rapi_stream_fn)(void *ctx, const void *data, size_t len);
+
+struct lbox_rapi_config {
+    const char *function_name;    /* for extension registration answers */
+    const char *function_version; /* "$LATEST" */
+    const char *handler;
+    lbox_rapi_stream_fn stream;   /* may be NULL: streamed bytes are then buffered */
+    void *stream_ctx;
+};
+
+/* The event handed to the runtime with its Lambda-Runtime-* headers. Strings are copied. */
+struct lbox_rapi_invoke {
+    const char *request_id;
+    const void *event;
+    size_t event_len;
+    int64_t deadline_ms;          /* Unix epoch milliseconds */
+    const char *function_arn;
+    const char *trace_id;         /* NULL: header not sent */
+    const char *client_context;   /* decoded JSON or NULL */
+    const char *cognito_identity; /* JSON or NULL */
+    const char *content_type;     /* NULL: application/json */
+};
+
+enum lbox_rapi_result_kind {
+    LBOX_RESULT_NONE,
+    LBOX_RESULT_RESPONSE,   /* /response (body = payload) */
+    LBOX_RESULT_ERROR,      /* /error, a streamed error trailer, or a platform-made error */
+};
+
+struct lbox_rapi_result {
+    enum lbox_rapi_result_kind kind;
+    char *body;             /* malloc'd, NUL-terminated for convenience */
+    size_t len;
+    char *content_type;     /* malloc'd or NULL */
+    char *error_type;       /* malloc'd or NULL: the runtime's error type */
+    bool streamed;          /* the payload already went to the stream callback */
+};
+
+struct lbox_rapi_status {
+    bool init_done;         /* runtime and every extension wait for an event */
+    bool init_error;        /* /init/error (runtime or extension) was posted */
+    bool invoke_done;       /* the queued invoke is answered and extensions are back */
+    size_t n_extensions;
+    bool extensions_idle;   /* every extension waits in event/next (none holds an event) */
+};
+
+struct lbox_rapi;
+
+/* Takes ownership of listen_fd (closed by lbox_rapi_stop). */
+int lbox_rapi_start(int listen_fd, const struct lbox_rapi_config *cfg, struct lbox_rapi **api,
+                    struct lbox_error *err);
+void lbox_rapi_stop(struct lbox_rapi *api);
+
+int lbox_rapi_wait_fd(struct lbox_rapi *api);
+void lbox_rapi_clear_wait(struct lbox_rapi *api);
+
+/* A new runtime process starts: forget the old one's state, end its held requests. */
+void lbox_rapi_reset(struct lbox_rapi *api);
+
+void lbox_rapi_status(struct lbox_rapi *api, struct lbox_rapi_status *st);
+
+/* Hands an invoke to the runtime (now, or on its next /next) and INVOKE to extensions. */
+int lbox_rapi_queue(struct lbox_rapi *api, const struct lbox_rapi_invoke *inv,
+                    struct lbox_error *err);
+
+/* Moves the finished invoke's (or the init error's) result into *res; false when none. */
+bool lbox_rapi_take_result(struct lbox_rapi *api, struct lbox_rapi_result *res);
+bool lbox_rapi_take_init_error(struct lbox_rapi *api, struct lbox_rapi_result *res);
+
+/* Sends SHUTDOWN (reason "spindown", "timeout" or "failure") to subscribed extensions. */
+void lbox_rapi_shutdown(struct lbox_rapi *api, const char *reason, int64_t deadline_ms);
+
+void lbox_rapi_result_free(struct lbox_rapi_result *res);
+
+#endif

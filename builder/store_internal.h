@@ -1,0 +1,22 @@
+/* Store helpers shared by store*.c, image.c and export.c; jansson types, so not in store.h. */
+#ifndef LBOX_STORE_INTERNAL_H
+#define LBOX_STORE_INTERNAL_H
+
+#include <jansson.h>
+
+#include "store.h"
+
+/* The tag ("name:tag") of an index.json descriptor, or NULL. */
+const char *lbox_desc_ref(const json_t *desc);
+
+/* index.json as read now (readers need no lock: it is replaced by rename). */
+json_t *lbox_store_index_load(struct lbox_store *st, struct lbox_error *err);
+
+/* A JSON object blob, digest verified. */
+json_t *lbox_store_load_json(struct lbox_store *st, const char *digest, struct lbox_error *err);
+
+/* A manifest blob, checked to have a config digest and a layers array of digests. */
+json_t *lbox_store_load_manifest(struct lbox_store *st, const char *digest,
+                                 struct lbox_error *err);
+
+#endif

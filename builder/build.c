@@ -1,0 +1,464 @@
+#include "build.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "../common/cleanup.h"
+#include "../common/fsutil.h"
+#include "../common/hash.h"
+#include "code.h"
+#include "debian.h"
+#include "layout.h"
+#include "lint.h"
+#include "recipe.h"
+#include "sdk.h"
+#include "store.h"
+
+/* Bump when what a layer holds for the same inputs changes (layout files, node subset). */
+#define BASE_LAYOUT_VERSION "lbox-base-1"
+#define NODE_LAYOUT_VERSION "lbox-node-1"
+#define RUNTIME_LAYOUT_VERSION "lbox-runtime-1"
+
+struct build {
+    struct lbox_fetcher *f;
+    const struct lbox_build_opts *o;
+    struct lbox_recipe recipe;
+    struct lbox_store *store;
+    char *stage;          /* temporary folder, removed at the end */
+    char *layer_cache;    /* <cache>/layers: key -> layer descriptor */
+    int64_t epoch;
+    struct lbox_build_result *res;
+};
+
+/* ---- layer cache: "<key>.json" = {"digest","diff_id","size"}; valid while the store
+ * still has the blob ---- */
+
+static bool layer_cache_get(struct build *b, const char *key, struct lbox_layer *l)
+{
+    _cleanup_free_ char *p = lbox_strdupf("%s/%s.json", b->layer_cache, key);
+    json_t *j = json_load_file(p, 0, NULL);
+    if (!j)
+        return false;
+    const char *d = json_string_value(json_object_get(j, "digest"));
+    const char *id = json_string_value(json_object_get(j, "diff_id"));
+    bool ok = d && id && strlen(d) < sizeof l->digest && strlen(id) < sizeof l->diff_id &&
+              lbox_store_has_blob(b->store, d);
+    if (ok) {
+        strcpy(l->digest, d);
+        strcpy(l->diff_id, id);
+        l->size = (uint64_t)json_integer_value(json_object_get(j, "size"));
+    }
+    json_decref(j);
+    return ok;
+}
+
+static void layer_cache_put(struct build *b, const char *key, const struct lbox_layer *l)
+{
+    json_t *j = json_pack("{s:s, s:s, s:I}", "digest", l->digest, "diff_id", l->diff_id, "size",
+                          (json_int_t)l->size);
+    char *text = json_dumps(j, JSON_SORT_KEYS | JSON_COMPACT);
+    _cleanup_free_ char *p = lbox_strdupf("%s/%s.json", b->layer_cache, key);
+    /* A failed cache write only costs a rebuild next time. */
+    lbox_write_file_atomic(p, text, strlen(text), 0644, NULL);
+    free(text);
+    json_decref(j);
+}
+
+static struct lbox_build_layer *next_layer(struct build *b, const char *name)
+{
+    struct lbox_build_layer *l = &b->res->layers[b->res->nlayers++];
+    l->name = name;
+    return l;
+}
+
+/* Writes <stage>/<name> as a layer (and caches it under key when key is non-NULL). */
+static int commit_layer(struct build *b, struct lbox_build_layer *l, const char *dir,
+                        const char *key, struct lbox_error *err)
+{
+    if (lbox_layer_write_dir(b->store, dir, b->epoch, &l->layer, err) < 0)
+        return lbox_err_prefix(err, "writing the %s layer", l->name);
+    if (key)
+        layer_cache_put(b, key, &l->layer);
+    return 0;
+}
+
+static char *stage_dir(struct build *b, const char *name, struct lbox_error *err)
+{
+    char *d = lbox_path_join(b->stage, name);
+    if (lbox_mkdir_p(d, 0755, err) < 0) {
+        free(d);
+        return NULL;
+    }
+    return d;
+}
+
+/* ---- base: Debian userland + Lambda layout ---- */
+
+static int build_base(struct build *b, struct lbox_error *err)
+{
+    struct lbox_recipe *r = &b->recipe;
+    struct lbox_deb_source src = {
+        .suite = r->debian_suite,
+        .components = r->debian_components,
+        .ncomponents = r->ndebian_components,
+        .arch = (char *)lbox_arch_debian(r->arch),
+    };
+    if (lbox_debian_pick_mirror(b->o->debian_mirror, r->debian_suite, &src.mirror, err) < 0)
+        return -1;
+
+    /* The key rests on the Release file: same Release + same package list ⇒ the same
+     * resolution, so a warm build need not read the (large) Packages index at all. */
+    int rc = -1;
+    _cleanup_free_ char *release_url =
+        lbox_strdupf("%s/dists/%s/Release", src.mirror, src.suite);
+    _cleanup_free_ char *release = NULL;
+    char release_sha[65], key[65];
+    struct lbox_deb_set set = {0};
+    struct lbox_build_layer *l = next_layer(b, "base");
+    if (lbox_fetch_unpinned(b->f, release_url, b->o->index_max_age_s, LBOX_DEBIAN_MIRROR_HINT,
+                            &release, err) < 0 ||
+        lbox_sha256_file(release, release_sha, err) < 0)
+        goto out;
+    {
+        struct lbox_hash *h = lbox_hash_new("sha256");
+        const char *parts[] = {BASE_LAYOUT_VERSION, r->arch, release_sha};
+        for (size_t i = 0; i < 3; i++)
+            lbox_hash_update(h, parts[i], strlen(parts[i]) + 1);
+        for (size_t i = 0; i < r->npackages; i++)
+            lbox_hash_update(h, r->packages[i], strlen(r->packages[i]) + 1);
+        lbox_hash_final_hex(h, key);
+    }
+    if (layer_cache_get(b, key, &l->layer)) {
+        l->cached = true;
+        rc = 0;
+        goto out;
+    }
+    _cleanup_free_ char *dir = stage_dir(b, "base", err);
+    _cleanup_free_ char *manifest = dir ? lbox_path_join(dir, "var/lib/lbox/packages.txt") : NULL;
+    if (!dir ||
+        lbox_debian_resolve(b->f, &src, (const char *const *)r->packages, r->npackages,
+                            b->o->index_max_age_s, &set, err) < 0 ||
+        lbox_debian_install(b->f, &src, &set, dir, err) < 0 || lbox_layout_base(dir, err) < 0 ||
+        lbox_deb_set_write_manifest(&set, manifest, err) < 0 ||
+        commit_layer(b, l, dir, key, err) < 0)
+        goto out;
+    rc = 0;
+out:
+    lbox_deb_set_free(&set);
+    free(src.mirror);
+    return rc;
+}
+
+/* ---- node: /var/lang ---- */
+
+static int build_node(struct build *b, struct lbox_error *err)
+{
+    struct lbox_node_archive a;
+    struct lbox_node_opts no = b->o->node;
+    if (!no.npm_registry)
+        no.npm_registry = b->o->npm_registry;
+    if (lbox_node_fetch(b->f, &b->recipe, &no, &a, err) < 0)
+        return -1;
+    b->res->node_from = lbox_xstrdup(a.from == LBOX_NODE_DIST ? "release tarball" : "npm package");
+    char key[65];
+    _cleanup_free_ char *k = lbox_strdupf("%s %s %d", NODE_LAYOUT_VERSION, a.digest, no.with_npm);
+    lbox_sha256_hex(k, strlen(k), key);
+    struct lbox_build_layer *l = next_layer(b, "node");
+    int rc = 0;
+    if (layer_cache_get(b, key, &l->layer)) {
+        l->cached = true;
+    } else {
+        _cleanup_free_ char *dir = stage_dir(b, "node", err);
+        rc = (!dir || lbox_node_install(&a, dir, no.with_npm, err) < 0 ||
+              commit_layer(b, l, dir, key, err) < 0) ? -1 : 0;
+    }
+    lbox_node_archive_free(&a);
+    return rc;
+}
+
+/* ---- runtime: the runtime client and the AWS SDK ---- */
+
+/* Hashes a tree's relative paths, modes and contents in sorted order. */
+static int hash_tree(struct lbox_hash *h, const char *root, const char *rel, struct lbox_error *err)
+{
+    _cleanup_free_ char *path = rel[0] ? lbox_path_join(root, rel) : lbox_xstrdup(root);
+    struct stat st;
+    if (lstat(path, &st) < 0)
+        return errno == ENOENT ? 0 : lbox_err_errno(err, errno, "cannot read %s", path);
+    char head[64];
+    snprintf(head, sizeof head, "%o", (unsigned)st.st_mode);
+    lbox_hash_update(h, rel, strlen(rel) + 1);
+    lbox_hash_update(h, head, strlen(head) + 1);
+    if (S_ISREG(st.st_mode)) {
+        char *data = NULL;
+        size_t len = 0;
+        if (lbox_read_file(path, 0, &data, &len, err) < 0)
+            return -1;
+        lbox_hash_update(h, data, len);
+        free(data);
+    } else if (S_ISLNK(st.st_mode)) {
+        char t[4096];
+        ssize_t n = readlink(path, t, sizeof t);
+        if (n > 0)
+            lbox_hash_update(h, t, (size_t)n);
+    } else if (S_ISDIR(st.st_mode)) {
+        struct dirent **names = NULL;
+        int n = scandir(path, &names, NULL, alphasort);
+        if (n < 0)
+            return lbox_err_errno(err, errno, "cannot read %s", path);
+        int rc = 0;
+        for (int i = 0; i < n; i++) {
+            const char *nm = names[i]->d_name;
+            if (rc == 0 && strcmp(nm, ".") && strcmp(nm, "..")) {
+                _cleanup_free_ char *sub = rel[0] ? lbox_strdupf("%s/%s", rel, nm) : lbox_xstrdup(nm);
+                rc = hash_tree(h, root, sub, err);
+            }
+            free(names[i]);
+        }
+        free(names);
+        return rc;
+    }
+    return 0;
+}
+
+static int build_runtime(struct build *b, struct lbox_error *err)
+{
+    struct lbox_recipe *r = &b->recipe;
+    _cleanup_free_ char *client = lbox_path_join(r->dir, r->runtime_client);
+    _cleanup_free_ char *lock = r->sdk_lock ? lbox_path_join(r->dir, r->sdk_lock) : NULL;
+    bool have_lock = lock && access(lock, R_OK) == 0;
+
+    char key[129];
+    struct lbox_hash *h = lbox_hash_new("sha256");
+    lbox_hash_update(h, RUNTIME_LAYOUT_VERSION, sizeof RUNTIME_LAYOUT_VERSION);
+    lbox_hash_update(h, r->runtime, strlen(r->runtime) + 1);
+    if (hash_tree(h, client, "", err) < 0 || (have_lock && hash_tree(h, lock, "", err) < 0)) {
+        lbox_hash_free(h);
+        return -1;
+    }
+    lbox_hash_final_hex(h, key);
+
+    struct lbox_build_layer *l = next_layer(b, "runtime");
+    if (layer_cache_get(b, key, &l->layer)) {
+        l->cached = true;
+        return 0;
+    }
+    _cleanup_free_ char *dir = stage_dir(b, "runtime", err);
+    if (!dir || lbox_layout_runtime(dir, client, r->runtime, err) < 0)
+        return -1;
+    if (have_lock && lbox_sdk_install(b->f, lock, b->o->npm_registry, dir, err) < 0)
+        return -1;
+    return commit_layer(b, l, dir, key, err);
+}
+
+/* ---- opt and task: the user's layers and code ---- */
+
+static int add_lint(struct build *b, const char *root, struct lbox_error *err)
+{
+    struct lbox_lint_finding *fs = NULL;
+    size_t n = 0;
+    if (lbox_lint_tree(root, b->recipe.arch, &fs, &n, err) < 0)
+        return -1;
+    int rc = 0;
+    for (size_t i = 0; i < n; i++) {
+        const char *rel = fs[i].path;
+        size_t rl = strlen(root);
+        if (!strncmp(rel, root, rl))
+            rel += rl;
+        if (fs[i].severity >= 2 && rc == 0)
+            rc = lbox_err(err, LBOX_E_INVAL, "%s: %s", rel, fs[i].message);
+        else if (fs[i].severity < 2) {
+            b->res->warnings = lbox_xrealloc(b->res->warnings,
+                                             (b->res->nwarnings + 1) * sizeof(char *));
+            b->res->warnings[b->res->nwarnings++] = lbox_strdupf("%s: %s", rel, fs[i].message);
+        }
+    }
+    lbox_lint_findings_free(fs, n);
+    return rc;
+}
+
+static int build_code(struct build *b, struct lbox_error *err)
+{
+    const struct lbox_build_opts *o = b->o;
+    if (o->nlayers > LBOX_CODE_MAX_LAYERS)
+        return lbox_err(err, LBOX_E_LIMIT, "%zu layers given; Lambda allows at most %d",
+                        o->nlayers, LBOX_CODE_MAX_LAYERS);
+    struct lbox_code_budget budget = {.used = 0, .limit = LBOX_CODE_LIMIT_BYTES};
+    if (o->nlayers) {
+        _cleanup_free_ char *dir = stage_dir(b, "opt", err);
+        _cleanup_free_ char *opt = dir ? lbox_path_join(dir, "opt") : NULL;
+        if (!dir || lbox_mkdir_p(opt, 0755, err) < 0)
+            return -1;
+        for (size_t i = 0; i < o->nlayers; i++)
+            if (lbox_code_install(o->layers[i], opt, "/opt", &budget, err) < 0)
+                return lbox_err_prefix(err, "layer %s", o->layers[i]);
+        if (add_lint(b, dir, err) < 0 || commit_layer(b, next_layer(b, "opt"), dir, NULL, err) < 0)
+            return -1;
+    }
+    _cleanup_free_ char *dir = stage_dir(b, "task", err);
+    _cleanup_free_ char *task = dir ? lbox_path_join(dir, "var/task") : NULL;
+    if (!dir || lbox_mkdir_p(task, 0755, err) < 0)
+        return -1;
+    if (lbox_code_install(o->code, task, "/var/task", &budget, err) < 0)
+        return lbox_err_prefix(err, "code %s", o->code);
+    if (add_lint(b, dir, err) < 0)
+        return -1;
+    return commit_layer(b, next_layer(b, "task"), dir, NULL, err);
+}
+
+/* ---- the whole build ---- */
+
+static char *default_tag(const char *code, const char *runtime, const char *arch)
+{
+    _cleanup_free_ char *c = lbox_xstrdup(code);
+    size_t n = strlen(c);
+    while (n > 1 && c[n - 1] == '/')
+        c[--n] = '\0';
+    const char *base = strrchr(c, '/') ? strrchr(c, '/') + 1 : c;
+    char *name = lbox_xstrdup(base);
+    size_t l = strlen(name);
+    if (l > 4 && !strcmp(name + l - 4, ".zip"))
+        name[l - 4] = '\0';
+    for (char *p = name; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '-' || *p == '_' ||
+              *p == '.'))
+            *p = (*p >= 'A' && *p <= 'Z') ? (char)(*p - 'A' + 'a') : '-';
+    char *tag = lbox_strdupf("%s:%s-%s", name[0] ? name : "function", runtime, arch);
+    free(name);
+    return tag;
+}
+
+/* Two builds of one tag at once would race on the tag; the second is told plainly. */
+static int lock_tag(struct build *b, const char *ref, int *fd, struct lbox_error *err)
+{
+    _cleanup_free_ char *dir = lbox_path_join(lbox_store_dir(b->store), "locks");
+    if (lbox_mkdir_p(dir, 0755, err) < 0)
+        return -1;
+    char h[65];
+    lbox_sha256_hex(ref, strlen(ref), h);
+    _cleanup_free_ char *p = lbox_strdupf("%s/build-%.16s.lock", dir, h);
+    *fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (*fd < 0)
+        return lbox_err_errno(err, errno, "cannot open lock %s", p);
+    if (flock(*fd, LOCK_EX | LOCK_NB) < 0) {
+        close(*fd);
+        *fd = -1;
+        return lbox_err(err, LBOX_E_BUSY,
+                        "another lbox build of %s is running; wait for it to finish or build "
+                        "under another --tag", ref);
+    }
+    return 0;
+}
+
+static int64_t build_epoch(const struct lbox_recipe *r)
+{
+    const char *s = getenv("SOURCE_DATE_EPOCH");
+    if (s && *s) {
+        char *end;
+        long long v = strtoll(s, &end, 10);
+        if (*end == '\0' && v >= 0)
+            return v;
+    }
+    return r->source_date_epoch;
+}
+
+int lbox_build(struct lbox_fetcher *f, const struct lbox_build_opts *o,
+               struct lbox_build_result *res, struct lbox_error *err)
+{
+    memset(res, 0, sizeof *res);
+    if (!o->code)
+        return lbox_err(err, LBOX_E_INVAL, "--code is required: a directory or a .zip file");
+    struct build b = {.f = f, .o = o, .res = res};
+    const char *arch = o->arch ? o->arch : lbox_arch_host();
+    if (lbox_recipe_load(o->runtime, arch, &b.recipe, err) < 0)
+        return -1;
+    struct stat st;
+    if (stat(o->code, &st) < 0) {
+        lbox_recipe_free(&b.recipe);
+        return lbox_err_errno(err, errno, "cannot read --code %s", o->code);
+    }
+    for (size_t i = 0; i < o->nlayers; i++)
+        if (stat(o->layers[i], &st) < 0) {
+            lbox_recipe_free(&b.recipe);
+            return lbox_err_errno(err, errno, "cannot read --layer %s", o->layers[i]);
+        }
+
+    int rc = -1, lock_fd = -1;
+    b.epoch = build_epoch(&b.recipe);
+    res->runtime = lbox_xstrdup(b.recipe.runtime);
+    res->arch = lbox_xstrdup(b.recipe.arch);
+    res->ref = o->tag ? lbox_xstrdup(o->tag) : default_tag(o->code, b.recipe.runtime, b.recipe.arch);
+    if (!strchr(res->ref, ':')) {
+        char *t = lbox_strdupf("%s:latest", res->ref);
+        free(res->ref);
+        res->ref = t;
+    }
+    _cleanup_free_ char *tmproot = lbox_path_join(f->cache_dir, "tmp");
+    b.layer_cache = lbox_path_join(f->cache_dir, "layers");
+    if (lbox_store_open(o->store_dir, &b.store, err) < 0 || lock_tag(&b, res->ref, &lock_fd, err) < 0 ||
+        lbox_mkdir_p(tmproot, 0755, err) < 0 || lbox_mkdir_p(b.layer_cache, 0755, err) < 0)
+        goto out;
+    b.stage = lbox_path_join(tmproot, "build-XXXXXX");
+    if (!mkdtemp(b.stage)) {
+        lbox_err_errno(err, errno, "cannot create a staging folder under %s", tmproot);
+        free(b.stage);
+        b.stage = NULL;
+        goto out;
+    }
+    if (build_base(&b, err) < 0 || build_node(&b, err) < 0 || build_runtime(&b, err) < 0 ||
+        build_code(&b, err) < 0)
+        goto out;
+
+    struct lbox_layer layers[5];
+    const char *comments[5];
+    for (size_t i = 0; i < res->nlayers; i++) {
+        layers[i] = res->layers[i].layer;
+        comments[i] = res->layers[i].name;
+    }
+    struct lbox_image_spec spec = {
+        .ref = res->ref,
+        .runtime = b.recipe.runtime,
+        .arch = b.recipe.arch,
+        .handler = o->handler ? o->handler : "index.handler",
+        .env = (const char *const *)b.recipe.env,
+        .layers = layers,
+        .layer_comments = comments,
+        .nlayers = res->nlayers,
+        .created = b.epoch,
+    };
+    if (lbox_image_commit(b.store, &spec, res->manifest_digest, err) < 0)
+        goto out;
+    if (o->output && lbox_image_export(b.store, res->ref, o->output, o->format, err) < 0)
+        goto out;
+    rc = 0;
+out:
+    if (b.stage)
+        lbox_rm_rf(b.stage, NULL);
+    free(b.stage);
+    free(b.layer_cache);
+    if (lock_fd >= 0)
+        close(lock_fd);
+    if (b.store)
+        lbox_store_close(b.store);
+    lbox_recipe_free(&b.recipe);
+    return rc;
+}
+
+void lbox_build_result_free(struct lbox_build_result *res)
+{
+    free(res->ref);
+    free(res->runtime);
+    free(res->arch);
+    free(res->node_from);
+    for (size_t i = 0; i < res->nwarnings; i++)
+        free(res->warnings[i]);
+    free(res->warnings);
+    memset(res, 0, sizeof *res);
+}

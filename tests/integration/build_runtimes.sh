@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Every runtime × architecture builds; the rootfs has the right node (ELF machine, version),
+# the runtime client, the SDK of its runtime; x86_64 node runs inside the rootfs, arm64 node
+# runs through QEMU user emulation.
+source "$LBOX_SRC/tests/lib/common.sh"
+
+declare -A version=([nodejs14.x]=v14.21.3 [nodejs16.x]=v16.20.2 [nodejs18.x]=v18.20.8)
+declare -A machine=([x86_64]=62 [arm64]=183)
+qemu=$(command -v qemu-aarch64-static || true)
+
+for rt in nodejs14.x nodejs16.x nodejs18.x; do
+  for arch in x86_64 arm64; do
+    out=$T/$rt-$arch
+    if ! "$LBOX" build --runtime "$rt" --arch "$arch" --code "$LBOX_SRC/examples/hello" \
+        --tag "hello:$rt-$arch" -o "$out" --format rootfs >"$T/log" 2>&1; then
+      fail "$rt $arch builds: $(tail -5 "$T/log")"; continue
+    fi
+    ok "$rt $arch builds"
+    node=$out/var/lang/bin/node
+    check "$rt $arch node is ELF machine ${machine[$arch]}" test "$(elf_machine "$node")" = "${machine[$arch]}"
+    check "$rt $arch has the runtime bootstrap" test -x "$out/var/runtime/bootstrap"
+    check "$rt $arch records its runtime" grep -qx "$rt" "$out/var/runtime/runtime-id"
+    check "$rt $arch has the function code" test -f "$out/var/task/index.js"
+    check "$rt $arch /bin/sh is bash" test "$(readlink "$out/usr/bin/sh")" = bash
+    check "$rt $arch has sbx_user1051 993:990" grep -q '^sbx_user1051:x:993:990:' "$out/etc/passwd"
+    check "$rt $arch has the CA bundle" test -s "$out/etc/pki/tls/certs/ca-bundle.crt"
+    if [ "$rt" = nodejs18.x ]; then
+      check "$rt $arch ships @aws-sdk v3" test -f "$out/var/runtime/node_modules/@aws-sdk/client-s3/package.json"
+    else
+      check "$rt $arch ships aws-sdk v2" test -f "$out/var/runtime/node_modules/aws-sdk/package.json"
+    fi
+    if [ "$arch" = x86_64 ]; then
+      # chroot needs root; an unprivileged user gets it through a user namespace.
+      v=$(unshare -r chroot "$out" /var/lang/bin/node --version 2>&1 || true)
+    elif [ -n "$qemu" ]; then
+      v=$("$qemu" -L "$out" "$node" --version 2>&1 || true)
+    else
+      v="no qemu-aarch64-static"
+    fi
+    check "$rt $arch node --version is ${version[$rt]} (got $v)" test "$v" = "${version[$rt]}"
+    rm -rf "$out"
+  done
+done
+finish

@@ -204,10 +204,12 @@ static int extract_entry(struct archive *in, struct archive *out, struct archive
                          const char *root, const char *layer, struct seen *seen,
                          struct lbox_error *err)
 {
-    const char *orig = archive_entry_pathname(e);
-    _cleanup_free_ char *rel = clean_path(orig);
+    /* a copy: rewriting the entry's pathname below frees libarchive's string */
+    const char *name = archive_entry_pathname(e);
+    _cleanup_free_ char *orig = lbox_xstrdup(name ? name : "(no name)");
+    _cleanup_free_ char *rel = clean_path(name);
     if (!rel) {
-        if (orig && orig[0] != '/' && !strstr(orig, ".."))
+        if (name && orig[0] != '/' && !strstr(orig, ".."))
             return 0; /* "./": the root itself */
         return bad_entry(layer, orig, "is absolute or contains '..'", err);
     }

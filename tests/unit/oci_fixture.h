@@ -17,7 +17,7 @@
 #include "common/fsutil.h"
 #include "common/hash.h"
 
-static char *fx_tmpdir(void)
+static inline char *fx_tmpdir(void)
 {
     char *d = lbox_xstrdup("/tmp/lbox-test-XXXXXX");
     if (!mkdtemp(d))
@@ -27,7 +27,7 @@ static char *fx_tmpdir(void)
 }
 
 /* Writes `data` to root/rel, creating parents. */
-static void fx_write(const char *root, const char *rel, const char *data)
+static inline void fx_write(const char *root, const char *rel, const char *data)
 {
     char *p = lbox_path_join(root, rel);
     char *slash = strrchr(p, '/');
@@ -44,7 +44,7 @@ static void fx_write(const char *root, const char *rel, const char *data)
     free(p);
 }
 
-static void fx_mkdir(const char *root, const char *rel)
+static inline void fx_mkdir(const char *root, const char *rel)
 {
     char *p = lbox_path_join(root, rel);
     struct lbox_error err;
@@ -53,14 +53,14 @@ static void fx_mkdir(const char *root, const char *rel)
     free(p);
 }
 
-static void fx_rm(const char *path)
+static inline void fx_rm(const char *path)
 {
     struct lbox_error err;
     lbox_rm_rf(path, &err);
 }
 
 /* "sha256:<hex>" of the gunzipped content of a memory buffer (libarchive raw reader). */
-static void fx_gunzip_digest(const void *data, size_t len, char out[72])
+static inline void fx_gunzip_digest(const void *data, size_t len, char out[72])
 {
     struct archive *a = archive_read_new();
     archive_read_support_filter_gzip(a);
@@ -81,7 +81,7 @@ static void fx_gunzip_digest(const void *data, size_t len, char out[72])
 }
 
 /* Number of directory entries (minus . and ..) whose name starts with `prefix` ("" = all). */
-static size_t fx_count(const char *dir, const char *prefix)
+static inline size_t fx_count(const char *dir, const char *prefix)
 {
     DIR *d = opendir(dir);
     if (!d)
@@ -97,7 +97,7 @@ static size_t fx_count(const char *dir, const char *prefix)
 }
 
 /* Sets XDG dirs under a fresh temp root so the default store and cache are private. */
-static char *fx_private_xdg(void)
+static inline char *fx_private_xdg(void)
 {
     char *root = fx_tmpdir();
     char *data = lbox_path_join(root, "data"), *cache = lbox_path_join(root, "cache");

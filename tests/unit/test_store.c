@@ -1,0 +1,479 @@
+/* The local store: tags, resolution, listing, removal with garbage collection, locking,
+ * no partial blobs, and safe unpacking (whiteouts, hostile layers, non-root users). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+#include <jansson.h>
+#include <signal.h>
+#include <sys/file.h>
+#include <sys/wait.h>
+
+#include "builder/image.h"
+#include "builder/layer.h"
+#include "builder/store.h"
+#include "common/cleanup.h"
+#include "oci_fixture.h"
+
+#define EPOCH 1700000000
+
+struct ctx {
+    char *root, *store_dir, *blobs;
+    struct lbox_store *st;
+};
+
+static int setup(void **state)
+{
+    struct ctx *c = calloc(1, sizeof *c);
+    c->root = fx_private_xdg();
+    c->store_dir = lbox_path_join(c->root, "store");
+    c->blobs = lbox_path_join(c->store_dir, "blobs/sha256");
+    struct lbox_error err;
+    assert_int_equal(lbox_store_open(c->store_dir, &c->st, &err), 0);
+    *state = c;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct ctx *c = *state;
+    lbox_store_close(c->st);
+    fx_rm(c->root);
+    free(c->root);
+    free(c->store_dir);
+    free(c->blobs);
+    free(c);
+    return 0;
+}
+
+static void must(int r, const struct lbox_error *err)
+{
+    if (r < 0)
+        fail_msg("%s", err->msg);
+}
+
+/* A one-layer image of a tree with one file; returns the manifest digest. */
+static void make_image(struct ctx *c, const char *ref, const char *body, char md[72])
+{
+    _cleanup_free_ char *t = lbox_strdupf("%s/tree-%s", c->root, body);
+    fx_write(t, "var/task/index.js", body);
+    struct lbox_layer l;
+    struct lbox_error err;
+    must(lbox_layer_write_dir(c->st, t, EPOCH, &l, &err), &err);
+    const char *env[] = {"LANG=en_US.UTF-8", NULL};
+    struct lbox_image_spec spec = {.ref = ref, .runtime = "nodejs16.x", .arch = "arm64",
+                                   .handler = "index.handler", .env = env, .layers = &l,
+                                   .nlayers = 1, .created = EPOCH};
+    must(lbox_image_commit(c->st, &spec, md, &err), &err);
+}
+
+static void tag_resolve_list_remove_gc(void **state)
+{
+    struct ctx *c = *state;
+    struct lbox_error err;
+    char a[72], b[72], d[72];
+    make_image(c, "app:1", "one", a);
+    make_image(c, "other", "two", b);
+    assert_string_not_equal(a, b);
+    must(lbox_store_tag(c->st, "app:alias", a, 0, &err), &err);
+
+    must(lbox_store_resolve(c->st, "app:1", d, &err), &err);
+    assert_string_equal(d, a);
+    must(lbox_store_resolve(c->st, "other:latest", d, &err), &err);
+    assert_string_equal(d, b);
+    _cleanup_free_ char *prefix = strndup(b + 7, 10);
+    must(lbox_store_resolve(c->st, prefix, d, &err), &err);
+    assert_string_equal(d, b);
+    assert_int_equal(lbox_store_resolve(c->st, "nothere", d, &err), -1);
+    assert_int_equal(err.code, LBOX_E_NOTFOUND);
+
+    struct lbox_store_image *imgs;
+    size_t n;
+    must(lbox_store_list(c->st, &imgs, &n, &err), &err);
+    assert_int_equal(n, 3);
+    assert_string_equal(imgs[0].ref, "app:1"); /* sorted */
+    assert_string_equal(imgs[1].ref, "app:alias");
+    assert_string_equal(imgs[2].ref, "other:latest");
+    assert_string_equal(imgs[2].runtime, "nodejs16.x");
+    assert_string_equal(imgs[2].arch, "arm64");
+    assert_string_equal(imgs[2].created, "2023-11-14T22:13:20Z");
+    assert_true(imgs[2].size > 0);
+    lbox_store_images_free(imgs, n);
+
+    _cleanup_free_ char *cfg = NULL;
+    must(lbox_store_config(c->st, "app:1", &cfg, &err), &err);
+    assert_non_null(strstr(cfg, "\"architecture\":\"arm64\""));
+    assert_non_null(strstr(cfg, "\"variant\":\"v8\""));
+
+    size_t blobs_all = fx_count(c->blobs, ""); /* 2 x (layer, config, manifest) */
+    assert_int_equal(blobs_all, 6);
+    must(lbox_store_remove(c->st, "app:1", &err), &err);
+    assert_int_equal(fx_count(c->blobs, ""), 6); /* app:alias still holds it */
+    must(lbox_store_remove(c->st, "app:alias", &err), &err);
+    assert_int_equal(fx_count(c->blobs, ""), 3);
+    assert_int_equal(lbox_store_resolve(c->st, "app:1", d, &err), -1);
+    must(lbox_store_remove(c->st, prefix, &err), &err); /* by digest prefix */
+    assert_int_equal(fx_count(c->blobs, ""), 0);
+    assert_int_equal(lbox_store_remove(c->st, "other", &err), -1);
+    assert_int_equal(err.code, LBOX_E_NOTFOUND);
+}
+
+static void bad_refs_are_refused(void **state)
+{
+    struct ctx *c = *state;
+    struct lbox_error err;
+    char a[72];
+    make_image(c, "ok", "x", a);
+    const char *bad[] = {"Upper:1", "a:b:c", "-lead", "a//b", "a:", "a:-x", "a@sha256:00", ""};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        err.code = LBOX_OK;
+        assert_int_equal(lbox_store_tag(c->st, bad[i], a, 10, &err), -1);
+        assert_int_equal(err.code, LBOX_E_INVAL);
+    }
+    _cleanup_free_ char *q = lbox_ref_normalize("localhost:5000/team/fn", &err);
+    assert_string_equal(q, "localhost:5000/team/fn:latest");
+    _cleanup_free_ char *f = lbox_ref_qualified("hello:latest");
+    assert_string_equal(f, "docker.io/library/hello:latest");
+}
+
+/* Two processes tag 20 refs each at the same time: all 40 land, index.json stays valid. */
+static void concurrent_tags_all_land(void **state)
+{
+    struct ctx *c = *state;
+    char md[72];
+    make_image(c, "base", "b", md);
+    pid_t kids[2];
+    for (int k = 0; k < 2; k++) {
+        kids[k] = fork();
+        assert_true(kids[k] >= 0);
+        if (kids[k] == 0) {
+            struct lbox_store *st;
+            struct lbox_error err;
+            if (lbox_store_open(c->store_dir, &st, &err) < 0)
+                _exit(1);
+            for (int i = 0; i < 20; i++) {
+                char ref[32];
+                snprintf(ref, sizeof ref, "p%d:t%d", k, i);
+                if (lbox_store_tag(st, ref, md, 100, &err) < 0)
+                    _exit(2);
+            }
+            lbox_store_close(st);
+            _exit(0);
+        }
+    }
+    for (int k = 0; k < 2; k++) {
+        int status;
+        assert_int_equal(waitpid(kids[k], &status, 0), kids[k]);
+        assert_true(WIFEXITED(status));
+        assert_int_equal(WEXITSTATUS(status), 0);
+    }
+    _cleanup_free_ char *ip = lbox_path_join(c->store_dir, "index.json");
+    json_error_t je;
+    json_t *idx = json_load_file(ip, 0, &je);
+    assert_non_null(idx);
+    assert_int_equal(json_array_size(json_object_get(idx, "manifests")), 41);
+    json_decref(idx);
+}
+
+static void busy_after_bounded_wait(void **state)
+{
+    struct ctx *c = *state;
+    char md[72];
+    make_image(c, "base", "b", md);
+    _cleanup_free_ char *lp = lbox_path_join(c->store_dir, "index.lock");
+    int fd = open(lp, O_RDWR);
+    assert_true(fd >= 0);
+    assert_int_equal(flock(fd, LOCK_EX), 0); /* another "lbox" writing */
+    lbox_store_set_lock_timeout(c->st, 100);
+    struct lbox_error err = {0};
+    assert_int_equal(lbox_store_tag(c->st, "late", md, 10, &err), -1);
+    assert_int_equal(err.code, LBOX_E_BUSY);
+    assert_non_null(strstr(err.msg, "another lbox is writing"));
+    close(fd);
+    must(lbox_store_tag(c->st, "late", md, 10, &err), &err);
+}
+
+/* gc never deletes while another process holds the store (it may be mid-build). */
+static void gc_waits_for_other_holders(void **state)
+{
+    struct ctx *c = *state;
+    char md[72];
+    make_image(c, "gone", "g", md);
+    lbox_store_close(c->st); /* drop our own hold */
+    struct lbox_error err;
+    must(lbox_store_open(c->store_dir, &c->st, &err), &err);
+    int go[2], done[2];
+    assert_int_equal(pipe(go), 0);
+    assert_int_equal(pipe(done), 0);
+    pid_t kid = fork();
+    if (kid == 0) {
+        struct lbox_store *st;
+        if (lbox_store_open(c->store_dir, &st, &err) < 0 || lbox_store_hold(st, &err) < 0)
+            _exit(1);
+        char b = 1;
+        if (write(go[1], &b, 1) != 1 || read(done[0], &b, 1) != 1)
+            _exit(2);
+        _exit(0);
+    }
+    char b;
+    assert_int_equal(read(go[0], &b, 1), 1);
+    must(lbox_store_remove(c->st, "gone", &err), &err);
+    assert_int_equal(fx_count(c->blobs, ""), 3); /* untagged, but still there */
+    assert_int_equal(write(done[1], &b, 1), 1);
+    int status;
+    waitpid(kid, &status, 0);
+    assert_int_equal(WEXITSTATUS(status), 0);
+    size_t removed;
+    must(lbox_store_gc(c->st, &removed, &err), &err);
+    assert_int_equal(removed, 3);
+    assert_int_equal(fx_count(c->blobs, ""), 0);
+}
+
+static void failed_writes_leave_nothing(void **state)
+{
+    struct ctx *c = *state;
+    struct lbox_error err;
+    _cleanup_free_ char *f = lbox_path_join(c->root, "file");
+    fx_write(c->root, "file", "content");
+    char wrong[72] = "sha256:0000000000000000000000000000000000000000000000000000000000000000";
+    assert_int_equal(lbox_store_put_blob_file(c->st, f, wrong, false, &err), -1);
+    assert_int_equal(err.code, LBOX_E_DIGEST);
+    assert_int_equal(lbox_store_put_blob_file(c->st, f, wrong, true, &err), -1);
+    assert_int_equal(access(f, F_OK), 0); /* a refused move leaves the source alone */
+    assert_int_equal(fx_count(c->blobs, ""), 0);
+    /* a layer that fails half way (a socket after some files) */
+    _cleanup_free_ char *t = lbox_path_join(c->root, "t");
+    fx_write(t, "a/big", "0123456789");
+    _cleanup_free_ char *s = lbox_path_join(t, "z");
+    assert_int_equal(mknod(s, S_IFSOCK | 0600, 0), 0);
+    struct lbox_layer l;
+    assert_int_equal(lbox_layer_write_dir(c->st, t, EPOCH, &l, &err), -1);
+    assert_int_equal(fx_count(c->blobs, ""), 0);
+    /* and a correct one is stored under its digest */
+    char hex[65], digest[72];
+    must(lbox_sha256_file(f, hex, &err), &err);
+    snprintf(digest, sizeof digest, "sha256:%s", hex);
+    must(lbox_store_put_blob_file(c->st, f, digest, false, &err), &err);
+    assert_true(lbox_store_has_blob(c->st, digest));
+    assert_int_equal(fx_count(c->blobs, ""), 1);
+}
+
+static void corrupt_blob_detected(void **state)
+{
+    struct ctx *c = *state;
+    struct lbox_error err;
+    char md[72];
+    make_image(c, "c", "c", md);
+    _cleanup_free_ char *mp = lbox_store_blob_path(c->st, md);
+    FILE *fp = fopen(mp, "a");
+    fputs(" ", fp);
+    fclose(fp);
+    _cleanup_free_ char *cfg = NULL;
+    assert_int_equal(lbox_store_config(c->st, "c", &cfg, &err), -1);
+    assert_int_equal(err.code, LBOX_E_DIGEST);
+    assert_non_null(strstr(err.msg, "lbox rm"));
+}
+
+/* ---- unpacking ---- */
+
+static void commit_layers(struct ctx *c, const char *ref, struct lbox_layer *ls, size_t n)
+{
+    struct lbox_error err;
+    struct lbox_image_spec spec = {.ref = ref, .runtime = "nodejs18.x", .arch = "x86_64",
+                                   .handler = "h.h", .layers = ls, .nlayers = n,
+                                   .created = EPOCH};
+    char md[72];
+    must(lbox_image_commit(c->st, &spec, md, &err), &err);
+}
+
+static bool exists(const char *root, const char *rel)
+{
+    _cleanup_free_ char *p = lbox_path_join(root, rel);
+    struct stat st;
+    return lstat(p, &st) == 0;
+}
+
+static void whiteouts_hide_lower_layers(void **state)
+{
+    struct ctx *c = *state;
+    struct lbox_error err;
+    _cleanup_free_ char *t1 = lbox_path_join(c->root, "l1");
+    _cleanup_free_ char *t2 = lbox_path_join(c->root, "l2");
+    fx_write(t1, "a/x", "x");
+    fx_write(t1, "a/y", "y");
+    fx_write(t1, "b/z", "z");
+    fx_write(t1, "b/deep/q", "q");
+    fx_write(t1, "c", "c");
+    fx_write(t1, "d/file", "was a dir");
+    fx_write(t2, "a/.wh.x", "");
+    fx_write(t2, "b/.wh..wh..opq", "");
+    fx_write(t2, "b/new", "new");
+    fx_write(t2, ".wh.c", "");
+    fx_write(t2, "d", "now a file");
+    struct lbox_layer l[2];
+    must(lbox_layer_write_dir(c->st, t1, EPOCH, &l[0], &err), &err);
+    must(lbox_layer_write_dir(c->st, t2, EPOCH, &l[1], &err), &err);
+    commit_layers(c, "wh", l, 2);
+    _cleanup_free_ char *r = NULL;
+    must(lbox_store_rootfs(c->st, "wh", &r, &err), &err);
+    assert_false(exists(r, "a/x"));
+    assert_true(exists(r, "a/y"));
+    assert_false(exists(r, "b/z"));
+    assert_false(exists(r, "b/deep"));
+    assert_true(exists(r, "b/new"));
+    assert_false(exists(r, "c"));
+    assert_false(exists(r, ".wh.c"));
+    assert_false(exists(r, "a/.wh.x"));
+    struct stat st;
+    _cleanup_free_ char *dp = lbox_path_join(r, "d");
+    assert_int_equal(lstat(dp, &st), 0);
+    assert_true(S_ISREG(st.st_mode));
+    /* cached: a second call returns the same directory */
+    _cleanup_free_ char *again = NULL;
+    must(lbox_store_rootfs(c->st, "wh", &again, &err), &err);
+    assert_string_equal(r, again);
+    _cleanup_free_ char *cache = lbox_cache_dir();
+    _cleanup_free_ char *parent = lbox_path_join(cache, "rootfs");
+    assert_int_equal(fx_count(parent, ".tmp"), 0);
+}
+
+/* Stores a hand-made (hostile) layer: entries given as path / type / link target. */
+struct hentry {
+    const char *path;
+    mode_t type;
+    const char *link;
+};
+
+static void hostile_layer(struct ctx *c, const struct hentry *es, size_t n, struct lbox_layer *l)
+{
+    _cleanup_free_ char *p = lbox_path_join(c->root, "hostile.tar.gz");
+    struct archive *a = archive_write_new();
+    archive_write_set_format_pax_restricted(a);
+    archive_write_add_filter_gzip(a);
+    assert_int_equal(archive_write_open_filename(a, p), ARCHIVE_OK);
+    for (size_t i = 0; i < n; i++) {
+        struct archive_entry *e = archive_entry_new();
+        archive_entry_set_pathname(e, es[i].path);
+        archive_entry_set_filetype(e, es[i].type);
+        archive_entry_set_perm(e, 0644);
+        if (es[i].type == AE_IFLNK)
+            archive_entry_set_symlink(e, es[i].link);
+        else if (es[i].link)
+            archive_entry_set_hardlink(e, es[i].link);
+        else if (es[i].type == AE_IFREG)
+            archive_entry_set_size(e, 4);
+        archive_write_header(a, e);
+        if (es[i].type == AE_IFREG && !es[i].link)
+            archive_write_data(a, "evil", 4);
+        archive_entry_free(e);
+    }
+    archive_write_close(a);
+    archive_write_free(a);
+    char hex[65];
+    struct lbox_error err;
+    must(lbox_sha256_file(p, hex, &err), &err);
+    snprintf(l->digest, sizeof l->digest, "sha256:%s", hex);
+    snprintf(l->diff_id, sizeof l->diff_id, "sha256:%s", hex); /* not checked on unpack */
+    struct stat st;
+    stat(p, &st);
+    l->size = (uint64_t)st.st_size;
+    must(lbox_store_put_blob_file(c->st, p, l->digest, true, &err), &err);
+}
+
+static void hostile_layers_are_refused(void **state)
+{
+    struct ctx *c = *state;
+    _cleanup_free_ char *outside = lbox_path_join(c->root, "outside");
+    fx_mkdir(c->root, "outside");
+    _cleanup_free_ char *abs_target = lbox_path_join(outside, "abs");
+    const struct hentry dotdot[] = {{"ok", AE_IFREG, NULL}, {"a/../../outside/x", AE_IFREG, NULL}};
+    const struct hentry absolute[] = {{abs_target, AE_IFREG, NULL}};
+    const struct hentry via_link[] = {{"link", AE_IFLNK, outside}, {"link/pwned", AE_IFREG, NULL}};
+    const struct hentry hard_out[] = {{"h", AE_IFREG, "../../../../etc/passwd"}};
+    const struct {
+        const struct hentry *e;
+        size_t n;
+    } cases[] = {{dotdot, 2}, {absolute, 1}, {via_link, 2}, {hard_out, 1}};
+    _cleanup_free_ char *cache = lbox_cache_dir();
+    _cleanup_free_ char *parent = lbox_path_join(cache, "rootfs");
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct lbox_layer l;
+        hostile_layer(c, cases[i].e, cases[i].n, &l);
+        char ref[16];
+        snprintf(ref, sizeof ref, "evil%zu", i);
+        commit_layers(c, ref, &l, 1);
+        char *r = NULL;
+        struct lbox_error err = {0};
+        assert_int_equal(lbox_store_rootfs(c->st, ref, &r, &err), -1);
+        assert_int_equal(err.code, LBOX_E_ARCHIVE);
+        assert_non_null(strstr(err.msg, "unsafe to unpack"));
+        assert_null(r);
+        assert_int_equal(fx_count(outside, ""), 0);
+        assert_int_equal(fx_count(parent, ""), 0); /* no half-made rootfs left */
+    }
+}
+
+static void unpacks_as_non_root(void **state)
+{
+    struct ctx *c = *state;
+    if (geteuid() != 0)
+        skip(); /* needs root to become another user; the same path runs as the caller otherwise */
+    struct lbox_error err;
+    _cleanup_free_ char *t = lbox_path_join(c->root, "ro");
+    fx_write(t, "var/ro/file", "f");
+    _cleanup_free_ char *ro = lbox_path_join(t, "var/ro");
+    _cleanup_free_ char *rf = lbox_path_join(t, "var/ro/file");
+    chmod(rf, 0000);
+    chmod(ro, 0555);
+    struct lbox_layer l;
+    must(lbox_layer_write_dir(c->st, t, EPOCH, &l, &err), &err);
+    commit_layers(c, "ro", &l, 1);
+    _cleanup_free_ char *cache = lbox_path_join(c->root, "nobody-cache");
+    fx_mkdir(c->root, "nobody-cache");
+    assert_int_equal(chown(cache, 65534, 65534), 0);
+    pid_t kid = fork();
+    if (kid == 0) {
+        setenv("XDG_CACHE_HOME", cache, 1);
+        if (setgid(65534) < 0 || setuid(65534) < 0)
+            _exit(10);
+        struct lbox_store *st;
+        char *r;
+        if (lbox_store_open(c->store_dir, &st, &err) < 0)
+            _exit(11);
+        if (lbox_store_rootfs(st, "ro", &r, &err) < 0) {
+            fprintf(stderr, "%s\n", err.msg);
+            _exit(12);
+        }
+        _cleanup_free_ char *p = lbox_path_join(r, "var/ro/file");
+        struct stat sb;
+        if (stat(p, &sb) < 0 || (sb.st_mode & 07777) != 0400)
+            _exit(13);
+        if (lbox_rm_rf(r, &err) < 0 || access(r, F_OK) == 0)
+            _exit(14);
+        _exit(0);
+    }
+    int status;
+    waitpid(kid, &status, 0);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(tag_resolve_list_remove_gc, setup, teardown),
+        cmocka_unit_test_setup_teardown(bad_refs_are_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(concurrent_tags_all_land, setup, teardown),
+        cmocka_unit_test_setup_teardown(busy_after_bounded_wait, setup, teardown),
+        cmocka_unit_test_setup_teardown(gc_waits_for_other_holders, setup, teardown),
+        cmocka_unit_test_setup_teardown(failed_writes_leave_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(corrupt_blob_detected, setup, teardown),
+        cmocka_unit_test_setup_teardown(whiteouts_hide_lower_layers, setup, teardown),
+        cmocka_unit_test_setup_teardown(hostile_layers_are_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(unpacks_as_non_root, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -213,13 +213,17 @@ static int apply_dir_modes(struct writer *w, const struct code_list *l, struct l
 
 /* ---- zip sources ---- */
 
-static int zip_open(const char *src, struct archive **out, struct lbox_error *err)
+/* seekable: through the central directory; otherwise the local headers, front to back. */
+static int zip_open(const char *src, int seekable, struct archive **out, struct lbox_error *err)
 {
     struct archive *a = archive_read_new();
     if (!a)
         abort();
     /* The central directory is the truth (as for unzip), and a cut file has none. */
-    archive_read_support_format_zip_seekable(a);
+    if (seekable)
+        archive_read_support_format_zip_seekable(a);
+    else
+        archive_read_support_format_zip_streamable(a);
     if (archive_read_open_filename(a, src, 64 * 1024) != ARCHIVE_OK) {
         lbox_err(err, LBOX_E_ARCHIVE, "%s: not a readable zip file (%s); it may be truncated or "
                  "not a zip at all: copy or download it again, or re-create it with zip -r",
@@ -300,7 +304,7 @@ static int zip_error(const char *src, struct archive *a, const char *after, stru
 static int zip_list(const char *src, struct code_list *l, struct lbox_error *err)
 {
     struct archive *a;
-    if (zip_open(src, &a, err) < 0)
+    if (zip_open(src, 1, &a, err) < 0)
         return -1;
     struct archive_entry *ae;
     int r, rc = 0;
@@ -317,6 +321,64 @@ static int zip_list(const char *src, struct code_list *l, struct lbox_error *err
     if (rc == 0 && r != ARCHIVE_EOF)
         rc = zip_error(src, a, l->n ? l->v[l->n - 1].path : NULL, err);
     archive_read_free(a);
+    return rc;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* libarchive stops quietly at a damaged central directory record, which would drop files
+ * without a word. So the local headers are read too, front to back, and every entry found
+ * there must be listed in the central directory. The content is inflated here as well (no
+ * other way to find where a streamed entry ends), counted against the budget so that a zip
+ * lying about its sizes stops before anything is written. */
+static int zip_cross_check(struct writer *w, const char *src, const struct code_list *l,
+                           struct lbox_error *err)
+{
+    const char **names = lbox_xcalloc(l->n ? l->n : 1, sizeof *names);
+    for (size_t i = 0; i < l->n; i++)
+        names[i] = l->v[i].path;
+    qsort(names, l->n, sizeof *names, cmp_str);
+
+    struct archive *a;
+    if (zip_open(src, 0, &a, err) < 0) {
+        free(names);
+        return -1;
+    }
+    static __thread char buf[64 * 1024];
+    uint64_t total = w->budget->used;
+    struct archive_entry *ae;
+    int rc = 0;
+    int r;
+    while (rc == 0 && ((r = archive_read_next_header(a, &ae)) == ARCHIVE_OK || r == ARCHIVE_WARN)) {
+        struct code_entry e;
+        int skip;
+        if (zip_entry(src, ae, &e, &skip, err) < 0) {
+            rc = -1;
+            break;
+        }
+        if (skip)
+            continue;
+        /* Mac resource forks are folded into their files by the central-directory reader. */
+        if (strncmp(e.path, "__MACOSX/", 9) != 0 && strcmp(e.path, "__MACOSX") != 0 &&
+            !bsearch(&e.path, names, l->n, sizeof *names, cmp_str))
+            rc = lbox_err(err, LBOX_E_ARCHIVE, "%s: corrupt zip: entry '%s' is in the file but "
+                          "not in its central directory, so part of the package would be lost; "
+                          "re-create the zip or download it again", src, e.path);
+        for (la_ssize_t n; rc == 0 && e.type == CODE_FILE &&
+                           (n = archive_read_data(a, buf, sizeof buf)) > 0;) {
+            total += (uint64_t)n;
+            if (total > w->budget->limit)
+                rc = limit_error(w, total, 1, err);
+        }
+        free(e.path);
+        free(e.target);
+    }
+    /* Read errors are left to the central-directory pass, which reports them per entry. */
+    archive_read_free(a);
+    free(names);
     return rc;
 }
 
@@ -337,7 +399,7 @@ static int zip_write(struct writer *w, const char *src, const struct code_list *
                      struct lbox_error *err)
 {
     struct archive *a;
-    if (zip_open(src, &a, err) < 0)
+    if (zip_open(src, 1, &a, err) < 0)
         return -1;
     struct zip_reader zr = { a };
     struct archive_entry *ae;
@@ -374,11 +436,6 @@ static int zip_write(struct writer *w, const char *src, const struct code_list *
 
 /* ---- directory sources ---- */
 
-static int cmp_str(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 static int dir_list_at(const char *src, int dfd, const char *prefix, struct code_list *l,
                        struct lbox_error *err)
 {
@@ -403,7 +460,8 @@ static int dir_list_at(const char *src, int dfd, const char *prefix, struct code
         names[n++] = lbox_xstrdup(de->d_name);
     }
     closedir(d);
-    qsort(names, n, sizeof *names, cmp_str); /* same order on every file system */
+    if (n)
+        qsort(names, n, sizeof *names, cmp_str); /* same order on every file system */
 
     int rc = 0;
     for (size_t i = 0; i < n; i++) {
@@ -535,6 +593,8 @@ int lbox_code_install(const char *src, const char *dest, const char *root_label,
         if (declared > budget->limit - budget->used || budget->used > budget->limit)
             rc = limit_error(&w, budget->used + declared, 0, err);
     }
+    if (rc == 0 && !S_ISDIR(st.st_mode))
+        rc = zip_cross_check(&w, src, &l, err);
     if (rc == 0)
         rc = code_check_symlinks(&l, w.rootfd, root_label, src, err);
     if (rc == 0)

@@ -2,11 +2,13 @@
  *
  * A source is either a directory or a Lambda .zip deployment package. Lambda only takes zips,
  * so nothing else is read as an archive; the zip is read through its central directory (as
- * unzip does), which makes a truncated file fail before anything is written.
+ * unzip does), which makes a truncated file fail before anything is written, and its local
+ * headers are cross-checked against it (a damaged central directory would drop files).
  *
  * Safety. Every input is treated as hostile. Work happens in two passes: the first reads
  * only names, types, sizes and symlink targets and refuses, before one byte is written:
- *   - names that are absolute, contain a `..` component or a backslash, or are too long;
+ *   - names that are absolute, contain a `..` component, or are too long (libarchive reads
+ *     a `\` as a separator, as zips made on Windows mean it);
  *   - entry types Lambda cannot hold: devices, fifos, sockets, hardlink entries;
  *   - symlinks whose target, resolved like the kernel would from the link's own directory
  *     (following symlinks of this input and of what is already in dest), leaves the root.

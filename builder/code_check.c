@@ -43,11 +43,6 @@ int code_path_normalize(const char *input, const char *name, char **out, struct 
     if (!name || !*name)
         return lbox_err(err, LBOX_E_ARCHIVE, "%s: an entry has an empty or unreadable name; "
                         "re-create the zip with names in UTF-8", input);
-    if (strchr(name, '\\'))
-        return lbox_err(err, LBOX_E_ARCHIVE, "%s: entry '%s' uses '\\' as a path separator, "
-                        "which Lambda's Linux unzip keeps as part of the file name; re-create "
-                        "the zip with a tool that writes '/' (zip -r, 7z, or Compress-Archive "
-                        "from PowerShell 7)", input, name);
     if (name[0] == '/')
         return lbox_err(err, LBOX_E_ARCHIVE, "%s: entry '%s' has an absolute path; a package may "
                         "only hold paths relative to its root: re-create it from inside the "

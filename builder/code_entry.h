@@ -29,8 +29,8 @@ void code_list_add(struct code_list *l, char *path, enum code_type type, mode_t 
 void code_list_free(struct code_list *l);
 
 /* Normalizes an archive or directory entry name into *out (malloc'd; NULL when the name is
- * the root itself, e.g. "./"). Refuses absolute names, `..` components, backslashes and
- * over-long names with an LBOX_E_ARCHIVE message naming `input` and the entry. */
+ * the root itself, e.g. "./"). Refuses absolute names, `..` components and over-long names
+ * (libarchive already turned a zip's '\\' separators into '/') with an LBOX_E_ARCHIVE message naming `input` and the entry. */
 int code_path_normalize(const char *input, const char *name, char **out, struct lbox_error *err);
 
 /* Lambda's permission rule (see code.h): keeps rwx bits, drops setuid/setgid/sticky and

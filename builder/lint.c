@@ -132,7 +132,8 @@ static int walk(struct lint *l, int dfd, const char *dirpath, int depth, struct 
         names[n++] = lbox_xstrdup(de->d_name);
     }
     closedir(d);
-    qsort(names, n, sizeof *names, cmp_name); /* findings in a stable order */
+    if (n)
+        qsort(names, n, sizeof *names, cmp_name); /* findings in a stable order */
     int rc = 0;
     for (size_t i = 0; i < n && rc == 0; i++) {
         char *path = lbox_path_join(dirpath, names[i]);

@@ -1,0 +1,448 @@
+/* lbox_code_install: good packages, and every hostile zip or directory we know of. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "builder/code.h"
+#include "common/fsutil.h"
+#include "../fixtures/code/zipgen.h"
+
+struct fx {
+    char dir[64];
+    char *zip, *dest, *src;
+    struct lbox_code_budget budget;
+    struct lbox_error err;
+};
+
+static int setup(void **state)
+{
+    struct fx *f = calloc(1, sizeof *f);
+    strcpy(f->dir, "/tmp/lbox-test-code-XXXXXX");
+    if (!mkdtemp(f->dir))
+        return -1;
+    f->zip = lbox_path_join(f->dir, "in.zip");
+    f->dest = lbox_path_join(f->dir, "task");
+    f->src = lbox_path_join(f->dir, "src");
+    mkdir(f->dest, 0755);
+    f->budget = (struct lbox_code_budget){ 0, LBOX_CODE_LIMIT_BYTES };
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fx *f = *state;
+    struct lbox_error err;
+    lbox_rm_rf(f->dir, &err);
+    free(f->zip);
+    free(f->dest);
+    free(f->src);
+    free(f);
+    return 0;
+}
+
+static char *at(struct fx *f, const char *rel)
+{
+    static char buf[4][512];
+    static int k;
+    k = (k + 1) % 4;
+    snprintf(buf[k], sizeof buf[k], "%s/%s", f->dest, rel);
+    return buf[k];
+}
+
+static char *slurp(const char *path)
+{
+    char *data = NULL;
+    size_t len;
+    struct lbox_error err;
+    assert_int_equal(lbox_read_file(path, 0, &data, &len, &err), 0);
+    return data;
+}
+
+static void assert_file(const char *path, const char *content, unsigned mode)
+{
+    struct stat st;
+    assert_int_equal(lstat(path, &st), 0);
+    assert_true(S_ISREG(st.st_mode));
+    assert_int_equal(st.st_mode & 07777, mode);
+    char *got = slurp(path);
+    assert_string_equal(got, content);
+    free(got);
+}
+
+static void assert_empty_dir(const char *path)
+{
+    DIR *d = opendir(path);
+    assert_non_null(d);
+    struct dirent *de;
+    int n = 0;
+    while ((de = readdir(d)))
+        n += strcmp(de->d_name, ".") && strcmp(de->d_name, "..");
+    closedir(d);
+    assert_int_equal(n, 0);
+}
+
+static void assert_msg(struct fx *f, enum lbox_errcode code, const char *needle)
+{
+    assert_int_equal(f->err.code, code);
+    if (!strstr(f->err.msg, needle))
+        fail_msg("message '%s' lacks '%s'", f->err.msg, needle);
+}
+
+static int install_zip(struct fx *f, const struct zspec *e, size_t n, const char *label)
+{
+    zipgen_write(f->zip, e, n);
+    return lbox_code_install(f->zip, f->dest, label, &f->budget, &f->err);
+}
+
+/* A hostile zip is refused, with a message naming the entry, and nothing is written. */
+static void refused(struct fx *f, const struct zspec *e, size_t n, const char *needle)
+{
+    assert_int_equal(install_zip(f, e, n, "/var/task"), -1);
+    assert_msg(f, LBOX_E_ARCHIVE, needle);
+    assert_empty_dir(f->dest);
+}
+
+static void test_good_zip(void **state)
+{
+    struct fx *f = *state;
+    const struct zspec e[] = {
+        { "index.js", 'f', 0644, "exports.handler = 1;\n", 0, NULL },
+        { "lib/", 'd', 0755, NULL, 0, NULL },
+        { "lib/a/b/deep.js", 'f', 0644, "deep", 0, NULL }, /* parents not listed */
+        { "bin/tool", 'f', 0755, "#!/bin/sh\n", 0, NULL },
+        { "bin/setuid", 'f', 04755, "x", 0, NULL },
+        { "shared.js", 'f', 0666, "w", 0, NULL },
+        { "private.js", 'f', 0600, "p", 0, NULL },
+        { "./dot/x.js", 'f', 0644, "dot", 0, NULL },
+        { "ro/", 'd', 0555, NULL, 0, NULL },
+        { "ro/inside.js", 'f', 0444, "ro", 0, NULL },
+        { "link-in", 'l', 0, NULL, 0, "lib/a/b/deep.js" },
+        { "link-abs-in", 'l', 0, NULL, 0, "/var/task/index.js" },
+        { "link-opt", 'l', 0, NULL, 0, "/opt/nodejs/node_modules" },
+    };
+    assert_int_equal(install_zip(f, e, sizeof e / sizeof *e, "/var/task"), 0);
+    assert_file(at(f, "index.js"), "exports.handler = 1;\n", 0644);
+    assert_file(at(f, "lib/a/b/deep.js"), "deep", 0644);
+    assert_file(at(f, "bin/tool"), "#!/bin/sh\n", 0755);
+    assert_file(at(f, "bin/setuid"), "x", 0755);    /* setuid dropped */
+    assert_file(at(f, "shared.js"), "w", 0644);     /* group/other write dropped */
+    assert_file(at(f, "private.js"), "p", 0600);    /* kept, like Lambda: lint warns */
+    assert_file(at(f, "dot/x.js"), "dot", 0644);
+    assert_file(at(f, "ro/inside.js"), "ro", 0444); /* written before ro/ got its mode */
+    struct stat st;
+    assert_int_equal(stat(at(f, "lib/a"), &st), 0);
+    assert_int_equal(st.st_mode & 07777, 0755); /* implied directories */
+    assert_int_equal(stat(at(f, "ro"), &st), 0);
+    assert_int_equal(st.st_mode & 07777, 0555);
+    char buf[256];
+    ssize_t k = readlink(at(f, "link-opt"), buf, sizeof buf - 1);
+    assert_true(k > 0);
+    buf[k] = '\0';
+    assert_string_equal(buf, "/opt/nodejs/node_modules");
+    assert_int_equal(f->budget.used, 21 + 4 + 10 + 1 + 1 + 1 + 3 + 2);
+}
+
+static void test_dotdot(void **state)
+{
+    struct fx *f = *state;
+    const struct zspec e[] = {
+        { "ok.js", 'f', 0644, "fine", 0, NULL },
+        { "a/../../evil.js", 'f', 0644, "evil", 0, NULL },
+    };
+    refused(f, e, 2, "'a/../../evil.js' has a '..' component");
+}
+
+static void test_absolute(void **state)
+{
+    struct fx *f = *state;
+    const struct zspec e[] = { { "/etc/cron.d/evil", 'f', 0644, "evil", 0, NULL } };
+    refused(f, e, 1, "'/etc/cron.d/evil' has an absolute path");
+}
+
+static void test_backslash(void **state)
+{
+    struct fx *f = *state;
+    /* libarchive reads '\\' as a separator (zips made on Windows): still no way up. */
+    const struct zspec e[] = { { "..\\..\\evil.js", 'f', 0644, "x", 0, NULL } };
+    refused(f, e, 1, "'../../evil.js' has a '..' component");
+}
+
+static void test_symlink_outside(void **state)
+{
+    struct fx *f = *state;
+    const struct zspec rel[] = {
+        { "lib/", 'd', 0755, NULL, 0, NULL },
+        { "lib/passwd", 'l', 0, NULL, 0, "../../../etc/passwd" },
+    };
+    refused(f, rel, 2, "symlink 'lib/passwd' -> '../../../etc/passwd' points outside /var/task");
+    const struct zspec abs[] = { { "passwd", 'l', 0, NULL, 0, "/etc/passwd" } };
+    refused(f, abs, 1, "symlink 'passwd' -> '/etc/passwd' points outside");
+    /* /opt is fine as a plain path, not once it climbs back out. */
+    const struct zspec opt[] = { { "o", 'l', 0, NULL, 0, "/opt/../etc/shadow" } };
+    refused(f, opt, 1, "points outside");
+    /* A layer's root is /opt: /var/task/x is the other code root, /opt/x its own. */
+    const struct zspec lay[] = { { "x", 'l', 0, NULL, 0, "/opt/../var/task/../../etc" } };
+    assert_int_equal(install_zip(f, lay, 1, "/opt"), -1);
+    assert_msg(f, LBOX_E_ARCHIVE, "points outside /opt");
+}
+
+static void test_symlink_chain_escape(void **state)
+{
+    struct fx *f = *state;
+    /* Each link alone stays inside; followed like the kernel does, x lands above the root. */
+    const struct zspec e[] = {
+        { "sub/up", 'l', 0, NULL, 0, ".." },
+        { "sub/x", 'l', 0, NULL, 0, "up/.." },
+    };
+    refused(f, e, 2, "symlink 'sub/x' -> 'up/..' points outside");
+
+    const struct zspec through_abs[] = {
+        { "a", 'l', 0, NULL, 0, "/opt/lib" },
+        { "b", 'l', 0, NULL, 0, "a/../../etc" },
+    };
+    refused(f, through_abs, 2, "symlink 'b' -> 'a/../../etc' points outside");
+
+    const struct zspec loop[] = {
+        { "a", 'l', 0, NULL, 0, "b" },
+        { "b", 'l', 0, NULL, 0, "a/x" },
+    };
+    refused(f, loop, 2, "loops or passes more than 40 links");
+}
+
+static void test_symlink_then_write_through(void **state)
+{
+    struct fx *f = *state;
+    /* An in-tree directory link may be written through; the write stays inside. */
+    const struct zspec e[] = {
+        { "real/", 'd', 0755, NULL, 0, NULL },
+        { "alias", 'l', 0, NULL, 0, "real" },
+        { "alias/file.js", 'f', 0644, "via", 0, NULL },
+    };
+    assert_int_equal(install_zip(f, e, 3, "/var/task"), 0);
+    assert_file(at(f, "real/file.js"), "via", 0644);
+}
+
+static void test_device_node(void **state)
+{
+    struct fx *f = *state;
+    const struct zspec e[] = { { "dev", 'f', 0644, "", 0, NULL } };
+    zipgen_write(f->zip, e, 1);
+    zipgen_patch_mode(f->zip, "dev", S_IFCHR | 0666);
+    assert_int_equal(lbox_code_install(f->zip, f->dest, "/var/task", &f->budget, &f->err), -1);
+    assert_msg(f, LBOX_E_ARCHIVE, "'dev' is a character device");
+    assert_empty_dir(f->dest);
+}
+
+static void test_truncated(void **state)
+{
+    struct fx *f = *state;
+    const struct zspec e[] = {
+        { "a.js", 'f', 0644, NULL, 20000, NULL },
+        { "b.js", 'f', 0644, "second", 0, NULL },
+    };
+    zipgen_write(f->zip, e, 2);
+    zipgen_truncate_half(f->zip);
+    assert_int_equal(lbox_code_install(f->zip, f->dest, "/var/task", &f->budget, &f->err), -1);
+    assert_msg(f, LBOX_E_ARCHIVE, "not a readable zip file");
+    assert_empty_dir(f->dest);
+}
+
+static void test_corrupt_central_directory(void **state)
+{
+    struct fx *f = *state;
+    const struct zspec e[] = { { "a.js", 'f', 0644, "x", 0, NULL } };
+    zipgen_write(f->zip, e, 1);
+    zipgen_break_central(f->zip);
+    assert_int_equal(lbox_code_install(f->zip, f->dest, "/var/task", &f->budget, &f->err), -1);
+    assert_int_equal(f->err.code, LBOX_E_ARCHIVE);
+    assert_non_null(strstr(f->err.msg, f->zip));
+    assert_empty_dir(f->dest);
+}
+
+static void test_not_a_zip(void **state)
+{
+    struct fx *f = *state;
+    struct lbox_error err;
+    assert_int_equal(lbox_write_file_atomic(f->zip, "hello", 5, 0644, &err), 0);
+    assert_int_equal(lbox_code_install(f->zip, f->dest, "/var/task", &f->budget, &f->err), -1);
+    assert_msg(f, LBOX_E_ARCHIVE, "not a readable zip file");
+    char *missing = lbox_path_join(f->dir, "missing.zip");
+    assert_int_equal(lbox_code_install(missing, f->dest, "/var/task", &f->budget, &f->err), -1);
+    assert_int_equal(f->err.code, LBOX_E_NOTFOUND);
+    free(missing);
+}
+
+static void test_zip_bomb(void **state)
+{
+    struct fx *f = *state;
+    f->budget.limit = 1024 * 1024;
+    const struct zspec e[] = { { "zeros", 'f', 0644, NULL, 2 * 1024 * 1024, NULL } };
+    assert_int_equal(install_zip(f, e, 1, "/var/task"), -1);
+    assert_msg(f, LBOX_E_LIMIT,
+               "function code and layers unzip to 2.0 MB, over Lambda's 1 MB limit");
+    assert_non_null(strstr(f->err.msg, f->zip));
+    assert_empty_dir(f->dest);
+}
+
+static void test_zip_bomb_lying_sizes(void **state)
+{
+    struct fx *f = *state;
+    f->budget.limit = 1024 * 1024;
+    const struct zspec e[] = { { "zeros", 'f', 0644, NULL, 8 * 1024 * 1024, NULL } };
+    zipgen_write(f->zip, e, 1);
+    zipgen_patch_size(f->zip, "zeros", 10);
+    assert_int_equal(lbox_code_install(f->zip, f->dest, "/var/task", &f->budget, &f->err), -1);
+    assert_msg(f, LBOX_E_LIMIT, "function code and layers unzip to at least 1.");
+    assert_msg(f, LBOX_E_LIMIT, "MB, over Lambda's 1 MB limit");
+    assert_empty_dir(f->dest); /* stopped while checking, at the limit, not at 8 MB */
+}
+
+static void test_budget_shared(void **state)
+{
+    struct fx *f = *state;
+    f->budget.limit = 1024 * 1024;
+    const struct zspec code[] = { { "a", 'f', 0644, NULL, 600 * 1024, NULL } };
+    assert_int_equal(install_zip(f, code, 1, "/var/task"), 0);
+    assert_int_equal(f->budget.used, 600 * 1024);
+    char *layer = lbox_path_join(f->dir, "layer.zip");
+    const struct zspec lay[] = { { "b", 'f', 0644, NULL, 600 * 1024, NULL } };
+    zipgen_write(layer, lay, 1);
+    assert_int_equal(lbox_code_install(layer, f->dest, "/opt", &f->budget, &f->err), -1);
+    assert_msg(f, LBOX_E_LIMIT, "unzip to 1.2 MB, over Lambda's 1 MB limit: '");
+    assert_non_null(strstr(f->err.msg, "layer.zip' pushed it over (0.6 MB before it)"));
+    free(layer);
+}
+
+static void test_overlapping_layers(void **state)
+{
+    struct fx *f = *state;
+    const struct zspec l1[] = {
+        { "nodejs/a.js", 'f', 0644, "one", 0, NULL },
+        { "nodejs/b.js", 'f', 0644, "kept", 0, NULL },
+        { "lib", 'l', 0, NULL, 0, "nodejs" },
+        { "sub/up", 'l', 0, NULL, 0, ".." },
+        { "was-file", 'f', 0644, "f", 0, NULL },
+    };
+    assert_int_equal(install_zip(f, l1, 5, "/opt"), 0);
+    const struct zspec l2[] = {
+        { "nodejs/a.js", 'f', 0755, "two", 0, NULL },
+        { "lib", 'f', 0644, "now a file", 0, NULL },
+        { "was-file/", 'd', 0755, NULL, 0, NULL },
+        { "was-file/x", 'f', 0644, "x", 0, NULL },
+    };
+    char *second = lbox_path_join(f->dir, "second.zip");
+    zipgen_write(second, l2, 4);
+    assert_int_equal(lbox_code_install(second, f->dest, "/opt", &f->budget, &f->err), 0);
+    assert_file(at(f, "nodejs/a.js"), "two", 0755);
+    assert_file(at(f, "nodejs/b.js"), "kept", 0644);
+    assert_file(at(f, "lib"), "now a file", 0644); /* replaced the symlink, not written through */
+    assert_file(at(f, "was-file/x"), "x", 0644);
+
+    /* A third layer whose link is harmless alone but escapes through layer 1's sub/up. */
+    const struct zspec l3[] = { { "y", 'l', 0, NULL, 0, "sub/up/.." } };
+    zipgen_write(second, l3, 1);
+    assert_int_equal(lbox_code_install(second, f->dest, "/opt", &f->budget, &f->err), -1);
+    assert_msg(f, LBOX_E_ARCHIVE, "symlink 'y' -> 'sub/up/..' points outside /opt");
+    free(second);
+}
+
+static void mk(const char *path, const char *content, mode_t mode)
+{
+    struct lbox_error err;
+    assert_int_equal(lbox_write_file_atomic(path, content, strlen(content), mode, &err), 0);
+    assert_int_equal(chmod(path, mode), 0);
+}
+
+static void test_directory_source(void **state)
+{
+    struct fx *f = *state;
+    char p[512];
+    struct lbox_error err;
+    snprintf(p, sizeof p, "%s/lib/deep", f->src);
+    assert_int_equal(lbox_mkdir_p(p, 0755, &err), 0);
+    snprintf(p, sizeof p, "%s/index.js", f->src);
+    mk(p, "handler", 0644);
+    snprintf(p, sizeof p, "%s/lib/deep/run.sh", f->src);
+    mk(p, "#!/bin/sh", 04775);
+    snprintf(p, sizeof p, "%s/lib/alias", f->src);
+    assert_int_equal(symlink("deep/run.sh", p), 0);
+    /* A hardlink to a file outside the source: copied, never linked to the outside file. */
+    char outside[512], inside[512];
+    snprintf(outside, sizeof outside, "%s/outside.txt", f->dir);
+    mk(outside, "secret-ish", 0644);
+    snprintf(inside, sizeof inside, "%s/hard.txt", f->src);
+    assert_int_equal(link(outside, inside), 0);
+
+    assert_int_equal(lbox_code_install(f->src, f->dest, "/var/task", &f->budget, &f->err), 0);
+    assert_file(at(f, "index.js"), "handler", 0644);
+    assert_file(at(f, "lib/deep/run.sh"), "#!/bin/sh", 0755);
+    assert_file(at(f, "hard.txt"), "secret-ish", 0644);
+    struct stat a, b;
+    assert_int_equal(stat(at(f, "hard.txt"), &a), 0);
+    assert_int_equal(stat(outside, &b), 0);
+    assert_int_equal(a.st_nlink, 1);
+    assert_true(a.st_ino != b.st_ino);
+    char buf[64];
+    ssize_t k = readlink(at(f, "lib/alias"), buf, sizeof buf - 1);
+    assert_int_equal(k, 11);
+    assert_memory_equal(buf, "deep/run.sh", 11);
+    assert_int_equal(f->budget.used, 7 + 9 + 10);
+}
+
+static void test_directory_source_escape(void **state)
+{
+    struct fx *f = *state;
+    struct lbox_error err;
+    char p[512];
+    snprintf(p, sizeof p, "%s/node_modules", f->src);
+    assert_int_equal(lbox_mkdir_p(p, 0755, &err), 0);
+    snprintf(p, sizeof p, "%s/node_modules/creds", f->src);
+    assert_int_equal(symlink("../../outside.txt", p), 0);
+    assert_int_equal(lbox_code_install(f->src, f->dest, "/var/task", &f->budget, &f->err), -1);
+    assert_msg(f, LBOX_E_ARCHIVE, "symlink 'node_modules/creds' -> '../../outside.txt' points "
+                                  "outside /var/task");
+    assert_empty_dir(f->dest);
+
+    unlink(p);
+    snprintf(p, sizeof p, "%s/pipe", f->src);
+    assert_int_equal(mkfifo(p, 0644), 0);
+    assert_int_equal(lbox_code_install(f->src, f->dest, "/var/task", &f->budget, &f->err), -1);
+    assert_msg(f, LBOX_E_ARCHIVE, "'pipe' is a fifo");
+    assert_empty_dir(f->dest);
+}
+
+int main(void)
+{
+    umask(077); /* modes must not depend on the caller's umask */
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_good_zip, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_dotdot, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_absolute, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_backslash, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_symlink_outside, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_symlink_chain_escape, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_symlink_then_write_through, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_device_node, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_truncated, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_corrupt_central_directory, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_not_a_zip, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_zip_bomb, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_zip_bomb_lying_sizes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_budget_shared, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_overlapping_layers, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_directory_source, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_directory_source_escape, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

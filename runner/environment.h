@@ -1,0 +1,88 @@
+/* One Lambda execution environment: a sandbox, its Runtime API server, and the lifecycle
+ * Lambda gives them (reference §1.8, §5.6):
+ *
+ *   create ─► init (on the first invoke, or ahead with lbox_env_prewarm; 10 s limit)
+ *          ─► invoke, invoke, ... (warm: the same runtime process, /tmp kept)
+ *   timeout or runtime exit ─► the processes are killed, /tmp stays, the next invoke
+ *          re-initialises.
+ *
+ * Platform lines (START/END/REPORT) and the function's output go to the log callback in
+ * Lambda's order. Invokes on one environment are serialised by the caller. */
+#ifndef LBOX_RUNNER_ENVIRONMENT_H
+#define LBOX_RUNNER_ENVIRONMENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "common/error.h"
+#include "runtime_api.h"
+
+#define LBOX_INIT_LIMIT_MS 10000
+
+typedef void (*lbox_log_fn)(void *ctx, const char *data, size_t len);
+
+struct lbox_env_config {
+    const char *rootfs;            /* unpacked image */
+    const char *arch;              /* x86_64 | arm64 */
+    const char *qemu_path;         /* NULL when native */
+    const char *function_name;
+    const char *function_version;  /* NULL: $LATEST */
+    const char *function_arn;
+    const char *handler;
+    unsigned timeout_s;            /* 1..900 */
+    unsigned memory_mb;            /* 128..10240 */
+    unsigned tmp_size_mb;          /* 512..10240 */
+    bool host_network;
+    char *const *envp;             /* the runtime's environment (env_vars.c) */
+    lbox_log_fn log;               /* function output and platform lines */
+    void *log_ctx;
+    lbox_rapi_stream_fn stream;    /* streamed response bytes; NULL: buffered into the result */
+    void *stream_ctx;
+};
+
+enum lbox_invoke_status {
+    LBOX_INVOKE_OK,
+    LBOX_INVOKE_FUNCTION_ERROR,    /* X-Amz-Function-Error: Unhandled */
+    LBOX_INVOKE_TIMEOUT,           /* also a function error, for the invoker */
+};
+
+struct lbox_invoke_request {
+    const void *payload;
+    size_t len;
+    const char *client_context;    /* decoded JSON or NULL */
+    const char *cognito_identity;  /* JSON or NULL */
+    const char *trace_id;          /* NULL: a fresh, unsampled one */
+};
+
+struct lbox_invoke_result {
+    enum lbox_invoke_status status;
+    char request_id[37];
+    char *payload;                 /* response or error JSON (malloc'd) */
+    size_t len;
+    char *content_type;
+    char *error_type;              /* for errors: the type (body's errorType or header) */
+    bool streamed;                 /* payload already went to the stream callback */
+    double duration_ms;
+    double init_duration_ms;       /* < 0 unless this invoke was a cold start */
+    unsigned max_memory_mb;
+};
+
+struct lbox_env;
+
+int lbox_env_create(const struct lbox_env_config *cfg, struct lbox_env **env,
+                    struct lbox_error *err);
+/* Initialises now (Lambda's provisioned/pre-warmed start). An init failure is not an error
+ * here: like Lambda, it is returned to the first invoke. */
+int lbox_env_prewarm(struct lbox_env *env, struct lbox_error *err);
+/* Runs one event. Returns -1 only when lbox itself failed (sandbox, oversized event); every
+ * function failure is a result. */
+int lbox_env_invoke(struct lbox_env *env, const struct lbox_invoke_request *req,
+                    struct lbox_invoke_result *res, struct lbox_error *err);
+void lbox_invoke_result_free(struct lbox_invoke_result *res);
+/* Sends SHUTDOWN to extensions (2 s budget), then kills everything. */
+void lbox_env_destroy(struct lbox_env *env);
+
+/* How memory is limited in this environment (from the sandbox), for a one-time notice. */
+const char *lbox_env_memory_mode(struct lbox_env *env);
+
+#endif

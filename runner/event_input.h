@@ -1,0 +1,37 @@
+/* Where `lbox invoke` gets its events and environment: event files (one JSON document, or
+ * JSON lines: one event per line), stdin ("-"), and SAM-style env files. Events stay the
+ * bytes the user wrote; they are checked to be JSON and within Lambda's 6 MB request limit
+ * before anything starts. */
+#ifndef LBOX_RUNNER_EVENT_INPUT_H
+#define LBOX_RUNNER_EVENT_INPUT_H
+
+#include <stddef.h>
+
+#include "common/error.h"
+#include "env_vars.h"
+
+struct lbox_event {
+    char *data;
+    size_t len;
+    char *origin;   /* "e.json", "events.jsonl line 3", "stdin" — for messages */
+};
+
+struct lbox_events {
+    struct lbox_event *v;
+    size_t n;
+};
+
+/* Adds the event(s) in path ("-" = stdin). */
+int lbox_events_add_file(struct lbox_events *evs, const char *path, struct lbox_error *err);
+/* Adds one event from memory (checked like a file's). */
+int lbox_events_add_buffer(struct lbox_events *evs, const char *data, size_t len,
+                           const char *origin, struct lbox_error *err);
+void lbox_events_free(struct lbox_events *evs);
+
+/* Loads a SAM env file into *user: {"Parameters": {...}} applies to every function,
+ * {"<FunctionName>": {...}} to that function (and wins); a flat {"K": "V"} object is taken
+ * as is. Values may be strings, numbers or booleans. */
+int lbox_env_file_load(const char *path, const char *function_name, struct lbox_strv *user,
+                       struct lbox_error *err);
+
+#endif

@@ -1,0 +1,100 @@
+#include "report.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/time.h>
+#include <sys/wait.h>
+#include <time.h>
+
+#include "common/fsutil.h"
+
+char *lbox_report_start(const char *request_id, const char *version)
+{
+    return lbox_strdupf("START RequestId: %s Version: %s\n", request_id,
+                        version ? version : "$LATEST");
+}
+
+char *lbox_report_end(const char *request_id)
+{
+    return lbox_strdupf("END RequestId: %s\n", request_id);
+}
+
+uint64_t lbox_billed_ms(double duration_ms)
+{
+    if (duration_ms <= 0)
+        return 1;
+    uint64_t whole = (uint64_t)duration_ms;
+    return (double)whole < duration_ms ? whole + 1 : whole;
+}
+
+unsigned lbox_memory_used_mb(uint64_t bytes)
+{
+    if (!bytes)
+        return 0;
+    return (unsigned)((bytes + (1u << 20) - 1) >> 20);
+}
+
+char *lbox_report_line(const struct lbox_report *r)
+{
+    char init[64] = "";
+    /* Lambda puts Init Duration after Max Memory Used, and ends the line with a tab. */
+    if (r->init_duration_ms >= 0)
+        snprintf(init, sizeof init, "Init Duration: %.2f ms\t", r->init_duration_ms);
+    return lbox_strdupf("REPORT RequestId: %s\tDuration: %.2f ms\tBilled Duration: %llu ms\t"
+                        "Memory Size: %u MB\tMax Memory Used: %u MB\t%s\n",
+                        r->request_id, r->duration_ms,
+                        (unsigned long long)lbox_billed_ms(r->duration_ms), r->memory_mb,
+                        lbox_memory_used_mb(r->max_memory_bytes), init);
+}
+
+char *lbox_report_timeout_line(const char *request_id, double seconds)
+{
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    struct tm tm;
+    gmtime_r(&tv.tv_sec, &tm);
+    char ts[32];
+    strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%S", &tm);
+    return lbox_strdupf("%s.%03ldZ %s Task timed out after %.2f seconds\n", ts,
+                        (long)(tv.tv_usec / 1000), request_id, seconds);
+}
+
+/* Go's names for signals, as Lambda's platform prints them. */
+static const char *signal_name(int sig)
+{
+    switch (sig) {
+    case SIGKILL: return "killed";
+    case SIGSEGV: return "segmentation fault";
+    case SIGABRT: return "aborted";
+    case SIGTERM: return "terminated";
+    case SIGBUS: return "bus error";
+    case SIGILL: return "illegal instruction";
+    case SIGFPE: return "floating point exception";
+    case SIGINT: return "interrupt";
+    case SIGHUP: return "hangup";
+    case SIGPIPE: return "broken pipe";
+    case SIGTRAP: return "trace/breakpoint trap";
+    case SIGSYS: return "bad system call";
+    case SIGXCPU: return "CPU time limit exceeded";
+    case SIGXFSZ: return "file size limit exceeded";
+    case SIGUSR1: return "user defined signal 1";
+    case SIGUSR2: return "user defined signal 2";
+    default: return NULL;
+    }
+}
+
+void lbox_describe_exit(int wstatus, char *out, size_t size)
+{
+    if (WIFEXITED(wstatus)) {
+        snprintf(out, size, "exit status %d", WEXITSTATUS(wstatus));
+    } else if (WIFSIGNALED(wstatus)) {
+        const char *n = signal_name(WTERMSIG(wstatus));
+        if (n)
+            snprintf(out, size, "signal: %s", n);
+        else
+            snprintf(out, size, "signal: signal %d", WTERMSIG(wstatus));
+    } else {
+        snprintf(out, size, "unknown status %d", wstatus);
+    }
+}

@@ -1,0 +1,33 @@
+/* Lambda's platform log lines, byte for byte: START, END, REPORT (reference §4.8), and the
+ * messages for a timeout and a runtime that exited. */
+#ifndef LBOX_RUNNER_REPORT_H
+#define LBOX_RUNNER_REPORT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct lbox_report {
+    const char *request_id;
+    double duration_ms;
+    unsigned memory_mb;       /* configured */
+    uint64_t max_memory_bytes;/* measured peak; 0 when it could not be measured */
+    double init_duration_ms;  /* < 0: not a cold start, no Init Duration field */
+};
+
+/* Each returns a malloc'd line ending in '\n'. */
+char *lbox_report_start(const char *request_id, const char *version);
+char *lbox_report_end(const char *request_id);
+char *lbox_report_line(const struct lbox_report *r);
+/* "<ISO time> <id> Task timed out after 3.00 seconds\n" */
+char *lbox_report_timeout_line(const char *request_id, double seconds);
+
+/* Billed duration: whole milliseconds, rounded up (Lambda's 1 ms granularity). */
+uint64_t lbox_billed_ms(double duration_ms);
+/* Max Memory Used in MB, rounded up; at least 1 when anything was measured. */
+unsigned lbox_memory_used_mb(uint64_t bytes);
+
+/* "exit status 3", "signal: killed" — the way Lambda names how a runtime ended (Go's
+ * wording). out holds 64 bytes. */
+void lbox_describe_exit(int wstatus, char *out, size_t size);
+
+#endif

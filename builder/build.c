@@ -121,6 +121,7 @@ static int build_base(struct build *b, struct lbox_error *err)
     _cleanup_free_ char *release = NULL;
     char release_sha[65], key[65];
     struct lbox_deb_set set = {0};
+    char *dir = NULL, *manifest = NULL;
     struct lbox_build_layer *l = next_layer(b, "base");
     if (lbox_fetch_unpinned(b->f, release_url, b->o->index_max_age_s, LBOX_DEBIAN_MIRROR_HINT,
                             &release, err) < 0 ||
@@ -140,8 +141,8 @@ static int build_base(struct build *b, struct lbox_error *err)
         rc = 0;
         goto out;
     }
-    _cleanup_free_ char *dir = stage_dir(b, "base", err);
-    _cleanup_free_ char *manifest = dir ? lbox_path_join(dir, "var/lib/lbox/packages.txt") : NULL;
+    dir = stage_dir(b, "base", err);
+    manifest = dir ? lbox_path_join(dir, "var/lib/lbox/packages.txt") : NULL;
     if (!dir ||
         lbox_debian_resolve(b->f, &src, (const char *const *)r->packages, r->npackages,
                             b->o->index_max_age_s, &set, err) < 0 ||
@@ -153,6 +154,8 @@ static int build_base(struct build *b, struct lbox_error *err)
 out:
     lbox_deb_set_free(&set);
     free(src.mirror);
+    free(dir);
+    free(manifest);
     return rc;
 }
 

@@ -235,7 +235,8 @@ static int write_entry(struct archive *in, struct archive *out, struct archive_e
     const char *name = archive_entry_pathname(e);
     if (!name)
         return lbox_err(err, LBOX_E_ARCHIVE, "%s: an entry has no name", what);
-    switch (archive_entry_filetype(e)) {
+    /* A hard link entry carries no file type of its own (libarchive reports 0). */
+    switch (archive_entry_hardlink(e) ? AE_IFREG : archive_entry_filetype(e)) {
     case AE_IFREG:
     case AE_IFDIR:
     case AE_IFLNK:

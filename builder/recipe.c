@@ -1,6 +1,7 @@
 #include "recipe.h"
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <string.h>
 #include <sys/utsname.h>
 

@@ -1,4 +1,5 @@
 /* lbox: build AWS Lambda Node.js execution environments and run them locally. */
+#include <locale.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -35,6 +36,10 @@ static void usage(FILE *out)
 
 int main(int argc, char **argv)
 {
+    /* libarchive converts file names through the locale; file names in packages and zips are
+     * UTF-8 (pax headers require it), whatever the caller's locale says. */
+    if (!setlocale(LC_CTYPE, "C.UTF-8"))
+        setlocale(LC_CTYPE, "");
     if (argc < 2) {
         usage(stderr);
         return 2;

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Build benchmark. Prints, as ratios to `cp -a` of the resulting rootfs measured in the same
+# run (this machine is noisy; absolute times are shown but the ratio is the figure):
+#   - a warm-cache build of examples/hello (nodejs18.x, x86_64), nothing changed
+#   - the rebuild after a one-line code change
+# and the image size against the sum of its parts.
+# usage: bench/build.sh [path/to/lbox] [runs]
+set -euo pipefail
+lbox=$(realpath "${1:-build/lbox}")
+runs=${2:-5}
+src=$(cd "$(dirname "$0")/.." && pwd)
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+export XDG_DATA_HOME=$work/data   # the download cache (XDG_CACHE_HOME) stays warm
+
+cp -r "$src/examples/hello" "$work/fn"
+build() { "$lbox" build --runtime nodejs18.x --arch x86_64 --code "$work/fn" --tag bench:hello "$@" >/dev/null 2>&1; }
+build  # warm every cache
+build -o "$work/rootfs" --format rootfs
+
+now() { date +%s%N; }
+median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+time_ns() { local t0 t1; t0=$(now); "$@"; t1=$(now); echo $((t1 - t0)); }
+
+cp_runs=() warm_runs=() change_runs=()
+for i in $(seq "$runs"); do
+  rm -rf "$work/copy"; sync
+  cp_runs+=("$(time_ns cp -a "$work/rootfs" "$work/copy")")
+  warm_runs+=("$(time_ns build)")
+  echo "// change $i" >>"$work/fn/index.js"
+  change_runs+=("$(time_ns build)")
+done
+cp_ns=$(printf '%s\n' "${cp_runs[@]}" | median)
+warm_ns=$(printf '%s\n' "${warm_runs[@]}" | median)
+change_ns=$(printf '%s\n' "${change_runs[@]}" | median)
+ms() { awk -v n="$1" 'BEGIN {printf "%.1f ms", n / 1e6}'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2fx", a / b}'; }
+
+rootfs_bytes=$(du -sb "$work/rootfs" | cut -f1)
+layers=$("$lbox" inspect bench:hello --json | jq '[.manifest.layers[].size] | add')
+echo "lbox build benchmark ($runs runs, medians; baseline: cp -a of the $((rootfs_bytes / 1000000)) MB rootfs)"
+printf '%-34s %12s %10s\n' "what" "time" "ratio"
+printf '%-34s %12s %10s\n' "cp -a rootfs (baseline)" "$(ms "$cp_ns")" "1.00x"
+printf '%-34s %12s %10s\n' "warm build, nothing changed" "$(ms "$warm_ns")" "$(ratio "$warm_ns" "$cp_ns")"
+printf '%-34s %12s %10s\n' "rebuild after a one-line change" "$(ms "$change_ns")" "$(ratio "$change_ns" "$cp_ns")"
+echo
+echo "image size (compressed layers) vs the sum of its parts (unpacked rootfs):"
+"$lbox" inspect bench:hello --json | jq -r '.manifest.layers[] | "  layer \(.digest[7:19])  \(.size) bytes"'
+printf '  image %d bytes / rootfs %d bytes = %s\n' "$layers" "$rootfs_bytes" "$(ratio "$layers" "$rootfs_bytes")"

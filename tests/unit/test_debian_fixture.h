@@ -23,7 +23,7 @@ struct fx_entry {
 #define FX_BUF (4u << 20)
 
 /* Writes entries as a tar (filter: "xz", "gzip" or NULL) into buf; returns its size. */
-static size_t fx_tar(const struct fx_entry *ents, size_t n, const char *filter, char *buf)
+static inline size_t fx_tar(const struct fx_entry *ents, size_t n, const char *filter, char *buf)
 {
     struct archive *a = archive_write_new();
     archive_write_set_format_gnutar(a);
@@ -75,7 +75,7 @@ static size_t fx_tar(const struct fx_entry *ents, size_t n, const char *filter, 
     return used;
 }
 
-static void fx_ar_member(struct archive *a, const char *name, const void *data, size_t len)
+static inline void fx_ar_member(struct archive *a, const char *name, const void *data, size_t len)
 {
     struct archive_entry *e = archive_entry_new();
     archive_entry_set_pathname(e, name);
@@ -90,7 +90,7 @@ static void fx_ar_member(struct archive *a, const char *name, const void *data, 
 }
 
 /* Writes a .deb to path; returns its sha256 (hex, static buffer of the caller: out[65]). */
-static void fx_deb(const char *path, const char *pkg, const struct fx_entry *ents, size_t n,
+static inline void fx_deb(const char *path, const char *pkg, const struct fx_entry *ents, size_t n,
                    char *sha_out, size_t *size_out)
 {
     char *ctl = malloc(FX_BUF), *data = malloc(FX_BUF);
@@ -119,7 +119,7 @@ static void fx_deb(const char *path, const char *pkg, const struct fx_entry *ent
 }
 
 /* Compresses text with xz into path (libarchive's raw format). */
-static void fx_xz_file(const char *path, const char *text)
+static inline void fx_xz_file(const char *path, const char *text)
 {
     struct archive *a = archive_write_new();
     archive_write_set_format_raw(a);
@@ -137,7 +137,7 @@ static void fx_xz_file(const char *path, const char *text)
     archive_write_free(a);
 }
 
-static void fx_write(const char *path, const char *text)
+static inline void fx_write(const char *path, const char *text)
 {
     struct lbox_error err;
     if (lbox_write_file_atomic(path, text, strlen(text), 0644, &err) < 0) {

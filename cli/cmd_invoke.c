@@ -1,0 +1,351 @@
+/* lbox invoke: run events through an image in one warm Lambda environment. */
+#include <ctype.h>
+#include <errno.h>
+#include <getopt.h>
+#include <jansson.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include "builder/store.h"
+#include "commands.h"
+#include "common/fsutil.h"
+#include "runner/env_vars.h"
+#include "runner/environment.h"
+#include "runner/event_input.h"
+
+extern char **environ;
+
+enum {
+    EXIT_OK = 0,
+    EXIT_LBOX_FAILED = 1,
+    EXIT_USAGE = 2,
+    EXIT_FUNCTION_ERROR = 3,
+    EXIT_TIMEOUT = 4,
+};
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: lbox invoke IMAGE [--event FILE | -]... [options]\n"
+            "\n"
+            "Runs each event through one warm Lambda environment made from IMAGE, as Lambda\n"
+            "reuses one. The response (or the error JSON) of each event goes to stdout, one\n"
+            "per line; the function's logs and Lambda's START/END/REPORT lines go to stderr.\n"
+            "\n"
+            "  -e, --event FILE     event JSON file; '-' reads stdin; a file of JSON lines\n"
+            "                       gives one event per line; repeatable (default: {})\n"
+            "  -t, --timeout SEC    function timeout, 1-900 (default 3)\n"
+            "  -m, --memory MB      memory size, 128-10240 (default 128)\n"
+            "      --env NAME=VALUE environment variable; repeatable (wins over --env-file)\n"
+            "      --env-file FILE  JSON: {\"Parameters\": {...}} and/or {\"<function>\": {...}}\n"
+            "                       (SAM's format), or a flat {\"NAME\": \"value\"}\n"
+            "      --tmp-size MB    size of /tmp, 512-10240 (default 512)\n"
+            "      --network MODE   none (loopback only, default) or host\n"
+            "      --prewarm        initialise before the first event (no cold start in it)\n"
+            "      --function-name NAME  (default: the image's name)\n"
+            "\n"
+            "AWS credentials and region come from your AWS_* environment when set.\n"
+            "\n"
+            "Exit status:\n"
+            "  0  every event succeeded\n"
+            "  1  lbox itself failed (image, sandbox, oversized event, ...)\n"
+            "  2  bad command line\n"
+            "  3  a function error (Lambda's X-Amz-Function-Error: Unhandled)\n"
+            "  4  a timeout (takes precedence over 3 when events differ)\n");
+}
+
+static int parse_range(const char *flag, const char *text, long lo, long hi, const char *what,
+                       unsigned *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(text, &end, 10);
+    if (errno || end == text || *end || v < lo || v > hi) {
+        fprintf(stderr, "lbox invoke: %s '%s': %s must be a whole number from %ld to %ld\n", flag,
+                text, what, lo, hi);
+        return -1;
+    }
+    *out = (unsigned)v;
+    return 0;
+}
+
+/* "registry/path/hello:test" -> "hello": Lambda names are [A-Za-z0-9-_], at most 64. */
+static char *function_name_of(const char *ref)
+{
+    const char *base = strrchr(ref, '/');
+    base = base ? base + 1 : ref;
+    if (!strncmp(ref, "sha256:", 7))
+        return lbox_xstrdup("function");
+    char *name = lbox_xstrdup(base);
+    char *colon = strchr(name, ':');
+    if (colon)
+        *colon = 0;
+    for (char *p = name; *p; p++)
+        if (!isalnum((unsigned char)*p) && *p != '-' && *p != '_')
+            *p = '-';
+    if (strlen(name) > 64)
+        name[64] = 0;
+    if (!*name) {
+        free(name);
+        return lbox_xstrdup("function");
+    }
+    return name;
+}
+
+static const char *host_arch(void)
+{
+    struct utsname u;
+    if (uname(&u) == 0 && (!strcmp(u.machine, "aarch64") || !strcmp(u.machine, "arm64")))
+        return "arm64";
+    return "x86_64";
+}
+
+static char *find_qemu(const char *arch)
+{
+    const char *bin = !strcmp(arch, "arm64") ? "qemu-aarch64-static" : "qemu-x86_64-static";
+    const char *dirs[] = {"/usr/bin", "/usr/local/bin", "/usr/libexec/qemu-binfmt"};
+    for (size_t i = 0; i < sizeof dirs / sizeof *dirs; i++) {
+        char *p = lbox_path_join(dirs[i], bin);
+        if (access(p, X_OK) == 0)
+            return p;
+        free(p);
+    }
+    return NULL;
+}
+
+static void write_all(int fd, const char *data, size_t len)
+{
+    while (len) {
+        ssize_t n = write(fd, data, len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return; /* the reader went away: drop the output, keep serving */
+        data += n;
+        len -= (size_t)n;
+    }
+}
+
+static void to_stderr(void *ctx, const char *data, size_t len)
+{
+    (void)ctx;
+    write_all(STDERR_FILENO, data, len);
+}
+
+static void to_stdout(void *ctx, const void *data, size_t len)
+{
+    (void)ctx;
+    write_all(STDOUT_FILENO, data, len);
+}
+
+struct image_facts {
+    char *runtime, *arch, *handler;
+    char **env; /* NULL-terminated */
+};
+
+static void facts_free(struct image_facts *f)
+{
+    free(f->runtime);
+    free(f->arch);
+    free(f->handler);
+    for (char **e = f->env; e && *e; e++)
+        free(*e);
+    free(f->env);
+}
+
+static int read_facts(const char *config_json, const char *ref, struct image_facts *f)
+{
+    json_error_t jerr;
+    json_t *root = json_loads(config_json, 0, &jerr);
+    json_t *cfg = root ? json_object_get(root, "config") : NULL;
+    if (!cfg) {
+        fprintf(stderr, "lbox invoke: image %s: its config is not valid OCI JSON (%s)\n", ref,
+                root ? "no \"config\"" : jerr.text);
+        json_decref(root);
+        return -1;
+    }
+    json_t *labels = json_object_get(cfg, "Labels");
+    const char *rt = json_string_value(json_object_get(labels, "dev.lbox.runtime"));
+    const char *ar = json_string_value(json_object_get(labels, "dev.lbox.arch"));
+    const char *h = json_string_value(json_object_get(labels, "dev.lbox.handler"));
+    if (!h)
+        h = json_string_value(json_array_get(json_object_get(cfg, "Cmd"), 0));
+    f->runtime = lbox_xstrdup(rt ? rt : "unknown");
+    f->arch = lbox_xstrdup(ar ? ar : host_arch());
+    f->handler = lbox_xstrdup(h ? h : "index.handler");
+    json_t *env = json_object_get(cfg, "Env");
+    size_t n = json_array_size(env), k = 0;
+    f->env = lbox_xcalloc(n + 1, sizeof *f->env);
+    for (size_t i = 0; i < n; i++) {
+        const char *s = json_string_value(json_array_get(env, i));
+        if (s)
+            f->env[k++] = lbox_xstrdup(s);
+    }
+    json_decref(root);
+    return 0;
+}
+
+int cmd_invoke(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"event", required_argument, NULL, 'e'},   {"timeout", required_argument, NULL, 't'},
+        {"memory", required_argument, NULL, 'm'},  {"env", required_argument, NULL, 'E'},
+        {"env-file", required_argument, NULL, 'F'}, {"tmp-size", required_argument, NULL, 'T'},
+        {"network", required_argument, NULL, 'N'}, {"prewarm", no_argument, NULL, 'P'},
+        {"function-name", required_argument, NULL, 'n'}, {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    unsigned timeout = 3, memory = 128, tmp = 512;
+    bool host_net = false, prewarm = false;
+    const char *env_file = NULL, *fname_flag = NULL;
+    const char **event_paths = lbox_xcalloc((size_t)argc + 1, sizeof *event_paths);
+    const char **env_args = lbox_xcalloc((size_t)argc + 1, sizeof *env_args);
+    size_t n_events = 0, n_env = 0;
+    int rc = EXIT_USAGE, c;
+
+    struct lbox_events events = {0};
+    struct lbox_strv user = {0}, envv = {0};
+    struct image_facts facts = {0};
+    struct lbox_store *store = NULL;
+    struct lbox_env *env = NULL;
+    char *config = NULL, *rootfs = NULL, *qemu = NULL, *fname = NULL, *arn = NULL;
+    struct lbox_error err = {0};
+
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "+e:t:m:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'e': event_paths[n_events++] = optarg; break;
+        case 't':
+            if (parse_range("--timeout", optarg, 1, 900, "a Lambda timeout (seconds)", &timeout))
+                goto out;
+            break;
+        case 'm':
+            if (parse_range("--memory", optarg, 128, 10240, "a Lambda memory size (MB)", &memory))
+                goto out;
+            break;
+        case 'T':
+            if (parse_range("--tmp-size", optarg, 512, 10240, "Lambda's /tmp size (MB)", &tmp))
+                goto out;
+            break;
+        case 'E': env_args[n_env++] = optarg; break;
+        case 'F': env_file = optarg; break;
+        case 'N':
+            if (!strcmp(optarg, "host"))
+                host_net = true;
+            else if (strcmp(optarg, "none") != 0) {
+                fprintf(stderr, "lbox invoke: --network '%s': use none or host\n", optarg);
+                goto out;
+            }
+            break;
+        case 'P': prewarm = true; break;
+        case 'n': fname_flag = optarg; break;
+        case 'h': usage(stdout); rc = EXIT_OK; goto out;
+        default: usage(stderr); goto out;
+        }
+    }
+    if (optind != argc - 1) {
+        fprintf(stderr, "lbox invoke: %s\n\n",
+                optind >= argc ? "which image? (see `lbox images`)" : "one image at a time");
+        usage(stderr);
+        goto out;
+    }
+    const char *ref = argv[optind];
+    rc = EXIT_LBOX_FAILED;
+
+    /* Everything the user gave is checked before anything starts. */
+    fname = fname_flag ? lbox_xstrdup(fname_flag) : function_name_of(ref);
+    for (size_t i = 0; i < n_events; i++)
+        if (lbox_events_add_file(&events, event_paths[i], &err) < 0)
+            goto fail;
+    if (n_events == 0 && lbox_events_add_buffer(&events, "{}", 2, "(default)", &err) < 0)
+        goto fail;
+    if (env_file && lbox_env_file_load(env_file, fname, &user, &err) < 0)
+        goto fail;
+    for (size_t i = 0; i < n_env; i++)
+        if (lbox_env_add_user_arg(&user, env_args[i], &err) < 0)
+            goto fail;
+    if (lbox_env_check_user_size(&user, &err) < 0)
+        goto fail;
+
+    if (lbox_store_open(NULL, &store, &err) < 0 || lbox_store_config(store, ref, &config, &err) < 0)
+        goto fail;
+    if (read_facts(config, ref, &facts) < 0)
+        goto out;
+    if (strcmp(facts.arch, host_arch()) != 0 && !(qemu = find_qemu(facts.arch))) {
+        fprintf(stderr,
+                "lbox invoke: %s is an %s image and this machine is %s: install QEMU user "
+                "emulation (apt-get install qemu-user-static) to run it\n",
+                ref, facts.arch, host_arch());
+        goto out;
+    }
+    if (lbox_store_rootfs(store, ref, &rootfs, &err) < 0)
+        goto fail;
+
+    const char *region = lbox_env_region((const char *const *)environ);
+    arn = lbox_strdupf("arn:aws:lambda:%s:123456789012:function:%s", region, fname);
+    struct lbox_env_settings es = {
+        .function_name = fname, .function_version = "$LATEST", .handler = facts.handler,
+        .memory_mb = memory, .image_env = (const char *const *)facts.env, .user = &user,
+        .caller_env = (const char *const *)environ, .runtime_api = "127.0.0.1:9001",
+        .initialization_type = prewarm ? "provisioned-concurrency" : "on-demand",
+    };
+    if (lbox_env_build(&es, &envv, &err) < 0)
+        goto fail;
+
+    struct lbox_env_config ec = {
+        .rootfs = rootfs, .arch = facts.arch, .qemu_path = qemu, .function_name = fname,
+        .function_version = "$LATEST", .function_arn = arn, .handler = facts.handler,
+        .timeout_s = timeout, .memory_mb = memory, .tmp_size_mb = tmp, .host_network = host_net,
+        .envp = envv.v, .log = to_stderr, .stream = to_stdout,
+    };
+    if (lbox_env_create(&ec, &env, &err) < 0)
+        goto fail;
+    const char *mode = lbox_env_memory_mode(env);
+    if (mode && !strncmp(mode, "not enforced", 12))
+        fprintf(stderr, "lbox invoke: memory limit %s\n", mode);
+    if (prewarm && lbox_env_prewarm(env, &err) < 0)
+        goto fail;
+
+    rc = EXIT_OK;
+    for (size_t i = 0; i < events.n; i++) {
+        struct lbox_invoke_request rq = {.payload = events.v[i].data, .len = events.v[i].len};
+        struct lbox_invoke_result res;
+        if (lbox_env_invoke(env, &rq, &res, &err) < 0) {
+            lbox_err_prefix(&err, "event %s", events.v[i].origin);
+            goto fail;
+        }
+        if (!res.streamed || res.status != LBOX_INVOKE_OK)
+            write_all(STDOUT_FILENO, res.payload, res.len);
+        write_all(STDOUT_FILENO, "\n", 1);
+        if (res.status == LBOX_INVOKE_TIMEOUT)
+            rc = EXIT_TIMEOUT;
+        else if (res.status == LBOX_INVOKE_FUNCTION_ERROR && rc != EXIT_TIMEOUT)
+            rc = EXIT_FUNCTION_ERROR;
+        lbox_invoke_result_free(&res);
+    }
+    goto out;
+
+fail:
+    fprintf(stderr, "lbox invoke: %s\n", err.msg);
+    rc = EXIT_LBOX_FAILED;
+out:
+    lbox_env_destroy(env);
+    if (store)
+        lbox_store_close(store);
+    lbox_events_free(&events);
+    lbox_strv_free(&user);
+    lbox_strv_free(&envv);
+    facts_free(&facts);
+    free(config);
+    free(rootfs);
+    free(qemu);
+    free(fname);
+    free(arn);
+    free(event_paths);
+    free(env_args);
+    return rc;
+}

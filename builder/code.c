@@ -74,11 +74,14 @@ static int ensure_dir(struct writer *w, const char *dir, const char *entry, int 
         _cleanup_close_ int pfd = -1;
         if (ensure_dir(w, parent, entry, &pfd, err) < 0)
             return -1;
-        if (mkdirat(pfd, base, 0755) < 0 && errno != EEXIST)
+        if (mkdirat(pfd, base, 0755) == 0) {
+            if (fchmodat(pfd, base, 0755, 0) < 0) /* whatever the umask */
+                return lbox_err_errno(err, errno, "%s: cannot set the mode of '%s'", w->input,
+                                      dir);
+        } else if (errno != EEXIST) {
             return lbox_err_errno(err, errno, "%s: cannot create directory '%s' for entry '%s'",
                                   w->input, dir, entry);
-        if (fchmodat(pfd, base, 0755, 0) < 0 && errno != ENOENT)
-            return lbox_err_errno(err, errno, "%s: cannot set the mode of '%s'", w->input, dir);
+        }
         *out = openat2_fd(w->rootfd, dir, O_PATH | O_DIRECTORY, RESOLVE_BENEATH);
         if (*out >= 0)
             return 0;
@@ -125,16 +128,21 @@ static int clear_name(struct writer *w, int pfd, const char *base, const char *p
 
 static int write_dir(struct writer *w, const struct code_entry *e, struct lbox_error *err)
 {
-    _cleanup_close_ int fd = -1;
-    if (ensure_dir(w, e->path, e->path, &fd, err) == 0)
-        return 0;
-    if (err && err->code != LBOX_E_ARCHIVE)
-        return -1;
-    /* A file or symlink of an earlier layer stands where this directory goes: later wins. */
     const char *base;
     _cleanup_close_ int pfd = -1;
-    if (open_parent(w, e->path, &base, &pfd, err) < 0 || clear_name(w, pfd, base, e->path, err) < 0)
+    if (open_parent(w, e->path, &base, &pfd, err) < 0)
         return -1;
+    struct stat st;
+    if (fstatat(pfd, base, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+        if (S_ISDIR(st.st_mode))
+            return 0;
+        /* A file or symlink of an earlier layer stands where this directory goes: later wins,
+         * and a symlink is replaced rather than followed, as the symlink check assumed. */
+        if (clear_name(w, pfd, base, e->path, err) < 0)
+            return -1;
+    } else if (errno != ENOENT) {
+        return lbox_err_errno(err, errno, "%s: cannot stat '%s'", w->input, e->path);
+    }
     if (mkdirat(pfd, base, 0700) < 0)
         return lbox_err_errno(err, errno, "%s: cannot create directory '%s'", w->input, e->path);
     return 0;

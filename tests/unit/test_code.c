@@ -354,6 +354,17 @@ static void test_overlapping_layers(void **state)
     zipgen_write(second, l3, 1);
     assert_int_equal(lbox_code_install(second, f->dest, "/opt", &f->budget, &f->err), -1);
     assert_msg(f, LBOX_E_ARCHIVE, "symlink 'y' -> 'sub/up/..' points outside /opt");
+
+    /* Listing sub/up as a directory replaces layer 1's link, so the same y stays inside. */
+    const struct zspec l4[] = {
+        { "sub/up/", 'd', 0755, NULL, 0, NULL },
+        { "y", 'l', 0, NULL, 0, "sub/up/.." },
+    };
+    zipgen_write(second, l4, 2);
+    assert_int_equal(lbox_code_install(second, f->dest, "/opt", &f->budget, &f->err), 0);
+    struct stat st;
+    assert_int_equal(lstat(at(f, "sub/up"), &st), 0);
+    assert_true(S_ISDIR(st.st_mode));
     free(second);
 }
 

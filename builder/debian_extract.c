@@ -232,9 +232,10 @@ static int archive_fail(struct archive *a, const char *what, const char *entry,
 static int write_entry(struct archive *in, struct archive *out, struct archive_entry *e,
                        const char *root, const char *what, struct lbox_error *err)
 {
-    const char *name = archive_entry_pathname(e);
-    if (!name)
+    if (!archive_entry_pathname(e))
         return lbox_err(err, LBOX_E_ARCHIVE, "%s: an entry has no name", what);
+    /* a copy: giving the entry its new name below frees the old string */
+    _cleanup_free_ char *name = lbox_xstrdup(archive_entry_pathname(e));
     /* A hard link entry carries no file type of its own (libarchive reports 0). */
     switch (archive_entry_hardlink(e) ? AE_IFREG : archive_entry_filetype(e)) {
     case AE_IFREG:
@@ -254,7 +255,7 @@ static int write_entry(struct archive *in, struct archive *out, struct archive_e
     if (m == 1)
         return 0;
     _cleanup_free_ char *dest = lbox_path_join(root, mapped);
-    const char *hard = archive_entry_hardlink(e);
+    _cleanup_free_ char *hard = archive_entry_hardlink(e) ? lbox_xstrdup(archive_entry_hardlink(e)) : NULL;
     _cleanup_free_ char *hard_dest = NULL;
     if (hard) {
         _cleanup_free_ char *hmapped = NULL;

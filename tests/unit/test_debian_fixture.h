@@ -48,8 +48,7 @@ static inline size_t fx_tar(const struct fx_entry *ents, size_t n, const char *f
             archive_entry_set_perm(e, 0777);
             archive_entry_set_symlink(e, ents[i].data);
             break;
-        case 'h':
-            archive_entry_set_filetype(e, AE_IFREG);
+        case 'h': /* like dpkg-deb's tar: a link entry with no file type of its own */
             archive_entry_set_perm(e, 0644);
             archive_entry_set_hardlink(e, ents[i].data);
             break;

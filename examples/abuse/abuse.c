@@ -1,0 +1,83 @@
+/* Things a hostile function might try, one per argument, each printing
+ * {"case":..., "result": "ok" | "<errno name>", ...}. Built statically by the abuse test and
+ * shipped next to index.js, since Node cannot make these system calls itself. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/bpf.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/ptrace.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static int report(const char *name, long rc)
+{
+    printf("{\"case\":\"%s\",\"result\":\"%s\"}\n", name, rc < 0 ? strerrorname_np(errno) : "ok");
+    return 0;
+}
+
+static int fork_bomb(void)
+{
+    int n = 0, err = 0;
+    for (;;) {
+        pid_t p = fork();
+        if (p == 0) {
+            pause();
+            _exit(0);
+        }
+        if (p < 0) {
+            err = errno;
+            break;
+        }
+        if (++n > 5000)
+            break;
+    }
+    printf("{\"case\":\"forkbomb\",\"forked\":%d,\"result\":\"%s\"}\n", n,
+           err ? strerrorname_np(err) : "ok");
+    fflush(stdout);
+    kill(0, SIGKILL); /* our process group: the children and us */
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2)
+        return 2;
+    const char *c = argv[1];
+    if (!strcmp(c, "mount"))
+        return report(c, mount("none", "/tmp", "tmpfs", 0, NULL));
+    if (!strcmp(c, "unshare"))
+        return report(c, unshare(CLONE_NEWUSER | CLONE_NEWNS));
+    if (!strcmp(c, "clone-newnet"))
+        return report(c, syscall(SYS_clone, CLONE_NEWNET | SIGCHLD, 0, 0, 0, 0));
+    if (!strcmp(c, "setns")) {
+        int fd = open("/proc/1/ns/mnt", O_RDONLY);
+        return report(c, fd < 0 ? fd : setns(fd, 0));
+    }
+    if (!strcmp(c, "ptrace"))
+        return report(c, ptrace(PTRACE_ATTACH, (pid_t)atoi(argc > 2 ? argv[2] : "1"), 0, 0));
+    if (!strcmp(c, "kexec"))
+        return report(c, syscall(SYS_kexec_load, 0, 0, 0, 0));
+    if (!strcmp(c, "bpf")) {
+        union bpf_attr a;
+        memset(&a, 0, sizeof a);
+        return report(c, syscall(SYS_bpf, BPF_MAP_CREATE, &a, sizeof a));
+    }
+    if (!strcmp(c, "keyctl"))
+        return report(c, syscall(SYS_add_key, "user", "lbox", "secret", 6, -2 /* process */));
+    if (!strcmp(c, "mknod"))
+        return report(c, mknod("/tmp/null2", S_IFCHR | 0666, makedev(1, 3)));
+    if (!strcmp(c, "io_uring"))
+        return report(c, syscall(SYS_io_uring_setup, 1, calloc(1, 256)));
+    if (!strcmp(c, "forkbomb"))
+        return fork_bomb();
+    return 2;
+}

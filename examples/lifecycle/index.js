@@ -1,0 +1,55 @@
+// What an environment looks like from inside: warm reuse, /tmp, the read-only rest, the
+// user, Lambda's environment variables and the context object.
+const fs = require('fs');
+
+let invocations = 0;
+const loadedAt = Date.now();
+
+function tryWrite(path) {
+  try {
+    fs.writeFileSync(path, 'x');
+    return 'written';
+  } catch (e) {
+    return e.code;
+  }
+}
+
+exports.handler = async (event, context) => {
+  invocations += 1;
+  let tmpBefore = null;
+  try {
+    tmpBefore = fs.readFileSync('/tmp/lifecycle-count', 'utf8');
+  } catch (e) {
+    // not written yet in this environment
+  }
+  fs.writeFileSync('/tmp/lifecycle-count', String(invocations));
+  if (event && event.sleepMs) await new Promise((r) => setTimeout(r, event.sleepMs));
+  console.log('lifecycle invoke', invocations);
+  return {
+    invocations,
+    loadedAt,
+    tmpBefore,
+    writes: {
+      tmp: tryWrite('/tmp/w'),
+      task: tryWrite('/var/task/w'),
+      opt: tryWrite('/opt/w'),
+      root: tryWrite('/w'),
+      runtime: tryWrite('/var/runtime/w'),
+      etc: tryWrite('/etc/w'),
+    },
+    uid: process.getuid(),
+    gid: process.getgid(),
+    cwd: process.cwd(),
+    env: process.env,
+    context: {
+      functionName: context.functionName,
+      functionVersion: context.functionVersion,
+      memoryLimitInMB: context.memoryLimitInMB,
+      logGroupName: context.logGroupName,
+      logStreamName: context.logStreamName,
+      invokedFunctionArn: context.invokedFunctionArn,
+      awsRequestId: context.awsRequestId,
+      remaining: context.getRemainingTimeInMillis(),
+    },
+  };
+};

@@ -21,7 +21,12 @@
  *     update-ca-certificates does) — the .crt files are installed, the bundle is not;
  *   - /etc/localtime and /etc/timezone if a zone other than UTC is wanted (tzdata's
  *     postinst); usr/share/zoneinfo is installed.
- * Conflicts/Breaks/Replaces and Recommends are ignored: the package list is curated. */
+ * Conflicts/Breaks/Replaces and Recommends are ignored: the package list is curated.
+ * Essential packages are not added implicitly (Debian packages never declare a dependency on
+ * them, e.g. debconf needs perl-base): list every one the image needs.
+ * Extraction as a non-root user cannot keep setuid/setgid bits (the kernel refuses them for
+ * files the builder's uid owns but the package says root owns); Lambda runs as a non-root
+ * user anyway, so nothing in the image relies on them. */
 #ifndef LBOX_DEBIAN_H
 #define LBOX_DEBIAN_H
 
@@ -86,6 +91,8 @@ int lbox_debian_resolve(struct lbox_fetcher *f, const struct lbox_deb_source *sr
  * instead (relative symlink targets that climb out of them are adjusted). Entries with "..",
  * absolute names or device nodes are refused (LBOX_E_ARCHIVE naming the package and entry);
  * libarchive's SECURE_SYMLINKS and SECURE_NODOTDOT are on and ownership is not restored.
+ * (The disk writer is given absolute names under realpath(rootdir) so that no process-wide
+ * chdir is needed; hence not SECURE_NOABSOLUTEPATHS, whose job the name mapping does.)
  * Skipped to keep images small: usr/share/{doc,man,info,locale}/ except
  * usr/share/doc/<pkg>/copyright (licences travel with the image).
  * On failure `rootdir` is left partly populated: extract into a temporary directory and

@@ -24,9 +24,9 @@
  * Conflicts/Breaks/Replaces and Recommends are ignored: the package list is curated.
  * Essential packages are not added implicitly (Debian packages never declare a dependency on
  * them, e.g. debconf needs perl-base): list every one the image needs.
- * Extraction as a non-root user cannot keep setuid/setgid bits (the kernel refuses them for
- * files the builder's uid owns but the package says root owns); Lambda runs as a non-root
- * user anyway, so nothing in the image relies on them. */
+ * Extraction as a non-root user drops setuid/setgid bits (libarchive keeps them only when
+ * the file's owner is the one the package names, root); Lambda runs functions as a non-root
+ * user without privilege escalation anyway. */
 #ifndef LBOX_DEBIAN_H
 #define LBOX_DEBIAN_H
 

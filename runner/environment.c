@@ -79,6 +79,7 @@ typedef bool (*status_pred)(const struct lbox_rapi_status *st);
 static bool init_over(const struct lbox_rapi_status *st) { return st->init_done || st->init_error; }
 static bool invoke_over(const struct lbox_rapi_status *st) { return st->invoke_done; }
 static bool extensions_idle(const struct lbox_rapi_status *st) { return st->extensions_idle; }
+static bool runtime_waiting(const struct lbox_rapi_status *st) { return st->runtime_waiting; }
 
 /* Waits until pred holds, the runtime exits, or the deadline passes, forwarding the
  * function's output meanwhile. */
@@ -427,6 +428,11 @@ int lbox_env_invoke(struct lbox_env *env, const struct lbox_invoke_request *req,
     int ws = 0;
     struct lbox_error perr = {0};
     if (env->running && lbox_sandbox_poll_exit(env->sb, &ws, &perr) == 1)
+        kill_runtime(env);
+    /* A warm runtime takes the next event only once it is back in /next; one that exits on
+     * the way (a crash reported through /error first) is reset and initialised again. */
+    if (env->initialized &&
+        wait_for(env, runtime_waiting, invoke_start + timeout_ns, &ws) == W_EXIT)
         kill_runtime(env);
 
     struct lbox_rapi_result failure = {0};

@@ -822,6 +822,7 @@ void lbox_rapi_status(struct lbox_rapi *api, struct lbox_rapi_status *st)
     st->init_done = lbox_rs_init_done(&api->st);
     st->init_error = api->st.phase == LBOX_RT_INIT_ERROR;
     st->invoke_done = lbox_rs_invoke_done(&api->st) || api->result.kind != LBOX_RESULT_NONE;
+    st->runtime_waiting = api->st.phase == LBOX_RT_READY && !api->st.queued;
     st->n_extensions = api->st.n_ext;
     st->extensions_idle = true;
     for (size_t i = 0; i < api->st.n_ext; i++)

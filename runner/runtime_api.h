@@ -63,6 +63,7 @@ struct lbox_rapi_status {
     bool init_done;         /* runtime and every extension wait for an event */
     bool init_error;        /* /init/error (runtime or extension) was posted */
     bool invoke_done;       /* the queued invoke is answered and extensions are back */
+    bool runtime_waiting;   /* the runtime waits in /next with nothing queued */
     size_t n_extensions;
     bool extensions_idle;   /* every extension waits in event/next (none holds an event) */
 };

@@ -1,0 +1,127 @@
+#!/bin/bash
+# lbox invoke on real images: a response on stdout and Lambda's lines on stderr; warm reuse
+# over several events; /tmp kept and the rest read-only; the user, environment variables and
+# context Lambda gives; env files; flags validated like Lambda. As root and as nobody.
+source "$(dirname "$0")/invoke_common.bash"
+
+HELLO=$(image hello)
+LIFE=$(image lifecycle)
+
+uuid='[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}'
+
+scenario() {
+  # One event: response on stdout, START/END/REPORT in order with Init Duration (cold).
+  inv "$HELLO" --event "$(event '{"name":"lbox"}')"
+  expect_rc 0 "hello"
+  jqt '.message == "hello, lbox" and .runtime == "AWS_Lambda_nodejs18.x"' || fail "hello response: $OUT"
+  id=$(printf '%s\n' "$OUT" | jq -r .requestId)
+  [[ $id =~ ^$uuid$ ]] || fail "request id '$id'"
+  grep -q "^START RequestId: $id Version: \$LATEST$" "$WORK/err" || fail "START line"
+  grep -q "^END RequestId: $id$" "$WORK/err" || fail "END line"
+  grep -Pq "^REPORT RequestId: $id\tDuration: [0-9]+\.[0-9]{2} ms\tBilled Duration: [0-9]+ ms\tMemory Size: 128 MB\tMax Memory Used: [0-9]+ MB\tInit Duration: [0-9]+\.[0-9]{2} ms\t$" \
+    "$WORK/err" || fail "REPORT line format"
+  [ "$(grep -n -e '^START' -e '^END' -e '^REPORT' "$WORK/err" | cut -d: -f2 | cut -c1-3 | tr -d '\n')" = "STAENDREP" ] \
+    || fail "platform lines out of order"
+  ok "hello: response, START/END/REPORT with Init Duration"
+
+  # Three events through one environment: counter grows, /tmp kept, Init Duration once.
+  evs=$(event $'{"n":1}\n{"n":2}\n{"n":3}\n')
+  inv "$LIFE" --event "$evs" --memory 256 --timeout 7
+  expect_rc 0 "lifecycle"
+  [ "$(printf '%s\n' "$OUT" | wc -l)" -eq 3 ] || fail "expected 3 responses, got: $OUT"
+  jqt '.invocations == 1 and .tmpBefore == null' 1 || fail "first invoke: $OUT"
+  jqt '.invocations == 3 and .tmpBefore == "2"' 3 || fail "third invoke is not warm: $OUT"
+  [ "$(grep -c 'Init Duration' "$WORK/err")" -eq 1 ] || fail "Init Duration must appear once"
+  [ "$(grep -c '^REPORT' "$WORK/err")" -eq 3 ] || fail "3 REPORT lines"
+  grep -q $'\tlifecycle invoke 2$' "$WORK/err" || grep -q 'INFO.lifecycle invoke 2' "$WORK/err" || fail "function log on stderr"
+  ok "warm reuse: counter 1..3, /tmp kept, one cold start"
+
+  # Read-only everywhere but /tmp; uid/gid 993/990; cwd /var/task.
+  jqt '.writes == {tmp:"written",task:"EROFS",opt:"EROFS",root:"EROFS",runtime:"EROFS",etc:"EROFS"}' 1 \
+    || fail "writes: $(printf '%s\n' "$OUT" | head -1 | jq -c .writes)"
+  jqt '.uid == 993 and .gid == 990 and .cwd == "/var/task"' 1 || fail "uid/gid/cwd"
+  ok "EROFS outside /tmp, uid 993, cwd /var/task"
+
+  # Environment variables and the context object.
+  jqt '.env.AWS_LAMBDA_FUNCTION_NAME == "lbox-test-lifecycle"
+       and .env.AWS_LAMBDA_FUNCTION_MEMORY_SIZE == "256"
+       and .env.AWS_LAMBDA_FUNCTION_VERSION == "$LATEST"
+       and .env.AWS_LAMBDA_RUNTIME_API == "127.0.0.1:9001"
+       and .env.LAMBDA_TASK_ROOT == "/var/task" and .env.LAMBDA_RUNTIME_DIR == "/var/runtime"
+       and .env._HANDLER == "index.handler" and .env.AWS_EXECUTION_ENV == "AWS_Lambda_nodejs18.x"
+       and .env.AWS_LAMBDA_LOG_GROUP_NAME == "/aws/lambda/lbox-test-lifecycle"
+       and (.env.AWS_LAMBDA_LOG_STREAM_NAME | test("^[0-9]{4}/[0-9]{2}/[0-9]{2}/\\[\\$LATEST\\][0-9a-f]{32}$"))
+       and (.env.PATH | startswith("/var/lang/bin"))
+       and (.env.AWS_REGION | length > 0)
+       and (.env | has("HOME") | not) and (.env | has("LBOX_SECRET_FROM_HOST") | not)' 1 \
+    || fail "env: $(printf '%s\n' "$OUT" | head -1 | jq -c .env)"
+  jqt '.context.functionName == "lbox-test-lifecycle" and .context.memoryLimitInMB == "256"
+       and (.context.invokedFunctionArn | test("^arn:aws:lambda:[a-z0-9-]+:[0-9]{12}:function:lbox-test-lifecycle$"))
+       and .context.remaining > 5000 and .context.remaining <= 7000
+       and .context.logGroupName == "/aws/lambda/lbox-test-lifecycle"' 1 \
+    || fail "context: $(printf '%s\n' "$OUT" | head -1 | jq -c .context)"
+  ok "environment variables and context"
+
+  # User variables (--env wins over the env file), SAM env-file format, caller credentials.
+  envf=$(event '{"Parameters":{"COLOR":"blue","SIZE":"1"},"lbox-test-lifecycle":{"SIZE":"2"},"other":{"SIZE":"3"}}')
+  set +e
+  lbox_out=$(AWS_ACCESS_KEY_ID=AKIDLBOXTEST AWS_SECRET_ACCESS_KEY=s3cr3t AWS_REGION=eu-west-3 \
+    LBOX_SECRET_FROM_HOST=1 lbox invoke "$LIFE" --env-file "$envf" --env COLOR=green 2>"$WORK/err")
+  RC=$?
+  set -e
+  OUT=$lbox_out
+  expect_rc 0 "env file"
+  if [ "$AS" = self ]; then
+    jqt '.env.AWS_ACCESS_KEY_ID == "AKIDLBOXTEST" and .env.AWS_SECRET_ACCESS_KEY == "s3cr3t"
+         and .env.AWS_REGION == "eu-west-3" and .env.AWS_DEFAULT_REGION == "eu-west-3"' \
+      || fail "caller credentials: $(jq -c .env <<<"$OUT")"
+  fi
+  jqt '.env.COLOR == "green" and .env.SIZE == "2" and (.env | has("LBOX_SECRET_FROM_HOST") | not)' \
+    || fail "env file: $(jq -c .env <<<"$OUT")"
+  ok "--env, SAM env file, caller's AWS credentials"
+
+  # Reserved names are refused, like Lambda.
+  inv "$LIFE" --env AWS_REGION=mars-1
+  expect_rc 1 "reserved variable"
+  grep -q 'AWS_REGION is reserved' "$WORK/err" || fail "reserved message"
+  # Events from stdin.
+  set +e
+  OUT=$(printf '{"name":"stdin"}' | lbox invoke "$HELLO" --event - 2>"$WORK/err"); RC=$?
+  set -e
+  expect_rc 0 "stdin event"
+  jqt '.message == "hello, stdin"' || fail "stdin event: $OUT"
+  # --prewarm: init before the first event, so no Init Duration on it.
+  inv "$HELLO" --prewarm
+  expect_rc 0 "prewarm"
+  ! grep -q 'Init Duration' "$WORK/err" || fail "prewarmed invoke reported a cold start"
+  ok "reserved names refused, stdin events, --prewarm"
+}
+
+# Bad input: checked before any sandbox starts (no START line).
+bad_input() {
+  for args in "--timeout 0" "--timeout 901" "--memory 64" "--memory 10241" "--tmp-size 100" \
+              "--tmp-size 20000" "--network bridge" "--timeout 3s"; do
+    # shellcheck disable=SC2086
+    inv "$HELLO" $args
+    expect_rc 2 "invoke $args"
+    grep -q 'lbox invoke: --' "$WORK/err" || fail "no clear message for $args"
+  done
+  inv "$HELLO" --event "$(event '{not json')"
+  expect_rc 1 "bad JSON event"
+  grep -q 'not valid JSON' "$WORK/err" || fail "bad JSON message"
+  big="$WORK/big.json"
+  node -e 'process.stdout.write(JSON.stringify("x".repeat(6291456)))' >"$big"
+  chmod 644 "$big"
+  inv "$HELLO" --event "$big"
+  expect_rc 1 "oversized event"
+  grep -q 'Request must be smaller than 6291456 bytes' "$WORK/err" || fail "oversized message"
+  ! grep -q '^START' "$WORK/err" || fail "oversized event reached the function"
+  inv no-such-image:latest
+  expect_rc 1 "missing image"
+  inv
+  expect_rc 2 "no image"
+  ok "flags validated like Lambda, bad events refused up front"
+}
+
+run_as_each scenario
+bad_input

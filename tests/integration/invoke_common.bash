@@ -1,0 +1,80 @@
+# Shared by tests/integration/invoke_*.sh (sourced; not a test itself).
+# Builds the example images once into a test store, and runs lbox either as the current
+# user or, with AS=nobody, as an unprivileged user (uid 65534) with its own copy of the store.
+set -euo pipefail
+
+: "${LBOX:?set LBOX to the lbox binary}"
+LBOX_SRC=${LBOX_SRC:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
+LBOX_BUILD=${LBOX_BUILD:-$(dirname "$LBOX")}
+export XDG_DATA_HOME=${LBOX_TEST_DATA:-$LBOX_BUILD/test-data}
+export XDG_CACHE_HOME=${XDG_CACHE_HOME:-$LBOX_BUILD/test-cache}
+mkdir -p "$XDG_DATA_HOME" "$XDG_CACHE_HOME"
+
+WORK=$(mktemp -d /tmp/lbox-invoke-test.XXXXXX)
+chmod 755 "$WORK"
+AS=${AS:-self}
+cleanup() { rm -rf "$WORK"; }
+trap cleanup EXIT
+
+fail() { echo "FAIL [$AS]: $*" >&2; [ -f "$WORK/err" ] && tail -n 30 "$WORK/err" >&2; exit 1; }
+ok() { echo "ok [$AS]: $*"; }
+
+# image EXAMPLE: builds examples/EXAMPLE as lbox-test-EXAMPLE:latest unless present.
+image() {
+  local tag="lbox-test-$1:latest"
+  if ! "$LBOX" inspect "$tag" >/dev/null 2>&1; then
+    "$LBOX" build --runtime nodejs18.x --arch x86_64 --code "${2:-$LBOX_SRC/examples/$1}" \
+      --tag "$tag" >"$WORK/build.log" 2>&1 || { cat "$WORK/build.log" >&2; fail "building $1"; }
+  fi
+  echo "$tag"
+}
+
+# A copy of the test store owned by nobody, so the unprivileged run needs nothing of root's.
+prepare_nobody() {
+  mkdir -p "$WORK/nobody/data" "$WORK/nobody/cache" "$WORK/nobody/home"
+  cp -a "$XDG_DATA_HOME/lbox" "$WORK/nobody/data/"
+  chown -R 65534:65534 "$WORK/nobody"
+}
+
+lbox() {
+  if [ "$AS" = nobody ]; then
+    setpriv --reuid=65534 --regid=65534 --clear-groups \
+      env -i PATH="$PATH" HOME="$WORK/nobody/home" XDG_DATA_HOME="$WORK/nobody/data" \
+      XDG_CACHE_HOME="$WORK/nobody/cache" "$LBOX" "$@"
+  else
+    "$LBOX" "$@"
+  fi
+}
+
+# inv ARGS...: runs `lbox invoke ARGS`; sets RC, OUT (stdout) and ERR (stderr).
+inv() {
+  set +e
+  lbox invoke "$@" >"$WORK/out" 2>"$WORK/err" </dev/null
+  RC=$?
+  set -e
+  OUT=$(cat "$WORK/out")
+  ERR=$(cat "$WORK/err")
+}
+
+# event JSON: writes it to a file readable by every user and prints the path.
+event() {
+  local f
+  f=$(mktemp "$WORK/event.XXXXXX")
+  printf '%s' "$1" >"$f"
+  chmod 644 "$f"
+  echo "$f"
+}
+
+expect_rc() { [ "$RC" -eq "$1" ] || fail "$2: exit status $RC, expected $1"; }
+# jqt FILTER: true when the filter holds on the response on line N (default the only one).
+jqt() { printf '%s\n' "$OUT" | sed -n "${2:-1}p" | jq -e "$1" >/dev/null; }
+
+# run_as_each SCENARIO: runs the scenario function as the current user, then (when root)
+# as nobody.
+run_as_each() {
+  AS=self "$1"
+  if [ "$(id -u)" -eq 0 ]; then
+    [ -d "$WORK/nobody" ] || prepare_nobody
+    AS=nobody "$1"
+  fi
+}

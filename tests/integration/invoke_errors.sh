@@ -1,0 +1,74 @@
+#!/bin/bash
+# Every kind of function failure through one environment, each giving the invoker Lambda's
+# error shape, and the environment recovering (re-initialised after a crash or exit):
+# thrown errors, custom error names, rejections, non-Error throws, callback errors, uncaught
+# exceptions, process.exit(3), a 7 MB response, an init failure. As root and as nobody.
+source "$(dirname "$0")/invoke_common.bash"
+
+ERRS=$(image errors)
+
+scenario() {
+  evs=$(event '{"mode":"ok"}
+{"mode":"throw"}
+{"mode":"custom"}
+{"mode":"reject"}
+{"mode":"string"}
+{"mode":"callback"}
+{"mode":"ok"}
+{"mode":"uncaught"}
+{"mode":"ok"}
+{"mode":"exit","code":3}
+{"mode":"ok"}
+{"mode":"exit","code":0}
+{"mode":"big"}
+{"mode":"ok"}
+')
+  inv "$ERRS" --event "$evs" --timeout 10
+  expect_rc 3 "a run with function errors"
+  [ "$(printf '%s\n' "$OUT" | wc -l)" -eq 14 ] || fail "expected 14 responses: $OUT"
+  jqt '.ok and .invocations == 1' 1 || fail "ok: $(sed -n 1p <<<"$OUT")"
+  jqt '.errorType == "Error" and .errorMessage == "boom" and (.trace[0] | startswith("Error: boom"))' 2 \
+    || fail "throw: $(sed -n 2p <<<"$OUT")"
+  jqt '.errorType == "BudgetExhausted" and .errorMessage == "no budget left"' 3 || fail "custom: $(sed -n 3p <<<"$OUT")"
+  jqt '.errorType == "TypeError" and .errorMessage == "bad type"' 4 || fail "reject: $(sed -n 4p <<<"$OUT")"
+  jqt '. == {errorType:"string",errorMessage:"oops",trace:[]}' 5 || fail "string: $(sed -n 5p <<<"$OUT")"
+  jqt '.errorType == "Error" and .errorMessage == "callback error"' 6 || fail "callback: $(sed -n 6p <<<"$OUT")"
+  jqt '.ok and .invocations == 7' 7 || fail "handled errors must keep the environment warm: $(sed -n 7p <<<"$OUT")"
+  ok "thrown, custom, rejected, non-Error and callback errors; environment stays warm"
+
+  jqt '.errorType == "Error" and .errorMessage == "crash outside the handler"' 8 \
+    || fail "uncaught: $(sed -n 8p <<<"$OUT")"
+  jqt '.ok and .invocations == 1' 9 || fail "after an uncaught exception the runtime is fresh: $(sed -n 9p <<<"$OUT")"
+  ok "uncaught exception, then a fresh runtime"
+
+  id=$(grep '^START' "$WORK/err" | sed -n 10p | awk '{print $3}')
+  printf '%s\n' "$OUT" | sed -n 10p | jq -e --arg id "$id" \
+    '. == {errorMessage:("RequestId: " + $id + " Error: Runtime exited with error: exit status 3"),errorType:"Runtime.ExitError"}' \
+    >/dev/null || fail "exit 3: $(sed -n 10p <<<"$OUT") (id $id)"
+  grep -q "^RequestId: $id Error: Runtime exited with error: exit status 3$" "$WORK/err" || fail "exit line in the log"
+  grep -q '^Runtime.ExitError$' "$WORK/err" || fail "Runtime.ExitError in the log"
+  jqt '.ok and .invocations == 1' 11 || fail "after exit the runtime is fresh: $(sed -n 11p <<<"$OUT")"
+  jqt '.errorType == "Runtime.ExitError" and (.errorMessage | endswith("Error: Runtime exited without providing a reason"))' 12 \
+    || fail "exit 0: $(sed -n 12p <<<"$OUT")"
+  ok "process.exit(3) and exit(0): Runtime.ExitError, then a fresh runtime"
+
+  jqt '. == {errorMessage:"Response payload size exceeded maximum allowed payload size (6291556 bytes).",errorType:"Function.ResponseSizeTooLarge"}' 13 \
+    || fail "7 MB response: $(sed -n 13p <<<"$OUT" | cut -c1-200)"
+  jqt '.ok' 14 || fail "after the big response: $(sed -n 14p <<<"$OUT")"
+  ok "7 MB response: Function.ResponseSizeTooLarge"
+
+  # An init failure is the first invoke's answer; the next invoke tries init again.
+  evs=$(event $'{"mode":"ok"}\n{"mode":"ok"}\n')
+  inv "$ERRS" --event "$evs" --env FAIL_INIT=1
+  expect_rc 3 "init failure"
+  jqt '(.errorMessage | contains("refusing to initialise"))' 1 || fail "init error 1: $OUT"
+  jqt '(.errorMessage | contains("refusing to initialise"))' 2 || fail "init error 2: $OUT"
+  [ "$(grep -c '^START' "$WORK/err")" -eq 2 ] || fail "two START lines"
+  ok "init failure returned to each invoke"
+
+  # A successful run exits 0 even after a failed one in another process.
+  inv "$ERRS" --event "$(event '{"mode":"ok"}')"
+  expect_rc 0 "ok"
+}
+
+run_as_each scenario

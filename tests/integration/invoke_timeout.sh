@@ -1,0 +1,33 @@
+#!/bin/bash
+# A function that overruns its timeout: Lambda's error, the runtime killed, and the next
+# invoke served by a fresh runtime in the same environment with /tmp kept. As root and nobody.
+source "$(dirname "$0")/invoke_common.bash"
+
+SLOW=$(image timeout)
+
+scenario() {
+  evs=$(event $'{"ms":50}\n{"ms":60000}\n{"ms":50}\n')
+  start=$(date +%s)
+  inv "$SLOW" --event "$evs" --timeout 1
+  took=$(( $(date +%s) - start ))
+  expect_rc 4 "timeout"
+  [ "$took" -lt 30 ] || fail "the timed-out invoke was not stopped ($took s)"
+  jqt '.invocations == 1 and .tmpKept == false' 1 || fail "first: $(sed -n 1p <<<"$OUT")"
+  id=$(grep '^START' "$WORK/err" | sed -n 2p | awk '{print $3}')
+  printf '%s\n' "$OUT" | sed -n 2p | jq -e --arg id "$id" \
+    '.errorType == "Sandbox.Timedout" and (.errorMessage | test("^RequestId: " + $id + " Error: Task timed out after 1\\.[0-9]{2} seconds$"))' \
+    >/dev/null || fail "timeout body: $(sed -n 2p <<<"$OUT")"
+  grep -Eq "^[0-9T:.-]+Z $id Task timed out after 1\.[0-9]{2} seconds$" "$WORK/err" || fail "timeout log line"
+  grep -Pq "^REPORT RequestId: $id\tDuration: 1[0-9]{3}\.[0-9]{2} ms" "$WORK/err" || fail "timeout REPORT duration"
+  jqt '.invocations == 1 and .tmpKept == true' 3 || fail "after the timeout: $(sed -n 3p <<<"$OUT")"
+  [ "$(grep -c 'Init Duration' "$WORK/err")" -eq 1 ] || fail "Init Duration only on the cold start"
+  ok "timeout: Sandbox.Timedout, fresh runtime next, /tmp kept"
+
+  # getRemainingTimeInMillis counts down from the timeout.
+  inv "$SLOW" --event "$(event '{"ms":1000}')" --timeout 3
+  expect_rc 0 "remaining time"
+  jqt '.remaining > 1000 and .remaining < 2100' || fail "remaining: $OUT"
+  ok "getRemainingTimeInMillis within the timeout"
+}
+
+run_as_each scenario

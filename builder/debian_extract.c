@@ -32,8 +32,11 @@ int lbox_deb_merged_usr(const char *root, struct lbox_error *err)
     for (size_t i = 0; i < NMERGED; i++) {
         _cleanup_free_ char *rel = lbox_strdupf("usr/%s", merged_dirs[i]);
         _cleanup_free_ char *dir = lbox_path_join(root, rel);
+        /* packages' own entries for these are skipped, so set the mode here, umask aside */
         if (lbox_mkdir_p(dir, 0755, err) < 0)
             return -1;
+        if (chmod(dir, 0755) < 0)
+            return lbox_err_errno(err, errno, "cannot set the mode of %s", dir);
         _cleanup_free_ char *link = lbox_path_join(root, merged_dirs[i]);
         char target[64];
         ssize_t n = readlink(link, target, sizeof target - 1);
@@ -59,12 +62,15 @@ static bool under(const char *path, const char *tree)
     return strncmp(path, tree, n) == 0 && (path[n] == '\0' || path[n] == '/');
 }
 
+/* usr/share/doc/<pkg>/copyright, and the directories (or links) that hold it: written from
+ * their own entries, their modes do not depend on the builder's umask. */
 static bool is_kept_doc(const char *path)
 {
-    /* usr/share/doc/<pkg>/copyright */
+    if (strcmp(path, "usr/share/doc") == 0)
+        return true;
     const char *rest = path + strlen("usr/share/doc/");
     const char *slash = strchr(rest, '/');
-    return slash && slash > rest && strcmp(slash + 1, "copyright") == 0;
+    return !slash || (slash > rest && strcmp(slash + 1, "copyright") == 0);
 }
 
 int lbox_deb_map_path(const char *name, char **out)

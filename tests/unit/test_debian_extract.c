@@ -58,7 +58,8 @@ static void test_map_path(void **state)
     expect_map("./lib64/", 1, NULL);                         /* the merged dirs are ours */
     expect_map("./usr/bin/", 1, NULL);
     expect_map("./usr/share/doc/bash/changelog.gz", 1, NULL);
-    expect_map("./usr/share/doc/bash", 1, NULL);
+    expect_map("./usr/share/doc/bash", 0, "usr/share/doc/bash"); /* holds copyright */
+    expect_map("./usr/share/doc/bash/examples/", 1, NULL);
     expect_map("./usr/share/doc/bash/copyright", 0, "usr/share/doc/bash/copyright");
     expect_map("./usr/share/doc-base/bash", 0, "usr/share/doc-base/bash");
     expect_map("./usr/share/man/man1/bash.1.gz", 1, NULL);
@@ -132,7 +133,10 @@ static void test_good_package(void **state)
         {"./usr/share/man/man1/tool.1.gz", 'f', "xx"},
     };
     struct lbox_error err;
-    if (extract(ents, sizeof ents / sizeof ents[0], &err) < 0)
+    mode_t old_umask = umask(077); /* modes must come from the packages, not the builder */
+    int rc = extract(ents, sizeof ents / sizeof ents[0], &err);
+    umask(old_umask);
+    if (rc < 0)
         fail_msg("%s", err.msg);
     char buf[256];
     char *p = path_in("root/usr/bin/tool");
@@ -162,6 +166,14 @@ static void test_good_package(void **state)
     p = path_in("root/usr/share/doc/p/copyright");
     assert_int_equal(access(p, F_OK), 0);
     free(p);
+    static const char *const dirs[] = {"root/usr/bin", "root/usr/lib64", "root/usr/share/doc/p"};
+    for (size_t i = 0; i < 3; i++) {
+        p = path_in(dirs[i]);
+        assert_int_equal(stat(p, &st), 0);
+        if ((st.st_mode & 07777) != 0755)
+            fail_msg("%s has mode %o", dirs[i], st.st_mode & 07777);
+        free(p);
+    }
     p = path_in("root/usr/share/doc/p/changelog.gz");
     assert_int_equal(access(p, F_OK), -1);
     free(p);

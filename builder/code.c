@@ -233,9 +233,20 @@ static int zip_open(const char *src, int seekable, struct archive **out, struct 
     else
         archive_read_support_format_zip_streamable(a);
     if (archive_read_open_filename(a, src, 64 * 1024) != ARCHIVE_OK) {
-        lbox_err(err, LBOX_E_ARCHIVE, "%s: not a readable zip file (%s); it may be truncated or "
-                 "not a zip at all: copy or download it again, or re-create it with zip -r",
-                 src, archive_error_string(a));
+        char magic[4] = { 0 };
+        FILE *f = fopen(src, "rb");
+        if (f) {
+            if (fread(magic, 1, sizeof magic, f) != sizeof magic)
+                magic[0] = '\0';
+            fclose(f);
+        }
+        if (!memcmp(magic, "PK\5\6", 4)) /* an end-of-central-directory record and nothing else */
+            lbox_err(err, LBOX_E_ARCHIVE, "%s: the zip is empty; zip the function's files "
+                     "(cd fn && zip -r ../fn.zip .)", src);
+        else
+            lbox_err(err, LBOX_E_ARCHIVE, "%s: not a readable zip file (%s); it may be "
+                     "truncated or not a zip at all: copy or download it again, or re-create it "
+                     "with zip -r", src, archive_error_string(a));
         archive_read_free(a);
         return -1;
     }

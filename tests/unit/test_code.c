@@ -277,6 +277,10 @@ static void test_not_a_zip(void **state)
     assert_int_equal(lbox_write_file_atomic(f->zip, "hello", 5, 0644, &err), 0);
     assert_int_equal(lbox_code_install(f->zip, f->dest, "/var/task", &f->budget, &f->err), -1);
     assert_msg(f, LBOX_E_ARCHIVE, "not a readable zip file");
+    static const char empty[22] = "PK\5\6"; /* what zip writes for no files */
+    assert_int_equal(lbox_write_file_atomic(f->zip, empty, sizeof empty, 0644, &err), 0);
+    assert_int_equal(lbox_code_install(f->zip, f->dest, "/var/task", &f->budget, &f->err), -1);
+    assert_msg(f, LBOX_E_ARCHIVE, "the zip is empty");
     char *missing = lbox_path_join(f->dir, "missing.zip");
     assert_int_equal(lbox_code_install(missing, f->dest, "/var/task", &f->budget, &f->err), -1);
     assert_int_equal(f->err.code, LBOX_E_NOTFOUND);

@@ -405,7 +405,10 @@ int lbox_build(struct lbox_fetcher *f, const struct lbox_build_opts *o,
     }
     _cleanup_free_ char *tmproot = lbox_path_join(f->cache_dir, "tmp");
     b.layer_cache = lbox_path_join(f->cache_dir, "layers");
-    if (lbox_store_open(o->store_dir, &b.store, err) < 0 || lock_tag(&b, res->ref, &lock_fd, err) < 0 ||
+    /* Holding the store keeps a concurrent `lbox rm` from collecting cached layers that
+     * this build is about to reference. */
+    if (lbox_store_open(o->store_dir, &b.store, err) < 0 || lbox_store_hold(b.store, err) < 0 ||
+        lock_tag(&b, res->ref, &lock_fd, err) < 0 ||
         lbox_mkdir_p(tmproot, 0755, err) < 0 || lbox_mkdir_p(b.layer_cache, 0755, err) < 0)
         goto out;
     b.stage = lbox_path_join(tmproot, "build-XXXXXX");

@@ -70,4 +70,39 @@ const char *lbox_sandbox_memory_mode(struct lbox_sandbox *sb);
 
 void lbox_sandbox_destroy(struct lbox_sandbox *sb);
 
+/* ---- Additions by the sandbox implementation (nothing above changed) ----
+ *
+ * Usage notes for the runner:
+ *  - Create a sandbox from a thread that lives as long as the sandbox (the main thread or
+ *    a pool's long-lived thread): PR_SET_PDEATHSIG fires when the *creating thread* exits.
+ *  - The runner must not reap pid 1 itself (no waitpid(-1) / SIGCHLD=SIG_IGN in the runner);
+ *    lbox_sandbox_destroy() waits for it.
+ *  - Calls on one sandbox are not thread-safe; different sandboxes are independent.
+ *  - argv[0] of lbox_sandbox_exec: an absolute path, or a name looked up in envp's PATH.
+ *  - Identity: inside, the process is 993:990. A normal user maps 993 to itself; root maps
+ *    993:990 to the unprivileged host ids 65534:65534, so image files must be readable by
+ *    "other" (as on Lambda) when running as root.
+ *  - /tmp: tmpfs, mode 1777, owned by 993:990; /dev/shm: 64 MB tmpfs; / read-only;
+ *    network namespace has only lo (up) unless host_network.
+ *  - tmp_size_mb accepts 1..10240 (the CLI enforces Lambda's 512 minimum). */
+
+/* Host pid of the sandbox's pid 1 (for diagnostics and tests). */
+pid_t lbox_sandbox_init_pid(struct lbox_sandbox *sb);
+
+/* Number of syscalls the seccomp filter allows on this architecture (unconditionally or
+ * with argument checks); 0 if the filter cannot be compiled. */
+unsigned lbox_sandbox_seccomp_allowed(void);
+
+/* "x86_64" or "arm64": the architecture this lbox was built for. */
+const char *lbox_sandbox_host_arch(void);
+
+/* Default static QEMU for running `arch` images here, or NULL when `arch` is native (then
+ * leave qemu_path NULL). Accepts x86_64/amd64 and arm64/aarch64. */
+const char *lbox_binfmt_default_qemu(const char *arch);
+
+/* `lbox binfmt install`: registers qemu-<arch>-static with flag F in the host's global
+ * binfmt_misc (root only; mounts binfmt_misc if needed; replaces an entry lacking F).
+ * Only needed on kernels older than 6.7; qemu_path NULL = the Debian default. */
+int lbox_binfmt_install_host(const char *arch, const char *qemu_path, struct lbox_error *err);
+
 #endif

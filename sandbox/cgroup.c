@@ -1,0 +1,265 @@
+/* Memory limit and peak measurement through a per-sandbox cgroup: v2 when the caller's
+ * cgroup has a memory controller it may delegate to a child (rootless: a delegated subtree,
+ * e.g. a systemd user scope with Delegate=yes), else v1's memory hierarchy when writable
+ * (root on a legacy or hybrid host). When neither is usable the mode text says why, and
+ * create.c falls back to the RSS watchdog in pid 1 (see lbox_sandbox_memory_mode). */
+#include "internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <linux/magic.h>
+#include <mntent.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
+#include <time.h>
+#include <unistd.h>
+
+/* snprintf without gcc's truncation warnings: paths here are bounded by PATH_MAX and a
+ * cut message is acceptable. */
+static void __attribute__((format(printf, 3, 4))) sfmt(char *buf, size_t len, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, len, fmt, ap);
+    va_end(ap);
+}
+
+static int read_small(const char *path, char *buf, size_t len)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    ssize_t n = read(fd, buf, len - 1);
+    int e = errno;
+    close(fd);
+    if (n < 0) {
+        errno = e;
+        return -1;
+    }
+    buf[n] = 0;
+    return 0;
+}
+
+static int write_small(const char *dir, const char *file, const char *text)
+{
+    char path[PATH_MAX + 64];
+    sfmt(path, sizeof path, "%s/%s", dir, file);
+    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    ssize_t n = write(fd, text, strlen(text));
+    int e = errno;
+    close(fd);
+    if (n != (ssize_t)strlen(text)) {
+        errno = n < 0 ? e : EIO;
+        return -1;
+    }
+    return 0;
+}
+
+static bool has_word(const char *list, const char *word)
+{
+    size_t n = strlen(word);
+    for (const char *p = list; (p = strstr(p, word)); p += n)
+        if ((p == list || p[-1] == ' ' || p[-1] == ',') &&
+            (p[n] == 0 || p[n] == ' ' || p[n] == '\n' || p[n] == ','))
+            return true;
+    return false;
+}
+
+/* The caller's cgroup path in the hierarchy whose controller list contains `ctrl`
+ * ("" selects the v2 line "0::/path"). */
+static int own_cgroup(const char *ctrl, char *out, size_t len)
+{
+    FILE *f = fopen("/proc/self/cgroup", "re");
+    if (!f)
+        return -1;
+    char line[1024];
+    int rc = -1;
+    while (fgets(line, sizeof line, f)) {
+        char *c1 = strchr(line, ':'), *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
+        if (!c2)
+            continue;
+        *c2 = 0;
+        bool match = ctrl[0] ? has_word(c1 + 1, ctrl) : (c1[1] == 0 && !strncmp(line, "0:", 2));
+        if (match) {
+            c2[1 + strcspn(c2 + 1, "\n")] = 0;
+            sfmt(out, len, "%s", c2 + 1);
+            rc = 0;
+            break;
+        }
+    }
+    fclose(f);
+    return rc;
+}
+
+static void unique_name(char *out, size_t len)
+{
+    static atomic_uint counter;
+    sfmt(out, len, "lbox-%d-%u", (int)getpid(), atomic_fetch_add(&counter, 1));
+}
+
+static int try_v2(struct lbox_cgroup *cg, unsigned memory_mb, char *why, size_t whylen)
+{
+    const char *mnt = NULL;
+    struct statfs sf;
+    if (statfs("/sys/fs/cgroup", &sf) == 0 && sf.f_type == CGROUP2_SUPER_MAGIC)
+        mnt = "/sys/fs/cgroup";
+    else if (statfs("/sys/fs/cgroup/unified", &sf) == 0 && sf.f_type == CGROUP2_SUPER_MAGIC)
+        mnt = "/sys/fs/cgroup/unified";
+    if (!mnt)
+        return sfmt(why, whylen, "v2: not mounted"), -1;
+    char own[PATH_MAX / 2], parent[PATH_MAX], buf[512], name[64];
+    if (own_cgroup("", own, sizeof own) < 0)
+        return sfmt(why, whylen, "v2: no entry in /proc/self/cgroup"), -1;
+    sfmt(parent, sizeof parent, "%s%s", mnt, strcmp(own, "/") ? own : "");
+    sfmt(buf, sizeof buf, "%s/cgroup.controllers", parent);
+    if (read_small(buf, buf, sizeof buf) < 0 || !has_word(buf, "memory"))
+        return sfmt(why, whylen, "v2: no memory controller available in %s", parent), -1;
+    sfmt(buf, sizeof buf, "%s/cgroup.subtree_control", parent);
+    if ((read_small(buf, buf, sizeof buf) < 0 || !has_word(buf, "memory")) &&
+        write_small(parent, "cgroup.subtree_control", "+memory") < 0)
+        return sfmt(why, whylen,
+                        "v2: cannot enable memory for children of %s (%s; run lbox in a "
+                        "delegated cgroup, e.g. systemd-run --user --scope -p Delegate=yes)",
+                        parent, strerror(errno)), -1;
+    unique_name(name, sizeof name);
+    sfmt(cg->dir, sizeof cg->dir, "%s/%s", parent, name);
+    if (mkdir(cg->dir, 0755) < 0)
+        return sfmt(why, whylen, "v2: mkdir %s: %s", cg->dir, strerror(errno)), -1;
+    if (memory_mb) {
+        sfmt(buf, sizeof buf, "%" PRIu64, (uint64_t)memory_mb << 20);
+        if (write_small(cg->dir, "memory.max", buf) < 0) {
+            sfmt(why, whylen, "v2: writing memory.max: %s", strerror(errno));
+            rmdir(cg->dir);
+            return -1;
+        }
+        write_small(cg->dir, "memory.swap.max", "0"); /* absent without swap accounting */
+    }
+    sfmt(buf, sizeof buf, "%s/memory.peak", cg->dir);
+    cg->peak_fd = open(buf, O_RDWR | O_CLOEXEC);
+    if (cg->peak_fd < 0)
+        cg->peak_fd = open(buf, O_RDONLY | O_CLOEXEC);
+    cg->kind = LBOX_CG_V2;
+    if (memory_mb)
+        sfmt(cg->mode, sizeof cg->mode, "cgroup v2 (%s, memory.max %u MB)", cg->dir,
+                 memory_mb);
+    else
+        sfmt(cg->mode, sizeof cg->mode, "cgroup v2 (%s, no limit requested)", cg->dir);
+    return 0;
+}
+
+static int try_v1(struct lbox_cgroup *cg, unsigned memory_mb, char *why, size_t whylen)
+{
+    char mnt[PATH_MAX / 2] = "", own[PATH_MAX / 4], buf[64], name[64];
+    FILE *f = setmntent("/proc/self/mounts", "re");
+    if (f) {
+        struct mntent *m;
+        while ((m = getmntent(f)))
+            if (!strcmp(m->mnt_type, "cgroup") && hasmntopt(m, "memory")) {
+                sfmt(mnt, sizeof mnt, "%s", m->mnt_dir);
+                break;
+            }
+        endmntent(f);
+    }
+    if (!mnt[0])
+        return sfmt(why, whylen, "v1: no memory hierarchy mounted"), -1;
+    if (own_cgroup("memory", own, sizeof own) < 0)
+        return sfmt(why, whylen, "v1: no memory entry in /proc/self/cgroup"), -1;
+    unique_name(name, sizeof name);
+    sfmt(cg->dir, sizeof cg->dir, "%s%s/%s", mnt, strcmp(own, "/") ? own : "", name);
+    if (mkdir(cg->dir, 0755) < 0)
+        return sfmt(why, whylen, "v1: mkdir %s: %s", cg->dir, strerror(errno)), -1;
+    if (memory_mb) {
+        sfmt(buf, sizeof buf, "%" PRIu64, (uint64_t)memory_mb << 20);
+        if (write_small(cg->dir, "memory.limit_in_bytes", buf) < 0) {
+            sfmt(why, whylen, "v1: writing memory.limit_in_bytes: %s", strerror(errno));
+            rmdir(cg->dir);
+            return -1;
+        }
+        /* memory+swap: only present with swap accounting; keeps swap from hiding usage. */
+        write_small(cg->dir, "memory.memsw.limit_in_bytes", buf);
+    }
+    cg->kind = LBOX_CG_V1;
+    if (memory_mb)
+        sfmt(cg->mode, sizeof cg->mode, "cgroup v1 (%s, memory.limit_in_bytes %u MB)",
+                 cg->dir, memory_mb);
+    else
+        sfmt(cg->mode, sizeof cg->mode, "cgroup v1 (%s, no limit requested)", cg->dir);
+    return 0;
+}
+
+void lbox_cgroup_create(struct lbox_cgroup *cg, unsigned memory_mb)
+{
+    char why2[PATH_MAX + 256] = "", why1[PATH_MAX + 256] = "";
+    memset(cg, 0, sizeof *cg);
+    cg->peak_fd = -1;
+    if (try_v2(cg, memory_mb, why2, sizeof why2) == 0 ||
+        try_v1(cg, memory_mb, why1, sizeof why1) == 0)
+        return;
+    cg->kind = LBOX_CG_NONE;
+    cg->dir[0] = 0;
+    sfmt(cg->mode, sizeof cg->mode, "no usable cgroup (%.200s; %.200s)", why2, why1);
+}
+
+int lbox_cgroup_attach(struct lbox_cgroup *cg, pid_t pid, struct lbox_error *err)
+{
+    if (cg->kind == LBOX_CG_NONE)
+        return 0;
+    char buf[32];
+    sfmt(buf, sizeof buf, "%d", (int)pid);
+    if (write_small(cg->dir, "cgroup.procs", buf) < 0)
+        return lbox_err_errno(err, errno, "sandbox: moving pid %d into %s/cgroup.procs",
+                              (int)pid, cg->dir);
+    return 0;
+}
+
+uint64_t lbox_cgroup_peak(struct lbox_cgroup *cg)
+{
+    char buf[64], path[PATH_MAX + 64];
+    if (cg->kind == LBOX_CG_V2) {
+        if (cg->peak_fd < 0)
+            return 0;
+        ssize_t n = pread(cg->peak_fd, buf, sizeof buf - 1, 0);
+        if (n <= 0)
+            return 0;
+        buf[n] = 0;
+        return strtoull(buf, NULL, 10);
+    }
+    if (cg->kind == LBOX_CG_V1) {
+        sfmt(path, sizeof path, "%s/memory.max_usage_in_bytes", cg->dir);
+        if (read_small(path, buf, sizeof buf) < 0)
+            return 0;
+        return strtoull(buf, NULL, 10);
+    }
+    return 0;
+}
+
+void lbox_cgroup_peak_reset(struct lbox_cgroup *cg)
+{
+    /* v2: Linux >= 6.12 resets the peak seen through this fd; older kernels keep the
+     * all-time peak (the value is then a peak since creation, never an echo). */
+    if (cg->kind == LBOX_CG_V2 && cg->peak_fd >= 0 && pwrite(cg->peak_fd, "0\n", 2, 0) < 0)
+        return;
+    if (cg->kind == LBOX_CG_V1)
+        write_small(cg->dir, "memory.max_usage_in_bytes", "0");
+}
+
+void lbox_cgroup_destroy(struct lbox_cgroup *cg)
+{
+    if (cg->peak_fd >= 0)
+        close(cg->peak_fd);
+    cg->peak_fd = -1;
+    if (cg->kind == LBOX_CG_NONE)
+        return;
+    /* The last exits are reaped already; the kernel may still be uncharging them. */
+    for (int i = 0; i < 200 && rmdir(cg->dir) < 0 && errno == EBUSY; i++)
+        nanosleep(&(struct timespec){0, 5 * 1000 * 1000}, NULL);
+    cg->kind = LBOX_CG_NONE;
+}

@@ -1,0 +1,172 @@
+/* Runner-side requests to a sandbox's pid 1: start a process, watch it end, kill all,
+ * memory peak. One request at a time per sandbox (the calls are not thread-safe for the
+ * same sandbox; different sandboxes are independent). */
+#include "internal.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "../common/fsutil.h"
+#include "sandbox.h"
+
+/* Waits for pid 1's answer of type `want`; *host_pid gets the SCM_CREDENTIALS pid. */
+static int recv_reply(struct lbox_sandbox *sb, uint32_t want, struct lbox_msg_head *h,
+                      pid_t *host_pid, struct lbox_error *err)
+{
+    struct iovec iov = {h, sizeof *h};
+    union {
+        char buf[CMSG_SPACE(sizeof(struct ucred)) + CMSG_SPACE(sizeof(int) * 4)];
+        struct cmsghdr align;
+    } u;
+    struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
+                       .msg_controllen = sizeof u.buf};
+    ssize_t n;
+    do
+        n = recvmsg(sb->cmd_fd, &m, MSG_CMSG_CLOEXEC);
+    while (n < 0 && errno == EINTR);
+    if (n < 0)
+        return lbox_err_errno(err, errno, "sandbox: reading from pid 1");
+    if (n != (ssize_t)sizeof *h || h->type != want)
+        return lbox_err(err, LBOX_E_SYS,
+                        "sandbox: pid 1 is gone or answered out of turn (the sandbox was "
+                        "killed?); destroy it and create a new one");
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c)) {
+        if (c->cmsg_level != SOL_SOCKET)
+            continue;
+        if (c->cmsg_type == SCM_CREDENTIALS && host_pid) {
+            struct ucred cr;
+            memcpy(&cr, CMSG_DATA(c), sizeof cr);
+            *host_pid = cr.pid;
+        } else if (c->cmsg_type == SCM_RIGHTS) {
+            int k = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+            for (int i = 0; i < k; i++) { /* unexpected fds: don't leak them */
+                int fd;
+                memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
+                close(fd);
+            }
+        }
+    }
+    h->text[sizeof h->text - 1] = 0;
+    return 0;
+}
+
+static int request(struct lbox_sandbox *sb, uint32_t type, uint32_t want,
+                   struct lbox_msg_head *reply, struct lbox_error *err)
+{
+    struct lbox_msg_head h = {.type = type};
+    if (lbox_send_msg(sb->cmd_fd, &h, NULL, 0, NULL, 0) < 0)
+        return lbox_err_errno(err, errno, "sandbox: sending a request to pid 1");
+    return recv_reply(sb, want, reply, NULL, err);
+}
+
+static size_t add_str(char *buf, size_t at, const char *s)
+{
+    size_t n = strlen(s) + 1;
+    memcpy(buf + at, s, n);
+    return at + n;
+}
+
+int lbox_sandbox_exec(struct lbox_sandbox *sb, const char *const *argv, const char *const *envp,
+                      const char *cwd, int stdout_fd, int stderr_fd, pid_t *pid,
+                      struct lbox_error *err)
+{
+    static const char *const no_env[] = {NULL};
+    if (!envp)
+        envp = no_env;
+    if (!argv || !argv[0])
+        return lbox_err(err, LBOX_E_INVAL, "sandbox: exec without a program");
+    size_t len = strlen(cwd ? cwd : "/") + 1;
+    uint32_t argc = 0, envc = 0;
+    for (; argv[argc]; argc++)
+        len += strlen(argv[argc]) + 1;
+    for (; envp[envc]; envc++)
+        len += strlen(envp[envc]) + 1;
+    if (len > LBOX_MSG_MAX || argc > LBOX_ARGS_MAX || envc > LBOX_ARGS_MAX)
+        return lbox_err(err, LBOX_E_LIMIT,
+                        "sandbox: exec of %s: arguments and environment exceed %d bytes or "
+                        "%d entries", argv[0], LBOX_MSG_MAX, LBOX_ARGS_MAX);
+    char *buf = lbox_xmalloc(len);
+    size_t at = add_str(buf, 0, cwd ? cwd : "/");
+    for (uint32_t i = 0; i < argc; i++)
+        at = add_str(buf, at, argv[i]);
+    for (uint32_t i = 0; i < envc; i++)
+        at = add_str(buf, at, envp[i]);
+
+    struct lbox_msg_head h = {.type = LBOX_MSG_EXEC, .argc = argc, .envc = envc};
+    int fds[2] = {stdout_fd, stderr_fd};
+    int rc = lbox_send_msg(sb->cmd_fd, &h, buf, at, fds, 2);
+    int e = errno;
+    free(buf);
+    if (rc < 0)
+        return lbox_err_errno(err, e, "sandbox: sending the exec request for %s", argv[0]);
+    pid_t host = 0;
+    if (recv_reply(sb, LBOX_MSG_EXEC_REPLY, &h, &host, err) < 0)
+        return -1;
+    if (h.err)
+        return lbox_err_errno(err, h.err, "sandbox: starting %s (%s)", argv[0], h.text);
+    sb->cur_ns_pid = (pid_t)h.value;
+    sb->cur_exited = false;
+    if (pid)
+        *pid = host;
+    return 0;
+}
+
+int lbox_sandbox_poll_exit(struct lbox_sandbox *sb, int *wstatus, struct lbox_error *err)
+{
+    for (;;) {
+        if (sb->cur_exited) {
+            if (wstatus)
+                *wstatus = sb->cur_status;
+            return 1;
+        }
+        struct lbox_msg_head h;
+        ssize_t n = recv(sb->event_fd, &h, sizeof h, MSG_DONTWAIT);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return 0;
+        if (n < 0)
+            return lbox_err_errno(err, errno, "sandbox: reading exit events");
+        if (n != (ssize_t)sizeof h || h.type != LBOX_MSG_EXITED)
+            return lbox_err(err, LBOX_E_SYS, "sandbox: pid 1 is gone (the sandbox was killed?)");
+        /* Events of earlier processes (before a kill_procs) are dropped here. */
+        if ((pid_t)h.argc == sb->cur_ns_pid && sb->cur_ns_pid > 0) {
+            sb->cur_exited = true;
+            sb->cur_status = (int)h.value;
+        }
+    }
+}
+
+int lbox_sandbox_exit_fd(struct lbox_sandbox *sb)
+{
+    return sb->event_fd;
+}
+
+int lbox_sandbox_kill_procs(struct lbox_sandbox *sb, struct lbox_error *err)
+{
+    struct lbox_msg_head h;
+    return request(sb, LBOX_MSG_KILL, LBOX_MSG_KILL_REPLY, &h, err);
+}
+
+uint64_t lbox_sandbox_memory_peak(struct lbox_sandbox *sb)
+{
+    if (sb->cg->kind != LBOX_CG_NONE)
+        return lbox_cgroup_peak(sb->cg);
+    struct lbox_msg_head h;
+    if (request(sb, LBOX_MSG_PEAK, LBOX_MSG_PEAK_REPLY, &h, NULL) < 0)
+        return 0;
+    return h.value > 0 ? (uint64_t)h.value : 0;
+}
+
+void lbox_sandbox_memory_peak_reset(struct lbox_sandbox *sb)
+{
+    if (sb->cg->kind != LBOX_CG_NONE) {
+        lbox_cgroup_peak_reset(sb->cg);
+        return;
+    }
+    struct lbox_msg_head h;
+    request(sb, LBOX_MSG_PEAK_RESET, LBOX_MSG_PEAK_REPLY, &h, NULL);
+}

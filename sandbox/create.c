@@ -1,0 +1,402 @@
+/* Creating and destroying a sandbox: the whole sequence in one place.
+ *
+ * Runner side (lbox_sandbox_create):
+ *   R1. compile the seccomp filter (once per process), plan QEMU, open the image root
+ *   R2. create the cgroup (or decide on the RSS watchdog)
+ *   R3. clone into new user, mount, pid, ipc, uts and (unless host_network) net namespaces
+ *   R4. write the child's uid/gid maps, move it into the cgroup
+ *   R5. send GO; wait for READY (and the listening socket)
+ *
+ * Sandbox side (child_main, then pid 1 for the sandbox's whole life):
+ *   C1. drop the runner's ends of the sockets; PR_SET_PDEATHSIG(SIGKILL)
+ *   C2. keep only our fds (3 cmd, 4 event); stdin/out/err to /dev/null
+ *   C3. wait for GO: EOF means the runner died before PDEATHSIG was armed (the race that
+ *       the usual getppid() re-check cannot see from inside a new pid namespace)
+ *   C4. open the image root (as fd 5); as root, become the namespace's root (host nobody)
+ *       and drop groups, then re-arm PDEATHSIG, which a
+ *       credential change clears, and re-check the runner through the socket)
+ *   C5. new cgroup namespace (now that we sit in our cgroup), hostname, loopback up
+ *   C6. mounts and pivot_root (mounts.c; binfmt_misc for QEMU on our own /proc)
+ *   C7. listening socket inside our network namespace, READY to the runner
+ *   C8. pid 1 loop (init.c): processes it starts enter their own user namespace as
+ *       993:990, drop capabilities, set no_new_privs and load seccomp last before execve.
+ * If pid 1 dies the kernel kills every process of its pid namespace; pid 1 dies with the
+ * runner (PDEATHSIG, or EOF on the command socket). */
+#include "internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "../common/fsutil.h"
+#include "sandbox.h"
+
+/* ---------------- sandbox side ---------------- */
+
+static void __attribute__((noreturn)) child_fail(const char *what)
+{
+    struct lbox_msg_head h = {.type = LBOX_MSG_READY, .err = errno ? errno : EIO};
+    strncpy(h.text, what, sizeof h.text - 1);
+    lbox_send_msg(LBOX_FD_CMD, &h, NULL, 0, NULL, 0);
+    _exit(1);
+}
+
+static bool runner_alive(void)
+{
+    struct pollfd p = {LBOX_FD_CMD, POLLRDHUP, 0};
+    return poll(&p, 1, 0) == 0 || !(p.revents & (POLLHUP | POLLRDHUP | POLLERR));
+}
+
+static int loopback_up(void)
+{
+    int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (s < 0)
+        return -1;
+    struct ifreq ifr;
+    memset(&ifr, 0, sizeof ifr);
+    strcpy(ifr.ifr_name, "lo");
+    int rc = ioctl(s, SIOCGIFFLAGS, &ifr);
+    if (rc == 0) {
+        ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
+        rc = ioctl(s, SIOCSIFFLAGS, &ifr);
+    }
+    close(s);
+    return rc;
+}
+
+static int listen_socket(uint16_t port)
+{
+    int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (s < 0)
+        return -1;
+    int one = 1;
+    setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port),
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    if (bind(s, (struct sockaddr *)&a, sizeof a) < 0 || listen(s, 128) < 0) {
+        int e = errno;
+        close(s);
+        errno = e;
+        return -1;
+    }
+    return s;
+}
+
+static void __attribute__((noreturn))
+child_main(const struct lbox_child_plan *plan, int cmd, int event, int cmd_peer, int event_peer)
+{
+    const char *what = NULL;
+
+    /* C1 */
+    close(cmd_peer);
+    close(event_peer);
+    prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+
+    /* C2: park ours high, then place them at 3 and 4 and close the rest. */
+    int hi_cmd = fcntl(cmd, F_DUPFD, 64), hi_ev = fcntl(event, F_DUPFD, 64);
+    int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+    if (null >= 0)
+        null = fcntl(null, F_DUPFD, 64);
+    if (hi_cmd < 0 || hi_ev < 0 || null < 0 || dup2(hi_cmd, LBOX_FD_CMD) < 0 ||
+        dup2(hi_ev, LBOX_FD_EVENT) < 0 || dup2(null, 0) < 0 || dup2(null, 1) < 0 ||
+        dup2(null, 2) < 0)
+        _exit(1);
+    syscall(SYS_close_range, LBOX_FD_EVENT + 1, ~0U, 0);
+
+    /* C3 */
+    struct lbox_msg_head go;
+    ssize_t n;
+    do
+        n = recv(LBOX_FD_CMD, &go, sizeof go, 0);
+    while (n < 0 && errno == EINTR);
+    if (n != (ssize_t)sizeof go || go.type != LBOX_MSG_GO)
+        _exit(1);
+
+    /* C4: open the image root in our mount namespace (a bind needs a source mount of the
+     * current namespace), still with the runner's credentials so that a root-owned path
+     * (root's home) can be traversed before we become nobody on the host. */
+    int rootfs = open(plan->rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (rootfs < 0 || dup2(rootfs, LBOX_FD_ROOTFS) < 0)
+        child_fail("opening the image root");
+    if (rootfs != LBOX_FD_ROOTFS)
+        close(rootfs);
+    if (plan->as_root) {
+        if (setgroups(0, NULL) < 0)
+            child_fail("dropping supplementary groups");
+        if (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0)
+            child_fail("switching to the namespace's root (host nobody)");
+        prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+        if (!runner_alive())
+            _exit(1);
+    }
+
+    /* C5 */
+    if (unshare(CLONE_NEWCGROUP) < 0)
+        child_fail("creating the cgroup namespace");
+    if (plan->hostname[0] && sethostname(plan->hostname, strlen(plan->hostname)) < 0)
+        child_fail("setting the hostname");
+    if (!plan->host_network && loopback_up() < 0)
+        child_fail("bringing up the loopback interface");
+
+    /* C6 */
+    if (lbox_mounts_build(plan, &what) < 0)
+        child_fail(what);
+    close(LBOX_FD_ROOTFS);
+
+    /* C7 */
+    int lfd = -1;
+    if (plan->listen_port && (lfd = listen_socket(plan->listen_port)) < 0)
+        child_fail("listening on 127.0.0.1 inside the sandbox");
+    struct lbox_msg_head ready = {.type = LBOX_MSG_READY};
+    if (lbox_send_msg(LBOX_FD_CMD, &ready, NULL, 0, &lfd, lfd >= 0 ? 1 : 0) < 0)
+        _exit(1);
+    if (lfd >= 0)
+        close(lfd);
+
+    /* C8 */
+    lbox_init_main(plan);
+}
+
+/* ---------------- runner side ---------------- */
+
+static int open_rootfs(const char *rootfs, struct lbox_error *err)
+{
+    int fd = open(rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return lbox_err_errno(err, errno, "sandbox: image root %s", rootfs);
+    static const char *const need[] = {"proc", "dev", "tmp"};
+    for (size_t i = 0; i < sizeof need / sizeof need[0]; i++) {
+        struct stat st;
+        if (fstatat(fd, need[i], &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISDIR(st.st_mode)) {
+            close(fd);
+            return lbox_err(err, LBOX_E_INVAL,
+                            "sandbox: image root %s has no /%s directory to mount on (the "
+                            "builder creates /proc, /dev and /tmp; rebuild the image)",
+                            rootfs, need[i]);
+        }
+    }
+    return fd;
+}
+
+static int clone_error(int e, struct lbox_error *err)
+{
+    const char *hint = "";
+    if (e == EPERM || e == EACCES)
+        hint = " (unprivileged user namespaces are disabled: check sysctl "
+               "kernel.unprivileged_userns_clone / user.max_user_namespaces, or an AppArmor "
+               "userns restriction)";
+    else if (e == ENOSPC || e == EUSERS)
+        hint = " (namespace limit reached: sysctl user.max_user_namespaces and friends)";
+    else if (e == EINVAL)
+        hint = " (this kernel lacks user, pid or network namespaces)";
+    return lbox_err(err, LBOX_E_SYS, "sandbox: creating namespaces: %s%s", strerror(e), hint);
+}
+
+static int wait_ready(struct lbox_sandbox *sb, int *listen_fd, struct lbox_error *err)
+{
+    struct lbox_msg_head h;
+    struct iovec iov = {&h, sizeof h};
+    union {
+        char buf[CMSG_SPACE(sizeof(int)) + CMSG_SPACE(sizeof(struct ucred))];
+        struct cmsghdr align;
+    } u;
+    struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
+                       .msg_controllen = sizeof u.buf};
+    ssize_t n;
+    do
+        n = recvmsg(sb->cmd_fd, &m, MSG_CMSG_CLOEXEC);
+    while (n < 0 && errno == EINTR);
+    int fd = -1;
+    for (struct cmsghdr *c = n > 0 ? CMSG_FIRSTHDR(&m) : NULL; c; c = CMSG_NXTHDR(&m, c))
+        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
+            memcpy(&fd, CMSG_DATA(c), sizeof fd);
+    if (n != (ssize_t)sizeof h || h.type != LBOX_MSG_READY) {
+        if (fd >= 0)
+            close(fd);
+        return lbox_err(err, LBOX_E_SYS,
+                        "sandbox: the set-up process ended without reporting (killed, or "
+                        "out of memory?)");
+    }
+    if (h.err) {
+        h.text[sizeof h.text - 1] = 0;
+        return lbox_err(err, LBOX_E_SYS, "sandbox set-up: %s: %s", h.text, strerror(h.err));
+    }
+    if (listen_fd)
+        *listen_fd = fd;
+    else if (fd >= 0)
+        close(fd);
+    return 0;
+}
+
+int lbox_sandbox_create(const struct lbox_sandbox_config *cfg, struct lbox_sandbox **out,
+                        int *listen_fd, struct lbox_error *err)
+{
+    *out = NULL;
+    if (listen_fd)
+        *listen_fd = -1;
+    if (!cfg->rootfs)
+        return lbox_err(err, LBOX_E_INVAL, "sandbox: no image root given");
+    if (cfg->tmp_size_mb < 1 || cfg->tmp_size_mb > 10240)
+        return lbox_err(err, LBOX_E_INVAL, "sandbox: /tmp size %u MB is outside 1..10240",
+                        cfg->tmp_size_mb);
+    if (cfg->hostname && strlen(cfg->hostname) > 64)
+        return lbox_err(err, LBOX_E_INVAL, "sandbox: hostname longer than 64 characters");
+
+    struct lbox_sandbox *sb = lbox_xcalloc(1, sizeof *sb);
+    sb->init_pid = -1;
+    sb->cmd_fd = sb->event_fd = -1;
+    sb->plan = lbox_xcalloc(1, sizeof *sb->plan);
+    sb->cg = lbox_xcalloc(1, sizeof *sb->cg);
+    sb->cg->peak_fd = -1;
+    struct lbox_child_plan *plan = sb->plan;
+    int rootfs = -1, cmd[2] = {-1, -1}, ev[2] = {-1, -1};
+
+    /* R1 */
+    plan->as_root = geteuid() == 0;
+    plan->host_network = cfg->host_network;
+    plan->listen_port = cfg->listen_port;
+    plan->tmp_size_mb = cfg->tmp_size_mb;
+    snprintf(plan->hostname, sizeof plan->hostname, "%s", cfg->hostname ? cfg->hostname : "");
+    /* uid/gid 0 of pid 1's namespace: 993:990 for the processes it runs. */
+    snprintf(plan->tmp_opts, sizeof plan->tmp_opts, "size=%um,mode=1777,uid=0,gid=0",
+             cfg->tmp_size_mb);
+    if (lbox_seccomp_program(&plan->seccomp, err) < 0)
+        goto fail;
+    if (cfg->qemu_path && lbox_binfmt_plan(plan, cfg->arch, cfg->qemu_path, err) < 0)
+        goto fail;
+    if ((rootfs = open_rootfs(cfg->rootfs, err)) < 0)
+        goto fail;
+    close(rootfs);
+    rootfs = -1;
+    char *real = realpath(cfg->rootfs, NULL);
+    if (!real || strlen(real) >= sizeof plan->rootfs) {
+        free(real);
+        lbox_err(err, LBOX_E_INVAL, "sandbox: image root path %s is too long", cfg->rootfs);
+        goto fail;
+    }
+    strcpy(plan->rootfs, real);
+    free(real);
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, cmd) < 0 ||
+        socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, ev) < 0) {
+        lbox_err_errno(err, errno, "sandbox: socketpair");
+        goto fail;
+    }
+    int one = 1;
+    setsockopt(cmd[0], SOL_SOCKET, SO_PASSCRED, &one, sizeof one);
+    sb->cmd_fd = cmd[0];
+    sb->event_fd = ev[0];
+
+    /* R2 */
+    lbox_cgroup_create(sb->cg, cfg->memory_mb);
+    if (sb->cg->kind != LBOX_CG_NONE)
+        snprintf(sb->mode, sizeof sb->mode, "%s", sb->cg->mode);
+    else if (cfg->memory_mb) {
+        plan->watchdog_mb = cfg->memory_mb;
+        snprintf(sb->mode, sizeof sb->mode,
+                 "not enforced by the kernel: %s; instead the sandbox's pid 1 kills its "
+                 "processes when their total RSS exceeds %u MB (checked every 50 ms, so a "
+                 "fast allocation can overshoot briefly); Max Memory Used is the peak RSS",
+                 sb->cg->mode, cfg->memory_mb);
+    } else
+        snprintf(sb->mode, sizeof sb->mode, "no limit requested; %s", sb->cg->mode);
+
+    /* R3 */
+    long flags = CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS |
+                 SIGCHLD;
+    if (!cfg->host_network)
+        flags |= CLONE_NEWNET;
+    pid_t pid = (pid_t)syscall(SYS_clone, flags, 0, 0, 0, 0);
+    if (pid == 0)
+        child_main(plan, cmd[1], ev[1], cmd[0], ev[0]);
+    if (pid < 0) {
+        clone_error(errno, err);
+        goto fail;
+    }
+    sb->init_pid = pid;
+    close(cmd[1]);
+    close(ev[1]);
+    cmd[1] = ev[1] = -1;
+
+    /* R4 */
+    if (lbox_userns_write_maps(pid, plan->as_root, err) < 0 ||
+        lbox_cgroup_attach(sb->cg, pid, err) < 0)
+        goto fail;
+
+    /* As root, pid 1 is also exempt from the OOM killer (the processes it starts reset
+     * their score; a normal user cannot lower a score, so there they only raise theirs). */
+    if (plan->as_root) {
+        char path[64];
+        snprintf(path, sizeof path, "/proc/%d/oom_score_adj", (int)pid);
+        int fd = open(path, O_WRONLY | O_CLOEXEC);
+        if (fd >= 0) {
+            if (write(fd, "-1000", 5) < 0) { /* best effort: the sandbox works without it */ }
+            close(fd);
+        }
+    }
+
+    /* R5 */
+    struct lbox_msg_head go = {.type = LBOX_MSG_GO};
+    if (lbox_send_msg(sb->cmd_fd, &go, NULL, 0, NULL, 0) < 0) {
+        lbox_err_errno(err, errno, "sandbox: starting the set-up");
+        goto fail;
+    }
+    if (wait_ready(sb, listen_fd, err) < 0)
+        goto fail;
+    *out = sb;
+    return 0;
+
+fail:
+    if (rootfs >= 0)
+        close(rootfs);
+    if (cmd[1] >= 0)
+        close(cmd[1]);
+    if (ev[1] >= 0)
+        close(ev[1]);
+    lbox_sandbox_destroy(sb);
+    return -1;
+}
+
+void lbox_sandbox_destroy(struct lbox_sandbox *sb)
+{
+    if (!sb)
+        return;
+    if (sb->cmd_fd >= 0)
+        close(sb->cmd_fd);
+    if (sb->event_fd >= 0)
+        close(sb->event_fd);
+    if (sb->init_pid > 0) {
+        /* pid 1's death takes the namespace down; its wait returns once all are reaped. */
+        kill(sb->init_pid, SIGKILL);
+        while (waitpid(sb->init_pid, NULL, 0) < 0 && errno == EINTR)
+            ;
+    }
+    lbox_cgroup_destroy(sb->cg);
+    free(sb->cg);
+    free(sb->plan);
+    free(sb);
+}
+
+const char *lbox_sandbox_memory_mode(struct lbox_sandbox *sb)
+{
+    return sb->mode;
+}
+
+pid_t lbox_sandbox_init_pid(struct lbox_sandbox *sb)
+{
+    return sb->init_pid;
+}

@@ -1,0 +1,147 @@
+/* sandbox internals shared by the files of this folder (not part of the contract).
+ *
+ * Two sides:
+ *  - the runner side (create.c, client.c, cgroup.c, userns.c, seccomp.c compile step) runs
+ *    in the caller's process and may allocate freely;
+ *  - the sandbox side (create.c's child steps, mounts.c, init.c, binfmt.c register step) runs
+ *    in a process made by a raw clone() of a possibly multi-threaded runner. A malloc lock
+ *    held by another runner thread at clone time would stay locked forever there, so that
+ *    side never calls malloc, stdio or anything that may: everything it needs is prepared
+ *    in struct lbox_child_plan before the clone, and messages use fixed buffers. */
+#ifndef LBOX_SANDBOX_INTERNAL_H
+#define LBOX_SANDBOX_INTERNAL_H
+
+#include <limits.h>
+#include <linux/filter.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "../common/error.h"
+
+/* Identity of the processes the sandbox runs, as on Lambda (sbx_user1051); pid 1 is root
+ * of its own user namespace one level up (see userns.c). */
+#define LBOX_SANDBOX_UID 993
+#define LBOX_SANDBOX_GID 990
+
+/* As root the sandbox user maps to this unprivileged host id (nobody:nogroup), so a process
+ * that escaped the namespaces would own nothing on the host. A normal user maps to itself. */
+#define LBOX_SANDBOX_ROOT_HOST_UID 65534
+#define LBOX_SANDBOX_ROOT_HOST_GID 65534
+
+#define LBOX_SANDBOX_NOFILE 1024
+#define LBOX_SANDBOX_NPROC 1024
+
+/* Fixed fd numbers inside pid 1 (everything else is closed right after the clone). */
+#define LBOX_FD_CMD 3     /* SOCK_SEQPACKET to the runner: requests and replies */
+#define LBOX_FD_EVENT 4   /* SOCK_SEQPACKET to the runner: exit events, pid 1 -> runner only */
+#define LBOX_FD_ROOTFS 5  /* O_PATH of the image root, closed after the pivot */
+
+/* Largest request (argv + envp + cwd): Lambda caps user env at 4 KB; this leaves room. */
+#define LBOX_MSG_MAX (128 * 1024)
+#define LBOX_ARGS_MAX 1024
+
+/* ---- the plan: everything the sandbox side needs, computed before the clone ---- */
+struct lbox_child_plan {
+    bool as_root;              /* caller is uid 0: pid 1 drops groups, setres[ug]id(0) */
+    bool host_network;
+    char rootfs[PATH_MAX];     /* absolute path of the image root */
+    uint16_t listen_port;
+    unsigned tmp_size_mb;
+    unsigned watchdog_mb;      /* >0: no cgroup; pid 1 kills all when total RSS exceeds it */
+    char hostname[65];
+    char tmp_opts[128];        /* "size=...m,mode=1777,uid=993,gid=990" */
+    /* QEMU (foreign arch): register a private binfmt_misc entry when binfmt_private, else
+     * rely on the host's registration (checked by the runner side before the clone). */
+    bool qemu;
+    bool binfmt_private;
+    char binfmt_line[1024];    /* the line written to binfmt_misc/register */
+    const struct sock_fprog *seccomp;  /* static storage of the runner, still mapped here */
+};
+
+/* ---- protocol on LBOX_FD_CMD / LBOX_FD_EVENT (same machine, same ABI: plain structs) ---- */
+enum lbox_msg_type {
+    LBOX_MSG_GO = 1,        /* runner -> child: maps and cgroup done, build the sandbox */
+    LBOX_MSG_READY,         /* child -> runner: set up (+ listen fd) or failed (err, text) */
+    LBOX_MSG_EXEC,          /* runner -> pid 1: payload = cwd, argv, envp (+ stdout, stderr) */
+    LBOX_MSG_EXEC_REPLY,    /* pid 1 -> runner: ns pid (+ SCM_CREDENTIALS: host pid) */
+    LBOX_MSG_KILL,          /* runner -> pid 1: kill all but pid 1, reap them */
+    LBOX_MSG_KILL_REPLY,
+    LBOX_MSG_PEAK,          /* runner -> pid 1: measured peak (no cgroup) */
+    LBOX_MSG_PEAK_RESET,
+    LBOX_MSG_PEAK_REPLY,
+    LBOX_MSG_EXITED,        /* pid 1 -> runner (event fd): an exec'd process ended */
+};
+
+struct lbox_msg_head {
+    uint32_t type;
+    int32_t err;            /* errno of the failure, 0 = success */
+    int64_t value;          /* ns pid, wait status, bytes... depending on type */
+    uint32_t argc, envc;    /* EXEC: counts of the NUL-separated strings that follow */
+    char text[512];         /* failure message (NUL-terminated) */
+};
+
+/* ---- runner side ---- */
+
+struct lbox_sandbox {
+    pid_t init_pid;         /* host pid of the sandbox's pid 1 */
+    int cmd_fd;             /* runner end of LBOX_FD_CMD (SO_PASSCRED set) */
+    int event_fd;           /* runner end of LBOX_FD_EVENT */
+    pid_t cur_ns_pid;       /* the process started by the last lbox_sandbox_exec */
+    bool cur_exited;
+    int cur_status;
+    struct lbox_cgroup *cg;     /* defined below */
+    struct lbox_child_plan *plan;
+    char mode[1024];
+};
+
+/* Compiles the seccomp allow list once per process; returns the BPF program. */
+int lbox_seccomp_program(const struct sock_fprog **prog, struct lbox_error *err);
+
+/* Writes uid_map/gid_map (and setgroups) of the freshly cloned child `pid`. */
+int lbox_userns_write_maps(pid_t pid, bool as_root, struct lbox_error *err);
+
+/* cgroup: one directory per sandbox when a writable memory controller exists. */
+enum lbox_cgroup_kind { LBOX_CG_NONE, LBOX_CG_V1, LBOX_CG_V2 };
+struct lbox_cgroup {
+    enum lbox_cgroup_kind kind;
+    char dir[PATH_MAX];     /* the sandbox's cgroup directory */
+    char mode[512];         /* lbox_sandbox_memory_mode() text */
+    int peak_fd;            /* v2 memory.peak kept open: writing to it resets its view */
+};
+/* Always succeeds: when no cgroup is usable, kind = NONE and mode says why. */
+void lbox_cgroup_create(struct lbox_cgroup *cg, unsigned memory_mb);
+int lbox_cgroup_attach(struct lbox_cgroup *cg, pid_t pid, struct lbox_error *err);
+uint64_t lbox_cgroup_peak(struct lbox_cgroup *cg);
+void lbox_cgroup_peak_reset(struct lbox_cgroup *cg);
+void lbox_cgroup_destroy(struct lbox_cgroup *cg);
+
+/* binfmt: fills plan->qemu/binfmt_private/binfmt_line for a foreign-arch image, or fails
+ * with the command that fixes the host. */
+int lbox_binfmt_plan(struct lbox_child_plan *plan, const char *arch, const char *qemu_path,
+                     struct lbox_error *err);
+
+/* ---- sandbox side (no malloc; errors as errno + a static text through *what) ---- */
+
+/* Builds the new root under a private staging tmpfs and pivots into it. */
+int lbox_mounts_build(const struct lbox_child_plan *plan, const char **what);
+
+/* Mounts a private binfmt_misc on <newroot>/proc/sys/fs/binfmt_misc and registers QEMU. */
+int lbox_binfmt_register_private(const struct lbox_child_plan *plan, const char *mnt,
+                                 const char **what);
+
+/* Moves the calling process into a new user namespace where it is 993:990 (mapped to
+ * pid 1's root). */
+int lbox_userns_enter_user(void);
+
+/* Loads the filter; the caller has already set no_new_privs. */
+int lbox_seccomp_apply(const struct sock_fprog *prog);
+
+/* pid 1: serves the runner until the command socket closes; never returns. */
+void lbox_init_main(const struct lbox_child_plan *plan) __attribute__((noreturn));
+
+/* Small no-malloc helpers for the sandbox side (init.c). */
+int lbox_send_msg(int fd, const struct lbox_msg_head *h, const void *payload, size_t len,
+                  const int *fds, int nfds);
+
+#endif

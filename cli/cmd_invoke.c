@@ -216,7 +216,7 @@ int cmd_invoke(int argc, char **argv)
     struct lbox_error err = {0};
 
     optind = 1;
-    while ((c = getopt_long(argc, argv, "+e:t:m:h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "e:t:m:h", opts, NULL)) != -1) {
         switch (c) {
         case 'e': event_paths[n_events++] = optarg; break;
         case 't':

@@ -301,7 +301,7 @@ static int build_code(struct build *b, struct lbox_error *err)
             return -1;
         for (size_t i = 0; i < o->nlayers; i++)
             if (lbox_code_install(o->layers[i], opt, "/opt", &budget, err) < 0)
-                return lbox_err_prefix(err, "layer %s", o->layers[i]);
+                return -1; /* the message names the input already */
         if (add_lint(b, dir, err) < 0 || commit_layer(b, next_layer(b, "opt"), dir, NULL, err) < 0)
             return -1;
     }
@@ -310,7 +310,7 @@ static int build_code(struct build *b, struct lbox_error *err)
     if (!dir || lbox_mkdir_p(task, 0755, err) < 0)
         return -1;
     if (lbox_code_install(o->code, task, "/var/task", &budget, err) < 0)
-        return lbox_err_prefix(err, "code %s", o->code);
+        return -1;
     if (add_lint(b, dir, err) < 0)
         return -1;
     return commit_layer(b, next_layer(b, "task"), dir, NULL, err);

@@ -163,9 +163,9 @@ static int download(struct lbox_fetcher *f, const char *url, const char *dest, c
     if (rc == CURLE_OK)
         return 0;
     unlink(dest);
-    return lbox_err(err, LBOX_E_NET, "cannot download %s: %s%s%s", url,
+    return lbox_err(err, LBOX_E_NET, "cannot download %s: %s%s%s%s", url,
                     curl_msg[0] ? curl_msg : curl_easy_strerror(rc), hint ? " (" : "",
-                    hint ? hint : "");
+                    hint ? hint : "", hint ? ")" : "");
 }
 
 char *lbox_fetch_cache_path(struct lbox_fetcher *f, const struct lbox_digest *d)

@@ -10,6 +10,7 @@ pkgs=(
   qemu-user-static bubblewrap jq    # foreign-arch images; the sandbox benchmark baseline
   nodejs npm                     # runs the runtime client's test suite and the SDK lock script
   autoconf automake libtool g++ unzip zip xz-utils  # aws-lambda-ric's native addon; test fixtures
+  busybox-static hyperfine       # sandbox test image root (static busybox); sandbox benchmark
   skopeo podman                  # independent readers of exported OCI/docker archives (tests)
 )
 

@@ -1,0 +1,500 @@
+/* The sandbox library against a busybox image root (tests/fixtures/sandbox/mkrootfs.sh):
+ * identity, capabilities, seccomp, read-only root, /tmp, network, process limit, kill and
+ * reset, listening socket, runner death, memory, QEMU. Run as root, every test runs twice:
+ * as root and again in a child that dropped to nobody (the rootless path). */
+#include <errno.h>
+#include <fcntl.h>
+#include <arpa/inet.h>
+#include <grp.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "sandbox/sandbox.h"
+
+static char rootfs[64], rootfs_arm[80];
+static bool have_arm;
+static const char *const test_env[] = {"PATH=/bin", "HOME=/tmp", "LBOX_T=1", NULL};
+
+static struct lbox_sandbox_config base_config(void)
+{
+    return (struct lbox_sandbox_config){.rootfs = rootfs, .tmp_size_mb = 4, .memory_mb = 0,
+                                        .arch = lbox_sandbox_host_arch(),
+                                        .hostname = "lbox-test"};
+}
+
+static struct lbox_sandbox *make(const struct lbox_sandbox_config *cfg, int *listen_fd)
+{
+    struct lbox_sandbox *sb = NULL;
+    struct lbox_error err = {0};
+    if (lbox_sandbox_create(cfg, &sb, listen_fd, &err) < 0)
+        fail_msg("lbox_sandbox_create: %s", err.msg);
+    return sb;
+}
+
+/* Waits (poll on the exit fd) for the exec'd process; returns its wait status. */
+static int wait_exit(struct lbox_sandbox *sb)
+{
+    struct lbox_error err = {0};
+    int st;
+    for (;;) {
+        int r = lbox_sandbox_poll_exit(sb, &st, &err);
+        if (r < 0)
+            fail_msg("poll_exit: %s", err.msg);
+        if (r == 1)
+            return st;
+        struct pollfd p = {lbox_sandbox_exit_fd(sb), POLLIN, 0};
+        poll(&p, 1, 10000);
+    }
+}
+
+/* Runs argv inside; stdout+stderr captured into out. Returns the wait status. */
+static int run_argv(struct lbox_sandbox *sb, const char *const *argv, char *out, size_t len)
+{
+    int p[2];
+    assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+    struct lbox_error err = {0};
+    pid_t pid = 0;
+    if (lbox_sandbox_exec(sb, argv, test_env, "/", p[1], p[1], &pid, &err) < 0)
+        fail_msg("exec %s: %s", argv[0], err.msg);
+    close(p[1]);
+    assert_true(pid > 0);
+    size_t n = 0;
+    ssize_t r;
+    while ((r = read(p[0], out + n, len - 1 - n)) > 0 && n + (size_t)r < len - 1)
+        n += (size_t)r;
+    if (r > 0)
+        n += (size_t)r;
+    out[n] = 0;
+    close(p[0]);
+    return wait_exit(sb);
+}
+
+static int run_sh(struct lbox_sandbox *sb, const char *script, char *out, size_t len)
+{
+    const char *argv[] = {"/bin/sh", "-c", script, NULL};
+    return run_argv(sb, argv, out, len);
+}
+
+#define assert_contains(hay, needle)                                                        \
+    do {                                                                                    \
+        if (!strstr((hay), (needle)))                                                       \
+            fail_msg("expected \"%s\" in:\n%s", (needle), (hay));                          \
+    } while (0)
+
+static void test_identity_and_privileges(void **state)
+{
+    (void)state;
+    struct lbox_sandbox_config cfg = base_config();
+    struct lbox_sandbox *sb = make(&cfg, NULL);
+    char out[8192];
+    int st = run_sh(sb, "id; hostname; grep -E '^(Cap|NoNewPrivs|Seccomp:)' /proc/self/status;"
+                        " tr '\\0' ' ' < /proc/1/cmdline; echo; ls -ld /tmp",
+                    out, sizeof out);
+    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    assert_contains(out, "uid=993(sbx_user1051) gid=990(sbx_user1051)");
+    assert_contains(out, "lbox-test\n");
+    assert_contains(out, "CapInh:\t0000000000000000");
+    assert_contains(out, "CapPrm:\t0000000000000000");
+    assert_contains(out, "CapEff:\t0000000000000000");
+    assert_contains(out, "CapBnd:\t0000000000000000");
+    assert_contains(out, "CapAmb:\t0000000000000000");
+    assert_contains(out, "NoNewPrivs:\t1");
+    assert_contains(out, "Seccomp:\t2");
+    /* pid 1 does not show the runner's command line */
+    assert_contains(out, "lbox-init");
+    assert_null(strstr(out, "test_sandbox"));
+    assert_contains(out, "drwxrwxrwt");
+    lbox_sandbox_destroy(sb);
+}
+
+static void test_clean_environment_and_exit_status(void **state)
+{
+    (void)state;
+    struct lbox_sandbox_config cfg = base_config();
+    struct lbox_sandbox *sb = make(&cfg, NULL);
+    char out[4096];
+    const char *env_argv[] = {"env", NULL};
+    assert_int_equal(run_argv(sb, env_argv, out, sizeof out), 0);
+    assert_string_equal(out, "PATH=/bin\nHOME=/tmp\nLBOX_T=1\n");
+    int st = run_sh(sb, "exit 3", out, sizeof out);
+    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 3);
+    /* a missing program is an error of exec itself, with the reason */
+    const char *missing[] = {"/bin/no-such-program", NULL};
+    struct lbox_error err = {0};
+    pid_t pid;
+    assert_int_equal(lbox_sandbox_exec(sb, missing, test_env, "/", 1, 2, &pid, &err), -1);
+    assert_contains(err.msg, "No such file or directory");
+    /* the host pid is real: its NSpid ends with the pid seen inside */
+    int p[2];
+    assert_int_equal(pipe(p), 0);
+    const char *sleeper[] = {"/bin/sh", "-c", "echo $$; exec sleep 30", NULL};
+    assert_int_equal(lbox_sandbox_exec(sb, sleeper, test_env, "/tmp", p[1], p[1], &pid, &err), 0);
+    close(p[1]);
+    char inside[32] = "", path[64], status[4096];
+    assert_true(read(p[0], inside, sizeof inside - 1) > 0);
+    close(p[0]);
+    inside[strcspn(inside, "\n")] = 0;
+    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    size_t n = fread(status, 1, sizeof status - 1, f);
+    status[n] = 0;
+    fclose(f);
+    char *nspid = strstr(status, "NSpid:");
+    assert_non_null(nspid);
+    nspid[strcspn(nspid, "\n")] = 0;
+    char *last = strrchr(nspid, '\t');
+    assert_non_null(last);
+    assert_string_equal(last + 1, inside);
+    assert_int_equal(lbox_sandbox_kill_procs(sb, &err), 0);
+    lbox_sandbox_destroy(sb);
+}
+
+static void test_readonly_root_and_tmp(void **state)
+{
+    (void)state;
+    struct lbox_sandbox_config cfg = base_config();
+    struct lbox_sandbox *sb = make(&cfg, NULL);
+    char out[8192];
+    run_sh(sb,
+           "touch /x; touch /var/task/x; echo x >> /etc/passwd; mkdir /opt/d;"
+           "echo hello > /tmp/a && cat /tmp/a;"
+           "dd if=/dev/zero of=/tmp/big bs=1M count=8 2>&1; echo dd=$?",
+           out, sizeof out);
+    assert_contains(out, "touch: /x: Read-only file system");
+    assert_contains(out, "touch: /var/task/x: Read-only file system");
+    assert_contains(out, "can't create /etc/passwd"); /* EACCES or EROFS, never written */
+    assert_contains(out, "mkdir: can't create directory '/opt/d': Read-only file system");
+    assert_contains(out, "hello\n");
+    assert_contains(out, "No space left on device");
+    assert_contains(out, "dd=1");
+    lbox_sandbox_destroy(sb);
+}
+
+struct expect_errno {
+    const char *name;
+    int err;
+};
+
+static void test_seccomp_refusals(void **state)
+{
+    (void)state;
+    static const struct expect_errno expected[] = {
+        {"mount", EPERM}, {"umount2", EPERM}, {"pivot_root", EPERM}, {"chroot", EPERM},
+        {"unshare", EPERM}, {"setns", EPERM}, {"clone_newuser", EPERM}, {"clone3", ENOSYS},
+        {"ptrace", EPERM}, {"process_vm_readv", EPERM}, {"keyctl", EPERM}, {"add_key", EPERM},
+        {"request_key", EPERM}, {"bpf", EPERM}, {"perf_event_open", EPERM},
+        {"kexec_load", EPERM}, {"kexec_file_load", EPERM}, {"init_module", EPERM},
+        {"finit_module", EPERM}, {"delete_module", EPERM}, {"reboot", EPERM},
+        {"swapon", EPERM}, {"acct", EPERM}, {"userfaultfd", EPERM},
+        {"open_by_handle_at", EPERM}, {"io_uring_setup", EPERM},
+        {"personality_change", EPERM}, {"personality_query", 0}, {"socket_alg", EPERM},
+        {"socket_vsock", EPERM}, {"sethostname", EPERM}, {"fsopen", EPERM},
+        {"mknod_char", EPERM},
+    };
+    struct lbox_sandbox_config cfg = base_config();
+    struct lbox_sandbox *sb = make(&cfg, NULL);
+    char out[8192], line[64];
+    const char *argv[] = {"/bin/probe", "syscalls", NULL};
+    assert_int_equal(run_argv(sb, argv, out, sizeof out), 0);
+    for (size_t i = 0; i < sizeof expected / sizeof expected[0]; i++) {
+        snprintf(line, sizeof line, "%s %d\n", expected[i].name, expected[i].err);
+        assert_contains(out, line);
+    }
+    assert_true(lbox_sandbox_seccomp_allowed() > 250);
+    lbox_sandbox_destroy(sb);
+}
+
+static void test_network_is_loopback_only(void **state)
+{
+    (void)state;
+    struct lbox_sandbox_config cfg = base_config();
+    struct lbox_sandbox *sb = make(&cfg, NULL);
+    char out[4096];
+    run_sh(sb, "tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' '", out, sizeof out);
+    assert_string_equal(out, "lo\n");
+    lbox_sandbox_destroy(sb);
+}
+
+static void test_forkbomb_stops_and_kill_resets(void **state)
+{
+    (void)state;
+    struct lbox_sandbox_config cfg = base_config();
+    struct lbox_sandbox *sb = make(&cfg, NULL);
+    char out[4096];
+    const char *argv[] = {"/bin/probe", "forkbomb", NULL};
+    int p[2];
+    assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+    struct lbox_error err = {0};
+    pid_t pid;
+    assert_int_equal(lbox_sandbox_exec(sb, argv, test_env, "/", p[1], p[1], &pid, &err), 0);
+    close(p[1]);
+    /* read the one line (the sleeping children keep the pipe open) */
+    ssize_t n = 0, r;
+    while ((r = read(p[0], out + n, sizeof out - 1 - (size_t)n)) > 0) {
+        n += r;
+        out[n] = 0;
+        if (strchr(out, '\n'))
+            break;
+    }
+    int forked = -1, e = -1;
+    assert_int_equal(sscanf(out, "forked %d errno %d", &forked, &e), 2);
+    assert_int_equal(e, EAGAIN);
+    assert_in_range(forked, 900, 1023);
+    assert_int_equal(lbox_sandbox_kill_procs(sb, &err), 0);
+    close(p[0]);
+    /* all gone: ps sees only pid 1 and itself (plus its header line) */
+    const char *ps[] = {"ps", NULL};
+    assert_int_equal(run_argv(sb, ps, out, sizeof out), 0);
+    int lines = 0;
+    for (char *c = out; *c; c++)
+        lines += *c == '\n';
+    if (lines != 3)
+        fail_msg("processes left after kill_procs:\n%s", out);
+    lbox_sandbox_destroy(sb);
+}
+
+static void test_kill_procs_keeps_tmp(void **state)
+{
+    (void)state;
+    struct lbox_sandbox_config cfg = base_config();
+    struct lbox_sandbox *sb = make(&cfg, NULL);
+    struct lbox_error err = {0};
+    int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
+    const char *argv[] = {"/bin/sh", "-c", "echo kept > /tmp/k; exec sleep 100", NULL};
+    pid_t pid;
+    assert_int_equal(lbox_sandbox_exec(sb, argv, test_env, "/", null, null, &pid, &err), 0);
+    close(null);
+    char out[256];
+    int st = 0;
+    /* wait until the file exists, then kill everything */
+    for (int i = 0; i < 200; i++) {
+        char path[64];
+        snprintf(path, sizeof path, "/proc/%d/root/tmp/k", (int)pid);
+        if (access(path, F_OK) == 0)
+            break;
+        usleep(10000);
+    }
+    assert_int_equal(lbox_sandbox_kill_procs(sb, &err), 0);
+    st = wait_exit(sb);
+    assert_true(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+    assert_int_equal(run_sh(sb, "cat /tmp/k", out, sizeof out), 0);
+    assert_string_equal(out, "kept\n");
+    lbox_sandbox_destroy(sb);
+}
+
+static void test_listen_socket_reaches_runner(void **state)
+{
+    (void)state;
+    struct lbox_sandbox_config cfg = base_config();
+    cfg.listen_port = 9001;
+    int lfd = -1;
+    struct lbox_sandbox *sb = make(&cfg, &lfd);
+    assert_true(lfd >= 0);
+    int p[2];
+    assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+    const char *argv[] = {"wget", "-q", "-O", "-", "http://127.0.0.1:9001/ping", NULL};
+    struct lbox_error err = {0};
+    pid_t pid;
+    assert_int_equal(lbox_sandbox_exec(sb, argv, test_env, "/", p[1], p[1], &pid, &err), 0);
+    close(p[1]);
+    int c = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+    assert_true(c >= 0);
+    char req[1024] = "";
+    assert_true(read(c, req, sizeof req - 1) > 0);
+    assert_contains(req, "GET /ping HTTP/1.");
+    const char *resp = "HTTP/1.0 200 OK\r\nContent-Length: 4\r\n\r\npong";
+    assert_int_equal(write(c, resp, strlen(resp)), (ssize_t)strlen(resp));
+    close(c);
+    char out[256] = "";
+    ssize_t n = read(p[0], out, sizeof out - 1);
+    assert_true(n > 0);
+    out[n] = 0;
+    close(p[0]);
+    assert_string_equal(out, "pong");
+    assert_int_equal(wait_exit(sb), 0);
+    /* the socket lives in the sandbox's network namespace: the host cannot reach it */
+    int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(9001),
+                            .sin_addr.s_addr = htonl(0x7f000001)};
+    int rc = connect(s, (struct sockaddr *)&a, sizeof a);
+    int host_listening = rc == 0;
+    close(s);
+    if (host_listening) { /* only an unrelated host service could answer: not ours */
+        struct pollfd pf = {lfd, POLLIN, 0};
+        assert_int_equal(poll(&pf, 1, 100), 0);
+    }
+    close(lfd);
+    lbox_sandbox_destroy(sb);
+}
+
+static void test_runner_death_kills_sandbox(void **state)
+{
+    (void)state;
+    int p[2];
+    assert_int_equal(pipe(p), 0);
+    pid_t runner = fork();
+    assert_true(runner >= 0);
+    if (runner == 0) {
+        struct lbox_sandbox_config cfg = base_config();
+        struct lbox_sandbox *sb;
+        struct lbox_error err;
+        int null = open("/dev/null", O_WRONLY);
+        const char *argv[] = {"sleep", "1000", NULL};
+        pid_t pid = 0;
+        if (lbox_sandbox_create(&cfg, &sb, NULL, &err) < 0 ||
+            lbox_sandbox_exec(sb, argv, test_env, "/", null, null, &pid, &err) < 0)
+            pid = 0;
+        if (write(p[1], &pid, sizeof pid) < 0) {}
+        _exit(0); /* dies without destroying the sandbox */
+    }
+    close(p[1]);
+    pid_t sleeper = 0;
+    assert_int_equal(read(p[0], &sleeper, sizeof sleeper), (ssize_t)sizeof sleeper);
+    close(p[0]);
+    assert_true(sleeper > 0);
+    waitpid(runner, NULL, 0);
+    bool gone = false;
+    for (int i = 0; i < 500 && !gone; i++) {
+        gone = kill(sleeper, 0) < 0 && errno == ESRCH;
+        if (!gone)
+            usleep(10000);
+    }
+    assert_true(gone);
+}
+
+static void test_memory_peak_and_limit(void **state)
+{
+    (void)state;
+    struct lbox_sandbox_config cfg = base_config();
+    struct lbox_sandbox *sb = make(&cfg, NULL);
+    char out[256];
+    const char *eat40[] = {"/bin/probe", "eat", "40", "0", NULL};
+    assert_int_equal(run_argv(sb, eat40, out, sizeof out), 0);
+    assert_contains(out, "ate 40");
+    uint64_t peak = lbox_sandbox_memory_peak(sb);
+    assert_true(peak >= 40ull << 20);
+    assert_true(peak < 400ull << 20);
+    assert_true(strlen(lbox_sandbox_memory_mode(sb)) > 0);
+    lbox_sandbox_destroy(sb);
+
+    cfg.memory_mb = 64;
+    sb = make(&cfg, NULL);
+    const char *eat300[] = {"/bin/probe", "eat", "300", NULL};
+    int st = run_argv(sb, eat300, out, sizeof out);
+    assert_true(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+    assert_null(strstr(out, "ate 300"));
+    lbox_sandbox_destroy(sb);
+}
+
+static void test_qemu_foreign_arch(void **state)
+{
+    (void)state;
+    if (!have_arm)
+        skip();
+    struct lbox_sandbox_config cfg = base_config();
+    cfg.rootfs = rootfs_arm;
+    cfg.arch = "arm64";
+    cfg.qemu_path = lbox_binfmt_default_qemu("arm64");
+    assert_non_null(cfg.qemu_path);
+    struct lbox_sandbox *sb = make(&cfg, NULL);
+    char out[1024];
+    int st = run_sh(sb, "uname -m; id -u; sh -c 'echo child'; /bin/busybox grep Seccomp: /proc/self/status",
+                    out, sizeof out);
+    if (st != 0)
+        fail_msg("status %d, output:\n%s", st, out);
+    assert_contains(out, "aarch64\n993\nchild\n");
+    assert_contains(out, "Seccomp:\t2");
+    lbox_sandbox_destroy(sb);
+    /* the registration was private: the host's table (when mounted) has no lbox entry */
+    assert_int_equal(access("/proc/sys/fs/binfmt_misc/lbox-qemu-aarch64", F_OK), -1);
+}
+
+static const struct CMUnitTest tests[] = {
+    cmocka_unit_test(test_identity_and_privileges),
+    cmocka_unit_test(test_clean_environment_and_exit_status),
+    cmocka_unit_test(test_readonly_root_and_tmp),
+    cmocka_unit_test(test_seccomp_refusals),
+    cmocka_unit_test(test_network_is_loopback_only),
+    cmocka_unit_test(test_forkbomb_stops_and_kill_resets),
+    cmocka_unit_test(test_kill_procs_keeps_tmp),
+    cmocka_unit_test(test_listen_socket_reaches_runner),
+    cmocka_unit_test(test_runner_death_kills_sandbox),
+    cmocka_unit_test(test_memory_peak_and_limit),
+    cmocka_unit_test(test_qemu_foreign_arch),
+};
+
+static int make_rootfs(char *dir, size_t len, const char *arch)
+{
+    snprintf(dir, len, "/tmp/lbox-sbtest-%s-XXXXXX", arch);
+    if (!mkdtemp(dir) || chmod(dir, 0755) < 0)
+        return -1;
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "%s/tests/fixtures/sandbox/mkrootfs.sh %s %s >&2",
+             LBOX_SOURCE_DIR, dir, arch);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+static void remove_rootfs(const char *dir)
+{
+    char cmd[256];
+    if (dir[0]) {
+        snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+        if (system(cmd) != 0) {}
+    }
+}
+
+int main(void)
+{
+    if (make_rootfs(rootfs, sizeof rootfs, lbox_sandbox_host_arch()) < 0) {
+        fprintf(stderr, "test_sandbox: could not build the busybox image root (needs "
+                        "busybox-static and a C compiler with static libc)\n");
+        return 1;
+    }
+    const char *foreign = strcmp(lbox_sandbox_host_arch(), "x86_64") ? "x86_64" : "arm64";
+    have_arm = make_rootfs(rootfs_arm, sizeof rootfs_arm, foreign) == 0 &&
+               access(lbox_binfmt_default_qemu(foreign) ? lbox_binfmt_default_qemu(foreign)
+                                                        : "/", X_OK) == 0;
+    if (!have_arm)
+        fprintf(stderr, "test_sandbox: no %s busybox (apt-get download failed?): the QEMU "
+                        "test is skipped\n", foreign);
+
+    int failed = 0;
+    if (geteuid() == 0) {
+        failed += cmocka_run_group_tests_name("sandbox as root", tests, NULL, NULL);
+        fflush(NULL);
+        pid_t child = fork();
+        if (child == 0) {
+            /* The rootless path: a normal user (nobody), dumpable again after setuid. */
+            if (setgroups(0, NULL) < 0 || setresgid(65534, 65534, 65534) < 0 ||
+                setresuid(65534, 65534, 65534) < 0)
+                _exit(99);
+            prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
+            _exit(cmocka_run_group_tests_name("sandbox as nobody", tests, NULL, NULL));
+        }
+        int st = 0;
+        waitpid(child, &st, 0);
+        failed += WIFEXITED(st) ? WEXITSTATUS(st) : 1;
+    } else {
+        failed += cmocka_run_group_tests_name("sandbox as a normal user", tests, NULL, NULL);
+    }
+    remove_rootfs(rootfs);
+    remove_rootfs(rootfs_arm);
+    return failed ? 1 : 0;
+}

@@ -53,7 +53,8 @@ function writeRootfs() {
 function bigStdout(mb) {
   const line = 'z'.repeat(1023) + '\n';
   const block = line.repeat(1024);
-  for (let i = 0; i < mb; i++) process.stdout.write(block);
+  // Synchronous writes: the pipe's reader (the runner) sets the pace.
+  for (let i = 0; i < mb; i++) fs.writeSync(1, block);
   return { case: 'stdout', result: 'ok', mb };
 }
 

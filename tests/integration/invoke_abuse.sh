@@ -1,0 +1,86 @@
+#!/bin/bash
+# A hostile function, each attempt failing or contained while the environment keeps serving:
+# mount, unshare, clone into a new namespace, setns, ptrace of a host pid, kexec, bpf,
+# keyctl, io_uring, mknod, a fork bomb, reading a host file, writing the rootfs, filling
+# /tmp, a gigabyte of stdout, and reaching another environment's Runtime API (or the host's
+# view of it). As root and as nobody.
+source "$(dirname "$0")/invoke_common.bash"
+
+mkdir -p "$WORK/abuse-code"
+cp "$LBOX_SRC/examples/abuse/index.js" "$WORK/abuse-code/"
+gcc -static -O2 -o "$WORK/abuse-code/abuse" "$LBOX_SRC/examples/abuse/abuse.c" || fail "building the abuse helper"
+ABUSE=$(image abuse "$WORK/abuse-code")
+echo "host secret" >"$WORK/host-secret"
+
+scenario() {
+  local ev="$WORK/abuse-events.$AS"
+  {
+    for c in mount unshare clone-newnet setns kexec bpf keyctl io_uring mknod; do
+      printf '{"case":"%s"}\n' "$c"
+    done
+    printf '{"case":"ptrace","arg":%d}\n' "$$"
+    printf '{"case":"read-host","path":"%s"}\n' "$WORK/host-secret"
+    printf '{"case":"read-host","path":"%s"}\n' "$LBOX_SRC/CMakeLists.txt"
+    printf '{"case":"write-rootfs"}\n'
+    printf '{"case":"fill-tmp"}\n'
+    printf '{"case":"forkbomb"}\n'
+    printf '{"case":"sleep","ms":10}\n'
+  } >"$ev"
+  chmod 644 "$ev"
+  # tmpfs pages and 1024 processes are charged to the memory limit: give them room, so what
+  # stops them is the /tmp size and the process limit.
+  inv "$ABUSE" --event "$ev" --timeout 60 --tmp-size 512 --memory 2048
+  n=$(printf '%s\n' "$OUT" | wc -l)
+  [ "$n" -eq 16 ] || fail "expected 16 responses, got $n: $OUT"
+  for i in $(seq 1 10); do
+    line=$(sed -n "${i}p" <<<"$OUT")
+    jq -e '.result != "ok" and (.errorType | not)' >/dev/null <<<"$line" || fail "not refused: $line"
+  done
+  for i in 1 2 3 9; do # mount, unshare, clone(CLONE_NEWNET), mknod: the filter says EPERM
+    jq -e '.result == "EPERM"' >/dev/null <<<"$(sed -n "${i}p" <<<"$OUT")" || fail "expected EPERM: $(sed -n "${i}p" <<<"$OUT")"
+  done
+  ok "mount, unshare, clone/setns, ptrace, kexec, bpf, keyctl, io_uring, mknod refused"
+  jqt '.result == "ENOENT"' 11 || fail "host file readable: $(sed -n 11p <<<"$OUT")"
+  jqt '.result == "ENOENT"' 12 || fail "host source tree readable: $(sed -n 12p <<<"$OUT")"
+  jqt '[.results[]] | all(. == "EROFS")' 13 || fail "rootfs writable: $(sed -n 13p <<<"$OUT")"
+  jqt '.result == "ENOSPC" and .writtenMB <= 512 and .writtenMB >= 400' 14 || fail "fill /tmp: $(sed -n 14p <<<"$OUT")"
+  ok "host files invisible, rootfs read-only, /tmp stops at its size"
+  jqt '.result == "EAGAIN" and .forked <= 1024' 15 || fail "fork bomb: $(sed -n 15p <<<"$OUT")"
+  jqt '.result == "ok"' 16 || fail "environment not serving after the abuse: $(sed -n 17p <<<"$OUT")"
+  ok "fork bomb stops at 1024 processes; the environment keeps serving"
+
+  # A gigabyte on stdout: forwarded (here to /dev/null) without stopping the next event.
+  ev=$(event $'{"case":"stdout","mb":1024}\n{"case":"sleep","ms":10}\n')
+  set +e
+  lbox invoke "$ABUSE" --event "$ev" --timeout 30 >"$WORK/out" 2>/dev/null </dev/null
+  RC=$?
+  set -e
+  OUT=$(cat "$WORK/out")
+  [ "$RC" -eq 0 ] || [ "$RC" -eq 4 ] || fail "a gigabyte of stdout: exit status $RC"
+  jqt '.result == "ok"' 2 || fail "after a gigabyte of stdout: $OUT"
+  ok "a gigabyte of stdout"
+
+  # Two environments at once: B waits; A posts a response for B's request id to
+  # 127.0.0.1:9001, which inside A is A's own Runtime API, which does not know that id.
+  set +e
+  lbox invoke "$ABUSE" --event "$(event '{"case":"sleep","ms":4000}')" --timeout 30 \
+    >"$WORK/b.out" 2>"$WORK/b.err" </dev/null &
+  bpid=$!
+  set -e
+  for _ in $(seq 1 100); do grep -q '^START' "$WORK/b.err" 2>/dev/null && break; sleep 0.1; done
+  bid=$(grep '^START' "$WORK/b.err" | awk '{print $3}')
+  [ -n "$bid" ] || fail "environment B did not start"
+  if command -v curl >/dev/null; then
+    ! curl -s -m 2 "http://127.0.0.1:9001/2018-06-01/ping" >/dev/null \
+      || fail "the host reaches a Runtime API at 127.0.0.1:9001"
+  fi
+  inv "$ABUSE" --event "$(event "{\"case\":\"hijack\",\"id\":\"$bid\"}")" --timeout 10
+  expect_rc 0 "hijack attempt"
+  jqt '.status == 400 and (.body | fromjson | .errorType == "InvalidRequestID")' \
+    || fail "hijack reached something else: $OUT"
+  wait "$bpid" || fail "environment B failed (status $?)"
+  jq -e '.case == "sleep" and .result == "ok"' "$WORK/b.out" >/dev/null || fail "B's response was hijacked: $(cat "$WORK/b.out")"
+  ok "another environment's Runtime API is unreachable"
+}
+
+run_as_each scenario

@@ -79,9 +79,17 @@ void lbox_sandbox_destroy(struct lbox_sandbox *sb);
  *    lbox_sandbox_destroy() waits for it.
  *  - Calls on one sandbox are not thread-safe; different sandboxes are independent.
  *  - argv[0] of lbox_sandbox_exec: an absolute path, or a name looked up in envp's PATH.
- *  - Identity: inside, the process is 993:990. A normal user maps 993 to itself; root maps
- *    993:990 to the unprivileged host ids 65534:65534, so image files must be readable by
- *    "other" (as on Lambda) when running as root.
+ *  - Identity: every process lbox_sandbox_exec starts is 993:990 in a user namespace of its
+ *    own, nested under pid 1's namespace where pid 1 is root (needed to own its private
+ *    binfmt_misc). pid 1's root maps to the caller for a normal user, and to the
+ *    unprivileged host ids 65534:65534 for root, so image files must be readable by
+ *    "other" (as on Lambda) when running as root. The started processes hold no
+ *    capability in either namespace.
+ *  - Exec failures (missing program, bad cwd) come back as errors of lbox_sandbox_exec;
+ *    the started process's pid 1-side wait status comes through poll_exit (exit_fd turns
+ *    readable; it also turns readable at EOF when pid 1 died, and poll_exit then fails).
+ *  - QEMU: the sandbox sees /proc/self/exe as QEMU's binary, so guest programs that
+ *    re-exec themselves through it (busybox's applets do) misbehave; node does not.
  *  - /tmp: tmpfs, mode 1777, owned by 993:990; /dev/shm: 64 MB tmpfs; / read-only;
  *    network namespace has only lo (up) unless host_network.
  *  - tmp_size_mb accepts 1..10240 (the CLI enforces Lambda's 512 minimum). */

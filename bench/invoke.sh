@@ -1,0 +1,86 @@
+#!/bin/bash
+# Benchmarks of `lbox invoke`, each as a ratio to a baseline measured in the same run:
+#  - cold invoke of examples/hello (nodejs18.x, x86_64), whole `lbox invoke` process, vs the
+#    same handler run by the same node binary outside any sandbox;
+#  - warm invokes: p50/p99 of REPORT's Duration and invokes per second over many events in
+#    one environment, vs the bare node loop calling the handler directly;
+#  - the runner's memory (RSS of the lbox process) per environment.
+# Usage: bench/invoke.sh [path/to/lbox]   (env: RUNS=5 EVENTS=2000)
+set -euo pipefail
+src=$(cd "$(dirname "$0")/.." && pwd)
+LBOX=${1:-${LBOX:-$src/build/lbox}}
+RUNS=${RUNS:-5}
+EVENTS=${EVENTS:-2000}
+export XDG_DATA_HOME=${LBOX_BENCH_DATA:-$(dirname "$LBOX")/bench-data}
+export XDG_CACHE_HOME=${XDG_CACHE_HOME:-$(dirname "$LBOX")/test-cache}
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+now() { date +%s.%N; }
+median() { sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+
+"$LBOX" inspect bench-hello:latest >/dev/null 2>&1 ||
+  "$LBOX" build --runtime nodejs18.x --arch x86_64 --code "$src/examples/hello" --tag bench-hello >/dev/null
+"$LBOX" inspect bench-timeout:latest >/dev/null 2>&1 ||
+  "$LBOX" build --runtime nodejs18.x --arch x86_64 --code "$src/examples/timeout" --tag bench-timeout >/dev/null
+"$LBOX" invoke bench-hello >/dev/null 2>&1 # unpacks the rootfs once (cached)
+
+# The image's own node binary, run on the host.
+node_bin=$(ls -t "$XDG_CACHE_HOME"/lbox/rootfs/*/var/lang/bin/node 2>/dev/null | head -1)
+[ -x "$node_bin" ] || { echo "cannot find the image's node under $XDG_CACHE_HOME/lbox/rootfs" >&2; exit 1; }
+
+echo '{"name":"bench"}' >"$work/e.json"
+cat >"$work/bare.js" <<'JS'
+const h = require(process.argv[2]).handler;
+const n = Number(process.argv[3] || 1);
+(async () => {
+  const d = [];
+  for (let i = 0; i < n; i++) {
+    const t = process.hrtime.bigint();
+    await h({ name: 'bench' }, { awsRequestId: String(i) });
+    d.push(Number(process.hrtime.bigint() - t) / 1e6);
+  }
+  if (n > 1) console.log(JSON.stringify(d));
+  else console.log(JSON.stringify(await h({ name: 'bench' }, { awsRequestId: 'x' })));
+})();
+JS
+
+# Cold: whole process, first event.
+for _ in $(seq "$RUNS"); do
+  t0=$(now); "$LBOX" invoke bench-hello --event "$work/e.json" >/dev/null 2>&1; t1=$(now)
+  echo "$t1 - $t0" | bc
+done | median >"$work/cold"
+for _ in $(seq "$RUNS"); do
+  t0=$(now); "$node_bin" "$work/bare.js" "$src/examples/hello/index.js" >/dev/null; t1=$(now)
+  echo "$t1 - $t0" | bc
+done | median >"$work/bare"
+cold=$(cat "$work/cold"); bare=$(cat "$work/bare")
+printf 'cold invoke (lbox invoke, one event):  %.1f ms   bare node: %.1f ms   ratio %.2fx\n' \
+  "$(echo "$cold * 1000" | bc)" "$(echo "$bare * 1000" | bc)" "$(echo "$cold / $bare" | bc -l)"
+
+# Warm: many events through one environment.
+for _ in $(seq "$EVENTS"); do echo '{"name":"bench"}'; done >"$work/many.jsonl"
+t0=$(now)
+"$LBOX" invoke bench-hello --event "$work/many.jsonl" >/dev/null 2>"$work/many.err"
+t1=$(now)
+# The first REPORT is the cold one; the rest are warm. (Not "Billed Duration".)
+grep '^REPORT' "$work/many.err" | tail -n +2 | grep -oP '\tDuration: \K[0-9.]+' | sort -g >"$work/durations"
+n=$(wc -l <"$work/durations")
+p50=$(awk -v n="$n" 'NR==int(n*0.50)+1' "$work/durations")
+p99=$(awk -v n="$n" 'NR==int(n*0.99)+1' "$work/durations")
+total=$(echo "$t1 - $t0 - $cold" | bc -l)
+rate=$(echo "($EVENTS - 1) / $total" | bc -l)
+"$node_bin" "$work/bare.js" "$src/examples/hello/index.js" "$EVENTS" | tr -d '[]' | tr ',' '\n' | sort -g >"$work/bare-d"
+bp50=$(awk -v n="$EVENTS" 'NR==int(n*0.50)+1' "$work/bare-d")
+printf 'warm invoke over %d events: p50 %.2f ms  p99 %.2f ms  %.0f invokes/s   (bare handler call p50 %.3f ms)\n' \
+  "$EVENTS" "$p50" "$p99" "$rate" "$bp50"
+
+# Runner memory: RSS of the lbox process while one environment is busy.
+echo '{"ms":1500}' >"$work/sleep.json"
+"$LBOX" invoke bench-timeout --event "$work/sleep.json" --timeout 10 >/dev/null 2>&1 &
+pid=$!
+sleep 1
+rss=$(awk '/^VmRSS/ {print $2}' "/proc/$pid/status" 2>/dev/null || echo 0)
+wait "$pid" || true
+self=$(awk '/^VmRSS/ {print $2}' /proc/self/status)
+printf 'runner memory per environment: %d kB RSS (lbox process; for scale, this awk: %d kB)\n' "$rss" "$self"

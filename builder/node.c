@@ -39,6 +39,23 @@ static int fetch_dist(struct lbox_fetcher *f, const struct lbox_recipe *r,
     return 0;
 }
 
+/* A package from the npm registry, pinned by integrity; the registry is only worked out on a
+ * cache miss. */
+static int fetch_npm_package(struct lbox_fetcher *f, const char *registry_flag, const char *name,
+                             const char *version, const char *integrity, char **path,
+                             struct lbox_error *err)
+{
+    if (lbox_fetch_cached(f, integrity, path))
+        return 0;
+    _cleanup_free_ char *reg = NULL;
+    if (lbox_npm_registry(registry_flag, &reg, err) < 0)
+        return -1;
+    _cleanup_free_ char *url = lbox_strdupf("%s/%s/-/%s-%s.tgz", reg, name, name, version);
+    return lbox_fetch_pinned(f, url, integrity,
+                             "set --npm-registry or LBOX_NPM_REGISTRY, or configure npm's registry",
+                             path, err);
+}
+
 static int fetch_npm(struct lbox_fetcher *f, const struct lbox_recipe *r,
                      const struct lbox_node_opts *o, struct lbox_node_archive *out,
                      struct lbox_error *err)
@@ -46,16 +63,17 @@ static int fetch_npm(struct lbox_fetcher *f, const struct lbox_recipe *r,
     out->digest = lbox_xstrdup(r->node.npm_integrity);
     out->strip = lbox_xstrdup("package/");
     out->from = LBOX_NODE_NPM;
-    if (lbox_fetch_cached(f, out->digest, &out->path))
-        return 0;
-    _cleanup_free_ char *reg = NULL;
-    if (lbox_npm_registry(o->npm_registry, &reg, err) < 0)
+    if (fetch_npm_package(f, o->npm_registry, r->node.npm_package, r->node.version,
+                          r->node.npm_integrity, &out->path, err) < 0)
         return -1;
-    const char *pkg = r->node.npm_package;
-    _cleanup_free_ char *url = lbox_strdupf("%s/%s/-/%s-%s.tgz", reg, pkg, pkg, r->node.version);
-    return lbox_fetch_pinned(f, url, out->digest,
-                             "set --npm-registry or LBOX_NPM_REGISTRY, or configure npm's registry",
-                             &out->path, err);
+    if (!o->with_npm)
+        return 0;
+    if (!r->node.npm_cli_version || !r->node.npm_cli_integrity)
+        return lbox_err(err, LBOX_E_INVAL,
+                        "the recipe pins no npm_cli for %s: use --node-source dist for npm",
+                        r->runtime);
+    return fetch_npm_package(f, o->npm_registry, "npm", r->node.npm_cli_version,
+                             r->node.npm_cli_integrity, &out->npm_cli, err);
 }
 
 int lbox_node_fetch(struct lbox_fetcher *f, const struct lbox_recipe *r,
@@ -70,8 +88,6 @@ int lbox_node_fetch(struct lbox_fetcher *f, const struct lbox_recipe *r,
         if (lbox_fetch_cached(f, dist_digest, &p)) {
             free(p);
             src = LBOX_NODE_DIST;
-        } else if (o->with_npm) {
-            src = LBOX_NODE_DIST; /* only the release tarball carries npm */
         } else if (lbox_fetch_cached(f, r->node.npm_integrity, &p)) {
             free(p);
             src = LBOX_NODE_NPM;
@@ -91,11 +107,6 @@ int lbox_node_fetch(struct lbox_fetcher *f, const struct lbox_recipe *r,
             }
         }
     }
-    if (o->with_npm && src == LBOX_NODE_NPM)
-        return lbox_err(err, LBOX_E_INVAL,
-                        "npm is only in the Node.js release tarball, not in the %s package: "
-                        "use --node-source dist (with --node-mirror if needed) or drop --with-npm",
-                        r->node.npm_package);
     int rc = src == LBOX_NODE_DIST ? fetch_dist(f, r, o, out, err) : fetch_npm(f, r, o, out, err);
     if (rc < 0)
         lbox_node_archive_free(out);
@@ -112,8 +123,21 @@ int lbox_node_install(const struct lbox_node_archive *a, const char *root, bool 
     static const char *const node_only[] = {"bin/node", NULL};
     static const char *const node_npm[] = {"bin/node", "bin/npm", "bin/npx",
                                            "lib/node_modules/npm/", NULL};
-    if (lbox_extract_subtree(a->path, a->strip, lang, with_npm ? node_npm : node_only, err) < 0)
+    bool npm_in_tarball = with_npm && !a->npm_cli;
+    if (lbox_extract_subtree(a->path, a->strip, lang, npm_in_tarball ? node_npm : node_only, err) < 0)
         return lbox_err_prefix(err, "installing Node.js");
+    if (with_npm && a->npm_cli) {
+        /* Laid out as the release tarball does: the package, and bin links into it. */
+        _cleanup_free_ char *npm_dir = lbox_path_join(lang, "lib/node_modules/npm");
+        _cleanup_free_ char *npm_bin = lbox_path_join(lang, "bin/npm");
+        _cleanup_free_ char *npx_bin = lbox_path_join(lang, "bin/npx");
+        if (lbox_mkdir_p(npm_dir, 0755, err) < 0 ||
+            lbox_extract_subtree(a->npm_cli, "package/", npm_dir, NULL, err) < 0)
+            return lbox_err_prefix(err, "installing npm");
+        if (symlink("../lib/node_modules/npm/bin/npm-cli.js", npm_bin) < 0 ||
+            symlink("../lib/node_modules/npm/bin/npx-cli.js", npx_bin) < 0)
+            return lbox_err_errno(err, errno, "cannot link npm into %s/bin", lang);
+    }
     _cleanup_free_ char *node = lbox_path_join(lang, "bin/node");
     if (access(node, X_OK) < 0)
         return lbox_err(err, LBOX_E_ARCHIVE, "%s holds no %sbin/node", a->path, a->strip);
@@ -125,5 +149,6 @@ void lbox_node_archive_free(struct lbox_node_archive *a)
     free(a->path);
     free(a->strip);
     free(a->digest);
+    free(a->npm_cli);
     memset(a, 0, sizeof *a);
 }

@@ -21,7 +21,7 @@ struct lbox_node_opts {
     enum lbox_node_source source;
     const char *node_mirror;   /* flag value or NULL */
     const char *npm_registry;  /* flag value or NULL */
-    bool with_npm;             /* also install npm (release tarball only) */
+    bool with_npm;             /* also install npm (from the tarball, or the npm package) */
 };
 
 struct lbox_node_archive {
@@ -29,6 +29,7 @@ struct lbox_node_archive {
     char *strip;               /* top folder inside it ("package/", "node-v18...-x64/") */
     enum lbox_node_source from;
     char *digest;              /* the pinned digest it matched */
+    char *npm_cli;             /* with --with-npm from the npm package: the npm package's tgz */
 };
 
 /* Fetches (or finds in the cache) the pinned archive. */

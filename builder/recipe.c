@@ -105,6 +105,8 @@ int lbox_recipe_load(const char *runtime, const char *arch, struct lbox_recipe *
     r->node.dist_sha256 = dup_str(dist, "sha256");
     r->node.npm_package = dup_str(npm, "package");
     r->node.npm_integrity = dup_str(npm, "integrity");
+    r->node.npm_cli_version = dup_str(json_object_get(node, "npm_cli"), "version");
+    r->node.npm_cli_integrity = dup_str(json_object_get(node, "npm_cli"), "integrity");
     r->debian_suite = dup_str(deb, "suite");
     r->debian_components = dup_str_array(json_object_get(deb, "components"), &r->ndebian_components);
     r->packages = dup_str_array(json_object_get(deb, "packages"), &r->npackages);
@@ -143,6 +145,8 @@ void lbox_recipe_free(struct lbox_recipe *r)
     free(r->node.dist_sha256);
     free(r->node.npm_package);
     free(r->node.npm_integrity);
+    free(r->node.npm_cli_version);
+    free(r->node.npm_cli_integrity);
     free(r->debian_suite);
     free_strv(r->debian_components);
     free_strv(r->packages);

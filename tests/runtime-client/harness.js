@@ -39,6 +39,7 @@ function baseEnv(api, handler, taskRoot) {
 // ([{event, headers}] or plain values), env (extra; undefined values remove), posts
 // (results to wait for), exits (true: wait for the process to exit), timeoutMs.
 async function runClient(opts) {
+  if (!opts.node) throw new Error('runClient: no node binary given (set NODE14/NODE16/NODE18)');
   const api = new FakeRuntimeApi();
   const address = await api.start();
   const ids = (opts.events || []).map((e) => (e && e.event !== undefined

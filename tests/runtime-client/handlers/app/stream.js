@@ -16,7 +16,7 @@ exports.failsLate = awslambda.streamifyResponse(async (event, responseStream) =>
   await new Promise((r) => setTimeout(r, 10));
   throw new Error('stream broke');
 });
-exports.notAsync = awslambda.streamifyResponse((event, responseStream) => { responseStream.end(); });
+exports.notAsync = awslambda.streamifyResponse((event, responseStream) => { responseStream.write('x'); });
 exports.lateContentType = awslambda.streamifyResponse(async (event, responseStream) => {
   responseStream.write('x');
   responseStream.setContentType('text/plain');

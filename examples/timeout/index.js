@@ -2,6 +2,11 @@
 // shows a fresh runtime after a timeout; the /tmp file shows /tmp survives the reset.
 const fs = require('fs');
 
+// INIT_SLEEP_MS: a slow module load, to overrun Lambda's 10 s init limit.
+if (process.env.INIT_SLEEP_MS) {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, Number(process.env.INIT_SLEEP_MS));
+}
+
 let invocations = 0;
 
 exports.handler = async (event, context) => {

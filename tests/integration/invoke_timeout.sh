@@ -31,3 +31,15 @@ scenario() {
 }
 
 run_as_each scenario
+
+# An init over Lambda's 10 s limit is retried inside the first invoke, against its timeout
+# ("suppressed init"): 11 s of init fits a 15 s timeout; 11 s does not fit 5 s. (As the
+# current user only: this takes about 35 s.)
+inv "$SLOW" --event "$(event '{"ms":10}')" --timeout 15 --env INIT_SLEEP_MS=11000
+expect_rc 0 "init over 10 s within the timeout"
+jqt '.invocations == 1' || fail "suppressed init: $OUT"
+! grep -q 'Init Duration' "$WORK/err" || fail "a suppressed init is part of the invoke, not an Init Duration"
+inv "$SLOW" --event "$(event '{"ms":10}')" --timeout 5 --env INIT_SLEEP_MS=11000
+expect_rc 4 "init over 10 s and over the timeout"
+jqt '.errorType == "Sandbox.Timedout"' || fail "init timeout: $OUT"
+ok "init over 10 s: retried within the invoke's timeout"

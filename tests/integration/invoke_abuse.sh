@@ -60,6 +60,18 @@ scenario() {
   jqt '.result == "ok"' 2 || fail "after a gigabyte of stdout: $OUT"
   ok "a gigabyte of stdout"
 
+  # Output without end: the timeout still fires, and the next event is served.
+  ev=$(event $'{"case":"stdout","mb":100000000}\n{"case":"sleep","ms":10}\n')
+  set +e
+  lbox invoke "$ABUSE" --event "$ev" --timeout 2 >"$WORK/out" 2>/dev/null </dev/null
+  RC=$?
+  set -e
+  OUT=$(cat "$WORK/out")
+  expect_rc 4 "endless stdout"
+  jqt '.errorType == "Sandbox.Timedout"' 1 || fail "endless stdout: $(sed -n 1p <<<"$OUT")"
+  jqt '.result == "ok"' 2 || fail "after endless stdout: $OUT"
+  ok "endless stdout still times out"
+
   # Two environments at once: B waits; A posts a response for B's request id to
   # 127.0.0.1:9001, which inside A is A's own Runtime API, which does not know that id.
   set +e

@@ -19,11 +19,18 @@ trap cleanup EXIT
 fail() { echo "FAIL [$AS]: $*" >&2; [ -f "$WORK/err" ] && tail -n 30 "$WORK/err" >&2; exit 1; }
 ok() { echo "ok [$AS]: $*"; }
 
-# image EXAMPLE: builds examples/EXAMPLE as lbox-test-EXAMPLE:latest unless present.
+# content_hash DIR...: a short digest of the files under the directories.
+content_hash() {
+  find "$@" -type f -print0 | sort -z | xargs -0 sha256sum | awk '{print $1}' | sha256sum | cut -c1-12
+}
+
+# image EXAMPLE [CODE_DIR]: builds examples/EXAMPLE as lbox-test-EXAMPLE:<hash of the code and
+# the runtime client> unless that tag exists, so an edited example or client is rebuilt.
 image() {
-  local tag="lbox-test-$1:latest"
+  local code=${2:-$LBOX_SRC/examples/$1}
+  local tag="lbox-test-$1:$(content_hash "$code" "$LBOX_SRC/base-images/runtime")"
   if ! "$LBOX" inspect "$tag" >/dev/null 2>&1; then
-    "$LBOX" build --runtime nodejs18.x --arch x86_64 --code "${2:-$LBOX_SRC/examples/$1}" \
+    "$LBOX" build --runtime nodejs18.x --arch x86_64 --code "$code" \
       --tag "$tag" >"$WORK/build.log" 2>&1 || { cat "$WORK/build.log" >&2; fail "building $1"; }
   fi
   echo "$tag"

@@ -4,7 +4,7 @@
 source "$(dirname "$0")/invoke_common.bash"
 
 (cd "$LBOX_SRC/examples/extension/layer" && zip -qr -X "$WORK/ext-layer.zip" extensions)
-tag=lbox-test-extension:latest
+tag="lbox-test-extension:$(content_hash "$LBOX_SRC/examples/extension" "$LBOX_SRC/base-images/runtime")"
 if ! "$LBOX" inspect "$tag" >/dev/null 2>&1; then
   "$LBOX" build --runtime nodejs18.x --arch x86_64 --code "$LBOX_SRC/examples/extension/fn" \
     --layer "$WORK/ext-layer.zip" --tag "$tag" >"$WORK/build.log" 2>&1 || { cat "$WORK/build.log"; fail "build"; }

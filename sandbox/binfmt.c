@@ -159,6 +159,8 @@ int lbox_binfmt_plan(struct lbox_child_plan *plan, const char *arch, const char 
                               "sandbox: QEMU interpreter %s for %s images (install Debian's "
                               "qemu-user-static or pass its path)", qemu_path, e->arch);
     plan->qemu = true;
+    if (!strcmp(e->arch, "arm64"))
+        snprintf(plan->qemu_cpu, sizeof plan->qemu_cpu, "%s", LBOX_QEMU_ARM64_CPU);
     if (kernel_has_private_binfmt()) {
         plan->binfmt_private = true;
         char name[64];

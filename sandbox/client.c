@@ -4,6 +4,7 @@
 #include "internal.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -80,10 +81,19 @@ int lbox_sandbox_exec(struct lbox_sandbox *sb, const char *const *argv, const ch
         return lbox_err(err, LBOX_E_INVAL, "sandbox: exec without a program");
     size_t len = strlen(cwd ? cwd : "/") + 1;
     uint32_t argc = 0, envc = 0;
+    bool has_cpu = false;
     for (; argv[argc]; argc++)
         len += strlen(argv[argc]) + 1;
-    for (; envp[envc]; envc++)
+    for (; envp[envc]; envc++) {
         len += strlen(envp[envc]) + 1;
+        has_cpu = has_cpu || !strncmp(envp[envc], "QEMU_CPU=", 9);
+    }
+    /* Foreign arch: QEMU reads its CPU model from the environment (see sandbox.h). */
+    char cpu[48] = "";
+    if (sb->plan->qemu && sb->plan->qemu_cpu[0] && !has_cpu) {
+        snprintf(cpu, sizeof cpu, "QEMU_CPU=%s", sb->plan->qemu_cpu);
+        len += strlen(cpu) + 1;
+    }
     if (len > LBOX_MSG_MAX || argc > LBOX_ARGS_MAX || envc > LBOX_ARGS_MAX)
         return lbox_err(err, LBOX_E_LIMIT,
                         "sandbox: exec of %s: arguments and environment exceed %d bytes or "
@@ -94,6 +104,10 @@ int lbox_sandbox_exec(struct lbox_sandbox *sb, const char *const *argv, const ch
         at = add_str(buf, at, argv[i]);
     for (uint32_t i = 0; i < envc; i++)
         at = add_str(buf, at, envp[i]);
+    if (cpu[0]) {
+        at = add_str(buf, at, cpu);
+        envc++;
+    }
 
     struct lbox_msg_head h = {.type = LBOX_MSG_EXEC, .argc = argc, .envc = envc};
     int fds[2] = {stdout_fd, stderr_fd};

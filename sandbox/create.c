@@ -135,6 +135,13 @@ child_main(const struct lbox_child_plan *plan, int cmd, int event, int cmd_peer,
         child_fail("opening the image root");
     if (rootfs != LBOX_FD_ROOTFS)
         close(rootfs);
+    for (unsigned i = 0; i < plan->nbinds; i++) {
+        int b = open(plan->bind_source[i], O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (b < 0 || dup2(b, LBOX_FD_BIND0 + (int)i) < 0)
+            child_fail("opening a read-write bind source");
+        if (b != LBOX_FD_BIND0 + (int)i)
+            close(b);
+    }
     if (plan->as_root) {
         if (setgroups(0, NULL) < 0)
             child_fail("dropping supplementary groups");
@@ -157,6 +164,8 @@ child_main(const struct lbox_child_plan *plan, int cmd, int event, int cmd_peer,
     if (lbox_mounts_build(plan, &what) < 0)
         child_fail(what);
     close(LBOX_FD_ROOTFS);
+    for (unsigned i = 0; i < plan->nbinds; i++)
+        close(LBOX_FD_BIND0 + (int)i);
 
     /* C7 */
     int lfd = -1;
@@ -243,6 +252,53 @@ static int wait_ready(struct lbox_sandbox *sb, int *listen_fd, struct lbox_error
     return 0;
 }
 
+/* Read-write binds: absolute targets without "..", existing directories of the image (not
+ * symlinks: the root is read-only, so nothing can be created to mount on). */
+static int plan_binds(struct lbox_child_plan *plan, const struct lbox_sandbox_config *cfg,
+                      struct lbox_error *err)
+{
+    if (cfg->nbinds > LBOX_SANDBOX_MAX_BINDS)
+        return lbox_err(err, LBOX_E_INVAL, "sandbox: %zu binds given, at most %d", cfg->nbinds,
+                        LBOX_SANDBOX_MAX_BINDS);
+    for (size_t i = 0; i < cfg->nbinds; i++) {
+        const struct lbox_sandbox_bind *b = &cfg->binds[i];
+        if (!b->source || !b->target || b->target[0] != '/' || strstr(b->target, "..") ||
+            strlen(b->target) >= PATH_MAX)
+            return lbox_err(err, LBOX_E_INVAL,
+                            "sandbox: bind target \"%s\" must be an absolute path without \"..\"",
+                            b->target ? b->target : "(none)");
+        const char *rel = b->target;
+        while (*rel == '/')
+            rel++;
+        char *inside = lbox_strdupf("%s/%s", plan->rootfs, rel);
+        struct stat st;
+        int r = lstat(inside, &st);
+        free(inside);
+        if (r < 0 || !S_ISDIR(st.st_mode))
+            return lbox_err(err, LBOX_E_INVAL,
+                            "sandbox: bind target %s is not a directory of the image %s",
+                            b->target, plan->rootfs);
+        char *src = realpath(b->source, NULL);
+        if (!src || stat(src, &st) < 0 || !S_ISDIR(st.st_mode) || strlen(src) >= PATH_MAX) {
+            int e = src ? ENOTDIR : errno;
+            free(src);
+            return lbox_err_errno(err, e, "sandbox: bind source %s", b->source);
+        }
+        strcpy(plan->bind_source[i], src);
+        free(src);
+        snprintf(plan->bind_target[i], sizeof plan->bind_target[i], "%s", rel[0] ? rel : ".");
+    }
+    plan->nbinds = (unsigned)cfg->nbinds;
+    return 0;
+}
+
+void lbox_sandbox_host_ids(uid_t *uid, gid_t *gid)
+{
+    bool root = geteuid() == 0;
+    *uid = root ? LBOX_SANDBOX_ROOT_HOST_UID : geteuid();
+    *gid = root ? LBOX_SANDBOX_ROOT_HOST_GID : getegid();
+}
+
 int lbox_sandbox_create(const struct lbox_sandbox_config *cfg, struct lbox_sandbox **out,
                         int *listen_fd, struct lbox_error *err)
 {
@@ -291,6 +347,8 @@ int lbox_sandbox_create(const struct lbox_sandbox_config *cfg, struct lbox_sandb
     }
     strcpy(plan->rootfs, real);
     free(real);
+    if (plan_binds(plan, cfg, err) < 0)
+        goto fail;
     if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, cmd) < 0 ||
         socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, ev) < 0) {
         lbox_err_errno(err, errno, "sandbox: socketpair");

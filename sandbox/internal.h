@@ -18,6 +18,7 @@
 #include <sys/types.h>
 
 #include "../common/error.h"
+#include "sandbox.h"
 
 /* Identity of the processes the sandbox runs, as on Lambda (sbx_user1051); pid 1 is root
  * of its own user namespace one level up (see userns.c). */
@@ -36,6 +37,7 @@
 #define LBOX_FD_CMD 3     /* SOCK_SEQPACKET to the runner: requests and replies */
 #define LBOX_FD_EVENT 4   /* SOCK_SEQPACKET to the runner: exit events, pid 1 -> runner only */
 #define LBOX_FD_ROOTFS 5  /* O_PATH of the image root, closed after the pivot */
+#define LBOX_FD_BIND0 6   /* O_PATH of bind sources (6..6+nbinds-1), closed after the pivot */
 
 /* Largest request (argv + envp + cwd): Lambda caps user env at 4 KB; this leaves room. */
 #define LBOX_MSG_MAX (128 * 1024)
@@ -57,6 +59,12 @@ struct lbox_child_plan {
     bool binfmt_private;
     char binfmt_line[1024];    /* the line written to binfmt_misc/register */
     const struct sock_fprog *seccomp;  /* static storage of the runner, still mapped here */
+    /* Read-write binds (build sandboxes): host source opened as LBOX_FD_BIND0 + i before
+     * pid 1 drops to nobody; target relative to the new root ("var/task"). */
+    unsigned nbinds;
+    char bind_source[LBOX_SANDBOX_MAX_BINDS][PATH_MAX];
+    char bind_target[LBOX_SANDBOX_MAX_BINDS][PATH_MAX];
+    char qemu_cpu[32];         /* QEMU_CPU for foreign-arch execs; "" = QEMU's default */
 };
 
 /* ---- protocol on LBOX_FD_CMD / LBOX_FD_EVENT (same machine, same ABI: plain structs) ---- */

@@ -152,6 +152,16 @@ int lbox_mounts_build(const struct lbox_child_plan *plan, const char **what)
     /* 3. Read-only root; /var/task and /opt are part of it. */
     if (remount_ro(".", MS_NOSUID | MS_NODEV) < 0)
         FAIL("remounting the image root read-only");
+    /* 3b. Read-write binds (build sandboxes) over directories of the read-only root. */
+    for (unsigned i = 0; i < plan->nbinds; i++) {
+        snprintf(src, sizeof src, "/proc/self/fd/%d", LBOX_FD_BIND0 + (int)i);
+        if (mount(src, plan->bind_target[i], NULL, MS_BIND | MS_REC, NULL) < 0)
+            FAIL("bind-mounting a read-write directory");
+        if (mount(NULL, plan->bind_target[i], NULL,
+                  MS_BIND | MS_REMOUNT | MS_NOSUID | MS_NODEV | locked_flags(plan->bind_target[i]),
+                  NULL) < 0)
+            FAIL("remounting a read-write bind nosuid,nodev");
+    }
     /* 4. /proc, /dev, /tmp on top of the read-only root (mount points need no write). */
     if (make_proc(plan, what) < 0)
         return -1;

@@ -29,6 +29,15 @@
 
 #include "../common/error.h"
 
+/* A host directory made writable inside at `target` (absolute; must already be a directory
+ * in the image, since the root is read-only). The sandbox's processes write it with the
+ * host ids lbox_sandbox_host_ids() gives: make it writable for them. */
+struct lbox_sandbox_bind {
+    const char *source;
+    const char *target;
+};
+#define LBOX_SANDBOX_MAX_BINDS 4
+
 struct lbox_sandbox_config {
     const char *rootfs;        /* unpacked image root (read-only bind) */
     unsigned tmp_size_mb;      /* /tmp tmpfs size, 512..10240 */
@@ -38,6 +47,9 @@ struct lbox_sandbox_config {
     const char *arch;          /* image arch "x86_64" | "arm64" */
     const char *qemu_path;     /* NULL: native; else static qemu for the foreign arch */
     const char *hostname;      /* uts hostname inside (e.g. "169.254.x.x"-like); may be NULL */
+    /* ---- additions for build sandboxes (npm install); zero = none ---- */
+    const struct lbox_sandbox_bind *binds; /* read-write binds over the read-only root */
+    size_t nbinds;                         /* at most LBOX_SANDBOX_MAX_BINDS */
 };
 
 struct lbox_sandbox;
@@ -112,5 +124,15 @@ const char *lbox_binfmt_default_qemu(const char *arch);
  * binfmt_misc (root only; mounts binfmt_misc if needed; replaces an entry lacking F).
  * Only needed on kernels older than 6.7; qemu_path NULL = the Debian default. */
 int lbox_binfmt_install_host(const char *arch, const char *qemu_path, struct lbox_error *err);
+
+/* The host uid/gid that files written by the sandbox's processes get: the caller's own,
+ * or 65534:65534 (nobody) when the caller is root. */
+void lbox_sandbox_host_ids(uid_t *uid, gid_t *gid);
+
+/* QEMU's CPU model for an emulated arm64: Lambda's arm64 runs on Graviton2 (Neoverse N1).
+ * lbox_sandbox_exec adds QEMU_CPU=<this> to a foreign-arch process's environment unless
+ * the caller set QEMU_CPU: QEMU's default model ("max") emulates pointer authentication
+ * in software, which Node.js's arm64 build uses on every call, and starts node ~8x slower. */
+#define LBOX_QEMU_ARM64_CPU "neoverse-n1"
 
 #endif

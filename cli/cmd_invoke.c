@@ -16,6 +16,7 @@
 #include "runner/env_vars.h"
 #include "runner/environment.h"
 #include "runner/event_input.h"
+#include "sandbox/sandbox.h"
 
 extern char **environ;
 
@@ -104,17 +105,11 @@ static const char *host_arch(void)
     return "x86_64";
 }
 
+/* The static QEMU that runs a foreign-arch image here (sandbox's choice), or NULL. */
 static char *find_qemu(const char *arch)
 {
-    const char *bin = !strcmp(arch, "arm64") ? "qemu-aarch64-static" : "qemu-x86_64-static";
-    const char *dirs[] = {"/usr/bin", "/usr/local/bin", "/usr/libexec/qemu-binfmt"};
-    for (size_t i = 0; i < sizeof dirs / sizeof *dirs; i++) {
-        char *p = lbox_path_join(dirs[i], bin);
-        if (access(p, X_OK) == 0)
-            return p;
-        free(p);
-    }
-    return NULL;
+    const char *q = lbox_binfmt_default_qemu(arch);
+    return q && access(q, X_OK) == 0 ? lbox_xstrdup(q) : NULL;
 }
 
 static void write_all(int fd, const char *data, size_t len)

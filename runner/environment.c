@@ -270,6 +270,11 @@ static int do_init(struct lbox_env *env, int64_t limit_ms, struct lbox_rapi_resu
     return 0;
 }
 
+static int64_t init_limit_ms(const struct lbox_env *env)
+{
+    return env->qemu ? LBOX_INIT_LIMIT_EMULATED_MS : LBOX_INIT_LIMIT_MS;
+}
+
 /* ---- public ------------------------------------------------------------------------------- */
 
 int lbox_env_create(const struct lbox_env_config *cfg, struct lbox_env **out,
@@ -340,7 +345,7 @@ int lbox_env_prewarm(struct lbox_env *env, struct lbox_error *err)
         return 0;
     enum init_end end;
     memset(&env->prewarm_error, 0, sizeof env->prewarm_error);
-    if (do_init(env, LBOX_INIT_LIMIT_MS, &env->prewarm_error, &env->prewarm_wstatus, &end,
+    if (do_init(env, init_limit_ms(env), &env->prewarm_error, &env->prewarm_wstatus, &end,
                 err) < 0)
         return -1;
     if (end == INIT_OK) {
@@ -471,7 +476,7 @@ int lbox_env_invoke(struct lbox_env *env, const struct lbox_invoke_request *req,
         env->prewarm_failed = false;
     } else if (!env->initialized) {
         bool cold = !env->ever_initialized;
-        if (do_init(env, LBOX_INIT_LIMIT_MS, &failure, &ws, &end, err) < 0)
+        if (do_init(env, init_limit_ms(env), &failure, &ws, &end, err) < 0)
             return -1;
         if (end == INIT_TIMED_OUT) {
             /* Lambda retries an init that overran 10 s inside the invoke, against its

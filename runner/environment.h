@@ -18,6 +18,9 @@
 #include "runtime_api.h"
 
 #define LBOX_INIT_LIMIT_MS 10000
+/* Under QEMU user emulation Node.js starts 10-50 times slower; Lambda's 10 s would turn every
+ * emulated cold start into a failed init plus a retry, so emulated environments get this. */
+#define LBOX_INIT_LIMIT_EMULATED_MS 60000
 
 typedef void (*lbox_log_fn)(void *ctx, const char *data, size_t len);
 

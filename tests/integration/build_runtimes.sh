@@ -29,15 +29,22 @@ for rt in nodejs14.x nodejs16.x nodejs18.x; do
     else
       check "$rt $arch ships aws-sdk v2" test -f "$out/var/runtime/node_modules/aws-sdk/package.json"
     fi
+    # The SDK packages a handler would load by name (aws-sdk, @aws-sdk/client-*, lib-*).
+    mods=$(jq -r '.packages[] | select(.path | test("^node_modules/(aws-sdk|@aws-sdk/(client|lib)-[^/]*)$")) | .name' \
+      "$LBOX_SRC/base-images/sdk/$rt.lock.json" | tr '\n' ' ')
+    load="for (const m of '$mods'.trim().split(' ')) require(m); console.log(process.version)"
     if [ "$arch" = x86_64 ]; then
       # chroot needs root; an unprivileged user gets it through a user namespace.
-      v=$(unshare -r chroot "$out" /var/lang/bin/node --version 2>&1 || true)
+      run() { unshare -r chroot "$out" /usr/bin/env -i NODE_PATH=/var/runtime/node_modules /var/lang/bin/node "$@"; }
     elif [ -n "$qemu" ]; then
-      v=$("$qemu" -L "$out" "$node" --version 2>&1 || true)
+      run() { env -i NODE_PATH="$out/var/runtime/node_modules" "$qemu" -L "$out" "$node" "$@"; }
     else
-      v="no qemu-aarch64-static"
+      run() { echo "no qemu-aarch64-static"; }
     fi
+    v=$(run --version 2>&1 || true)
     check "$rt $arch node --version is ${version[$rt]} (got $v)" test "$v" = "${version[$rt]}"
+    v=$(run -e "$load" 2>&1 || true)
+    check "$rt $arch loads every SDK package ($mods) (got $(tail -1 <<<"$v"))" test "$v" = "${version[$rt]}"
     rm -rf "$out"
   done
 done

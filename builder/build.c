@@ -17,6 +17,7 @@
 #include "debian.h"
 #include "layout.h"
 #include "lint.h"
+#include "npm_install.h"
 #include "recipe.h"
 #include "sdk.h"
 #include "store.h"
@@ -305,11 +306,26 @@ static int build_code(struct build *b, struct lbox_error *err)
         if (add_lint(b, dir, err) < 0 || commit_layer(b, next_layer(b, "opt"), dir, NULL, err) < 0)
             return -1;
     }
+    /* --npm-install: dependencies installed for the target in a build sandbox; its output
+     * folder is the code from here on (so the lint sees the compiled addons). */
+    const char *code = o->code;
+    _cleanup_free_ char *installed = NULL;
+    if (o->npm_install) {
+        struct lbox_npm_install_opts ni = {
+            .runtime = b->recipe.runtime, .arch = b->recipe.arch, .code = o->code,
+            .node = &o->node, .npm_registry = o->npm_registry,
+            .debian_mirror = o->debian_mirror, .index_max_age_s = o->index_max_age_s,
+            .work_dir = b->stage, .log_fd = o->npm_log_fd,
+        };
+        if (lbox_npm_install(b->f, &ni, &installed, err) < 0)
+            return -1;
+        code = installed;
+    }
     _cleanup_free_ char *dir = stage_dir(b, "task", err);
     _cleanup_free_ char *task = dir ? lbox_path_join(dir, "var/task") : NULL;
     if (!dir || lbox_mkdir_p(task, 0755, err) < 0)
         return -1;
-    if (lbox_code_install(o->code, task, "/var/task", &budget, err) < 0)
+    if (lbox_code_install(code, task, "/var/task", &budget, err) < 0)
         return -1;
     if (add_lint(b, dir, err) < 0)
         return -1;

@@ -36,6 +36,9 @@ struct lbox_build_opts {
     const char *npm_registry;      /* NULL = env / npm config (SDK packages) */
     long index_max_age_s;          /* reuse a fetched Debian Release this long; 0 = refetch */
     const char *store_dir;         /* NULL = default */
+    /* --npm-install (builder/npm_install.h): npm ci/install for the target first */
+    bool npm_install;
+    int npm_log_fd;                /* npm's output goes here; < 0 = discarded (0 = stdin: no) */
 };
 
 struct lbox_build_layer {

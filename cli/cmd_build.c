@@ -29,6 +29,9 @@ static const char usage_text[] =
     "  --npm-registry URL   npm registry (env LBOX_NPM_REGISTRY; default: npm's config)\n"
     "  --debian-mirror URL  Debian mirror (env LBOX_DEBIAN_MIRROR; default: apt's sources)\n"
     "  --with-npm           also install npm into /var/lang\n"
+    "  --npm-install        run npm ci (npm install without a lock file) for the code in a\n"
+    "                       sandbox of the target runtime and arch (QEMU when foreign), so\n"
+    "                       native addons are compiled for the target; npm's output on stderr\n"
     "  --offline            use the download cache only\n"
     "  --refresh            re-read the Debian index even if fetched recently\n"
     "  --json               print the result as JSON\n"
@@ -38,7 +41,7 @@ static const char usage_text[] =
 enum {
     OPT_RUNTIME = 256, OPT_ARCH, OPT_CODE, OPT_LAYER, OPT_HANDLER, OPT_TAG, OPT_FORMAT,
     OPT_NODE_SOURCE, OPT_NODE_MIRROR, OPT_NPM_REGISTRY, OPT_DEBIAN_MIRROR, OPT_WITH_NPM,
-    OPT_OFFLINE, OPT_REFRESH, OPT_JSON,
+    OPT_OFFLINE, OPT_REFRESH, OPT_JSON, OPT_NPM_INSTALL,
 };
 
 static const struct option options[] = {
@@ -55,6 +58,7 @@ static const struct option options[] = {
     {"npm-registry", required_argument, NULL, OPT_NPM_REGISTRY},
     {"debian-mirror", required_argument, NULL, OPT_DEBIAN_MIRROR},
     {"with-npm", no_argument, NULL, OPT_WITH_NPM},
+    {"npm-install", no_argument, NULL, OPT_NPM_INSTALL},
     {"offline", no_argument, NULL, OPT_OFFLINE},
     {"refresh", no_argument, NULL, OPT_REFRESH},
     {"json", no_argument, NULL, OPT_JSON},
@@ -128,6 +132,7 @@ int cmd_build(int argc, char **argv)
         case OPT_NPM_REGISTRY: o.npm_registry = optarg; break;
         case OPT_DEBIAN_MIRROR: o.debian_mirror = optarg; break;
         case OPT_WITH_NPM: o.node.with_npm = true; break;
+        case OPT_NPM_INSTALL: o.npm_install = true; o.npm_log_fd = 2; break;
         case OPT_OFFLINE: offline = true; break;
         case OPT_REFRESH: o.index_max_age_s = 0; break;
         case OPT_JSON: json = true; break;

@@ -1,0 +1,530 @@
+#include "npm_install.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <jansson.h>
+#include <poll.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "../common/cleanup.h"
+#include "../common/fsutil.h"
+#include "../common/hash.h"
+#include "../sandbox/sandbox.h"
+#include "code.h"
+#include "debian.h"
+#include "extract.h"
+#include "layout.h"
+#include "recipe.h"
+#include "sources.h"
+
+/* Bump when what a build environment holds for the same inputs changes. */
+#define BUILDENV_VERSION "lbox-buildenv-2"
+
+/* Inside the build environment: a folder the sandbox binds per run, holding the host's
+ * resolv.conf (the environment is shared and read-only; DNS settings are the host's now). */
+#define HOST_FILES_DIR "run/lbox"
+
+struct headers_pin {
+    char *version, *integrity, *common_gypi;
+};
+
+static void headers_pin_free(struct headers_pin *h)
+{
+    free(h->version);
+    free(h->integrity);
+    free(h->common_gypi);
+}
+
+static int load_headers_pin(const char *recipe_dir, struct headers_pin *h, struct lbox_error *err)
+{
+    _cleanup_free_ char *path = lbox_path_join(recipe_dir, "buildenv/headers.json");
+    json_error_t je;
+    json_t *j = json_load_file(path, 0, &je);
+    if (!j)
+        return lbox_err(err, LBOX_E_INVAL, "%s: %s (line %d)", path, je.text, je.line);
+    const char *v = json_string_value(json_object_get(j, "version"));
+    const char *i = json_string_value(json_object_get(j, "integrity"));
+    const char *g = json_string_value(json_object_get(j, "common_gypi"));
+    int rc = 0;
+    if (!v || !i || !g || strchr(g, '/'))
+        rc = lbox_err(err, LBOX_E_INVAL, "%s: needs string fields version, integrity and "
+                      "common_gypi (a file name next to it)", path);
+    else {
+        h->version = lbox_xstrdup(v);
+        h->integrity = lbox_xstrdup(i);
+        h->common_gypi = lbox_strdupf("%s/buildenv/%s", recipe_dir, g);
+    }
+    json_decref(j);
+    return rc;
+}
+
+/* debian.build_packages of the recipe (the loader of struct lbox_recipe does not keep it). */
+static int load_build_packages(const struct lbox_recipe *r, char ***out, size_t *n,
+                               struct lbox_error *err)
+{
+    _cleanup_free_ char *path = lbox_strdupf("%s/%s.json", r->dir, r->runtime);
+    json_error_t je;
+    json_t *j = json_load_file(path, 0, &je);
+    if (!j)
+        return lbox_err(err, LBOX_E_INVAL, "%s: %s (line %d)", path, je.text, je.line);
+    json_t *a = json_object_get(json_object_get(j, "debian"), "build_packages");
+    size_t len = json_array_size(a);
+    if (!json_is_array(a) || len == 0) {
+        json_decref(j);
+        return lbox_err(err, LBOX_E_INVAL,
+                        "%s: debian.build_packages lists no packages (the compiler and tools "
+                        "that node-gyp needs, e.g. make, g++, python3)", path);
+    }
+    *out = lbox_xcalloc(len, sizeof **out);
+    *n = 0;
+    for (size_t i = 0; i < len; i++) {
+        const char *s = json_string_value(json_array_get(a, i));
+        if (s)
+            (*out)[(*n)++] = lbox_xstrdup(s);
+    }
+    json_decref(j);
+    return 0;
+}
+
+static void strv_free(char **v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(v[i]);
+    free(v);
+}
+
+static void hash_str(struct lbox_hash *h, const char *s)
+{
+    s = s ? s : "";
+    lbox_hash_update(h, s, strlen(s) + 1);
+}
+
+/* node-gyp's headers: the release tarball's include/ when Node.js came from it, else the
+ * Node-API headers package plus lbox's common.gypi. */
+static int install_headers(struct lbox_fetcher *f, const struct lbox_node_archive *a,
+                           const struct headers_pin *pin, const char *registry_flag,
+                           const char *root, struct lbox_error *err)
+{
+    _cleanup_free_ char *inc = lbox_path_join(root, "var/lang/include");
+    if (a->from == LBOX_NODE_DIST) {
+        _cleanup_free_ char *strip = lbox_strdupf("%sinclude/", a->strip);
+        return lbox_extract_subtree(a->path, strip, inc, NULL, err);
+    }
+    _cleanup_free_ char *dir = lbox_path_join(inc, "node");
+    _cleanup_free_ char *gypi = lbox_path_join(dir, "common.gypi");
+    _cleanup_free_ char *tgz = NULL;
+    if (!lbox_fetch_cached(f, pin->integrity, &tgz)) {
+        _cleanup_free_ char *reg = NULL;
+        if (lbox_npm_registry(registry_flag, &reg, err) < 0)
+            return -1;
+        _cleanup_free_ char *url = lbox_strdupf("%s/node-api-headers/-/node-api-headers-%s.tgz",
+                                                reg, pin->version);
+        if (lbox_fetch_pinned(f, url, pin->integrity,
+                              "set --npm-registry or LBOX_NPM_REGISTRY, or configure npm's "
+                              "registry", &tgz, err) < 0)
+            return -1;
+    }
+    if (lbox_mkdir_p(dir, 0755, err) < 0 ||
+        lbox_extract_subtree(tgz, "package/include/", dir, NULL, err) < 0 ||
+        lbox_copy_file(pin->common_gypi, gypi, err) < 0)
+        return -1;
+    return chmod(gypi, 0644) < 0 ? lbox_err_errno(err, errno, "chmod %s", gypi) : 0;
+}
+
+/* DNS from the host, read at each run through the bound HOST_FILES_DIR. */
+static int link_resolv_conf(const char *root, struct lbox_error *err)
+{
+    _cleanup_free_ char *dir = lbox_path_join(root, HOST_FILES_DIR);
+    _cleanup_free_ char *conf = lbox_path_join(root, "etc/resolv.conf");
+    if (lbox_mkdir_p(dir, 0755, err) < 0)
+        return -1;
+    if (unlink(conf) < 0 && errno != ENOENT)
+        return lbox_err_errno(err, errno, "removing %s", conf);
+    if (symlink("/" HOST_FILES_DIR "/resolv.conf", conf) < 0)
+        return lbox_err_errno(err, errno, "linking %s", conf);
+    return 0;
+}
+
+/* What update-alternatives would have made (maintainer scripts never run): cc and c++,
+ * the names make's built-in rules and node-gyp's Makefiles call. */
+static int tool_links(const char *root, struct lbox_error *err)
+{
+    static const char *const links[][2] = {{"gcc", "usr/bin/cc"}, {"g++", "usr/bin/c++"}};
+    for (size_t i = 0; i < sizeof links / sizeof links[0]; i++) {
+        _cleanup_free_ char *target = lbox_strdupf("%s/usr/bin/%s", root, links[i][0]);
+        _cleanup_free_ char *link = lbox_path_join(root, links[i][1]);
+        struct stat st;
+        if (lstat(target, &st) < 0 || lstat(link, &st) == 0)
+            continue;
+        if (symlink(links[i][0], link) < 0)
+            return lbox_err_errno(err, errno, "linking %s", link);
+    }
+    return 0;
+}
+
+static int assemble(struct lbox_fetcher *f, const struct lbox_npm_install_opts *o,
+                    struct lbox_deb_source *src, char *const *pkgs, size_t npkgs,
+                    const struct lbox_node_archive *a, const struct headers_pin *pin,
+                    const char *dir, struct lbox_error *err)
+{
+    struct lbox_deb_set set = {0};
+    int rc = -1;
+    if (lbox_debian_resolve(f, src, (const char *const *)pkgs, npkgs, o->index_max_age_s, &set,
+                            err) < 0 ||
+        lbox_debian_install(f, src, &set, dir, err) < 0 || lbox_layout_base(dir, err) < 0 ||
+        lbox_node_install(a, dir, true, err) < 0 ||
+        install_headers(f, a, pin, o->npm_registry, dir, err) < 0 ||
+        link_resolv_conf(dir, err) < 0 || tool_links(dir, err) < 0)
+        goto out;
+    /* As root the sandbox runs as nobody: everything must be readable by others. */
+    if (chmod(dir, 0755) < 0) {
+        lbox_err_errno(err, errno, "chmod %s", dir);
+        goto out;
+    }
+    rc = 0;
+out:
+    lbox_deb_set_free(&set);
+    return rc;
+}
+
+int lbox_buildenv_prepare(struct lbox_fetcher *f, const struct lbox_npm_install_opts *o,
+                          char **root, struct lbox_error *err)
+{
+    *root = NULL;
+    struct lbox_recipe r;
+    const char *arch = o->arch ? o->arch : lbox_arch_host();
+    if (lbox_recipe_load(o->runtime, arch, &r, err) < 0)
+        return -1;
+    int rc = -1;
+    char **pkgs = NULL;
+    size_t npkgs = 0, nbuild = 0;
+    char **build = NULL;
+    struct headers_pin pin = {0};
+    struct lbox_node_archive a = {0};
+    struct lbox_deb_source src = {
+        .suite = r.debian_suite,
+        .components = r.debian_components,
+        .ncomponents = r.ndebian_components,
+        .arch = (char *)lbox_arch_debian(r.arch),
+    };
+    char *release = NULL, *base = NULL, *dir = NULL, *tmp = NULL;
+    struct lbox_node_opts no = {.source = LBOX_NODE_AUTO};
+    if (o->node)
+        no = *o->node;
+    no.with_npm = true;
+    if (!no.npm_registry)
+        no.npm_registry = o->npm_registry;
+
+    if (load_build_packages(&r, &build, &nbuild, err) < 0 ||
+        load_headers_pin(r.dir, &pin, err) < 0 ||
+        lbox_debian_pick_mirror(o->debian_mirror, r.debian_suite, &src.mirror, err) < 0)
+        goto out;
+    {
+        _cleanup_free_ char *url = lbox_strdupf("%s/dists/%s/Release", src.mirror, src.suite);
+        if (lbox_fetch_unpinned(f, url, o->index_max_age_s, LBOX_DEBIAN_MIRROR_HINT, &release,
+                                err) < 0)
+            goto out;
+    }
+    char release_sha[65], key[65];
+    if (lbox_sha256_file(release, release_sha, err) < 0 || lbox_node_fetch(f, &r, &no, &a, err) < 0)
+        goto out;
+    pkgs = lbox_xcalloc(r.npackages + nbuild, sizeof *pkgs);
+    for (size_t i = 0; i < r.npackages; i++)
+        pkgs[npkgs++] = r.packages[i];
+    for (size_t i = 0; i < nbuild; i++)
+        pkgs[npkgs++] = build[i];
+    {
+        struct lbox_hash *h = lbox_hash_new("sha256");
+        hash_str(h, BUILDENV_VERSION);
+        hash_str(h, r.runtime);
+        hash_str(h, r.arch);
+        hash_str(h, release_sha);
+        for (size_t i = 0; i < npkgs; i++)
+            hash_str(h, pkgs[i]);
+        hash_str(h, a.digest);
+        hash_str(h, r.node.npm_cli_integrity);
+        hash_str(h, pin.integrity);
+        lbox_hash_final_hex(h, key);
+    }
+    base = lbox_path_join(f->cache_dir, "buildenv");
+    dir = lbox_path_join(base, key);
+    struct stat st;
+    if (stat(dir, &st) == 0 && S_ISDIR(st.st_mode)) {
+        *root = dir;
+        dir = NULL;
+        rc = 0;
+        goto out;
+    }
+    if (f->notice) {
+        _cleanup_free_ char *msg = lbox_strdupf(
+            "assembling the %s %s build environment (Debian build tools for the target, once; "
+            "cached in %s)", r.runtime, r.arch, base);
+        f->notice(f->notice_ctx, msg);
+    }
+    tmp = lbox_path_join(base, "tmp-XXXXXX");
+    if (lbox_mkdir_p(base, 0755, err) < 0)
+        goto out;
+    if (!mkdtemp(tmp)) {
+        lbox_err_errno(err, errno, "cannot create a folder under %s", base);
+        free(tmp);
+        tmp = NULL;
+        goto out;
+    }
+    if (assemble(f, o, &src, pkgs, npkgs, &a, &pin, tmp, err) < 0) {
+        lbox_err_prefix(err, "assembling the %s %s build environment", r.runtime, r.arch);
+        goto out;
+    }
+    /* Complete or absent: a concurrent build that won the rename has the same content. */
+    if (rename(tmp, dir) < 0 && errno != EEXIST && errno != ENOTEMPTY) {
+        lbox_err_errno(err, errno, "cannot move the build environment to %s", dir);
+        goto out;
+    }
+    *root = dir;
+    dir = NULL;
+    rc = 0;
+out:
+    if (tmp) {
+        lbox_rm_rf(tmp, NULL);
+        free(tmp);
+    }
+    free(pkgs);
+    strv_free(build, nbuild);
+    headers_pin_free(&pin);
+    lbox_node_archive_free(&a);
+    free(src.mirror);
+    free(release);
+    free(base);
+    free(dir);
+    lbox_recipe_free(&r);
+    return rc;
+}
+
+/* ---- running npm ---- */
+
+static uid_t chown_uid;
+static gid_t chown_gid;
+
+static int chown_one(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+    (void)st;
+    (void)type;
+    (void)ftw;
+    return lchown(path, chown_uid, chown_gid) < 0 ? -1 : 0;
+}
+
+/* The sandbox's processes write with the host ids lbox_sandbox_host_ids gives (nobody when
+ * lbox runs as root): hand them the scratch copy. */
+static int hand_over(const char *dir, struct lbox_error *err)
+{
+    uid_t u;
+    gid_t g;
+    lbox_sandbox_host_ids(&u, &g);
+    if (u == geteuid())
+        return 0;
+    chown_uid = u;
+    chown_gid = g;
+    if (nftw(dir, chown_one, 32, FTW_PHYS) < 0)
+        return lbox_err_errno(err, errno, "cannot hand %s to the sandbox user", dir);
+    return 0;
+}
+
+static bool has_file(const char *dir, const char *name)
+{
+    _cleanup_free_ char *p = lbox_path_join(dir, name);
+    struct stat st;
+    return lstat(p, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+static void env_add(char ***v, size_t *n, char *s)
+{
+    *v = lbox_xrealloc(*v, (*n + 2) * sizeof **v);
+    (*v)[(*n)++] = s;
+    (*v)[*n] = NULL;
+}
+
+static char **npm_env(const char *registry, bool extra_ca)
+{
+    char **v = NULL;
+    size_t n = 0;
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    env_add(&v, &n, lbox_xstrdup("PATH=/var/lang/bin:/usr/local/bin:/usr/bin:/bin"));
+    env_add(&v, &n, lbox_xstrdup("HOME=/tmp"));
+    env_add(&v, &n, lbox_xstrdup("TMPDIR=/tmp"));
+    env_add(&v, &n, lbox_xstrdup("LANG=C.UTF-8"));
+    env_add(&v, &n, lbox_strdupf("npm_config_registry=%s/", registry));
+    env_add(&v, &n, lbox_xstrdup("npm_config_cache=/tmp/.npm"));
+    env_add(&v, &n, lbox_xstrdup("npm_config_nodedir=/var/lang"));
+    env_add(&v, &n, lbox_xstrdup("npm_config_update_notifier=false"));
+    env_add(&v, &n, lbox_xstrdup("npm_config_fund=false"));
+    env_add(&v, &n, lbox_xstrdup("npm_config_audit=false"));
+    env_add(&v, &n, lbox_xstrdup("npm_config_foreground_scripts=true"));
+    if (extra_ca)
+        env_add(&v, &n, lbox_xstrdup("NODE_EXTRA_CA_CERTS=/" HOST_FILES_DIR "/extra-ca.pem"));
+    /* node-gyp compiles with this many jobs (make -j). */
+    env_add(&v, &n, lbox_strdupf("JOBS=%ld", cpus > 0 ? cpus : 1));
+    static const char *const pass[] = {"http_proxy", "https_proxy", "no_proxy", "HTTP_PROXY",
+                                       "HTTPS_PROXY", "NO_PROXY"};
+    for (size_t i = 0; i < sizeof pass / sizeof pass[0]; i++) {
+        const char *val = getenv(pass[i]);
+        if (val && *val)
+            env_add(&v, &n, lbox_strdupf("%s=%s", pass[i], val));
+    }
+    return v;
+}
+
+static int wait_npm(struct lbox_sandbox *sb, int *status, struct lbox_error *err)
+{
+    for (;;) {
+        int r = lbox_sandbox_poll_exit(sb, status, err);
+        if (r != 0)
+            return r < 0 ? -1 : 0;
+        struct pollfd p = {.fd = lbox_sandbox_exit_fd(sb), .events = POLLIN};
+        if (poll(&p, 1, 1000) < 0 && errno != EINTR)
+            return lbox_err_errno(err, errno, "waiting for npm");
+    }
+}
+
+static int copy_resolv_conf(const char *host_dir, struct lbox_error *err)
+{
+    _cleanup_free_ char *dst = lbox_path_join(host_dir, "resolv.conf");
+    char *data = NULL;
+    size_t len = 0;
+    struct lbox_error ignore = {0};
+    /* No resolv.conf on the host: the registry must then be an address or file:// URL. */
+    if (lbox_read_file("/etc/resolv.conf", 1 << 20, &data, &len, &ignore) < 0)
+        return lbox_write_file_atomic(dst, "", 0, 0644, err);
+    int rc = lbox_write_file_atomic(dst, data, len, 0644, err);
+    free(data);
+    return rc;
+}
+
+/* The CA certificates the user's npm trusts beyond node's own (a company's TLS proxy, a
+ * private registry): $NODE_EXTRA_CA_CERTS, else npm's cafile setting. NULL when none. */
+static char *host_extra_ca(void)
+{
+    static const char *const envs[] = {"NODE_EXTRA_CA_CERTS", "npm_config_cafile",
+                                       "NPM_CONFIG_CAFILE"};
+    for (size_t i = 0; i < sizeof envs / sizeof envs[0]; i++) {
+        const char *v = getenv(envs[i]);
+        if (v && *v && access(v, R_OK) == 0)
+            return lbox_xstrdup(v);
+    }
+    FILE *p = popen("npm config get cafile 2>/dev/null", "r");
+    char line[4096] = "";
+    if (p) {
+        if (!fgets(line, sizeof line, p))
+            line[0] = '\0';
+        pclose(p);
+    }
+    line[strcspn(line, "\r\n")] = '\0';
+    return line[0] == '/' && access(line, R_OK) == 0 ? lbox_xstrdup(line) : NULL;
+}
+
+/* Copies a host file into the per-run folder the sandbox sees at /run/lbox. */
+static int copy_host_file(const char *src, const char *host_dir, const char *name,
+                          struct lbox_error *err)
+{
+    _cleanup_free_ char *dst = lbox_path_join(host_dir, name);
+    char *data = NULL;
+    size_t len = 0;
+    if (lbox_read_file(src, 16 << 20, &data, &len, err) < 0)
+        return -1;
+    int rc = lbox_write_file_atomic(dst, data, len, 0644, err);
+    free(data);
+    return rc;
+}
+
+int lbox_npm_install(struct lbox_fetcher *f, const struct lbox_npm_install_opts *o,
+                     char **out_dir, struct lbox_error *err)
+{
+    *out_dir = NULL;
+    const char *arch = lbox_arch_canonical(o->arch ? o->arch : lbox_arch_host());
+    if (!arch)
+        return lbox_err(err, LBOX_E_INVAL, "unknown architecture '%s': use x86_64 or arm64",
+                        o->arch);
+    _cleanup_free_ char *scratch = lbox_path_join(o->work_dir, "npm-install");
+    _cleanup_free_ char *task = lbox_path_join(scratch, "task");
+    _cleanup_free_ char *host = lbox_path_join(scratch, "host");
+    if (lbox_mkdir_p(task, 0755, err) < 0 || lbox_mkdir_p(host, 0755, err) < 0)
+        return -1;
+    /* The copy follows the same safety rules as any --code; the size limit is checked when
+     * the build installs the result. */
+    struct lbox_code_budget budget = {.used = 0, .limit = UINT64_MAX};
+    if (lbox_code_install(o->code, task, "/var/task", &budget, err) < 0)
+        return -1;
+    if (!has_file(task, "package.json"))
+        return lbox_err(err, LBOX_E_INVAL,
+                        "--npm-install: %s has no package.json at its top level, so there is "
+                        "nothing for npm to install", o->code);
+    const char *verb = has_file(task, "package-lock.json") || has_file(task, "npm-shrinkwrap.json")
+                           ? "ci" : "install";
+
+    _cleanup_free_ char *registry = NULL;
+    _cleanup_free_ char *root = NULL;
+    if (lbox_npm_registry(o->npm_registry, &registry, err) < 0 ||
+        lbox_buildenv_prepare(f, o, &root, err) < 0 || copy_resolv_conf(host, err) < 0)
+        return -1;
+    _cleanup_free_ char *ca = host_extra_ca();
+    if ((ca && copy_host_file(ca, host, "extra-ca.pem", err) < 0) || hand_over(scratch, err) < 0)
+        return -1;
+
+    const struct lbox_sandbox_bind binds[] = {
+        {.source = task, .target = "/var/task"},
+        {.source = host, .target = "/" HOST_FILES_DIR},
+    };
+    struct lbox_sandbox_config cfg = {
+        .rootfs = root,
+        .tmp_size_mb = 4096,
+        .host_network = true,
+        .arch = arch,
+        .qemu_path = lbox_binfmt_default_qemu(arch),
+        .hostname = "lbox-build",
+        .binds = binds,
+        .nbinds = 2,
+    };
+    struct lbox_sandbox *sb = NULL;
+    if (lbox_sandbox_create(&cfg, &sb, NULL, err) < 0)
+        return lbox_err_prefix(err, "--npm-install");
+
+    const char *argv[] = {"/var/lang/bin/node", "/var/lang/lib/node_modules/npm/bin/npm-cli.js",
+                          verb, NULL};
+    char **envp = npm_env(registry, ca != NULL);
+    int devnull = -1, outfd = o->log_fd;
+    if (outfd < 0)
+        outfd = devnull = open("/dev/null", O_WRONLY | O_CLOEXEC);
+    int rc = -1, status = 0;
+    if (lbox_sandbox_exec(sb, argv, (const char *const *)envp, "/var/task", outfd, outfd, NULL,
+                          err) < 0 ||
+        wait_npm(sb, &status, err) < 0) {
+        lbox_err_prefix(err, "--npm-install: npm %s", verb);
+        goto out;
+    }
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        if (WIFEXITED(status))
+            lbox_err(err, LBOX_E_INVAL,
+                     "--npm-install: npm %s failed for %s %s (exit status %d); its output is "
+                     "above", verb, o->runtime, arch, WEXITSTATUS(status));
+        else
+            lbox_err(err, LBOX_E_INVAL, "--npm-install: npm %s for %s %s was killed by signal %d",
+                     verb, o->runtime, arch, WTERMSIG(status));
+        goto out;
+    }
+    *out_dir = task;
+    task = NULL;
+    rc = 0;
+out:
+    lbox_sandbox_destroy(sb);
+    if (devnull >= 0)
+        close(devnull);
+    for (char **e = envp; e && *e; e++)
+        free(*e);
+    free(envp);
+    return rc;
+}

@@ -37,17 +37,21 @@ image() {
 }
 
 # A copy of the test store owned by nobody, so the unprivileged run needs nothing of root's.
+# Its cache (unpacked root filesystems, written atomically by lbox) is shared between the
+# tests, so each image is unpacked once for nobody.
+NOBODY_CACHE=$LBOX_BUILD/test-cache-nobody
 prepare_nobody() {
-  mkdir -p "$WORK/nobody/data" "$WORK/nobody/cache" "$WORK/nobody/home"
+  mkdir -p "$WORK/nobody/data" "$WORK/nobody/home" "$NOBODY_CACHE"
   cp -a "$XDG_DATA_HOME/lbox" "$WORK/nobody/data/"
   chown -R 65534:65534 "$WORK/nobody"
+  chown 65534:65534 "$NOBODY_CACHE"
 }
 
 lbox() {
   if [ "$AS" = nobody ]; then
     setpriv --reuid=65534 --regid=65534 --clear-groups \
       env -i PATH="$PATH" HOME="$WORK/nobody/home" XDG_DATA_HOME="$WORK/nobody/data" \
-      XDG_CACHE_HOME="$WORK/nobody/cache" "$LBOX" "$@"
+      XDG_CACHE_HOME="$NOBODY_CACHE" "$LBOX" "$@"
   else
     "$LBOX" "$@"
   fi

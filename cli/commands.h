@@ -8,5 +8,7 @@ int cmd_images(int argc, char **argv);
 int cmd_rm(int argc, char **argv);
 int cmd_inspect(int argc, char **argv);
 int cmd_invoke(int argc, char **argv);
+int cmd_matrix(int argc, char **argv);
+int cmd_binfmt(int argc, char **argv);
 
 #endif

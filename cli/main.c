@@ -16,6 +16,8 @@ struct command {
 #pragma weak cmd_rm
 #pragma weak cmd_inspect
 #pragma weak cmd_invoke
+#pragma weak cmd_matrix
+#pragma weak cmd_binfmt
 
 static const struct command commands[] = {
     {"build", cmd_build, "build a function image for a runtime and architecture"},
@@ -23,6 +25,8 @@ static const struct command commands[] = {
     {"inspect", cmd_inspect, "show an image's config and layers"},
     {"rm", cmd_rm, "remove images from the local store"},
     {"invoke", cmd_invoke, "run events through an image, as Lambda does"},
+    {"matrix", cmd_matrix, "run one event in every runtime and architecture, compare"},
+    {"binfmt", cmd_binfmt, "show or install the host's QEMU registration (old kernels)"},
 };
 
 static void usage(FILE *out)

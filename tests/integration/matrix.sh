@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# lbox matrix: a function whose output depends on process.arch is reported as differing
+# (exit 4, a unified diff naming the field), a pure function as equal on all six
+# combinations (exit 0), and a throwing function as failed (exit 3).
+source "$LBOX_SRC/tests/lib/common.sh"
+FIX=$LBOX_SRC/tests/fixtures/qemu
+printf '{"n": 7, "numbers": [3, 1, 2], "name": "lbox"}' >"$T/event.json"
+
+# Architecture-dependent output, 2 runtimes x 2 arches.
+rc=0
+"$LBOX" matrix --code "$FIX/arch" --event "$T/event.json" --runtimes nodejs16.x,nodejs18.x \
+  --arches x86_64,arm64 --jobs 2 >"$T/out" 2>"$T/err" || rc=$?
+check "arch-dependent: exit 4 (differs) (got $rc: $(tail -3 "$T/err"))" [ "$rc" -eq 4 ]
+check "arch-dependent: four rows, all ok" \
+  [ "$(grep -cE '^nodejs1[68]\.x +(x86_64|arm64) +ok ' "$T/out")" -eq 4 ]
+check "arch-dependent: the arm64 rows differ from the x86_64 reference" \
+  [ "$(grep -cE '^nodejs1[68]\.x +arm64 +ok .*differs$' "$T/out")" -eq 2 ]
+check "arch-dependent: the x86_64 rows are the same" \
+  [ "$(grep -cE '^nodejs1[68]\.x +x86_64 +ok .*same' "$T/out")" -eq 2 ]
+check "arch-dependent: a unified diff shows the field" \
+  bash -c "grep -q '^-  \"arch\": \"x64\"' '$T/out' && grep -q '^+  \"arch\": \"arm64\"' '$T/out'"
+
+# A pure function, every runtime and arch, as JSON.
+rc=0
+"$LBOX" matrix --code "$FIX/pure" --event "$T/event.json" --jobs 2 --json >"$T/out.json" 2>"$T/err" || rc=$?
+check "pure: exit 0 (got $rc: $(tail -3 "$T/err"))" [ "$rc" -eq 0 ]
+check "pure: six combinations, all ok, none differs, equal" \
+  jq -e '(.results | length == 6) and .equal and all(.results[]; .status == "ok" and (.differs | not))' "$T/out.json" >/dev/null
+check "pure: the response is the function's" \
+  jq -e '.results[0].response == {"sum": 6, "sorted": [1, 2, 3], "upper": "LBOX"}' "$T/out.json" >/dev/null
+check "pure: durations and max memory reported, init duration on the cold start" \
+  jq -e 'all(.results[]; .duration_ms > 0 and .max_memory_mb > 0 and .init_duration_ms > 0)' "$T/out.json" >/dev/null
+check "pure: both arches and all three runtimes ran" \
+  jq -e '([.results[].arch] | unique) == ["arm64", "x86_64"] and ([.results[].runtime] | unique | length) == 3' "$T/out.json" >/dev/null
+
+# A function error is a failed combination.
+mkdir -p "$T/throw"
+echo 'exports.handler = async () => { throw new Error("boom"); };' >"$T/throw/index.js"
+rc=0
+"$LBOX" matrix --code "$T/throw" --runtimes nodejs18.x --arches x86_64 >"$T/out" 2>"$T/err" || rc=$?
+check "throwing: exit 3 and status error (got $rc)" \
+  bash -c "[ $rc -eq 3 ] && grep -qE '^nodejs18\.x +x86_64 +error ' '$T/out'"
+
+expect_fail "an unknown architecture is a usage error" "unknown architecture 'sparc'" \
+  "$LBOX" matrix --code "$FIX/pure" --arches sparc
+finish

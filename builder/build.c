@@ -38,8 +38,10 @@ struct build {
     struct lbox_build_result *res;
 };
 
-/* ---- layer cache: "<key>.json" = {"digest","diff_id","size"}; valid while the store
- * still has the blob ---- */
+/* ---- layer cache: <cache>/layers/<key>.json = {"digest","diff_id","size"} and
+ * <key>.blob = the layer itself (a hard link to the store's blob when they share a file
+ * system). A store that lacks the blob (another store, or one emptied by `lbox rm`) gets a
+ * verified copy, so only the first build on a machine pays for compressing a layer. ---- */
 
 static bool layer_cache_get(struct build *b, const char *key, struct lbox_layer *l)
 {
@@ -49,8 +51,12 @@ static bool layer_cache_get(struct build *b, const char *key, struct lbox_layer 
         return false;
     const char *d = json_string_value(json_object_get(j, "digest"));
     const char *id = json_string_value(json_object_get(j, "diff_id"));
-    bool ok = d && id && strlen(d) < sizeof l->digest && strlen(id) < sizeof l->diff_id &&
-              lbox_store_has_blob(b->store, d);
+    bool ok = d && id && strlen(d) < sizeof l->digest && strlen(id) < sizeof l->diff_id;
+    if (ok && !lbox_store_has_blob(b->store, d)) {
+        _cleanup_free_ char *blob = lbox_strdupf("%s/%s.blob", b->layer_cache, key);
+        /* The copy is hashed on the way in: a damaged cache blob is never stored. */
+        ok = access(blob, R_OK) == 0 && lbox_store_put_blob_file(b->store, blob, d, false, NULL) == 0;
+    }
     if (ok) {
         strcpy(l->digest, d);
         strcpy(l->diff_id, id);
@@ -60,13 +66,20 @@ static bool layer_cache_get(struct build *b, const char *key, struct lbox_layer 
     return ok;
 }
 
+/* A failed cache write only costs a rebuild next time, so errors are ignored here. */
 static void layer_cache_put(struct build *b, const char *key, const struct lbox_layer *l)
 {
+    _cleanup_free_ char *blob = lbox_strdupf("%s/%s.blob", b->layer_cache, key);
+    _cleanup_free_ char *tmp = lbox_strdupf("%s.tmp.%d", blob, (int)getpid());
+    _cleanup_free_ char *stored = lbox_store_blob_path(b->store, l->digest);
+    unlink(tmp);
+    if ((link(stored, tmp) == 0 || lbox_copy_file(stored, tmp, NULL) == 0) && rename(tmp, blob) < 0)
+        unlink(tmp);
+
     json_t *j = json_pack("{s:s, s:s, s:I}", "digest", l->digest, "diff_id", l->diff_id, "size",
                           (json_int_t)l->size);
     char *text = json_dumps(j, JSON_SORT_KEYS | JSON_COMPACT);
     _cleanup_free_ char *p = lbox_strdupf("%s/%s.json", b->layer_cache, key);
-    /* A failed cache write only costs a rebuild next time. */
     lbox_write_file_atomic(p, text, strlen(text), 0644, NULL);
     free(text);
     json_decref(j);

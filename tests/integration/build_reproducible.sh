@@ -6,8 +6,20 @@ source "$LBOX_SRC/tests/lib/common.sh"
 cp -r "$LBOX_SRC/examples/hello" "$T/fn"
 build() { "$LBOX" build --runtime nodejs18.x --arch x86_64 --code "$T/fn" --tag repro:test --json "$@"; }
 
-XDG_DATA_HOME=$T/store1 build >"$T/a.json"
-XDG_DATA_HOME=$T/store2 build >"$T/b.json"
+# Independent: each build has its own store and its own layer cache, so every layer is made
+# from scratch twice; only the verified downloads are shared.
+fresh_cache() {
+  mkdir -p "$1/lbox"
+  ln -s "$XDG_CACHE_HOME/lbox/blobs" "$1/lbox/blobs"
+  ln -s "$XDG_CACHE_HOME/lbox/urls" "$1/lbox/urls"
+}
+"$LBOX" build --runtime nodejs18.x --arch x86_64 --code "$T/fn" --tag warm:up >/dev/null 2>&1  # downloads
+fresh_cache "$T/cache1"; fresh_cache "$T/cache2"
+XDG_CACHE_HOME=$T/cache1 XDG_DATA_HOME=$T/store1 build >"$T/a.json"
+XDG_CACHE_HOME=$T/cache2 XDG_DATA_HOME=$T/store2 build >"$T/b.json"
+check "neither build reused a layer" \
+  test "$(jq -s -c '[.[].layers[].cached] | any' "$T/a.json" "$T/b.json")" = false
+export XDG_CACHE_HOME=$T/cache1
 check "two independent builds give one digest" test "$(jq -r .digest "$T/a.json")" = "$(jq -r .digest "$T/b.json")"
 check "a digest is sha256" grep -q '"digest": "sha256:[0-9a-f]\{64\}"' "$T/a.json"
 
@@ -16,6 +28,10 @@ check "a warm rebuild reuses base, node and runtime" \
   test "$(jq -c '[.layers[] | select(.name != "task") | .cached]' "$T/warm.json")" = '[true,true,true]'
 check "a warm rebuild of unchanged code gives the same digest" \
   test "$(jq -r .digest "$T/warm.json")" = "$(jq -r .digest "$T/a.json")"
+
+XDG_DATA_HOME=$T/store3 build >"$T/other-store.json"
+check "a new store takes cached layers (verified copies) and gives the same digest" \
+  test "$(jq -c '[.layers[] | select(.name != "task") | .cached]' "$T/other-store.json")-$(jq -r .digest "$T/other-store.json")" = "[true,true,true]-$(jq -r .digest "$T/a.json")"
 
 # Touching files (mtime only) must not change anything.
 touch -d '2001-01-01' "$T/fn/index.js"

@@ -60,9 +60,9 @@ static bool print_entry(const char *name)
         if (!strcmp(line, "enabled") || !strcmp(line, "disabled"))
             strcpy(state, line);
         else if (!strncmp(line, "interpreter ", 12))
-            snprintf(interp, sizeof interp, "%s", line + 12);
+            snprintf(interp, sizeof interp, "%.511s", line + 12);
         else if (!strncmp(line, "flags: ", 7))
-            snprintf(flags, sizeof flags, "%s", line + 7);
+            snprintf(flags, sizeof flags, "%.31s", line + 7);
     }
     fclose(f);
     if (!strstr(interp, "qemu") && !strstr(name, "qemu"))

@@ -92,7 +92,7 @@ static int put_json(struct lbox_store *st, json_t *j, char *digest, size_t *size
 int lbox_image_commit(struct lbox_store *st, const struct lbox_image_spec *sp,
                       char *manifest_digest_out, struct lbox_error *err)
 {
-    const char *goarch, *variant;
+    const char *goarch = NULL, *variant = NULL;
     if (!sp->runtime || !sp->handler || !sp->arch || !sp->ref)
         return lbox_err(err, LBOX_E_INVAL, "an image needs a ref, runtime, arch and handler");
     if (platform(sp->arch, &goarch, &variant, err) < 0)
@@ -105,7 +105,7 @@ int lbox_image_commit(struct lbox_store *st, const struct lbox_image_spec *sp,
     if (!cfg)
         return -1;
     char cfg_digest[72], man_digest[72];
-    size_t cfg_size, man_size;
+    size_t cfg_size = 0, man_size = 0;
     int r = put_json(st, cfg, cfg_digest, &cfg_size, err);
     json_decref(cfg);
     if (r < 0)

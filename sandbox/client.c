@@ -165,22 +165,27 @@ int lbox_sandbox_kill_procs(struct lbox_sandbox *sb, struct lbox_error *err)
     return request(sb, LBOX_MSG_KILL, LBOX_MSG_KILL_REPLY, &h, err);
 }
 
+/* The larger of the cgroup's peak and the processes' own high-water marks: a cgroup is not
+ * charged for file pages that were first read outside it (node's binary, unpacked by the
+ * runner), which Lambda's figure includes, so the cgroup alone under-reports. */
 uint64_t lbox_sandbox_memory_peak(struct lbox_sandbox *sb)
 {
-    if (sb->cg->kind != LBOX_CG_NONE)
-        return lbox_cgroup_peak(sb->cg);
+    uint64_t peak = 0;
     struct lbox_msg_head h;
-    if (request(sb, LBOX_MSG_PEAK, LBOX_MSG_PEAK_REPLY, &h, NULL) < 0)
-        return 0;
-    return h.value > 0 ? (uint64_t)h.value : 0;
+    if (request(sb, LBOX_MSG_PEAK, LBOX_MSG_PEAK_REPLY, &h, NULL) == 0 && h.value > 0)
+        peak = (uint64_t)h.value;
+    if (sb->cg->kind != LBOX_CG_NONE) {
+        uint64_t cg = lbox_cgroup_peak(sb->cg);
+        if (cg > peak)
+            peak = cg;
+    }
+    return peak;
 }
 
 void lbox_sandbox_memory_peak_reset(struct lbox_sandbox *sb)
 {
-    if (sb->cg->kind != LBOX_CG_NONE) {
+    if (sb->cg->kind != LBOX_CG_NONE)
         lbox_cgroup_peak_reset(sb->cg);
-        return;
-    }
     struct lbox_msg_head h;
     request(sb, LBOX_MSG_PEAK_RESET, LBOX_MSG_PEAK_REPLY, &h, NULL);
 }

@@ -13,7 +13,7 @@ scenario() {
   # One event: response on stdout, START/END/REPORT in order with Init Duration (cold).
   inv "$HELLO" --event "$(event '{"name":"lbox"}')"
   expect_rc 0 "hello"
-  jqt '.message == "hello, lbox" and .runtime == "AWS_Lambda_nodejs18.x"' || fail "hello response: $OUT"
+  jqt '.message == "hello, lbox" and .runtime == "AWS_Lambda_'"$TEST_RUNTIME"'"' || fail "hello response: $OUT"
   id=$(printf '%s\n' "$OUT" | jq -r .requestId)
   [[ $id =~ ^$uuid$ ]] || fail "request id '$id'"
   grep -q "^START RequestId: $id Version: \$LATEST$" "$WORK/err" || fail "START line"
@@ -48,7 +48,7 @@ scenario() {
        and .env.AWS_LAMBDA_FUNCTION_VERSION == "$LATEST"
        and .env.AWS_LAMBDA_RUNTIME_API == "127.0.0.1:9001"
        and .env.LAMBDA_TASK_ROOT == "/var/task" and .env.LAMBDA_RUNTIME_DIR == "/var/runtime"
-       and .env._HANDLER == "index.handler" and .env.AWS_EXECUTION_ENV == "AWS_Lambda_nodejs18.x"
+       and .env._HANDLER == "index.handler" and .env.AWS_EXECUTION_ENV == "AWS_Lambda_'"$TEST_RUNTIME"'"
        and .env.AWS_LAMBDA_LOG_GROUP_NAME == "/aws/lambda/lbox-test-lifecycle"
        and (.env.AWS_LAMBDA_LOG_STREAM_NAME | test("^[0-9]{4}/[0-9]{2}/[0-9]{2}/\\[\\$LATEST\\][0-9a-f]{32}$"))
        and (.env.PATH | startswith("/var/lang/bin"))

@@ -24,13 +24,17 @@ content_hash() {
   find "$@" -type f -print0 | sort -z | xargs -0 sha256sum | awk '{print $1}' | sha256sum | cut -c1-12
 }
 
+# The runtime and architecture the scenarios run on (invoke_arm64.sh sets them).
+TEST_RUNTIME=${LBOX_TEST_RUNTIME:-nodejs18.x}
+TEST_ARCH=${LBOX_TEST_ARCH:-x86_64}
+
 # image EXAMPLE [CODE_DIR]: builds examples/EXAMPLE as lbox-test-EXAMPLE:<hash of the code and
 # the runtime client> unless that tag exists, so an edited example or client is rebuilt.
 image() {
   local code=${2:-$LBOX_SRC/examples/$1}
-  local tag="lbox-test-$1:$(content_hash "$code" "$LBOX_SRC/base-images/runtime")"
+  local tag="lbox-test-$1:$TEST_RUNTIME-$TEST_ARCH-$(content_hash "$code" "$LBOX_SRC/base-images/runtime")"
   if ! "$LBOX" inspect "$tag" >/dev/null 2>&1; then
-    "$LBOX" build --runtime nodejs18.x --arch x86_64 --code "$code" \
+    "$LBOX" build --runtime "$TEST_RUNTIME" --arch "$TEST_ARCH" --code "$code" \
       --tag "$tag" >"$WORK/build.log" 2>&1 || { cat "$WORK/build.log" >&2; fail "building $1"; }
   fi
   echo "$tag"
@@ -84,7 +88,7 @@ jqt() { printf '%s\n' "$OUT" | sed -n "${2:-1}p" | jq -e "$1" >/dev/null; }
 # as nobody.
 run_as_each() {
   AS=self "$1"
-  if [ "$(id -u)" -eq 0 ]; then
+  if [ "$(id -u)" -eq 0 ] && [ "${LBOX_TEST_ONLY_SELF:-0}" != 1 ]; then
     [ -d "$WORK/nobody" ] || prepare_nobody
     AS=nobody "$1"
   fi

@@ -458,29 +458,11 @@ static int zip_write(struct writer *w, const char *src, const struct code_list *
 static int dir_list_at(const char *src, int dfd, const char *prefix, struct code_list *l,
                        struct lbox_error *err)
 {
-    int dup_fd = dup(dfd);
-    DIR *d = dup_fd >= 0 ? fdopendir(dup_fd) : NULL;
-    if (!d) {
-        if (dup_fd >= 0)
-            close(dup_fd);
+    size_t n = 0;
+    char **names = lbox_dir_names_at(dfd, &n);
+    if (!names)
         return lbox_err_errno(err, errno, "%s: cannot read directory '%s'", src,
                               *prefix ? prefix : ".");
-    }
-    char **names = NULL;
-    size_t n = 0, cap = 0;
-    struct dirent *de;
-    while ((de = readdir(d))) {
-        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-            continue;
-        if (n == cap) {
-            cap = cap ? cap * 2 : 32;
-            names = lbox_xrealloc(names, cap * sizeof *names);
-        }
-        names[n++] = lbox_xstrdup(de->d_name);
-    }
-    closedir(d);
-    if (n)
-        qsort(names, n, sizeof *names, cmp_str); /* same order on every file system */
 
     int rc = 0;
     for (size_t i = 0; i < n; i++) {

@@ -43,4 +43,16 @@ int lbox_export_format_parse(const char *s, enum lbox_export_format *f, struct l
 int lbox_image_export(struct lbox_store *st, const char *ref, const char *out,
                       enum lbox_export_format fmt, struct lbox_error *err);
 
+/* What running an image needs from its config: lbox's labels (runtime, arch), the handler
+ * (the dev.lbox.handler label, else Cmd[0], else index.handler) and Env. */
+struct lbox_image_facts {
+    char *runtime;                /* "unknown" for an image lbox did not build */
+    char *arch;                   /* x86_64 | arm64; the host's when unlabelled */
+    char *handler;
+    char **env;                   /* "K=V", NULL-terminated */
+};
+int lbox_image_facts_read(struct lbox_store *st, const char *ref, struct lbox_image_facts *f,
+                          struct lbox_error *err);
+void lbox_image_facts_free(struct lbox_image_facts *f);
+
 #endif

@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -33,36 +34,26 @@ static int symlink_in(const char *root, const char *rel, const char *target, str
     return 0;
 }
 
-static int cmp_str(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 /* What update-ca-certificates would do: one PEM bundle of every certificate Debian ships,
  * in a fixed (sorted) order so the image stays reproducible. */
 static int ca_bundle(const char *root, struct lbox_error *err)
 {
     _cleanup_free_ char *dir = lbox_path_join(root, "usr/share/ca-certificates/mozilla");
-    DIR *d = opendir(dir);
-    if (!d)
+    _cleanup_close_ int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    size_t n = 0;
+    char **names = dfd >= 0 ? lbox_dir_names_at(dfd, &n) : NULL;
+    if (!names)
         return lbox_err_errno(err, errno,
                               "cannot read %s (is ca-certificates in the recipe's packages?)", dir);
-    char **names = NULL;
-    size_t n = 0;
-    struct dirent *de;
-    while ((de = readdir(d))) {
-        size_t l = strlen(de->d_name);
-        if (l > 4 && !strcmp(de->d_name + l - 4, ".crt")) {
-            names = lbox_xrealloc(names, (n + 1) * sizeof *names);
-            names[n++] = lbox_xstrdup(de->d_name);
-        }
-    }
-    closedir(d);
-    qsort(names, n, sizeof *names, cmp_str);
     char *bundle = NULL;
     size_t blen = 0;
     int rc = 0;
+    size_t certs = 0;
     for (size_t i = 0; i < n && rc == 0; i++) {
+        size_t l = strlen(names[i]);
+        if (l <= 4 || strcmp(names[i] + l - 4, ".crt") != 0)
+            continue;
+        certs++;
         _cleanup_free_ char *p = lbox_path_join(dir, names[i]);
         char *pem = NULL;
         size_t len = 0;
@@ -80,7 +71,7 @@ static int ca_bundle(const char *root, struct lbox_error *err)
     for (size_t i = 0; i < n; i++)
         free(names[i]);
     free(names);
-    if (rc == 0 && n == 0)
+    if (rc == 0 && certs == 0)
         rc = lbox_err(err, LBOX_E_NOTFOUND, "no certificates under %s", dir);
     static const char *const paths[] = {"etc/ssl/certs/ca-certificates.crt",
                                         "etc/pki/tls/certs/ca-bundle.crt",

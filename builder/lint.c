@@ -103,37 +103,14 @@ static void check_perm(struct lint *l, const char *path, const struct stat *st)
                      (unsigned)(st->st_mode & 07777), dir ? "list or enter" : "read"));
 }
 
-static int cmp_name(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 static int walk(struct lint *l, int dfd, const char *dirpath, int depth, struct lbox_error *err)
 {
     if (depth > 256)
         return lbox_err(err, LBOX_E_INVAL, "%s: directories nested deeper than 256 levels", dirpath);
-    int fd2 = dup(dfd);
-    DIR *d = fd2 >= 0 ? fdopendir(fd2) : NULL;
-    if (!d) {
-        if (fd2 >= 0)
-            close(fd2);
+    size_t n = 0;
+    char **names = lbox_dir_names_at(dfd, &n); /* sorted: findings in a stable order */
+    if (!names)
         return lbox_err_errno(err, errno, "lint: cannot read directory '%s'", dirpath);
-    }
-    char **names = NULL;
-    size_t n = 0, cap = 0;
-    struct dirent *de;
-    while ((de = readdir(d))) {
-        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-            continue;
-        if (n == cap) {
-            cap = cap ? cap * 2 : 32;
-            names = lbox_xrealloc(names, cap * sizeof *names);
-        }
-        names[n++] = lbox_xstrdup(de->d_name);
-    }
-    closedir(d);
-    if (n)
-        qsort(names, n, sizeof *names, cmp_name); /* findings in a stable order */
     int rc = 0;
     for (size_t i = 0; i < n && rc == 0; i++) {
         char *path = lbox_path_join(dirpath, names[i]);

@@ -7,9 +7,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/utsname.h>
 #include <unistd.h>
 
+#include "builder/image.h"
+#include "builder/recipe.h"
 #include "builder/store.h"
 #include "commands.h"
 #include "common/fsutil.h"
@@ -97,14 +98,6 @@ static char *function_name_of(const char *ref)
     return name;
 }
 
-static const char *host_arch(void)
-{
-    struct utsname u;
-    if (uname(&u) == 0 && (!strcmp(u.machine, "aarch64") || !strcmp(u.machine, "arm64")))
-        return "arm64";
-    return "x86_64";
-}
-
 /* The static QEMU that runs a foreign-arch image here (sandbox's choice), or NULL. */
 static char *find_qemu(const char *arch)
 {
@@ -137,53 +130,6 @@ static void to_stdout(void *ctx, const void *data, size_t len)
     write_all(STDOUT_FILENO, data, len);
 }
 
-struct image_facts {
-    char *runtime, *arch, *handler;
-    char **env; /* NULL-terminated */
-};
-
-static void facts_free(struct image_facts *f)
-{
-    free(f->runtime);
-    free(f->arch);
-    free(f->handler);
-    for (char **e = f->env; e && *e; e++)
-        free(*e);
-    free(f->env);
-}
-
-static int read_facts(const char *config_json, const char *ref, struct image_facts *f)
-{
-    json_error_t jerr;
-    json_t *root = json_loads(config_json, 0, &jerr);
-    json_t *cfg = root ? json_object_get(root, "config") : NULL;
-    if (!cfg) {
-        fprintf(stderr, "lbox invoke: image %s: its config is not valid OCI JSON (%s)\n", ref,
-                root ? "no \"config\"" : jerr.text);
-        json_decref(root);
-        return -1;
-    }
-    json_t *labels = json_object_get(cfg, "Labels");
-    const char *rt = json_string_value(json_object_get(labels, "dev.lbox.runtime"));
-    const char *ar = json_string_value(json_object_get(labels, "dev.lbox.arch"));
-    const char *h = json_string_value(json_object_get(labels, "dev.lbox.handler"));
-    if (!h)
-        h = json_string_value(json_array_get(json_object_get(cfg, "Cmd"), 0));
-    f->runtime = lbox_xstrdup(rt ? rt : "unknown");
-    f->arch = lbox_xstrdup(ar ? ar : host_arch());
-    f->handler = lbox_xstrdup(h ? h : "index.handler");
-    json_t *env = json_object_get(cfg, "Env");
-    size_t n = json_array_size(env), k = 0;
-    f->env = lbox_xcalloc(n + 1, sizeof *f->env);
-    for (size_t i = 0; i < n; i++) {
-        const char *s = json_string_value(json_array_get(env, i));
-        if (s)
-            f->env[k++] = lbox_xstrdup(s);
-    }
-    json_decref(root);
-    return 0;
-}
-
 int cmd_invoke(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -204,10 +150,10 @@ int cmd_invoke(int argc, char **argv)
 
     struct lbox_events events = {0};
     struct lbox_strv user = {0}, envv = {0};
-    struct image_facts facts = {0};
+    struct lbox_image_facts facts = {0};
     struct lbox_store *store = NULL;
     struct lbox_env *env = NULL;
-    char *config = NULL, *rootfs = NULL, *qemu = NULL, *fname = NULL, *arn = NULL;
+    char *rootfs = NULL, *qemu = NULL, *fname = NULL, *arn = NULL;
     struct lbox_error err = {0};
 
     optind = 1;
@@ -266,15 +212,13 @@ int cmd_invoke(int argc, char **argv)
     if (lbox_env_check_user_size(&user, &err) < 0)
         goto fail;
 
-    if (lbox_store_open(NULL, &store, &err) < 0 || lbox_store_config(store, ref, &config, &err) < 0)
+    if (lbox_store_open(NULL, &store, &err) < 0 || lbox_image_facts_read(store, ref, &facts, &err) < 0)
         goto fail;
-    if (read_facts(config, ref, &facts) < 0)
-        goto out;
-    if (strcmp(facts.arch, host_arch()) != 0 && !(qemu = find_qemu(facts.arch))) {
+    if (strcmp(facts.arch, lbox_arch_host()) != 0 && !(qemu = find_qemu(facts.arch))) {
         fprintf(stderr,
                 "lbox invoke: %s is an %s image and this machine is %s: install QEMU user "
                 "emulation (apt-get install qemu-user-static) to run it\n",
-                ref, facts.arch, host_arch());
+                ref, facts.arch, lbox_arch_host());
         goto out;
     }
     if (lbox_store_rootfs(store, ref, &rootfs, &err) < 0)
@@ -334,8 +278,7 @@ out:
     lbox_events_free(&events);
     lbox_strv_free(&user);
     lbox_strv_free(&envv);
-    facts_free(&facts);
-    free(config);
+    lbox_image_facts_free(&facts);
     free(rootfs);
     free(qemu);
     free(fname);

@@ -1,5 +1,6 @@
 #include "fsutil.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -238,6 +239,44 @@ static char *xdg_dir(const char *var, const char *fallback)
 
 char *lbox_cache_dir(void) { return xdg_dir("XDG_CACHE_HOME", ".cache"); }
 char *lbox_data_dir(void) { return xdg_dir("XDG_DATA_HOME", ".local/share"); }
+
+static int cmp_names(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+char **lbox_dir_names_at(int dfd, size_t *n)
+{
+    int fd = dup(dfd);
+    DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+    if (!d) {
+        int e = errno;
+        if (fd >= 0)
+            close(fd);
+        errno = e;
+        return NULL;
+    }
+    rewinddir(d); /* a dup shares the offset: start from the top whatever was read before */
+    char **names = NULL;
+    size_t count = 0, cap = 0;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+            continue;
+        if (count + 1 >= cap) {
+            cap = cap ? cap * 2 : 32;
+            names = lbox_xrealloc(names, cap * sizeof *names);
+        }
+        names[count++] = lbox_xstrdup(de->d_name);
+    }
+    closedir(d);
+    if (!names)
+        names = lbox_xcalloc(1, sizeof *names);
+    names[count] = NULL;
+    qsort(names, count, sizeof *names, cmp_names);
+    *n = count;
+    return names;
+}
 
 static unsigned long long du_total;
 static int du_one(const char *path, const struct stat *st, int type, struct FTW *ftw)

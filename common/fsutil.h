@@ -37,6 +37,11 @@ char *lbox_xstrdup(const char *s);
 char *lbox_cache_dir(void);
 char *lbox_data_dir(void);
 
+/* The entries of the directory open at dfd (without "." and ".."), sorted bytewise so every
+ * file system gives the same order. Returns a malloc'd array of n malloc'd names (plus a
+ * NULL end), or NULL with errno set. dfd stays open and is not moved. */
+char **lbox_dir_names_at(int dfd, size_t *n);
+
 /* Total size in bytes of regular files under `path` (symlinks not followed). */
 int lbox_du(const char *path, unsigned long long *bytes, struct lbox_error *err);
 

@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "builder/image.h"
 #include "builder/recipe.h"
 #include "builder/store.h"
 #include "common/cleanup.h"
@@ -56,59 +57,19 @@ static void keep_tail(void *ctx, const char *data, size_t len)
     t->len += len;
 }
 
-struct image_facts {
-    char *handler;
-    char **env; /* NULL-terminated */
-};
-
-static void facts_free(struct image_facts *f)
-{
-    free(f->handler);
-    for (char **e = f->env; e && *e; e++)
-        free(*e);
-    free(f->env);
-}
-
-static int read_facts(const char *config_json, const char *ref, struct image_facts *f,
-                      struct lbox_error *err)
-{
-    json_t *root = json_loads(config_json, 0, NULL);
-    json_t *cfg = root ? json_object_get(root, "config") : NULL;
-    if (!cfg) {
-        json_decref(root);
-        return lbox_err(err, LBOX_E_INVAL, "image %s: its config is not OCI JSON", ref);
-    }
-    const char *h = json_string_value(
-        json_object_get(json_object_get(cfg, "Labels"), "dev.lbox.handler"));
-    if (!h)
-        h = json_string_value(json_array_get(json_object_get(cfg, "Cmd"), 0));
-    f->handler = lbox_xstrdup(h ? h : "index.handler");
-    json_t *env = json_object_get(cfg, "Env");
-    size_t n = json_array_size(env), k = 0;
-    f->env = lbox_xcalloc(n + 1, sizeof *f->env);
-    for (size_t i = 0; i < n; i++) {
-        const char *s = json_string_value(json_array_get(env, i));
-        if (s)
-            f->env[k++] = lbox_xstrdup(s);
-    }
-    json_decref(root);
-    return 0;
-}
-
 /* Fills the result fields of c; returns -1 with err for a run failure. */
 static int run_cell(const struct lbox_matrix_opts *o, struct lbox_matrix_cell *c,
                     struct log_tail *tail, struct lbox_error *err)
 {
     struct lbox_store *store = NULL;
     struct lbox_env *env = NULL;
-    struct image_facts facts = {0};
+    struct lbox_image_facts facts = {0};
     struct lbox_strv user = {0}, envv = {0};
-    char *config = NULL, *rootfs = NULL, *arn = NULL, *fname = NULL;
+    char *rootfs = NULL, *arn = NULL, *fname = NULL;
     int rc = -1;
 
     if (lbox_store_open(o->build ? o->build->store_dir : NULL, &store, err) < 0 ||
-        lbox_store_config(store, c->ref, &config, err) < 0 ||
-        read_facts(config, c->ref, &facts, err) < 0 ||
+        lbox_image_facts_read(store, c->ref, &facts, err) < 0 ||
         lbox_store_rootfs(store, c->ref, &rootfs, err) < 0)
         goto out;
     fname = lbox_strdupf("matrix-%s-%s", c->runtime, c->arch);
@@ -152,10 +113,9 @@ out:
     lbox_env_destroy(env);
     if (store)
         lbox_store_close(store);
-    facts_free(&facts);
+    lbox_image_facts_free(&facts);
     lbox_strv_free(&user);
     lbox_strv_free(&envv);
-    free(config);
     free(rootfs);
     free(arn);
     free(fname);

@@ -1,0 +1,56 @@
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../common/fsutil.h"
+#include "image.h"
+#include "recipe.h"
+
+int lbox_image_facts_read(struct lbox_store *st, const char *ref, struct lbox_image_facts *f,
+                          struct lbox_error *err)
+{
+    memset(f, 0, sizeof *f);
+    char *text = NULL;
+    if (lbox_store_config(st, ref, &text, err) < 0)
+        return -1;
+    json_error_t jerr;
+    json_t *root = json_loads(text, 0, &jerr);
+    free(text);
+    json_t *cfg = root ? json_object_get(root, "config") : NULL;
+    if (!cfg) {
+        int rc = lbox_err(err, LBOX_E_INVAL, "image %s: its config is not OCI JSON (%s)", ref,
+                          root ? "no \"config\"" : jerr.text);
+        json_decref(root);
+        return rc;
+    }
+    json_t *labels = json_object_get(cfg, "Labels");
+    const char *rt = json_string_value(json_object_get(labels, "dev.lbox.runtime"));
+    const char *ar = json_string_value(json_object_get(labels, "dev.lbox.arch"));
+    const char *h = json_string_value(json_object_get(labels, "dev.lbox.handler"));
+    if (!h)
+        h = json_string_value(json_array_get(json_object_get(cfg, "Cmd"), 0));
+    f->runtime = lbox_xstrdup(rt ? rt : "unknown");
+    f->arch = lbox_xstrdup(lbox_arch_canonical(ar) ? lbox_arch_canonical(ar) : lbox_arch_host());
+    f->handler = lbox_xstrdup(h ? h : "index.handler");
+    json_t *env = json_object_get(cfg, "Env");
+    size_t n = json_array_size(env), k = 0;
+    f->env = lbox_xcalloc(n + 1, sizeof *f->env);
+    for (size_t i = 0; i < n; i++) {
+        const char *s = json_string_value(json_array_get(env, i));
+        if (s)
+            f->env[k++] = lbox_xstrdup(s);
+    }
+    json_decref(root);
+    return 0;
+}
+
+void lbox_image_facts_free(struct lbox_image_facts *f)
+{
+    free(f->runtime);
+    free(f->arch);
+    free(f->handler);
+    for (char **e = f->env; e && *e; e++)
+        free(*e);
+    free(f->env);
+    memset(f, 0, sizeof *f);
+}

@@ -18,7 +18,7 @@ ok()   { passed=$((passed + 1)); echo "ok - $*"; }
 fail() { failed=$((failed + 1)); echo "not ok - $*"; }
 check() { # check "description" command...
   local what=$1; shift
-  if "$@"; then ok "$what"; else fail "$what"; fi
+  if "$@" >/dev/null; then ok "$what"; else fail "$what"; fi
 }
 # expect_fail "description" "message pattern" command... : must exit non-zero and print the pattern.
 expect_fail() {

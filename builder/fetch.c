@@ -173,6 +173,20 @@ char *lbox_fetch_cache_path(struct lbox_fetcher *f, const struct lbox_digest *d)
     return lbox_strdupf("%s/blobs/%s/%s", f->cache_dir, d->alg, d->hex);
 }
 
+/* The last step of every download: the verified temporary file takes its cache name. */
+static int commit_download(const char *tmp, char *dest, const char *url, char **path,
+                           struct lbox_error *err)
+{
+    if (rename(tmp, dest) < 0) {
+        int e = errno;
+        unlink(tmp);
+        free(dest);
+        return lbox_err_errno(err, e, "cannot store %s in the cache", url);
+    }
+    *path = dest;
+    return 0;
+}
+
 static char *temp_name(const char *path)
 {
     struct timespec ts;
@@ -218,14 +232,7 @@ int lbox_fetch_pinned(struct lbox_fetcher *f, const char *url, const char *diges
         free(dest);
         return -1;
     }
-    if (rename(tmp, dest) < 0) {
-        int e = errno;
-        unlink(tmp);
-        free(dest);
-        return lbox_err_errno(err, e, "cannot store %s in the cache", url);
-    }
-    *path = dest;
-    return 0;
+    return commit_download(tmp, dest, url, path, err);
 }
 
 bool lbox_fetch_cached(struct lbox_fetcher *f, const char *digest, char **path)
@@ -278,14 +285,7 @@ int lbox_fetch_unpinned(struct lbox_fetcher *f, const char *url, long max_age_s,
             *err = derr;
         return -1;
     }
-    if (rename(tmp, dest) < 0) {
-        int e = errno;
-        unlink(tmp);
-        free(dest);
-        return lbox_err_errno(err, e, "cannot store %s in the cache", url);
-    }
-    *path = dest;
-    return 0;
+    return commit_download(tmp, dest, url, path, err);
 }
 
 bool lbox_fetch_reachable(struct lbox_fetcher *f, const char *url)

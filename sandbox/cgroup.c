@@ -50,17 +50,7 @@ static int write_small(const char *dir, const char *file, const char *text)
 {
     char path[PATH_MAX + 64];
     sfmt(path, sizeof path, "%s/%s", dir, file);
-    int fd = open(path, O_WRONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -1;
-    ssize_t n = write(fd, text, strlen(text));
-    int e = errno;
-    close(fd);
-    if (n != (ssize_t)strlen(text)) {
-        errno = n < 0 ? e : EIO;
-        return -1;
-    }
-    return 0;
+    return lbox_write_text(path, text);
 }
 
 static bool has_word(const char *list, const char *word)

@@ -152,4 +152,8 @@ void lbox_init_main(const struct lbox_child_plan *plan) __attribute__((noreturn)
 int lbox_send_msg(int fd, const struct lbox_msg_head *h, const void *payload, size_t len,
                   const int *fds, int nfds);
 
+/* Writes text to an existing file (proc, sysfs, cgroupfs) in one write(2); 0, or -1 with
+ * errno. Async-signal-safe and malloc-free: the sandbox side calls it after clone. */
+int lbox_write_text(const char *path, const char *text);
+
 #endif

@@ -23,18 +23,27 @@
 #include <string.h>
 #include <unistd.h>
 
+int lbox_write_text(const char *path, const char *text)
+{
+    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    ssize_t n = write(fd, text, strlen(text));
+    int e = errno;
+    close(fd);
+    if (n != (ssize_t)strlen(text)) {
+        errno = n < 0 ? e : EIO;
+        return -1;
+    }
+    return 0;
+}
+
 static int write_proc(pid_t pid, const char *file, const char *text, struct lbox_error *err)
 {
     char path[64];
     snprintf(path, sizeof path, "/proc/%d/%s", (int)pid, file);
-    int fd = open(path, O_WRONLY | O_CLOEXEC);
-    if (fd < 0)
-        return lbox_err_errno(err, errno, "sandbox: opening %s", path);
-    ssize_t n = write(fd, text, strlen(text));
-    int e = errno;
-    close(fd);
-    if (n != (ssize_t)strlen(text))
-        return lbox_err_errno(err, n < 0 ? e : EIO,
+    if (lbox_write_text(path, text) < 0)
+        return lbox_err_errno(err, errno,
                               "sandbox: writing \"%.*s\" to %s (user namespaces may be "
                               "restricted: check sysctl user.max_user_namespaces)",
                               (int)strcspn(text, "\n"), text, path);
@@ -57,20 +66,6 @@ int lbox_userns_write_maps(pid_t pid, bool as_root, struct lbox_error *err)
 }
 
 /* Sandbox side (no malloc): called by a process pid 1 started, after unshare(CLONE_NEWUSER). */
-static int write_self(const char *file, const char *text)
-{
-    int fd = open(file, O_WRONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -1;
-    ssize_t n = write(fd, text, strlen(text));
-    int e = errno;
-    close(fd);
-    if (n != (ssize_t)strlen(text)) {
-        errno = n < 0 ? e : EIO;
-        return -1;
-    }
-    return 0;
-}
 
 int lbox_userns_enter_user(void)
 {
@@ -78,9 +73,9 @@ int lbox_userns_enter_user(void)
         return -1;
     /* The kernel lets a process without privilege in the parent namespace map exactly its
      * own ids, once setgroups is denied. */
-    if (write_self("/proc/self/setgroups", "deny") < 0 ||
-        write_self("/proc/self/gid_map", "990 0 1\n") < 0 ||
-        write_self("/proc/self/uid_map", "993 0 1\n") < 0)
+    if (lbox_write_text("/proc/self/setgroups", "deny") < 0 ||
+        lbox_write_text("/proc/self/gid_map", "990 0 1\n") < 0 ||
+        lbox_write_text("/proc/self/uid_map", "993 0 1\n") < 0)
         return -1;
     return 0;
 }

@@ -19,14 +19,13 @@ trap 'rm -rf "$work"' EXIT
 now() { date +%s.%N; }
 median() { sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 
-"$LBOX" inspect bench-hello:latest >/dev/null 2>&1 ||
-  "$LBOX" build --runtime nodejs18.x --arch x86_64 --code "$src/examples/hello" --tag bench-hello >/dev/null
-"$LBOX" inspect bench-timeout:latest >/dev/null 2>&1 ||
-  "$LBOX" build --runtime nodejs18.x --arch x86_64 --code "$src/examples/timeout" --tag bench-timeout >/dev/null
+# Always (re)build: cached layers make it cheap, and the image must be this tree's.
+"$LBOX" build --runtime nodejs18.x --arch x86_64 --code "$src/examples/hello" --tag bench-hello >/dev/null
+"$LBOX" build --runtime nodejs18.x --arch x86_64 --code "$src/examples/timeout" --tag bench-timeout >/dev/null
 "$LBOX" invoke bench-hello >/dev/null 2>&1 # unpacks the rootfs once (cached)
 
 # The image's own node binary, run on the host.
-node_bin=$(ls -t "$XDG_CACHE_HOME"/lbox/rootfs/*/var/lang/bin/node 2>/dev/null | head -1)
+node_bin=$("$LBOX" inspect bench-hello --json | jq -r .digest | sed "s|^sha256:|$XDG_CACHE_HOME/lbox/rootfs/|")/var/lang/bin/node
 [ -x "$node_bin" ] || { echo "cannot find the image's node under $XDG_CACHE_HOME/lbox/rootfs" >&2; exit 1; }
 
 echo '{"name":"bench"}' >"$work/e.json"
@@ -51,7 +50,8 @@ for _ in $(seq "$RUNS"); do
   echo "$t1 - $t0" | bc
 done | median >"$work/cold"
 for _ in $(seq "$RUNS"); do
-  t0=$(now); "$node_bin" "$work/bare.js" "$src/examples/hello/index.js" >/dev/null; t1=$(now)
+  # A clean environment, as the sandbox has: nothing like NODE_EXTRA_CA_CERTS leaks in.
+  t0=$(now); env -i "$node_bin" "$work/bare.js" "$src/examples/hello/index.js" >/dev/null; t1=$(now)
   echo "$t1 - $t0" | bc
 done | median >"$work/bare"
 cold=$(cat "$work/cold"); bare=$(cat "$work/bare")

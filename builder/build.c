@@ -13,6 +13,7 @@
 #include "../common/cleanup.h"
 #include "../common/fsutil.h"
 #include "../common/hash.h"
+#include "ca_certs.h"
 #include "code.h"
 #include "debian.h"
 #include "layout.h"
@@ -23,9 +24,9 @@
 #include "store.h"
 
 /* Bump when what a layer holds for the same inputs changes (layout files, node subset). */
-#define BASE_LAYOUT_VERSION "lbox-base-1"
+#define BASE_LAYOUT_VERSION "lbox-base-2"
 #define NODE_LAYOUT_VERSION "lbox-node-1"
-#define RUNTIME_LAYOUT_VERSION "lbox-runtime-1"
+#define RUNTIME_LAYOUT_VERSION "lbox-runtime-2"
 
 struct build {
     struct lbox_fetcher *f;
@@ -250,13 +251,19 @@ static int build_runtime(struct build *b, struct lbox_error *err)
     struct lbox_recipe *r = &b->recipe;
     _cleanup_free_ char *client = lbox_path_join(r->dir, r->runtime_client);
     _cleanup_free_ char *lock = r->sdk_lock ? lbox_path_join(r->dir, r->sdk_lock) : NULL;
+    _cleanup_free_ char *roots =
+        r->node_root_certs ? lbox_path_join(r->dir, r->node_root_certs) : NULL;
     bool have_lock = lock && access(lock, R_OK) == 0;
+    /* ca-cert.pem is made from the base layer's certificates: the base is the first layer. */
+    const char *base_digest = b->res->layers[0].layer.digest;
 
     char key[129];
     struct lbox_hash *h = lbox_hash_new("sha256");
     lbox_hash_update(h, RUNTIME_LAYOUT_VERSION, sizeof RUNTIME_LAYOUT_VERSION);
     lbox_hash_update(h, r->runtime, strlen(r->runtime) + 1);
-    if (hash_tree(h, client, "", err) < 0 || (have_lock && hash_tree(h, lock, "", err) < 0)) {
+    lbox_hash_update(h, base_digest, strlen(base_digest) + 1);
+    if (hash_tree(h, client, "", err) < 0 || (have_lock && hash_tree(h, lock, "", err) < 0) ||
+        (roots && hash_tree(h, roots, "", err) < 0)) {
         lbox_hash_free(h);
         return -1;
     }
@@ -270,6 +277,10 @@ static int build_runtime(struct build *b, struct lbox_error *err)
     _cleanup_free_ char *dir = stage_dir(b, "runtime", err);
     if (!dir || lbox_layout_runtime(dir, client, r->runtime, err) < 0)
         return -1;
+    _cleanup_free_ char *base_blob = lbox_store_blob_path(b->store, base_digest);
+    _cleanup_free_ char *ca = lbox_path_join(dir, "var/runtime/ca-cert.pem");
+    if (lbox_ca_extra_certs(base_blob, roots, ca, err) < 0)
+        return lbox_err_prefix(err, "making /var/runtime/ca-cert.pem");
     if (have_lock && lbox_sdk_install(b->f, lock, b->o->npm_registry, dir, err) < 0)
         return -1;
     return commit_layer(b, l, dir, key, err);

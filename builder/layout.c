@@ -74,9 +74,8 @@ static int ca_bundle(const char *root, struct lbox_error *err)
     if (rc == 0 && certs == 0)
         rc = lbox_err(err, LBOX_E_NOTFOUND, "no certificates under %s", dir);
     static const char *const paths[] = {"etc/ssl/certs/ca-certificates.crt",
-                                        "etc/pki/tls/certs/ca-bundle.crt",
-                                        "var/runtime/ca-cert.pem"};
-    for (size_t i = 0; i < 3 && rc == 0; i++)
+                                        "etc/pki/tls/certs/ca-bundle.crt"};
+    for (size_t i = 0; i < 2 && rc == 0; i++)
         rc = write_in(root, paths[i], bundle, 0644, err);
     free(bundle);
     return rc;

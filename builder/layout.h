@@ -6,9 +6,9 @@
 #include "../common/error.h"
 
 /* In <root>: /etc/passwd and /etc/group with sbx_user1051 (993:990), /bin/sh -> bash (as
- * on Amazon Linux 2), the CA bundle at Debian's, AL2's and Lambda's paths
- * (/etc/ssl/certs/ca-certificates.crt, /etc/pki/tls/certs/ca-bundle.crt,
- * /var/runtime/ca-cert.pem), /etc/localtime (UTC), /etc/hosts, /etc/nsswitch.conf,
+ * on Amazon Linux 2), the CA bundle at Debian's and AL2's paths
+ * (/etc/ssl/certs/ca-certificates.crt, /etc/pki/tls/certs/ca-bundle.crt; Lambda's
+ * /var/runtime/ca-cert.pem depends on the node version and is made with the runtime layer), /etc/localtime (UTC), /etc/hosts, /etc/nsswitch.conf,
  * /lambda-entrypoint.sh, and the empty /var/task, /opt, /tmp, /var/lang, /var/runtime. */
 int lbox_layout_base(const char *root, struct lbox_error *err);
 

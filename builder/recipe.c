@@ -112,6 +112,7 @@ int lbox_recipe_load(const char *runtime, const char *arch, struct lbox_recipe *
     r->packages = dup_str_array(json_object_get(deb, "packages"), &r->npackages);
     r->runtime_client = dup_str(root, "runtime_client");
     r->sdk_lock = dup_str(root, "sdk_lock");
+    r->node_root_certs = dup_str(root, "node_root_certs");
     r->env = dup_str_array(json_object_get(root, "env"), &r->nenv);
     json_decref(root);
 
@@ -152,6 +153,7 @@ void lbox_recipe_free(struct lbox_recipe *r)
     free_strv(r->packages);
     free(r->runtime_client);
     free(r->sdk_lock);
+    free(r->node_root_certs);
     free_strv(r->env);
     memset(r, 0, sizeof *r);
 }

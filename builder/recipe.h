@@ -35,6 +35,7 @@ struct lbox_recipe {
     size_t npackages;
     char *runtime_client;   /* folder, relative to dir */
     char *sdk_lock;         /* file, relative to dir; NULL: no SDK */
+    char *node_root_certs;  /* SHA-256 list of node's built-in roots, relative to dir; may be NULL */
     char **env;             /* "K=V", NULL-terminated */
     size_t nenv;
 };

@@ -1,0 +1,17 @@
+/* /var/runtime/ca-cert.pem, as on Lambda: the system's CA certificates that node does not
+ * already carry. The bootstrap points NODE_EXTRA_CA_CERTS at it and node parses it on every
+ * start, so the whole system bundle there would cost tens of milliseconds per cold start
+ * (seconds under QEMU). */
+#ifndef LBOX_CA_CERTS_H
+#define LBOX_CA_CERTS_H
+
+#include "../common/error.h"
+
+/* Reads the certificates under usr/share/ca-certificates/ in the gzip'd tar `layer_blob`
+ * (the base layer), leaves out those whose SHA-256 (of the DER form) is listed in
+ * `roots_file` (one lowercase hex digest per line; NULL: none), and writes the rest as PEM to
+ * `out` in the layer's (sorted) order. An empty result is an empty file. */
+int lbox_ca_extra_certs(const char *layer_blob, const char *roots_file, const char *out,
+                        struct lbox_error *err);
+
+#endif

@@ -34,7 +34,7 @@ cp_ns=$(printf '%s\n' "${cp_runs[@]}" | median)
 warm_ns=$(printf '%s\n' "${warm_runs[@]}" | median)
 change_ns=$(printf '%s\n' "${change_runs[@]}" | median)
 ms() { awk -v n="$1" 'BEGIN {printf "%.1f ms", n / 1e6}'; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2fx", a / b}'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.3fx", a / b}'; }
 
 rootfs_bytes=$(du -sb "$work/rootfs" | cut -f1)
 layers=$("$lbox" inspect bench:hello --json | jq '[.manifest.layers[].size] | add')

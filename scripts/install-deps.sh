@@ -4,7 +4,7 @@
 set -euo pipefail
 
 pkgs=(
-  build-essential cmake pkg-config git
+  build-essential cmake pkg-config git ca-certificates
   libarchive-dev libcurl4-openssl-dev libjansson-dev libseccomp-dev libmicrohttpd-dev
   libssl-dev libyaml-dev libcmocka-dev
   qemu-user-static bubblewrap jq    # foreign-arch images; the sandbox benchmark baseline

@@ -45,7 +45,7 @@ int lbox_extract_subtree(const char *archive_path, const char *strip, const char
     struct archive *in = archive_read_new();
     struct archive *out = archive_write_disk_new();
     archive_read_support_filter_all(in);
-    archive_read_support_format_all(in);
+    archive_read_support_format_tar(in); /* node release tarballs and npm packages */
     archive_write_disk_set_options(out, ARCHIVE_EXTRACT_PERM | ARCHIVE_EXTRACT_SECURE_SYMLINKS |
                                             ARCHIVE_EXTRACT_SECURE_NODOTDOT |
                                             ARCHIVE_EXTRACT_UNLINK);

@@ -1,8 +1,6 @@
 #include "fetch.h"
 
-#include <curl/curl.h>
 #include <errno.h>
-#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -12,14 +10,13 @@
 
 #include "../common/cleanup.h"
 #include "../common/fsutil.h"
-
-static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
-static void curl_init_once(void) { curl_global_init(CURL_GLOBAL_DEFAULT); }
+#include "curl_api.h"
 
 int lbox_fetcher_init(struct lbox_fetcher *f, struct lbox_error *err)
 {
     memset(f, 0, sizeof *f);
-    pthread_once(&curl_once, curl_init_once);
+    if (!lbox_curl_api(err))
+        return -1;
     f->cache_dir = lbox_cache_dir();
     f->progress = isatty(STDERR_FILENO);
     f->retries = 3;
@@ -118,6 +115,9 @@ static int download(struct lbox_fetcher *f, const char *url, const char *dest, c
     CURLcode rc = CURLE_OK;
     long http = 0;
     char curl_msg[CURL_ERROR_SIZE] = "";
+    const struct lbox_curl_api *curl = lbox_curl_api(err);
+    if (!curl)
+        return -1;
 
     for (int attempt = 0; attempt <= f->retries; attempt++) {
         if (attempt > 0)
@@ -125,30 +125,30 @@ static int download(struct lbox_fetcher *f, const char *url, const char *dest, c
         t.out = fopen(dest, "wb");
         if (!t.out)
             return lbox_err_errno(err, errno, "cannot create %s", dest);
-        CURL *c = curl_easy_init();
+        CURL *c = curl->easy_init();
         if (!c) {
             fclose(t.out);
             return lbox_err(err, LBOX_E_NET, "cannot initialise libcurl");
         }
         curl_msg[0] = '\0';
-        curl_easy_setopt(c, CURLOPT_URL, url);
-        curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
-        curl_easy_setopt(c, CURLOPT_MAXREDIRS, 10L);
-        curl_easy_setopt(c, CURLOPT_FAILONERROR, 1L);
-        curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, f->timeout_s);
+        curl->easy_setopt(c, CURLOPT_URL, url);
+        curl->easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
+        curl->easy_setopt(c, CURLOPT_MAXREDIRS, 10L);
+        curl->easy_setopt(c, CURLOPT_FAILONERROR, 1L);
+        curl->easy_setopt(c, CURLOPT_CONNECTTIMEOUT, f->timeout_s);
         /* Abort a stalled transfer: under 1 KB/s for 60 s. */
-        curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1024L);
-        curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, 60L);
-        curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
-        curl_easy_setopt(c, CURLOPT_WRITEDATA, &t);
-        curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
-        curl_easy_setopt(c, CURLOPT_XFERINFODATA, &t);
-        curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
-        curl_easy_setopt(c, CURLOPT_ERRORBUFFER, curl_msg);
-        curl_easy_setopt(c, CURLOPT_USERAGENT, "lbox/0.1");
-        rc = curl_easy_perform(c);
-        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &http);
-        curl_easy_cleanup(c);
+        curl->easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1024L);
+        curl->easy_setopt(c, CURLOPT_LOW_SPEED_TIME, 60L);
+        curl->easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
+        curl->easy_setopt(c, CURLOPT_WRITEDATA, &t);
+        curl->easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
+        curl->easy_setopt(c, CURLOPT_XFERINFODATA, &t);
+        curl->easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+        curl->easy_setopt(c, CURLOPT_ERRORBUFFER, curl_msg);
+        curl->easy_setopt(c, CURLOPT_USERAGENT, "lbox/0.1");
+        rc = curl->easy_perform(c);
+        curl->easy_getinfo(c, CURLINFO_RESPONSE_CODE, &http);
+        curl->easy_cleanup(c);
         int close_rc = fclose(t.out);
         if (t.drew)
             fprintf(stderr, "\n");
@@ -164,7 +164,7 @@ static int download(struct lbox_fetcher *f, const char *url, const char *dest, c
         return 0;
     unlink(dest);
     return lbox_err(err, LBOX_E_NET, "cannot download %s: %s%s%s%s", url,
-                    curl_msg[0] ? curl_msg : curl_easy_strerror(rc), hint ? " (" : "",
+                    curl_msg[0] ? curl_msg : curl->easy_strerror(rc), hint ? " (" : "",
                     hint ? hint : "", hint ? ")" : "");
 }
 
@@ -290,17 +290,19 @@ int lbox_fetch_unpinned(struct lbox_fetcher *f, const char *url, long max_age_s,
 
 bool lbox_fetch_reachable(struct lbox_fetcher *f, const char *url)
 {
-    if (f->offline)
+    struct lbox_error ignored = {0};
+    const struct lbox_curl_api *curl = lbox_curl_api(&ignored);
+    if (f->offline || !curl)
         return false;
-    CURL *c = curl_easy_init();
+    CURL *c = curl->easy_init();
     if (!c)
         return false;
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
-    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 5L);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT, 10L);
-    CURLcode rc = curl_easy_perform(c);
-    curl_easy_cleanup(c);
+    curl->easy_setopt(c, CURLOPT_URL, url);
+    curl->easy_setopt(c, CURLOPT_NOBODY, 1L);
+    curl->easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 5L);
+    curl->easy_setopt(c, CURLOPT_TIMEOUT, 10L);
+    CURLcode rc = curl->easy_perform(c);
+    curl->easy_cleanup(c);
     /* Any answer, even an HTTP error, means the host is there. */
     return rc == CURLE_OK || rc == CURLE_HTTP_RETURNED_ERROR;
 }

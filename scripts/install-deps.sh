@@ -7,6 +7,7 @@ pkgs=(
   build-essential cmake pkg-config git ca-certificates
   libarchive-dev libcurl4-openssl-dev libjansson-dev libseccomp-dev libmicrohttpd-dev
   libssl-dev libyaml-dev libcmocka-dev
+  libacl1-dev libzstd-dev liblz4-dev libbz2-dev liblzma-dev nettle-dev zlib1g-dev  # static libarchive
   qemu-user-static bubblewrap jq    # foreign-arch images; the sandbox benchmark baseline
   nodejs npm                     # runs the runtime client's test suite and the SDK lock script
   autoconf automake libtool g++ unzip zip xz-utils  # aws-lambda-ric's native addon; test fixtures

@@ -1,0 +1,60 @@
+#include "curl_api.h"
+
+#include <dlfcn.h>
+#include <pthread.h>
+#include <stdio.h>
+
+#define LIBCURL_SONAME "libcurl.so.4"
+
+static pthread_once_t once = PTHREAD_ONCE_INIT;
+static struct lbox_curl_api api;
+static const struct lbox_curl_api *loaded;
+static char failure[512];
+
+static void load(void)
+{
+    void *h = dlopen(LIBCURL_SONAME, RTLD_NOW | RTLD_LOCAL);
+    if (!h) {
+        snprintf(failure, sizeof failure, "%s", dlerror());
+        return;
+    }
+    CURLcode (*global_init)(long) = (CURLcode (*)(long))dlsym(h, "curl_global_init");
+    /* POSIX (dlsym) guarantees that a function's address survives the trip through void *. */
+    struct {
+        const char *name;
+        void **slot;
+    } want[] = {
+        {"curl_easy_init", (void **)&api.easy_init},
+        {"curl_easy_setopt", (void **)&api.easy_setopt},
+        {"curl_easy_perform", (void **)&api.easy_perform},
+        {"curl_easy_getinfo", (void **)&api.easy_getinfo},
+        {"curl_easy_cleanup", (void **)&api.easy_cleanup},
+        {"curl_easy_strerror", (void **)&api.easy_strerror},
+    };
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
+        if (!(*want[i].slot = dlsym(h, want[i].name))) {
+            snprintf(failure, sizeof failure, "%s has no %s", LIBCURL_SONAME, want[i].name);
+            return;
+        }
+    if (!global_init) {
+        snprintf(failure, sizeof failure, "%s has no curl_global_init", LIBCURL_SONAME);
+        return;
+    }
+    CURLcode rc = global_init(CURL_GLOBAL_DEFAULT);
+    if (rc != CURLE_OK) {
+        snprintf(failure, sizeof failure, "curl_global_init failed (code %d)", (int)rc);
+        return;
+    }
+    loaded = &api; /* the library stays loaded: its handles may outlive any caller */
+}
+
+const struct lbox_curl_api *lbox_curl_api(struct lbox_error *err)
+{
+    pthread_once(&once, load);
+    if (!loaded)
+        lbox_err(err, LBOX_E_NET,
+                 "cannot load libcurl, which lbox uses for every download: %s (install the "
+                 "libcurl4 package: scripts/install-deps.sh)",
+                 failure);
+    return loaded;
+}

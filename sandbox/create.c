@@ -4,21 +4,22 @@
  *   R1. compile the seccomp filter (once per process), plan QEMU, open the image root
  *   R2. create the cgroup (or decide on the RSS watchdog)
  *   R3. clone into new user, mount, pid, ipc, uts and (unless host_network) net namespaces
- *   R4. write the child's uid/gid maps, move it into the cgroup
- *   R5. send GO; wait for READY (and the listening socket)
+ *   R4. write the child's uid/gid maps, send GO
+ *   R5. move the child into the cgroup while it builds its mounts, send IN_CGROUP
+ *   R6. wait for READY (and the listening socket)
  *
  * Sandbox side (child_main, then pid 1 for the sandbox's whole life):
  *   C1. drop the runner's ends of the sockets; PR_SET_PDEATHSIG(SIGKILL)
  *   C2. keep only our fds (3 cmd, 4 event); stdin/out/err to /dev/null
- *   C3. wait for GO: EOF means the runner died before PDEATHSIG was armed (the race that
- *       the usual getppid() re-check cannot see from inside a new pid namespace)
+ *   C3. wait for GO (EOF: the runner died before PDEATHSIG was armed)
  *   C4. open the image root (as fd 5); as root, become the namespace's root (host nobody)
  *       and drop groups, then re-arm PDEATHSIG, which a
  *       credential change clears, and re-check the runner through the socket)
- *   C5. new cgroup namespace (now that we sit in our cgroup), hostname, loopback up
+ *   C5. hostname, loopback up
  *   C6. mounts and pivot_root (mounts.c; binfmt_misc for QEMU on our own /proc)
- *   C7. listening socket inside our network namespace, READY to the runner
- *   C8. pid 1 loop (init.c): processes it starts enter their own user namespace as
+ *   C7. wait for IN_CGROUP, then a new cgroup namespace rooted at our cgroup
+ *   C8. listening socket inside our network namespace, READY to the runner
+ *   C9. pid 1 loop (init.c): processes it starts enter their own user namespace as
  *       993:990, drop capabilities, set no_new_privs and load seccomp last before execve.
  * If pid 1 dies the kernel kills every process of its pid namespace; pid 1 dies with the
  * runner (PDEATHSIG, or EOF on the command socket). */
@@ -97,6 +98,18 @@ static int listen_socket(uint16_t port)
     return s;
 }
 
+/* C3 (GO) and C7 (IN_CGROUP). EOF means the runner died: before PDEATHSIG was armed for
+ * GO (the race that the usual getppid() re-check cannot see from a new pid namespace). */
+static int wait_for_runner(uint32_t type)
+{
+    struct lbox_msg_head h;
+    ssize_t n;
+    do
+        n = recv(LBOX_FD_CMD, &h, sizeof h, 0);
+    while (n < 0 && errno == EINTR);
+    return n == (ssize_t)sizeof h && h.type == type ? 0 : -1;
+}
+
 static void __attribute__((noreturn))
 child_main(const struct lbox_child_plan *plan, int cmd, int event, int cmd_peer, int event_peer)
 {
@@ -119,12 +132,7 @@ child_main(const struct lbox_child_plan *plan, int cmd, int event, int cmd_peer,
     syscall(SYS_close_range, LBOX_FD_EVENT + 1, ~0U, 0);
 
     /* C3 */
-    struct lbox_msg_head go;
-    ssize_t n;
-    do
-        n = recv(LBOX_FD_CMD, &go, sizeof go, 0);
-    while (n < 0 && errno == EINTR);
-    if (n != (ssize_t)sizeof go || go.type != LBOX_MSG_GO)
+    if (wait_for_runner(LBOX_MSG_GO) < 0)
         _exit(1);
 
     /* C4: open the image root in our mount namespace (a bind needs a source mount of the
@@ -153,8 +161,6 @@ child_main(const struct lbox_child_plan *plan, int cmd, int event, int cmd_peer,
     }
 
     /* C5 */
-    if (unshare(CLONE_NEWCGROUP) < 0)
-        child_fail("creating the cgroup namespace");
     if (plan->hostname[0] && sethostname(plan->hostname, strlen(plan->hostname)) < 0)
         child_fail("setting the hostname");
     if (!plan->host_network && loopback_up() < 0)
@@ -167,7 +173,14 @@ child_main(const struct lbox_child_plan *plan, int cmd, int event, int cmd_peer,
     for (unsigned i = 0; i < plan->nbinds; i++)
         close(LBOX_FD_BIND0 + (int)i);
 
-    /* C7 */
+    /* C7: the cgroup move ran alongside our mounts (on cgroup v1 the first move in a while
+     * waits for an RCU grace period, ~10 ms); nothing of the function runs before it. */
+    if (wait_for_runner(LBOX_MSG_IN_CGROUP) < 0)
+        _exit(1);
+    if (unshare(CLONE_NEWCGROUP) < 0)
+        child_fail("creating the cgroup namespace");
+
+    /* C8 */
     int lfd = -1;
     if (plan->listen_port && (lfd = listen_socket(plan->listen_port)) < 0)
         child_fail("listening on 127.0.0.1 inside the sandbox");
@@ -177,7 +190,7 @@ child_main(const struct lbox_child_plan *plan, int cmd, int event, int cmd_peer,
     if (lfd >= 0)
         close(lfd);
 
-    /* C8 */
+    /* C9 */
     lbox_init_main(plan);
 }
 
@@ -391,8 +404,16 @@ int lbox_sandbox_create(const struct lbox_sandbox_config *cfg, struct lbox_sandb
     cmd[1] = ev[1] = -1;
 
     /* R4 */
-    if (lbox_userns_write_maps(pid, plan->as_root, err) < 0 ||
-        lbox_cgroup_attach(sb->cg, pid, err) < 0)
+    if (lbox_userns_write_maps(pid, plan->as_root, err) < 0)
+        goto fail;
+    struct lbox_msg_head go = {.type = LBOX_MSG_GO};
+    if (lbox_send_msg(sb->cmd_fd, &go, NULL, 0, NULL, 0) < 0) {
+        lbox_err_errno(err, errno, "sandbox: starting the set-up");
+        goto fail;
+    }
+
+    /* R5 */
+    if (lbox_cgroup_attach(sb->cg, pid, err) < 0)
         goto fail;
 
     /* As root, pid 1 is also exempt from the OOM killer (the processes it starts reset
@@ -407,12 +428,13 @@ int lbox_sandbox_create(const struct lbox_sandbox_config *cfg, struct lbox_sandb
         }
     }
 
-    /* R5 */
-    struct lbox_msg_head go = {.type = LBOX_MSG_GO};
-    if (lbox_send_msg(sb->cmd_fd, &go, NULL, 0, NULL, 0) < 0) {
-        lbox_err_errno(err, errno, "sandbox: starting the set-up");
+    struct lbox_msg_head in_cgroup = {.type = LBOX_MSG_IN_CGROUP};
+    if (lbox_send_msg(sb->cmd_fd, &in_cgroup, NULL, 0, NULL, 0) < 0) {
+        lbox_err_errno(err, errno, "sandbox: continuing the set-up");
         goto fail;
     }
+
+    /* R6 */
     if (wait_ready(sb, listen_fd, err) < 0)
         goto fail;
     *out = sb;

@@ -69,8 +69,9 @@ struct lbox_child_plan {
 
 /* ---- protocol on LBOX_FD_CMD / LBOX_FD_EVENT (same machine, same ABI: plain structs) ---- */
 enum lbox_msg_type {
-    LBOX_MSG_GO = 1,        /* runner -> child: maps and cgroup done, build the sandbox */
+    LBOX_MSG_GO = 1,        /* runner -> child: id maps written, build the sandbox */
     LBOX_MSG_READY,         /* child -> runner: set up (+ listen fd) or failed (err, text) */
+    LBOX_MSG_IN_CGROUP,     /* runner -> child: moved into the sandbox's cgroup */
     LBOX_MSG_EXEC,          /* runner -> pid 1: payload = cwd, argv, envp (+ stdout, stderr) */
     LBOX_MSG_EXEC_REPLY,    /* pid 1 -> runner: ns pid (+ SCM_CREDENTIALS: host pid) */
     LBOX_MSG_KILL,          /* runner -> pid 1: kill all but pid 1, reap them */

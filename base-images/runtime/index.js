@@ -4,12 +4,15 @@
 // by _HANDLER from LAMBDA_TASK_ROOT and serves invokes from the Runtime API at
 // AWS_LAMBDA_RUNTIME_API, with the observable behaviour of AWS's Node.js runtime client.
 
-const { patchConsole } = require('./lib/logging');
-const { RuntimeApi } = require('./lib/runtime-api');
-const { loadHandler, handlerMetadata } = require('./lib/handler-loader');
-const { InvokeLoop } = require('./lib/invoke-loop');
-const { UnhandledPromiseRejection } = require('./lib/errors');
-const exitHook = require('./lib/exit-hook');
+//
+// Cold start matters here: only what a successful buffered invoke needs is required up
+// front; error reporting, streaming, 'util' and the like load when first used.
+
+const { patchConsole } = require('./lib/logging.js');
+const { RuntimeApi } = require('./lib/runtime-api.js');
+const { loadHandler, handlerMetadata } = require('./lib/handler-loader.js');
+const { InvokeLoop } = require('./lib/invoke-loop.js');
+const exitHook = require('./lib/exit-hook.js');
 
 function main() {
   const logError = patchConsole();
@@ -27,6 +30,7 @@ function main() {
     if (!dying) { dying = true; fatal.uncaughtException(err); }
   });
   process.on('unhandledRejection', (reason, promise) => {
+    const { UnhandledPromiseRejection } = require('./lib/errors.js');
     const err = new UnhandledPromiseRejection(reason, promise);
     logError('Unhandled Promise Rejection', err);
     if (!dying) { dying = true; fatal.unhandledRejection(err); }

@@ -3,8 +3,8 @@
 // JSON body posted to the Runtime API, the X-Ray cause header, and the log rendering.
 // The names, field names and field order are an interface: invokers and log parsers
 // written against AWS's runtime read them.
-
-const util = require('util');
+// Loaded only when an error has to be built or reported: a cold start that succeeds
+// never pays for this file (nor for 'util').
 
 const DEL = /\x7F/g;
 
@@ -43,8 +43,9 @@ function looksLikeError(v) {
 // The body of POST .../error: {errorType, errorMessage, trace}. Values that are not errors
 // (callback('oops'), throw 42) report their typeof and their string form.
 function toRapidResponse(error) {
+  const { isNativeError } = require('util').types;
   try {
-    if (util.types.isNativeError(error) || looksLikeError(error)) {
+    if (isNativeError(error) || looksLikeError(error)) {
       return {
         errorType: error.name == null ? undefined : error.name.replace(DEL, '%7F'),
         errorMessage: error.message == null ? undefined : error.message.replace(DEL, '%7F'),

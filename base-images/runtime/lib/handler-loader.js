@@ -7,11 +7,9 @@
 
 const path = require('path');
 const fs = require('fs');
-const {
-  HandlerNotFound, MalformedHandlerName, ImportModuleError, UserCodeSyntaxError,
-  MalformedStreamingHandler,
-} = require('./errors');
-const { HttpResponseStream } = require('./response-stream');
+
+// The Runtime.* error classes, loaded only when one is thrown (not on a good cold start).
+const errors = () => require('./errors.js');
 
 const STREAMING = Symbol.for('aws.lambda.runtime.handler.streaming');
 const HIGH_WATER_MARK = Symbol.for('aws.lambda.runtime.handler.streaming.highWaterMark');
@@ -19,12 +17,16 @@ const STREAM_RESPONSE = 'response';
 
 function splitHandler(full) {
   if (full.includes('..')) {
+    const { MalformedHandlerName } = errors();
     throw new MalformedHandlerName(`'${full}' is not a valid handler name. Use absolute paths when specifying root directories in handler names.`);
   }
   const base = path.basename(full);
   const moduleRoot = full.substring(0, full.indexOf(base));
   const m = base.match(/^([^.]*)\.(.*)$/);
-  if (!m) throw new MalformedHandlerName('Bad handler');
+  if (!m) {
+    const { MalformedHandlerName } = errors();
+    throw new MalformedHandlerName('Bad handler');
+  }
   return { moduleRoot, moduleName: m[1], exportPath: m[2] };
 }
 
@@ -71,6 +73,20 @@ async function loadModule(appRoot, moduleRoot, moduleName) {
   return require(require.resolve(moduleName, { paths: [appRoot, moduleRoot] }));
 }
 
+// awslambda.HttpResponseStream.from(stream, {statusCode, headers, cookies}): for function
+// URLs the body starts with a JSON prelude and 8 NUL bytes before the payload.
+class HttpResponseStream {
+  static from(stream, prelude) {
+    stream.setContentType('application/vnd.awslambda.http-integration-response');
+    const head = JSON.stringify(prelude);
+    stream._onBeforeFirstWrite = (write) => {
+      write(head);
+      write(new Uint8Array(8));
+    };
+    return stream;
+  }
+}
+
 function installGlobals() {
   const off = process.env.AWS_LAMBDA_NODEJS_NO_GLOBAL_AWSLAMBDA;
   if (off === '1' || off === 'true') return;
@@ -94,14 +110,17 @@ async function loadHandler(appRoot, fullHandler) {
   try {
     mod = await loadModule(appRoot, moduleRoot, moduleName);
   } catch (e) {
+    const { UserCodeSyntaxError, ImportModuleError } = errors();
     if (e instanceof SyntaxError) throw new UserCodeSyntaxError(e);
     // Reading .code of a thrown null/undefined throws a TypeError here, as in AWS's client.
     if (e.code !== undefined && e.code === 'MODULE_NOT_FOUND') throw new ImportModuleError(e);
     throw e;
   }
   const fn = exportPath.split('.').reduce((obj, key) => obj && obj[key], mod);
-  if (!fn) throw new HandlerNotFound(`${fullHandler} is undefined or not exported`);
-  if (typeof fn !== 'function') throw new HandlerNotFound(`${fullHandler} is not a function`);
+  if (typeof fn !== 'function') {
+    const { HandlerNotFound } = errors();
+    throw new HandlerNotFound(fn ? `${fullHandler} is not a function` : `${fullHandler} is undefined or not exported`);
+  }
   return fn;
 }
 
@@ -109,7 +128,10 @@ function handlerMetadata(fn) {
   const mode = fn[STREAMING];
   let streaming = false;
   if (mode !== undefined && mode !== null && mode !== false) {
-    if (mode !== STREAM_RESPONSE) throw new MalformedStreamingHandler('Only response streaming is supported.');
+    if (mode !== STREAM_RESPONSE) {
+      const { MalformedStreamingHandler } = errors();
+      throw new MalformedStreamingHandler('Only response streaming is supported.');
+    }
     streaming = true;
   }
   const hwm = parseInt(fn[HIGH_WATER_MARK]);

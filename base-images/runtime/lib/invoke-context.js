@@ -3,7 +3,7 @@
 // headers, plus the completion functions (callback, succeed, fail, done) and the
 // callbackWaitsForEmptyEventLoop switch.
 
-const exitHook = require('./exit-hook');
+const exitHook = require('./exit-hook.js');
 
 const HEADER = {
   requestId: 'lambda-runtime-aws-request-id',

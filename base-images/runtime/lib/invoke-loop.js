@@ -2,10 +2,9 @@
 // The invoke loop: GET next, run the handler with the event, let the completion functions
 // post the answer, and start the next GET once the answer is delivered.
 
-const exitHook = require('./exit-hook');
-const { setRequestContext } = require('./logging');
-const { InvokeHeaders, completionFunctions } = require('./invoke-context');
-const { failStream } = require('./response-stream');
+const exitHook = require('./exit-hook.js');
+const { setRequestContext } = require('./logging.js');
+const { InvokeHeaders, completionFunctions } = require('./invoke-context.js');
 
 function isThenable(v) {
   return Boolean(v && v.then && typeof v.then === 'function');
@@ -85,7 +84,7 @@ class Runtime {
       this.api.streamInvocationResponse(requestId, undefined, this.metadata.highWaterMark);
     const fail = (err) => {
       this.logError('Invoke Error', err);
-      failStream(stream, err, next);
+      require('./response-stream.js').failStream(stream, err, next);
     };
 
     try {

@@ -6,10 +6,8 @@
 // AWS_LAMBDA_LOG_LEVEL turns the methods below it into no-ops (console.fatal always logs).
 // When the platform hands us _LAMBDA_TELEMETRY_LOG_FD, records go to that fd in its
 // binary framing instead of stdout.
-
-const util = require('util');
-const fs = require('fs');
-const { intoError, toFormatted } = require('./errors');
+// 'util', 'fs' and ./errors are required on first use, not at start-up: each costs a
+// cold start milliseconds that a function which never logs should not pay.
 
 const LEVELS = Object.freeze({
   TRACE: { name: 'TRACE', priority: 1, mask: 0b00100 },
@@ -32,6 +30,12 @@ function setRequestContext(requestId, tenantId) {
   global[TENANT_ID] = tenantId;
 }
 
+// util.format, loaded with the first log record.
+function format(params) {
+  const util = require('util');
+  return util.format.apply(util, params);
+}
+
 function errorForJson(_key, value) {
   if (!(value instanceof Error)) return value;
   const ctorName = value.constructor == null ? undefined : value.constructor.name;
@@ -52,11 +56,11 @@ function jsonRecord(time, level, params) {
     try {
       return JSON.stringify(record, errorForJson);
     } catch (_) {
-      record.message = util.format(record.message);
+      record.message = format([record.message]);
       return JSON.stringify(record);
     }
   }
-  record.message = util.format.apply(util, params);
+  record.message = format(params);
   const err = params.find((p) => p instanceof Error);
   if (err) {
     const ctorName = err.constructor == null ? undefined : err.constructor.name;
@@ -68,7 +72,7 @@ function jsonRecord(time, level, params) {
 }
 
 function textRecord(time, level, params) {
-  return time + '\t' + global[REQUEST_ID] + '\t' + level.name + '\t' + util.format.apply(util, params);
+  return time + '\t' + global[REQUEST_ID] + '\t' + level.name + '\t' + format(params);
 }
 
 function stdoutSink(render) {
@@ -80,6 +84,7 @@ function stdoutSink(render) {
 
 // Frame: 4-byte type|level, 4-byte length, 8-byte timestamp in microseconds, message.
 function fdSink(fd, render, frameType, newline) {
+  const fs = require('fs');
   const header = Buffer.alloc(16);
   return (level, params) => {
     const now = new Date();
@@ -121,8 +126,11 @@ function patchConsole() {
   console.fatal = (msg, ...rest) => sink(LEVELS.FATAL, [msg].concat(rest));
 
   return json
-    ? (_label, err) => console.error(intoError(err))
-    : (label, err) => console.error(label, toFormatted(intoError(err)));
+    ? (_label, err) => console.error(require('./errors.js').intoError(err))
+    : (label, err) => {
+      const { intoError, toFormatted } = require('./errors.js');
+      console.error(label, toFormatted(intoError(err)));
+    };
 }
 
 module.exports = { patchConsole, setRequestContext };

@@ -3,8 +3,9 @@
 // with "Lambda-Runtime-Function-Response-Mode: streaming". An error after the first byte can
 // no longer change the status, so it travels in the trailers Lambda-Runtime-Function-Error-Type
 // and Lambda-Runtime-Function-Error-Body (base64 of the error JSON).
+// Loaded with the first streaming invoke (the awslambda global is in handler-loader.js).
 
-const { InvalidStreamingOperation, toRapidResponse } = require('./errors');
+const { InvalidStreamingOperation, toRapidResponse } = require('./errors.js');
 
 const ERROR_TYPE_TRAILER = 'Lambda-Runtime-Function-Error-Type';
 const ERROR_BODY_TRAILER = 'Lambda-Runtime-Function-Error-Body';
@@ -87,18 +88,4 @@ function failStream(request, err, callback) {
   return true;
 }
 
-// awslambda.HttpResponseStream.from(stream, {statusCode, headers, cookies}): for function
-// URLs the body starts with a JSON prelude and 8 NUL bytes before the payload.
-class HttpResponseStream {
-  static from(stream, prelude) {
-    stream.setContentType('application/vnd.awslambda.http-integration-response');
-    const head = JSON.stringify(prelude);
-    stream._onBeforeFirstWrite = (write) => {
-      write(head);
-      write(new Uint8Array(8));
-    };
-    return stream;
-  }
-}
-
-module.exports = { createResponseStream, failStream, HttpResponseStream };
+module.exports = { createResponseStream, failStream };

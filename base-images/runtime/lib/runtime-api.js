@@ -4,10 +4,10 @@
 // Like AWS's client, a non-2xx answer to a POST is not an error for the function: the
 // platform has already decided what the invoker sees (e.g. 413 for an oversized response).
 
+// Only 'http' is loaded up front; what error reports and streaming need is required
+// when they happen, to keep it off a cold start.
+
 const http = require('http');
-const net = require('net');
-const { toRapidResponse, xrayCause } = require('./errors');
-const { createResponseStream } = require('./response-stream');
 
 const PREFIX = '/2018-06-01/runtime';
 
@@ -80,6 +80,7 @@ class RuntimeApi {
   }
 
   postInvocationError(error, id, callback) {
+    const { toRapidResponse, xrayCause } = require('./errors.js');
     const body = Buffer.from(serialize(toRapidResponse(error)), 'utf8');
     const headers = { 'Content-Type': 'application/json', 'Content-Length': body.length };
     const cause = xrayCause(error);
@@ -88,6 +89,7 @@ class RuntimeApi {
   }
 
   postInitError(error, callback) {
+    const { toRapidResponse } = require('./errors.js');
     const response = toRapidResponse(error);
     const body = Buffer.from(serialize(response), 'utf8');
     this._request('POST', PREFIX + '/init/error', {
@@ -99,7 +101,9 @@ class RuntimeApi {
 
   // A chunked POST of the response in streaming mode; see response-stream.js.
   streamInvocationResponse(id, onDone, highWaterMark) {
+    const { createResponseStream } = require('./response-stream.js');
     if (typeof highWaterMark === 'number') {
+      const net = require('net');
       // The socket's buffer size is what bounds how far the handler can run ahead.
       this.agent.createConnection = (opts, cb) => net.createConnection(Object.assign({}, opts, { highWaterMark }), cb);
     }

@@ -9,7 +9,9 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <linux/magic.h>
+#include <dirent.h>
 #include <mntent.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -95,6 +97,33 @@ static void unique_name(char *out, size_t len)
     sfmt(out, len, "lbox-%d-%u", (int)getpid(), atomic_fetch_add(&counter, 1));
 }
 
+/* Removes the cgroups that runners killed before their clean-up left in parent: named
+ * lbox-<pid>-<n>, that pid gone, older than a minute (a runner of another pid namespace,
+ * whose pid we cannot see, is not caught between its mkdir and its move). A cgroup with
+ * processes left cannot be removed, so nothing alive is touched. */
+static void sweep_stale(const char *parent)
+{
+    DIR *d = opendir(parent);
+    if (!d)
+        return;
+    time_t now = time(NULL);
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        int pid;
+        unsigned n;
+        char tail;
+        if (sscanf(e->d_name, "lbox-%d-%u%c", &pid, &n, &tail) != 2 || pid <= 0 ||
+            pid == getpid() || kill(pid, 0) == 0 || errno != ESRCH)
+            continue;
+        char path[PATH_MAX];
+        struct stat st;
+        sfmt(path, sizeof path, "%s/%s", parent, e->d_name);
+        if (stat(path, &st) == 0 && S_ISDIR(st.st_mode) && now - st.st_mtime > 60)
+            rmdir(path);
+    }
+    closedir(d);
+}
+
 static int try_v2(struct lbox_cgroup *cg, unsigned memory_mb, char *why, size_t whylen)
 {
     const char *mnt = NULL;
@@ -119,6 +148,7 @@ static int try_v2(struct lbox_cgroup *cg, unsigned memory_mb, char *why, size_t 
                         "v2: cannot enable memory for children of %s (%s; run lbox in a "
                         "delegated cgroup, e.g. systemd-run --user --scope -p Delegate=yes)",
                         parent, strerror(errno)), -1;
+    sweep_stale(parent);
     unique_name(name, sizeof name);
     sfmt(cg->dir, sizeof cg->dir, "%s/%s", parent, name);
     if (mkdir(cg->dir, 0755) < 0)
@@ -162,8 +192,11 @@ static int try_v1(struct lbox_cgroup *cg, unsigned memory_mb, char *why, size_t 
         return sfmt(why, whylen, "v1: no memory hierarchy mounted"), -1;
     if (own_cgroup("memory", own, sizeof own) < 0)
         return sfmt(why, whylen, "v1: no memory entry in /proc/self/cgroup"), -1;
+    char parent[PATH_MAX];
+    sfmt(parent, sizeof parent, "%s%s", mnt, strcmp(own, "/") ? own : "");
+    sweep_stale(parent);
     unique_name(name, sizeof name);
-    sfmt(cg->dir, sizeof cg->dir, "%s%s/%s", mnt, strcmp(own, "/") ? own : "", name);
+    sfmt(cg->dir, sizeof cg->dir, "%s/%s", parent, name);
     if (mkdir(cg->dir, 0755) < 0)
         return sfmt(why, whylen, "v1: mkdir %s: %s", cg->dir, strerror(errno)), -1;
     if (memory_mb) {

@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <arpa/inet.h>
 #include <grp.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <setjmp.h>
@@ -409,6 +410,45 @@ static void test_memory_peak_and_limit(void **state)
     lbox_sandbox_destroy(sb);
 }
 
+/* A runner killed before its clean-up leaves its cgroup behind; the next runner removes
+ * those whose runner is gone, once they are a minute old. */
+static void test_stale_cgroups_are_swept(void **state)
+{
+    (void)state;
+    struct lbox_sandbox_config cfg = base_config();
+    cfg.memory_mb = 64;
+    struct lbox_sandbox *sb = make(&cfg, NULL);
+    const char *mode = lbox_sandbox_memory_mode(sb);
+    char parent[PATH_MAX] = "";
+    const char *open_paren = strchr(mode, '('), *slash = strstr(mode, "/lbox-");
+    if (!strncmp(mode, "cgroup v", 8) && open_paren && slash && slash > open_paren)
+        snprintf(parent, sizeof parent, "%.*s", (int)(slash - open_paren - 1), open_paren + 1);
+    lbox_sandbox_destroy(sb);
+    if (!parent[0])
+        skip(); /* no usable cgroup for this user: nothing is created, nothing to sweep */
+
+    pid_t gone = fork();
+    if (gone == 0)
+        _exit(0);
+    waitpid(gone, NULL, 0);
+    char old_dir[PATH_MAX + 64], young_dir[PATH_MAX + 64];
+    snprintf(old_dir, sizeof old_dir, "%s/lbox-%d-7", parent, (int)gone);
+    snprintf(young_dir, sizeof young_dir, "%s/lbox-%d-8", parent, (int)gone);
+    assert_int_equal(mkdir(old_dir, 0755), 0);
+    assert_int_equal(mkdir(young_dir, 0755), 0);
+    struct timespec two_minutes_ago[2] = {{time(NULL) - 120, 0}, {time(NULL) - 120, 0}};
+    assert_int_equal(utimensat(AT_FDCWD, old_dir, two_minutes_ago, 0), 0);
+
+    sb = make(&cfg, NULL);
+    lbox_sandbox_destroy(sb);
+    struct stat st;
+    bool old_left = stat(old_dir, &st) == 0, young_left = stat(young_dir, &st) == 0;
+    rmdir(old_dir);
+    rmdir(young_dir);
+    assert_false(old_left);
+    assert_true(young_left);
+}
+
 static void test_qemu_foreign_arch(void **state)
 {
     (void)state;
@@ -443,6 +483,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_listen_socket_reaches_runner),
     cmocka_unit_test(test_runner_death_kills_sandbox),
     cmocka_unit_test(test_memory_peak_and_limit),
+    cmocka_unit_test(test_stale_cgroups_are_swept),
     cmocka_unit_test(test_qemu_foreign_arch),
 };
 

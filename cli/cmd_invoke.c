@@ -272,7 +272,7 @@ fail:
     fprintf(stderr, "lbox invoke: %s\n", err.msg);
     rc = EXIT_LBOX_FAILED;
 out:
-    lbox_env_destroy(env);
+    lbox_env_destroy_before_exit(env); /* lbox exits now: no need to wait for the teardown */
     if (store)
         lbox_store_close(store);
     lbox_events_free(&events);

@@ -557,13 +557,15 @@ const char *lbox_env_memory_mode(struct lbox_env *env)
     return env->sb ? lbox_sandbox_memory_mode(env->sb) : "no sandbox";
 }
 
-void lbox_env_destroy(struct lbox_env *env)
+static void destroy(struct lbox_env *env, bool exiting)
 {
     if (!env)
         return;
     if (env->sb && env->api)
         shutdown_extensions(env, "spindown");
-    if (env->sb)
+    if (env->sb && exiting)
+        lbox_sandbox_abandon(env->sb);
+    else if (env->sb)
         lbox_sandbox_destroy(env->sb);
     if (env->log_rd >= 0)
         drain_logs(env);
@@ -583,4 +585,14 @@ void lbox_env_destroy(struct lbox_env *env)
     free(env->arn);
     free(env->handler);
     free(env);
+}
+
+void lbox_env_destroy(struct lbox_env *env)
+{
+    destroy(env, false);
+}
+
+void lbox_env_destroy_before_exit(struct lbox_env *env)
+{
+    destroy(env, true);
 }

@@ -84,6 +84,9 @@ int lbox_env_invoke(struct lbox_env *env, const struct lbox_invoke_request *req,
 void lbox_invoke_result_free(struct lbox_invoke_result *res);
 /* Sends SHUTDOWN to extensions (2 s budget), then kills everything. */
 void lbox_env_destroy(struct lbox_env *env);
+/* The same for a caller that exits right after (`lbox invoke`): the sandbox's teardown is
+ * left to the kernel and a detached cleaner (lbox_sandbox_abandon), not waited for. */
+void lbox_env_destroy_before_exit(struct lbox_env *env);
 
 /* How memory is limited in this environment (from the sandbox), for a one-time notice. */
 const char *lbox_env_memory_mode(struct lbox_env *env);

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
@@ -47,6 +48,7 @@ struct request {
     enum lbox_rs_verdict stream_verdict;
     bool bad_mode;            /* Lambda-Runtime-Function-Response-Mode with a wrong value */
     bool parked;              /* suspended, waiting for an event */
+    bool suspended;           /* parked and not yet handled again (counted in api) */
     unsigned generation;      /* api generation when parked (a reset ends stale requests) */
     int ext_index;
 };
@@ -62,6 +64,7 @@ struct lbox_rapi {
     struct lbox_rstate st;
     unsigned generation;
     bool stopping;
+    unsigned suspended;       /* connections MHD still holds suspended (see lbox_rapi_stop) */
     struct MHD_Connection *runtime_parked;
     struct MHD_Connection *ext_parked[LBOX_MAX_EXTENSIONS];
 
@@ -274,7 +277,12 @@ static enum MHD_Result deliver_event(struct lbox_rapi *api, struct MHD_Connectio
 static enum MHD_Result park(struct lbox_rapi *api, struct MHD_Connection *c, struct request *rq,
                             struct MHD_Connection **slot)
 {
+    if (api->stopping) /* nothing will come: stop may not find it suspended (see there) */
+        return reply_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "InternalServerError",
+                           "Internal Server Error");
     rq->parked = true;
+    rq->suspended = true;
+    api->suspended++;
     rq->generation = api->generation;
     *slot = c;
     MHD_suspend_connection(c);
@@ -594,6 +602,15 @@ static void append_body(struct request *rq, const char *data, size_t n, size_t l
     rq->body[rq->len] = 0;
 }
 
+/* MHD has taken a parked connection back (it calls us again, or ends it). */
+static void resumed(struct lbox_rapi *api, struct request *rq)
+{
+    if (rq->suspended) {
+        rq->suspended = false;
+        api->suspended--;
+    }
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
                                   const char *method, const char *version,
                                   const char *upload_data, size_t *upload_data_size,
@@ -636,6 +653,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     }
 
     pthread_mutex_lock(&api->lock);
+    resumed(api, rq);
     enum MHD_Result ret;
     switch (rq->route) {
     case R_NEXT: ret = handle_next(api, c, rq); break;
@@ -674,6 +692,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     if (!rq)
         return;
     pthread_mutex_lock(&api->lock);
+    resumed(api, rq);
     if (api->runtime_parked == c)
         api->runtime_parked = NULL;
     for (size_t i = 0; i < LBOX_MAX_EXTENSIONS; i++)
@@ -777,6 +796,17 @@ void lbox_rapi_stop(struct lbox_rapi *api)
     api->stopping = true;
     resume_all(api);
     pthread_mutex_unlock(&api->lock);
+    /* MHD aborts the process when stopped with a connection still suspended, and a resumed
+     * connection is only taken back by its own thread's next turn: wait for that (it
+     * answers at once, as stopping is set), at most a second. */
+    for (int i = 0; i < 1000; i++) {
+        pthread_mutex_lock(&api->lock);
+        unsigned left = api->suspended;
+        pthread_mutex_unlock(&api->lock);
+        if (!left)
+            break;
+        nanosleep(&(struct timespec){0, 1000 * 1000}, NULL);
+    }
     MHD_stop_daemon(api->daemon);
     close(api->wake_fd);
     free_invoke(api);

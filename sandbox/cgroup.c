@@ -274,6 +274,14 @@ void lbox_cgroup_peak_reset(struct lbox_cgroup *cg)
         write_small(cg->dir, "memory.max_usage_in_bytes", "0");
 }
 
+/* rmdir fails with EBUSY while processes are in the cgroup, and for a moment after, while
+ * the kernel uncharges them; ~1 s at most. Async-signal-safe (used after fork). */
+static void remove_when_empty(const char *dir)
+{
+    for (int i = 0; i < 200 && rmdir(dir) < 0 && errno == EBUSY; i++)
+        nanosleep(&(struct timespec){0, 5 * 1000 * 1000}, NULL);
+}
+
 void lbox_cgroup_destroy(struct lbox_cgroup *cg)
 {
     if (cg->peak_fd >= 0)
@@ -281,8 +289,23 @@ void lbox_cgroup_destroy(struct lbox_cgroup *cg)
     cg->peak_fd = -1;
     if (cg->kind == LBOX_CG_NONE)
         return;
-    /* The last exits are reaped already; the kernel may still be uncharging them. */
-    for (int i = 0; i < 200 && rmdir(cg->dir) < 0 && errno == EBUSY; i++)
-        nanosleep(&(struct timespec){0, 5 * 1000 * 1000}, NULL);
+    remove_when_empty(cg->dir);
+    cg->kind = LBOX_CG_NONE;
+}
+
+void lbox_cgroup_destroy_detached(struct lbox_cgroup *cg)
+{
+    if (cg->peak_fd >= 0)
+        close(cg->peak_fd);
+    cg->peak_fd = -1;
+    if (cg->kind == LBOX_CG_NONE)
+        return;
+    /* A plain fork, not waited for: it outlives the runner and init reaps it. Should it
+     * fail, the next runner's sweep_stale removes the cgroup. */
+    pid_t pid = fork();
+    if (pid == 0) {
+        remove_when_empty(cg->dir);
+        _exit(0);
+    }
     cg->kind = LBOX_CG_NONE;
 }

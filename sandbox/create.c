@@ -471,6 +471,25 @@ void lbox_sandbox_destroy(struct lbox_sandbox *sb)
     free(sb);
 }
 
+void lbox_sandbox_abandon(struct lbox_sandbox *sb)
+{
+    if (!sb)
+        return;
+    if (sb->cmd_fd >= 0)
+        close(sb->cmd_fd);
+    if (sb->event_fd >= 0)
+        close(sb->event_fd);
+    /* No wait: pid 1's exit tears the namespaces down, and putting the mount namespace
+     * waits for an RCU grace period (10-15 ms here) that the caller has no use for. The
+     * kernel's init reaps pid 1 once the runner is gone. */
+    if (sb->init_pid > 0)
+        kill(sb->init_pid, SIGKILL);
+    lbox_cgroup_destroy_detached(sb->cg);
+    free(sb->cg);
+    free(sb->plan);
+    free(sb);
+}
+
 const char *lbox_sandbox_memory_mode(struct lbox_sandbox *sb)
 {
     return sb->mode;

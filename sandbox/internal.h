@@ -124,6 +124,9 @@ int lbox_cgroup_attach(struct lbox_cgroup *cg, pid_t pid, struct lbox_error *err
 uint64_t lbox_cgroup_peak(struct lbox_cgroup *cg);
 void lbox_cgroup_peak_reset(struct lbox_cgroup *cg);
 void lbox_cgroup_destroy(struct lbox_cgroup *cg);
+/* For a runner about to exit: a detached process removes the cgroup once its last
+ * processes are gone, so the runner need not wait for them. */
+void lbox_cgroup_destroy_detached(struct lbox_cgroup *cg);
 
 /* binfmt: fills plan->qemu/binfmt_private/binfmt_line for a foreign-arch image, or fails
  * with the command that fixes the host. */

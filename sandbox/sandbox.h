@@ -82,6 +82,11 @@ const char *lbox_sandbox_memory_mode(struct lbox_sandbox *sb);
 
 void lbox_sandbox_destroy(struct lbox_sandbox *sb);
 
+/* lbox_sandbox_destroy for a runner that exits right after: everything is killed, but
+ * the namespaces' teardown is not waited for and a detached process removes the cgroup.
+ * A runner that goes on must use lbox_sandbox_destroy (pid 1 stays its zombie here). */
+void lbox_sandbox_abandon(struct lbox_sandbox *sb);
+
 /* ---- Additions by the sandbox implementation (nothing above changed) ----
  *
  * Usage notes for the runner:

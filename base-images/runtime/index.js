@@ -12,7 +12,7 @@ const { patchConsole } = require('./lib/logging.js');
 const { RuntimeApi } = require('./lib/runtime-api.js');
 const { loadHandler, handlerMetadata } = require('./lib/handler-loader.js');
 const { InvokeLoop } = require('./lib/invoke-loop.js');
-const exitHook = require('./lib/exit-hook.js');
+const { exitHook } = require('./lib/invoke-context.js');
 
 function main() {
   const logError = patchConsole();

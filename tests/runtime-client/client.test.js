@@ -326,6 +326,41 @@ for (const [version, node] of NODES) {
       assert.strictEqual(rec.message.errorMessage, 'x is not defined');
     });
 
+    // The runtime loads util (and fs, for the fd) only when a record is written: these
+    // make the first output of the process a log record, at load and in the handler.
+    test('a log record as the first output, at load; lone strings as is; the awslambda global', async () => {
+      const r = await one(node, 'first-output.handler');
+      assert.strictEqual(r.stderr, '');
+      assert.deepStrictEqual(parseText(r.stdout).map((l) => [l.id, l.level, l.msg]), [
+        ['undefined', 'INFO', 'loading 100%% of %s'],
+        [r.ids[0], 'INFO', 'in handler %d'],
+        [r.ids[0], 'WARN', 'two args %s'],
+      ]);
+      assert.deepStrictEqual(body(r.posts[0]).awslambda, [
+        ['streamifyResponse', 'function', true, true, true],
+        ['HttpResponseStream', 'function', true, true, true],
+      ]);
+    });
+
+    test('_LAMBDA_TELEMETRY_LOG_FD: framed records on that fd, none on stdout, variable removed', async () => {
+      const r = await one(node, 'first-output.handler', {}, { telemetry: true });
+      assert.strictEqual(r.stdout, '');
+      assert.strictEqual(body(r.posts[0]).telemetryFd, 'unset');
+      const frames = [];
+      for (let b = r.telemetry; b.length > 0;) {
+        assert.ok(b.length >= 16, 'truncated frame header');
+        const len = b.readInt32BE(4);
+        frames.push({ type: b.readUInt32BE(0), usec: b.readBigInt64BE(8), text: b.slice(16, 16 + len).toString() });
+        b = b.slice(16 + len);
+      }
+      assert.deepStrictEqual(frames.map((f) => [f.type.toString(16), f.text.replace(/^[^\t]*\t/, '')]), [
+        ['a55a000f', 'undefined\tINFO\tloading 100%% of %s\n'],
+        ['a55a000f', `${r.ids[0]}\tINFO\tin handler %d\n`],
+        ['a55a0013', `${r.ids[0]}\tWARN\ttwo args %s\n`],
+      ]);
+      for (const f of frames) assert.strictEqual(f.usec, BigInt(Date.parse(f.text.split('\t')[0])) * 1000n);
+    });
+
     // --- streaming -----------------------------------------------------------------------
     test('streamifyResponse: chunked POST in streaming mode with the content type set', async () => {
       const r = await one(node, 'stream.chunks');
@@ -353,6 +388,12 @@ for (const [version, node] of NODES) {
       assert.strictEqual(p.trailers['lambda-runtime-function-error-type'], 'Error');
       const err = JSON.parse(Buffer.from(p.trailers['lambda-runtime-function-error-body'], 'base64').toString());
       assert.strictEqual(err.errorMessage, 'stream broke');
+    });
+
+    test('streamifyResponse with a highWaterMark: the body arrives whole', async () => {
+      const r = await one(node, 'stream.smallBuffer');
+      assert.strictEqual(r.posts[0].headers['lambda-runtime-function-response-mode'], 'streaming');
+      assert.strictEqual(r.posts[0].body.toString(), [0, 1, 2, 3].map((i) => `chunk${i};`.repeat(8)).join(''));
     });
 
     test('streaming: non-async handler and too-late content type are errors', async () => {

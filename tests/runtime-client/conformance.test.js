@@ -102,7 +102,8 @@ for (const [h, root] of [['lib/deep/mod.handler', APP], ['extless.handler', APP]
   add(`lookup ${h} in ${path.basename(root)}`, { handler: h, taskRoot: root, events: [{}] });
 }
 add('NODE_PATH fallback', { handler: 'shared-handler.handler', events: [{}], env: { NODE_PATH: path.join(HANDLERS, 'nodepath/node_modules') } });
-for (const h of ['chunks', 'http', 'failsLate', 'notAsync', 'lateContentType']) {
+add('a log record as the first output, at load', { handler: 'first-output.handler', events: [{}] });
+for (const h of ['chunks', 'http', 'failsLate', 'notAsync', 'lateContentType', 'smallBuffer']) {
   add(`streaming ${h}`, { handler: `stream.${h}`, events: [{}] });
 }
 

@@ -37,7 +37,9 @@ function baseEnv(api, handler, taskRoot) {
 
 // opts: node, client ('lbox'|'ric'), handler, taskRoot (default handlers/app), events
 // ([{event, headers}] or plain values), env (extra; undefined values remove), posts
-// (results to wait for), exits (true: wait for the process to exit), timeoutMs.
+// (results to wait for), exits (true: wait for the process to exit), timeoutMs, telemetry
+// (true: hand the client a pipe as fd 3 in _LAMBDA_TELEMETRY_LOG_FD; its bytes end up in
+// result.telemetry).
 async function runClient(opts) {
   if (!opts.node) throw new Error('runClient: no node binary given (set NODE14/NODE16/NODE18)');
   const api = new FakeRuntimeApi();
@@ -47,14 +49,18 @@ async function runClient(opts) {
   const env = Object.assign(baseEnv(address, opts.handler, opts.taskRoot || path.join(HANDLERS, 'app')), opts.env || {});
   for (const k of Object.keys(env)) if (env[k] === undefined) delete env[k];
   if (opts.client === 'ric') env.LBOX_RIC_DIR = process.env.LBOX_RIC_DIR;
+  if (opts.telemetry) env._LAMBDA_TELEMETRY_LOG_FD = '3';
 
   const child = spawn(opts.node, opts.args || clientArgs(opts.client || 'lbox'), {
-    env, cwd: opts.cwd || env.LAMBDA_TASK_ROOT || '/', stdio: ['ignore', 'pipe', 'pipe'],
+    env, cwd: opts.cwd || env.LAMBDA_TASK_ROOT || '/',
+    stdio: ['ignore', 'pipe', 'pipe'].concat(opts.telemetry ? ['pipe'] : []),
   });
   const out = [];
   const err = [];
+  const tel = [];
   child.stdout.on('data', (c) => out.push(c));
   child.stderr.on('data', (c) => err.push(c));
+  if (opts.telemetry) child.stdio[3].on('data', (c) => tel.push(c));
   const exited = new Promise((resolve) => child.on('close', (code, signal) => resolve({ code, signal })));
 
   const timeoutMs = opts.timeoutMs || 15000;
@@ -82,6 +88,7 @@ async function runClient(opts) {
     posts: api.posts,
     stdout: Buffer.concat(out).toString('utf8'),
     stderr: Buffer.concat(err).toString('utf8'),
+    telemetry: Buffer.concat(tel),
     code: status.code,
     signal: status.signal,
   };

@@ -3,7 +3,16 @@
 // headers, plus the completion functions (callback, succeed, fail, done) and the
 // callbackWaitsForEmptyEventLoop switch.
 
-const exitHook = require('./exit-hook.js');
+// What to do when the event loop drains ('beforeExit'): post a waiting callback result, or
+// answer null for a handler that never completed. Stored on the global object under a
+// registered symbol so that every copy of the runtime code shares the one hook.
+const HOOK = Symbol.for('aws.lambda.beforeExit');
+const nothing = () => {};
+const exitHook = {
+  run: () => global[HOOK](),
+  clear: () => { global[HOOK] = nothing; },
+  set: (fn) => { global[HOOK] = fn; },
+};
 
 const HEADER = {
   requestId: 'lambda-runtime-aws-request-id',
@@ -127,4 +136,4 @@ function completionFunctions(api, requestId, logError, onNext) {
   return [once(callback), context, () => { reported = true; }];
 }
 
-module.exports = { InvokeHeaders, completionFunctions };
+module.exports = { InvokeHeaders, completionFunctions, exitHook };

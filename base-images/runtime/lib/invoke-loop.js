@@ -2,9 +2,8 @@
 // The invoke loop: GET next, run the handler with the event, let the completion functions
 // post the answer, and start the next GET once the answer is delivered.
 
-const exitHook = require('./exit-hook.js');
 const { setRequestContext } = require('./logging.js');
-const { InvokeHeaders, completionFunctions } = require('./invoke-context.js');
+const { InvokeHeaders, completionFunctions, exitHook } = require('./invoke-context.js');
 
 function isThenable(v) {
   return Boolean(v && v.then && typeof v.then === 'function');

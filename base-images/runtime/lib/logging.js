@@ -30,8 +30,10 @@ function setRequestContext(requestId, tenantId) {
   global[TENANT_ID] = tenantId;
 }
 
-// util.format, loaded with the first log record.
+// util.format, loaded with the first log record that needs formatting: a lone string is
+// returned as is by util.format (no % escapes are processed), so it needs none.
 function format(params) {
+  if (params.length === 1 && typeof params[0] === 'string') return params[0];
   const util = require('util');
   return util.format.apply(util, params);
 }

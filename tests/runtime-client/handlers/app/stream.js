@@ -21,3 +21,8 @@ exports.lateContentType = awslambda.streamifyResponse(async (event, responseStre
   responseStream.write('x');
   responseStream.setContentType('text/plain');
 });
+// A small socket buffer: the client builds its connection with this highWaterMark.
+exports.smallBuffer = awslambda.streamifyResponse(async (event, responseStream) => {
+  for (let i = 0; i < 4; i++) responseStream.write(`chunk${i};`.repeat(8));
+  responseStream.end();
+}, { highWaterMark: 16 });

@@ -243,6 +243,15 @@ int lbox_cgroup_attach(struct lbox_cgroup *cg, pid_t pid, struct lbox_error *err
     return 0;
 }
 
+int lbox_cgroup_open_tasks(struct lbox_cgroup *cg)
+{
+    if (cg->kind != LBOX_CG_V1)
+        return -1;
+    char path[PATH_MAX + 64];
+    sfmt(path, sizeof path, "%s/tasks", cg->dir);
+    return open(path, O_WRONLY | O_CLOEXEC);
+}
+
 uint64_t lbox_cgroup_peak(struct lbox_cgroup *cg)
 {
     char buf[64], path[PATH_MAX + 64];

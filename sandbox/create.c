@@ -9,6 +9,7 @@
  *   R6. wait for READY (and the listening socket)
  *
  * Sandbox side (child_main, then pid 1 for the sandbox's whole life):
+ *   C0. cgroup v1: move ourselves into the cgroup (R5 has nothing left to do then)
  *   C1. drop the runner's ends of the sockets; PR_SET_PDEATHSIG(SIGKILL)
  *   C2. keep only our fds (3 cmd, 4 event); stdin/out/err to /dev/null
  *   C3. wait for GO (EOF: the runner died before PDEATHSIG was armed)
@@ -115,6 +116,17 @@ child_main(const struct lbox_child_plan *plan, int cmd, int event, int cmd_peer,
 {
     const char *what = NULL;
 
+    /* C0: a single-threaded process that moves itself through v1's "tasks" file skips
+     * the global lock that a move from outside takes, whose first taking in a while waits
+     * for an RCU grace period (10-15 ms here). We are single-threaded (a clone child) and
+     * still have the runner's credentials, which may write there. */
+    int cgroup_errno = 0;
+    if (plan->cgroup_tasks_fd >= 0) {
+        if (write(plan->cgroup_tasks_fd, "0", 1) != 1)
+            cgroup_errno = errno ? errno : EIO;
+        close(plan->cgroup_tasks_fd);
+    }
+
     /* C1 */
     close(cmd_peer);
     close(event_peer);
@@ -130,6 +142,10 @@ child_main(const struct lbox_child_plan *plan, int cmd, int event, int cmd_peer,
         dup2(null, 2) < 0)
         _exit(1);
     syscall(SYS_close_range, LBOX_FD_EVENT + 1, ~0U, 0);
+    if (cgroup_errno) {
+        errno = cgroup_errno;
+        child_fail("moving into the sandbox's memory cgroup");
+    }
 
     /* C3 */
     if (wait_for_runner(LBOX_MSG_GO) < 0)
@@ -386,6 +402,8 @@ int lbox_sandbox_create(const struct lbox_sandbox_config *cfg, struct lbox_sandb
     } else
         snprintf(sb->mode, sizeof sb->mode, "no limit requested; %s", sb->cg->mode);
 
+    plan->cgroup_tasks_fd = lbox_cgroup_open_tasks(sb->cg);
+
     /* R3 */
     long flags = CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS |
                  SIGCHLD;
@@ -394,8 +412,11 @@ int lbox_sandbox_create(const struct lbox_sandbox_config *cfg, struct lbox_sandb
     pid_t pid = (pid_t)syscall(SYS_clone, flags, 0, 0, 0, 0);
     if (pid == 0)
         child_main(plan, cmd[1], ev[1], cmd[0], ev[0]);
+    int clone_errno = errno;
+    if (plan->cgroup_tasks_fd >= 0)
+        close(plan->cgroup_tasks_fd);
     if (pid < 0) {
-        clone_error(errno, err);
+        clone_error(clone_errno, err);
         goto fail;
     }
     sb->init_pid = pid;
@@ -412,8 +433,8 @@ int lbox_sandbox_create(const struct lbox_sandbox_config *cfg, struct lbox_sandb
         goto fail;
     }
 
-    /* R5 */
-    if (lbox_cgroup_attach(sb->cg, pid, err) < 0)
+    /* R5 (the child moved itself on v1, C0) */
+    if (plan->cgroup_tasks_fd < 0 && lbox_cgroup_attach(sb->cg, pid, err) < 0)
         goto fail;
 
     /* As root, pid 1 is also exempt from the OOM killer (the processes it starts reset

@@ -65,6 +65,7 @@ struct lbox_child_plan {
     char bind_source[LBOX_SANDBOX_MAX_BINDS][PATH_MAX];
     char bind_target[LBOX_SANDBOX_MAX_BINDS][PATH_MAX];
     char qemu_cpu[32];         /* QEMU_CPU for foreign-arch execs; "" = QEMU's default */
+    int cgroup_tasks_fd;       /* >= 0: cgroup v1 "tasks" file, the child moves itself */
 };
 
 /* ---- protocol on LBOX_FD_CMD / LBOX_FD_EVENT (same machine, same ABI: plain structs) ---- */
@@ -121,6 +122,9 @@ struct lbox_cgroup {
 /* Always succeeds: when no cgroup is usable, kind = NONE and mode says why. */
 void lbox_cgroup_create(struct lbox_cgroup *cg, unsigned memory_mb);
 int lbox_cgroup_attach(struct lbox_cgroup *cg, pid_t pid, struct lbox_error *err);
+/* cgroup v1: the cgroup's "tasks" file, for the child to move itself into (see create.c,
+ * C0); -1 on v2 or without a cgroup, where lbox_cgroup_attach does the move. */
+int lbox_cgroup_open_tasks(struct lbox_cgroup *cg);
 uint64_t lbox_cgroup_peak(struct lbox_cgroup *cg);
 void lbox_cgroup_peak_reset(struct lbox_cgroup *cg);
 void lbox_cgroup_destroy(struct lbox_cgroup *cg);

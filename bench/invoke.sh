@@ -5,11 +5,11 @@
 #  - warm invokes: p50/p99 of REPORT's Duration and invokes per second over many events in
 #    one environment, vs the bare node loop calling the handler directly;
 #  - the runner's memory (RSS of the lbox process) per environment.
-# Usage: bench/invoke.sh [path/to/lbox]   (env: RUNS=5 EVENTS=2000)
+# Usage: bench/invoke.sh [path/to/lbox]   (env: RUNS=15 EVENTS=2000)
 set -euo pipefail
 src=$(cd "$(dirname "$0")/.." && pwd)
 LBOX=${1:-${LBOX:-$src/build/lbox}}
-RUNS=${RUNS:-5}
+RUNS=${RUNS:-15}
 EVENTS=${EVENTS:-2000}
 export XDG_DATA_HOME=${LBOX_BENCH_DATA:-$(dirname "$LBOX")/bench-data}
 export XDG_CACHE_HOME=${XDG_CACHE_HOME:-$(dirname "$LBOX")/test-cache}
@@ -44,33 +44,36 @@ const n = Number(process.argv[3] || 1);
 })();
 JS
 
-# Cold: whole process, first event.
-for _ in $(seq "$RUNS"); do
-  t0=$(now); "$LBOX" invoke bench-hello --event "$work/e.json" >/dev/null 2>&1; t1=$(now)
-  echo "$t1 - $t0" | bc
-done | median >"$work/cold"
-for _ in $(seq "$RUNS"); do
-  # A clean environment, as the sandbox has: nothing like NODE_EXTRA_CA_CERTS leaks in.
-  t0=$(now); env -i "$node_bin" "$work/bare.js" "$src/examples/hello/index.js" >/dev/null; t1=$(now)
-  echo "$t1 - $t0" | bc
-done | median >"$work/bare"
-# The same, but with what Lambda itself imposes on node 18 (the bootstrap's flags and
-# NODE_EXTRA_CA_CERTS, which makes node load its whole root store at start): the gap to this
-# one is what the sandbox and the runner cost.
+# Cold: whole process, first event. The three commands take turns in every round, so a
+# slow spell of this (noisy, shared) machine hits them alike; medians over the rounds.
+#  - lbox: `lbox invoke`, from exec to exit (sandbox set-up and teardown included);
+#  - bare: the image's node runs the handler outside any sandbox with a clean environment;
+#  - bare-lambda: the same node as Lambda's bootstrap starts it (its flags and
+#    NODE_EXTRA_CA_CERTS, with which node 18 builds its whole root store at start, as it
+#    also does on Lambda): the gap to this one is what the sandbox and the runner cost.
 rootfs=$(dirname "$(dirname "$(dirname "$(dirname "$node_bin")")")")
+: >"$work/cold"; : >"$work/bare"; : >"$work/bare-lambda"; : >"$work/init"
 for _ in $(seq "$RUNS"); do
+  t0=$(now); "$LBOX" invoke bench-hello --event "$work/e.json" >/dev/null 2>"$work/cold.err"; t1=$(now)
+  echo "$t1 - $t0" | bc >>"$work/cold"
+  grep -oP 'Init Duration: \K[0-9.]+' "$work/cold.err" >>"$work/init" || true
+  t0=$(now); env -i "$node_bin" "$work/bare.js" "$src/examples/hello/index.js" >/dev/null; t1=$(now)
+  echo "$t1 - $t0" | bc >>"$work/bare"
   t0=$(now)
   env -i NODE_EXTRA_CA_CERTS="$rootfs/var/runtime/ca-cert.pem" "$node_bin" --expose-gc \
     --max-http-header-size 81920 --max-semi-space-size=6 --max-old-space-size=116 \
     "$work/bare.js" "$src/examples/hello/index.js" >/dev/null
   t1=$(now)
-  echo "$t1 - $t0" | bc
-done | median >"$work/bare-lambda"
-cold=$(cat "$work/cold"); bare=$(cat "$work/bare"); bare_l=$(cat "$work/bare-lambda")
-printf 'cold invoke (lbox invoke, one event):  %.1f ms   bare node: %.1f ms   ratio %.2fx\n' \
-  "$(echo "$cold * 1000" | bc)" "$(echo "$bare * 1000" | bc)" "$(echo "$cold / $bare" | bc -l)"
+  echo "$t1 - $t0" | bc >>"$work/bare-lambda"
+done
+cold=$(median <"$work/cold"); bare=$(median <"$work/bare"); bare_l=$(median <"$work/bare-lambda")
+init=$(median <"$work/init")
+printf 'cold invoke (lbox invoke, one event, median of %d):  %.1f ms\n' "$RUNS" "$(echo "$cold * 1000" | bc)"
+printf '  vs bare node, clean environment:                        %.1f ms   ratio %.2fx\n' \
+  "$(echo "$bare * 1000" | bc)" "$(echo "$cold / $bare" | bc -l)"
 printf '  vs bare node with the bootstrap flags and NODE_EXTRA_CA_CERTS: %.1f ms   ratio %.2fx\n' \
   "$(echo "$bare_l * 1000" | bc)" "$(echo "$cold / $bare_l" | bc -l)"
+printf '  of which Init Duration (bootstrap exec to first GET next): %.1f ms\n' "$init"
 
 # Warm: many events through one environment.
 for _ in $(seq "$EVENTS"); do echo '{"name":"bench"}'; done >"$work/many.jsonl"

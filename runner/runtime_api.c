@@ -45,6 +45,7 @@ struct request {
     size_t len, cap;
     bool too_large;
     bool streaming;           /* a streamed /response whose bytes go straight out */
+    size_t streamed;          /* bytes of it passed on so far */
     enum lbox_rs_verdict stream_verdict;
     bool bad_mode;            /* Lambda-Runtime-Function-Response-Mode with a wrong value */
     bool parked;              /* suspended, waiting for an event */
@@ -372,8 +373,11 @@ static enum MHD_Result handle_answer(struct lbox_rapi *api, struct MHD_Connectio
     }
     if (rq->too_large) {
         set_platform_error(res, "Function.ResponseSizeTooLarge",
-                           "Response payload size exceeded maximum allowed payload size "
-                           "(6291556 bytes).");
+                           rq->streaming ? "Response payload size exceeded maximum allowed "
+                                           "payload size (20971520 bytes)."
+                                         : "Response payload size exceeded maximum allowed "
+                                           "payload size (6291556 bytes).");
+        res->streamed = rq->streaming && api->cfg.stream; /* bytes up to the limit went out */
         return reply_too_large(c);
     }
     const char *ctype = header(c, MHD_HTTP_HEADER_CONTENT_TYPE);
@@ -645,10 +649,17 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         size_t n = *upload_data_size;
         *upload_data_size = 0;
         if (rq->streaming && rq->stream_verdict == LBOX_RS_OK && api->cfg.stream) {
-            api->cfg.stream(api->cfg.stream_ctx, upload_data, n);
+            /* Past the limit the rest is read and dropped, so the runtime can finish. */
+            size_t room = LBOX_MAX_STREAMED_BYTES - rq->streamed;
+            if (n > room)
+                rq->too_large = true;
+            if (room)
+                api->cfg.stream(api->cfg.stream_ctx, upload_data, n < room ? n : room);
+            rq->streamed += n < room ? n : room;
             return MHD_YES;
         }
-        append_body(rq, upload_data, n, LBOX_MAX_RESPONSE_BYTES);
+        append_body(rq, upload_data, n,
+                    rq->streaming ? LBOX_MAX_STREAMED_BYTES : LBOX_MAX_RESPONSE_BYTES);
         return MHD_YES;
     }
 

@@ -17,6 +17,9 @@
 
 /* Sync response limit: 6 MiB + 100 bytes, as Lambda's platform allows. */
 #define LBOX_MAX_RESPONSE_BYTES 6291556u
+/* Streamed response limit (Lambda's 20 MB): the bytes past it are not passed on, and the
+ * invoke ends as Function.ResponseSizeTooLarge. */
+#define LBOX_MAX_STREAMED_BYTES (20u * 1024 * 1024)
 /* Sync request (event) limit. */
 #define LBOX_MAX_EVENT_BYTES 6291456u
 

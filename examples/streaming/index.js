@@ -1,8 +1,18 @@
 // A streamed response (awslambda.streamifyResponse): bytes reach the invoker as they are
 // written. event.failAfter makes it fail after that many chunks, which Lambda reports
-// through the stream's error trailers.
+// through the stream's error trailers; event.bytes streams that many bytes of "x" instead
+// of the chunk lines (past Lambda's 20 MB streaming limit, the invoke fails).
 exports.handler = awslambda.streamifyResponse(async (event, responseStream) => {
   responseStream.setContentType('text/plain');
+  if (event.bytes) {
+    const mib = Buffer.alloc(1 << 20, 'x');
+    for (let left = event.bytes; left > 0; left -= mib.length) {
+      const piece = left < mib.length ? mib.subarray(0, left) : mib;
+      if (!responseStream.write(piece)) await new Promise((r) => responseStream.once('drain', r));
+    }
+    responseStream.end();
+    return;
+  }
   const chunks = event.chunks || 3;
   for (let i = 1; i <= chunks; i++) {
     if (event.failAfter !== undefined && i > event.failAfter) throw new Error(`stream broke at chunk ${i}`);

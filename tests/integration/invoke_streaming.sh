@@ -15,6 +15,18 @@ scenario() {
   sed -n 2p <<<"$OUT" | jq -e '.errorType == "Error" and .errorMessage == "stream broke at chunk 2"' >/dev/null \
     || fail "stream error: $OUT"
   ok "streaming: chunks pass through; a mid-stream error becomes a function error"
+
+  # Lambda's 20 MB streaming limit: the first 20 MiB go out, then the invoke fails.
+  inv "$STREAM" --event "$(event '{"bytes":20971520}')"
+  expect_rc 0 "a stream of exactly 20 MiB"
+  [ "${#OUT}" -eq 20971520 ] || fail "20 MiB stream came out as ${#OUT} bytes"
+  inv "$STREAM" --event "$(event '{"bytes":23068672}')"
+  expect_rc 3 "a stream over 20 MiB"
+  [ "$(head -c 20971520 <<<"$OUT" | tr -d x | wc -c)" -eq 0 ] || fail "the first 20 MiB are not the stream"
+  tail -c +20971521 <<<"$OUT" | jq -e '.errorType == "Function.ResponseSizeTooLarge" and
+    (.errorMessage | test("20971520 bytes"))' >/dev/null \
+    || fail "over 20 MiB: $(tail -c +20971521 <<<"$OUT" | head -c 300)"
+  ok "streaming: 20 MiB pass, more is cut there and fails with Function.ResponseSizeTooLarge"
 }
 
 run_as_each scenario

@@ -198,7 +198,10 @@ child_main(const struct lbox_child_plan *plan, int cmd, int event, int cmd_peer,
 
     /* C8 */
     int lfd = -1;
-    if (plan->listen_port && (lfd = listen_socket(plan->listen_port)) < 0)
+    if (plan->listen_port && (lfd = listen_socket(plan->listen_port)) < 0 &&
+        plan->host_network && errno == EADDRINUSE)
+        lfd = listen_socket(0); /* the host's port is taken (another environment): any port */
+    if (plan->listen_port && lfd < 0)
         child_fail("listening on 127.0.0.1 inside the sandbox");
     struct lbox_msg_head ready = {.type = LBOX_MSG_READY};
     if (lbox_send_msg(LBOX_FD_CMD, &ready, NULL, 0, &lfd, lfd >= 0 ? 1 : 0) < 0)

@@ -77,6 +77,19 @@ function hijack(id) {
   });
 }
 
+// GETs http://127.0.0.1:<port>/: with --network host that is the host's loopback, else
+// the sandbox's own, where nothing listens.
+function connectHost(port) {
+  return new Promise((resolve) => {
+    http.get({ host: '127.0.0.1', port, path: '/' }, (res) => {
+      let data = '';
+      res.on('data', (d) => { data += d; });
+      res.on('end', () => resolve({ case: 'connect-host', status: res.statusCode, body: data,
+        runtimeApi: process.env.AWS_LAMBDA_RUNTIME_API }));
+    }).on('error', (e) => resolve({ case: 'connect-host', result: e.code }));
+  });
+}
+
 exports.handler = async (event) => {
   switch (event.case) {
     case 'fill-tmp': return fillTmp();
@@ -84,6 +97,7 @@ exports.handler = async (event) => {
     case 'write-rootfs': return writeRootfs();
     case 'stdout': return bigStdout(event.mb || 1024);
     case 'hijack': return hijack(event.id);
+    case 'connect-host': return connectHost(event.port);
     case 'sleep':
       await new Promise((r) => setTimeout(r, event.ms || 1000));
       return { case: 'sleep', result: 'ok' };

@@ -1,0 +1,45 @@
+#!/bin/bash
+# --network host: the function reaches the host's loopback (a server this test starts),
+# while without it the same address is the sandbox's own, empty loopback. Two host-network
+# environments at once both run: the second one's Runtime API takes a free port (9001 is
+# the first one's) and AWS_LAMBDA_RUNTIME_API says which.
+source "$(dirname "$0")/invoke_common.bash"
+
+ABUSE=$(image abuse)
+
+# A one-line HTTP server on the host's loopback, on a port the kernel picks.
+node -e '
+  const s = require("http").createServer((q, r) => r.end("host-says-hi"));
+  s.listen(0, "127.0.0.1", () => require("fs").writeFileSync(process.argv[1], String(s.address().port)));
+' "$WORK/port" &
+SERVER=$!
+trap 'kill $SERVER 2>/dev/null; cleanup' EXIT
+for _ in $(seq 100); do [ -s "$WORK/port" ] && break; sleep 0.05; done
+PORT=$(cat "$WORK/port")
+[ -n "$PORT" ] || fail "the host's test server did not start"
+
+scenario() {
+  inv "$ABUSE" --event "$(event "{\"case\":\"connect-host\",\"port\":$PORT}")"
+  expect_rc 0 "connect without --network host"
+  jqt '.result == "ECONNREFUSED"' || fail "the sandbox reached the host's loopback: $OUT"
+
+  inv "$ABUSE" --network host --event "$(event "{\"case\":\"connect-host\",\"port\":$PORT}")"
+  expect_rc 0 "connect with --network host"
+  jqt '.status == 200 and .body == "host-says-hi"' || fail "--network host: $OUT"
+
+  # Two at once: the first holds 9001 while the second starts.
+  local sleep_ev connect_ev
+  sleep_ev=$(event '{"case":"sleep","ms":2500}')
+  connect_ev=$(event "{\"case\":\"connect-host\",\"port\":$PORT}")
+  lbox invoke "$ABUSE" --network host --event "$sleep_ev" >"$WORK/first.out" 2>"$WORK/first.err" &
+  local first=$!
+  sleep 1
+  inv "$ABUSE" --network host --event "$connect_ev"
+  wait "$first" || fail "the first host-network environment failed: $(tail -3 "$WORK/first.err")"
+  expect_rc 0 "a second host-network environment"
+  jqt '.body == "host-says-hi" and (.runtimeApi | startswith("127.0.0.1:")) and .runtimeApi != "127.0.0.1:9001"' \
+    || fail "second host-network environment: $OUT"
+  ok "--network host: host loopback reachable, two environments at once on different ports"
+}
+
+run_as_each scenario

@@ -6,8 +6,9 @@
 // AWS_LAMBDA_LOG_LEVEL turns the methods below it into no-ops (console.fatal always logs).
 // When the platform hands us _LAMBDA_TELEMETRY_LOG_FD, records go to that fd in its
 // binary framing instead of stdout.
-// 'util', 'fs' and ./errors are required on first use, not at start-up: each costs a
-// cold start milliseconds that a function which never logs should not pay.
+// Not required at start-up, as each costs a cold start milliseconds: 'util' (with the
+// first record that needs formatting), ./errors (with the first error the runtime
+// reports) and 'fs' (only when records go to a telemetry fd).
 
 const LEVELS = Object.freeze({
   TRACE: { name: 'TRACE', priority: 1, mask: 0b00100 },

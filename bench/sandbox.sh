@@ -22,10 +22,7 @@ bw=(bwrap --unshare-all --die-with-parent --new-session --ro-bind "$work/root" /
 echo "== as $(id -un): one sandbox per process (lbox vs bwrap)"
 hyperfine -N -w 20 -r 200 --export-json "$work/h.json" \
   -n bwrap "${bw[*]}" -n lbox "$work/driver $work/root" 2>&1 | sed -n '/Summary/,$p'
-python3 - "$work/h.json" <<'PY'
-import json,sys
-r={x["command"]:x for x in json.load(open(sys.argv[1]))["results"]}
-b,l=r["bwrap"]["mean"],r["lbox"]["mean"]
-print(f"bwrap {b*1e3:.2f} ms, lbox {l*1e3:.2f} ms: lbox/bwrap = {l/b:.2f}x")
-PY
+jq -r '[.results[] | {(.command): .mean}] | add
+  | "bwrap \(.bwrap * 1e5 | round / 100) ms, lbox \(.lbox * 1e5 | round / 100) ms: lbox/bwrap = \(.lbox / .bwrap * 100 | round / 100)x"' \
+  "$work/h.json"
 echo "== lbox, 200 sandboxes in one process (filter compiled once): $("$work/driver" "$work/root" loop 200) ms each"

@@ -13,6 +13,7 @@ pkgs=(
   autoconf automake libtool g++ unzip zip xz-utils  # aws-lambda-ric's native addon; test fixtures
   busybox-static hyperfine       # sandbox test image root (static busybox); sandbox benchmark
   skopeo podman                  # independent readers of exported OCI/docker archives (tests)
+  python3                        # build_bad_input: hostile zips, a loopback mirror
 )
 
 missing=()

@@ -563,13 +563,21 @@ static void destroy(struct lbox_env *env, bool exiting)
         return;
     if (env->sb && env->api)
         shutdown_extensions(env, "spindown");
-    if (env->sb && exiting)
+    if (exiting) {
+        /* The sandbox is killed last: its processes' exits (unmapping a node heap) then
+         * run after ours instead of competing with it for the CPU. What they write after
+         * the drain is not shown. */
+        if (env->log_rd >= 0)
+            drain_logs(env);
+        lbox_rapi_stop(env->api);
         lbox_sandbox_abandon(env->sb);
-    else if (env->sb)
-        lbox_sandbox_destroy(env->sb);
-    if (env->log_rd >= 0)
-        drain_logs(env);
-    lbox_rapi_stop(env->api);
+    } else {
+        if (env->sb)
+            lbox_sandbox_destroy(env->sb);
+        if (env->log_rd >= 0)
+            drain_logs(env);
+        lbox_rapi_stop(env->api);
+    }
     if (env->log_rd >= 0)
         close(env->log_rd);
     if (env->log_wr >= 0)

@@ -59,6 +59,7 @@ struct lbox_rapi {
     int listen_fd;
     int wake_fd;
     pthread_mutex_t lock;
+    pthread_cond_t resumed;   /* signalled when `suspended` drops to 0 */
     struct lbox_rapi_config cfg;
     char *function_name, *function_version, *handler;
 
@@ -611,7 +612,8 @@ static void resumed(struct lbox_rapi *api, struct request *rq)
 {
     if (rq->suspended) {
         rq->suspended = false;
-        api->suspended--;
+        if (--api->suspended == 0)
+            pthread_cond_signal(&api->resumed);
     }
 }
 
@@ -752,6 +754,7 @@ int lbox_rapi_start(int listen_fd, const struct lbox_rapi_config *cfg, struct lb
     api->handler = lbox_xstrdup(cfg->handler ? cfg->handler : "");
     lbox_rs_reset(&api->st);
     pthread_mutex_init(&api->lock, NULL);
+    pthread_cond_init(&api->resumed, NULL);
     api->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (api->wake_fd < 0) {
         lbox_err_errno(err, errno, "Runtime API: eventfd");
@@ -778,6 +781,7 @@ fail:
         close(api->wake_fd);
     close(listen_fd);
     pthread_mutex_destroy(&api->lock);
+    pthread_cond_destroy(&api->resumed);
     free(api->function_name);
     free(api->function_version);
     free(api->handler);
@@ -810,14 +814,13 @@ void lbox_rapi_stop(struct lbox_rapi *api)
     /* MHD aborts the process when stopped with a connection still suspended, and a resumed
      * connection is only taken back by its own thread's next turn: wait for that (it
      * answers at once, as stopping is set), at most a second. */
-    for (int i = 0; i < 1000; i++) {
-        pthread_mutex_lock(&api->lock);
-        unsigned left = api->suspended;
-        pthread_mutex_unlock(&api->lock);
-        if (!left)
-            break;
-        nanosleep(&(struct timespec){0, 1000 * 1000}, NULL);
-    }
+    struct timespec limit;
+    clock_gettime(CLOCK_REALTIME, &limit);
+    limit.tv_sec += 1;
+    pthread_mutex_lock(&api->lock);
+    while (api->suspended && pthread_cond_timedwait(&api->resumed, &api->lock, &limit) == 0)
+        ;
+    pthread_mutex_unlock(&api->lock);
     MHD_stop_daemon(api->daemon);
     close(api->wake_fd);
     free_invoke(api);
@@ -825,6 +828,7 @@ void lbox_rapi_stop(struct lbox_rapi *api)
     lbox_rapi_result_free(&api->result);
     lbox_rapi_result_free(&api->init_error);
     pthread_mutex_destroy(&api->lock);
+    pthread_cond_destroy(&api->resumed);
     free(api->function_name);
     free(api->function_version);
     free(api->handler);

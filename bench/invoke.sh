@@ -74,6 +74,10 @@ printf '  vs bare node, clean environment:                        %.1f ms   rati
 printf '  vs bare node with the bootstrap flags and NODE_EXTRA_CA_CERTS: %.1f ms   ratio %.2fx\n' \
   "$(echo "$bare_l * 1000" | bc)" "$(echo "$cold / $bare_l" | bc -l)"
 printf '  of which Init Duration (bootstrap exec to first GET next): %.1f ms\n' "$init"
+# Ratios taken within each round, then their median: steadier when the machine drifts.
+paired() { paste "$work/cold" "$1" | awk '{print $1 / $2}' | median; }
+printf '  per-round ratios (median): %.2fx vs clean bare node, %.2fx vs bare node as the bootstrap starts it\n' \
+  "$(paired "$work/bare")" "$(paired "$work/bare-lambda")"
 
 # Warm: many events through one environment.
 for _ in $(seq "$EVENTS"); do echo '{"name":"bench"}'; done >"$work/many.jsonl"

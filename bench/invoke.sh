@@ -52,11 +52,16 @@ JS
 #    NODE_EXTRA_CA_CERTS, with which node 18 builds its whole root store at start, as it
 #    also does on Lambda): the gap to this one is what the sandbox and the runner cost.
 rootfs=$(dirname "$(dirname "$(dirname "$(dirname "$node_bin")")")")
-: >"$work/cold"; : >"$work/bare"; : >"$work/bare-lambda"; : >"$work/init"
+: >"$work/cold"; : >"$work/bare"; : >"$work/bare-lambda"; : >"$work/init"; : >"$work/outside"
 for _ in $(seq "$RUNS"); do
   t0=$(now); "$LBOX" invoke bench-hello --event "$work/e.json" >/dev/null 2>"$work/cold.err"; t1=$(now)
   echo "$t1 - $t0" | bc >>"$work/cold"
-  grep -oP 'Init Duration: \K[0-9.]+' "$work/cold.err" >>"$work/init" || true
+  init_ms=$(grep -oP 'Init Duration: \K[0-9.]+' "$work/cold.err" || echo 0)
+  dur_ms=$(grep -oP '\tDuration: \K[0-9.]+' "$work/cold.err" || echo 0)
+  echo "$init_ms" >>"$work/init"
+  # Neither the runtime's init nor the invoke: lbox's start, the sandbox, the bootstrap
+  # script, the Runtime API round trips and the exit.
+  echo "($t1 - $t0) * 1000 - $init_ms - $dur_ms" | bc >>"$work/outside"
   t0=$(now); env -i "$node_bin" "$work/bare.js" "$src/examples/hello/index.js" >/dev/null; t1=$(now)
   echo "$t1 - $t0" | bc >>"$work/bare"
   t0=$(now)
@@ -73,7 +78,8 @@ printf '  vs bare node, clean environment:                        %.1f ms   rati
   "$(echo "$bare * 1000" | bc)" "$(echo "$cold / $bare" | bc -l)"
 printf '  vs bare node with the bootstrap flags and NODE_EXTRA_CA_CERTS: %.1f ms   ratio %.2fx\n' \
   "$(echo "$bare_l * 1000" | bc)" "$(echo "$cold / $bare_l" | bc -l)"
-printf '  of which Init Duration (bootstrap exec to first GET next): %.1f ms\n' "$init"
+printf '  of which Init Duration (bootstrap exec to first GET next): %.1f ms; outside Init and Duration: %.1f ms\n' \
+  "$init" "$(median <"$work/outside")"
 # Ratios taken within each round, then their median: steadier when the machine drifts.
 paired() { paste "$work/cold" "$1" | awk '{print $1 / $2}' | median; }
 printf '  per-round ratios (median): %.2fx vs clean bare node, %.2fx vs bare node as the bootstrap starts it\n' \

@@ -198,6 +198,7 @@ int cmd_invoke(int argc, char **argv)
     }
     const char *ref = argv[optind];
     rc = EXIT_LBOX_FAILED;
+    lbox_sandbox_prepare(); /* the seccomp filter compiles while the image is looked up */
 
     /* Everything the user gave is checked before anything starts. */
     fname = fname_flag ? lbox_xstrdup(fname_flag) : function_name_of(ref);

@@ -54,6 +54,11 @@ struct lbox_sandbox_config {
 
 struct lbox_sandbox;
 
+/* Compiles the seccomp filter (a few milliseconds in libseccomp, once per process) in a
+ * background thread, for a caller that will create a sandbox after other work. Optional:
+ * lbox_sandbox_create compiles it, or waits for this, either way. */
+void lbox_sandbox_prepare(void);
+
 int lbox_sandbox_create(const struct lbox_sandbox_config *cfg, struct lbox_sandbox **sb,
                         int *listen_fd, struct lbox_error *err);
 

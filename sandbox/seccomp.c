@@ -266,3 +266,19 @@ int lbox_seccomp_apply(const struct sock_fprog *prog)
 {
     return prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, prog, 0, 0);
 }
+
+static void *compile_in_background(void *unused)
+{
+    (void)unused;
+    const struct sock_fprog *prog;
+    struct lbox_error ignored; /* lbox_sandbox_create reports a failure */
+    lbox_seccomp_program(&prog, &ignored);
+    return NULL;
+}
+
+void lbox_sandbox_prepare(void)
+{
+    pthread_t t;
+    if (pthread_create(&t, NULL, compile_in_background, NULL) == 0)
+        pthread_detach(t);
+}

@@ -29,11 +29,14 @@ scenario() {
 
   # Two at once: the first holds 9001 while the second starts.
   local sleep_ev connect_ev
-  sleep_ev=$(event '{"case":"sleep","ms":2500}')
+  sleep_ev=$(event '{"case":"sleep","ms":3000}')
   connect_ev=$(event "{\"case\":\"connect-host\",\"port\":$PORT}")
+  rm -f "$WORK/first.out" "$WORK/first.err"
   lbox invoke "$ABUSE" --network host --event "$sleep_ev" >"$WORK/first.out" 2>"$WORK/first.err" &
   local first=$!
-  sleep 1
+  # START: its Runtime API is up (on 9001) and the function is sleeping.
+  for _ in $(seq 1 100); do grep -q '^START' "$WORK/first.err" 2>/dev/null && break; sleep 0.1; done
+  grep -q '^START' "$WORK/first.err" || fail "the first host-network environment did not start"
   inv "$ABUSE" --network host --event "$connect_ev"
   wait "$first" || fail "the first host-network environment failed: $(tail -3 "$WORK/first.err")"
   expect_rc 0 "a second host-network environment"

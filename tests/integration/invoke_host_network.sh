@@ -32,7 +32,7 @@ scenario() {
   sleep_ev=$(event '{"case":"sleep","ms":3000}')
   connect_ev=$(event "{\"case\":\"connect-host\",\"port\":$PORT}")
   rm -f "$WORK/first.out" "$WORK/first.err"
-  lbox invoke "$ABUSE" --network host --event "$sleep_ev" >"$WORK/first.out" 2>"$WORK/first.err" &
+  lbox invoke "$ABUSE" --network host --timeout 10 --event "$sleep_ev" >"$WORK/first.out" 2>"$WORK/first.err" &
   local first=$!
   # START: its Runtime API is up (on 9001) and the function is sleeping.
   for _ in $(seq 1 100); do grep -q '^START' "$WORK/first.err" 2>/dev/null && break; sleep 0.1; done

@@ -167,9 +167,12 @@ child_main(const struct lbox_child_plan *plan, int cmd, int event, int cmd_peer,
             close(b);
     }
     if (plan->as_root) {
-        if (setgroups(0, NULL) < 0)
+        /* Raw system calls: glibc's wrappers apply a credential change to every thread it
+         * knows of, and it still knows the runner's threads, which this clone does not have
+         * (one caught exiting at the clone made setgroups() wait forever). */
+        if (syscall(SYS_setgroups, 0, NULL) < 0)
             child_fail("dropping supplementary groups");
-        if (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0)
+        if (syscall(SYS_setresgid, 0, 0, 0) < 0 || syscall(SYS_setresuid, 0, 0, 0) < 0)
             child_fail("switching to the namespace's root (host nobody)");
         prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
         if (!runner_alive())

@@ -9,9 +9,12 @@
 #include <limits.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -410,6 +413,36 @@ static void test_memory_peak_and_limit(void **state)
     lbox_sandbox_destroy(sb);
 }
 
+static atomic_bool churn_stop;
+static void *noop_thread(void *arg) { return arg; }
+static void *churn_threads(void *arg)
+{
+    while (!atomic_load(&churn_stop)) {
+        pthread_t t;
+        if (pthread_create(&t, NULL, noop_thread, NULL) == 0)
+            pthread_join(t, NULL);
+    }
+    return arg;
+}
+
+/* The runner may have other threads starting and ending (a server thread, a compile in the
+ * background) when it clones a sandbox. The clone has none of them, so nothing in it may
+ * wait for them: glibc's setgroups() did, when one was caught mid-exit, and hung. */
+static void test_create_while_threads_come_and_go(void **state)
+{
+    (void)state;
+    atomic_store(&churn_stop, false);
+    pthread_t churn;
+    assert_int_equal(pthread_create(&churn, NULL, churn_threads, NULL), 0);
+    alarm(120); /* a hang fails the test instead of stalling the suite */
+    struct lbox_sandbox_config cfg = base_config();
+    for (int i = 0; i < 40; i++)
+        lbox_sandbox_destroy(make(&cfg, NULL));
+    alarm(0);
+    atomic_store(&churn_stop, true);
+    pthread_join(churn, NULL);
+}
+
 /* A runner killed before its clean-up leaves its cgroup behind; the next runner removes
  * those whose runner is gone, once they are a minute old. */
 static void test_stale_cgroups_are_swept(void **state)
@@ -484,6 +517,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_runner_death_kills_sandbox),
     cmocka_unit_test(test_memory_peak_and_limit),
     cmocka_unit_test(test_stale_cgroups_are_swept),
+    cmocka_unit_test(test_create_while_threads_come_and_go),
     cmocka_unit_test(test_qemu_foreign_arch),
 };
 

@@ -305,20 +305,15 @@ void lbox_cgroup_destroy(struct lbox_cgroup *cg)
 
 void lbox_cgroup_destroy_detached(struct lbox_cgroup *cg)
 {
-    if (cg->peak_fd >= 0)
-        close(cg->peak_fd);
-    cg->peak_fd = -1;
-    if (cg->kind == LBOX_CG_NONE)
-        return;
     /* A plain fork, not waited for: it outlives the runner and init reaps it. Should it
      * fail, the next runner's sweep_stale removes the cgroup. */
-    pid_t pid = fork();
-    if (pid == 0) {
+    if (cg->kind != LBOX_CG_NONE && fork() == 0) {
         /* Holding none of the runner's files: whoever reads its stdout sees EOF when the
          * runner exits, not when this ends. */
         syscall(SYS_close_range, 0, ~0U, 0);
         remove_when_empty(cg->dir);
         _exit(0);
     }
-    cg->kind = LBOX_CG_NONE;
+    cg->kind = LBOX_CG_NONE; /* the rest is the cleaner's */
+    lbox_cgroup_destroy(cg);
 }

@@ -192,8 +192,9 @@ child_main(const struct lbox_child_plan *plan, int cmd, int event, int cmd_peer,
     for (unsigned i = 0; i < plan->nbinds; i++)
         close(LBOX_FD_BIND0 + (int)i);
 
-    /* C7: the cgroup move ran alongside our mounts (on cgroup v1 the first move in a while
-     * waits for an RCU grace period, ~10 ms); nothing of the function runs before it. */
+    /* C7: on cgroup v2 the runner's move ran alongside our mounts (the first move in a
+     * while waits for an RCU grace period, ~10 ms); on v1 C0 did it. Nothing of the
+     * function runs before it. */
     if (wait_for_runner(LBOX_MSG_IN_CGROUP) < 0)
         _exit(1);
     if (unshare(CLONE_NEWCGROUP) < 0)

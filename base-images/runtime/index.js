@@ -16,7 +16,11 @@ const { exitHook } = require('./lib/invoke-context.js');
 
 function main() {
   const logError = patchConsole();
-  const api = new RuntimeApi(process.env.AWS_LAMBDA_RUNTIME_API);
+  // _LBOX_RUNTIME_TRANSPORT=http: Node's 'http' for every Runtime API request (the tests
+  // run both ways). Like _LAMBDA_TELEMETRY_LOG_FD, it is the runtime's, not the function's.
+  const transport = process.env._LBOX_RUNTIME_TRANSPORT;
+  delete process.env._LBOX_RUNTIME_TRANSPORT;
+  const api = new RuntimeApi(process.env.AWS_LAMBDA_RUNTIME_API, { transport });
 
   // Until the first invoke, a crash is an init error; the loop re-points these per invoke.
   // The first fatal error wins: the process exits as soon as it is reported.

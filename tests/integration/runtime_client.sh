@@ -14,4 +14,4 @@ for v in 14 16 18; do
 done
 command -v bwrap >/dev/null || { echo "runtime_client: bubblewrap is missing; run scripts/install-deps.sh" >&2; exit 1; }
 
-exec node --test "$dir/client.test.js" "$dir/bootstrap.test.js"
+exec node --test "$dir/client.test.js" "$dir/transport.test.js" "$dir/bootstrap.test.js"

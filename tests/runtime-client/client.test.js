@@ -5,6 +5,7 @@
 const { describe, test } = require('node:test');
 const assert = require('node:assert');
 const path = require('path');
+const { execFileSync } = require('child_process');
 const { runClient, logLines, HANDLERS } = require('./harness');
 
 const NODES = ['14', '16', '18'].map((v) => [v, process.env['NODE' + v]]);
@@ -410,6 +411,50 @@ for (const [version, node] of NODES) {
       const r = await runClient({ node, handler: 'stream.chunks', events: [], exits: true, env: { AWS_LAMBDA_NODEJS_NO_GLOBAL_AWSLAMBDA: 'true' } });
       assert.strictEqual(r.code, 129);
       assert.match(body(r.posts[0]).errorMessage, /awslambda is not defined/);
+    });
+  });
+
+  // The plain requests go over lib/tcp-transport.js; _LBOX_RUNTIME_TRANSPORT=http puts them
+  // back on Node's 'http' (also where the TCP transport cannot be used). Both must behave.
+  describe(`node ${version}, transport`, { concurrency: 4 }, () => {
+    test('a buffered invoke loads none of http, net, stream, fs/promises that bare node does not', async () => {
+      const bare = JSON.parse(execFileSync(node, [path.join(APP, 'basic.js')], { stdio: ['ignore', 'pipe', 'pipe'] }));
+      assert.ok(!bare.includes('http'), 'bare node does not load http');
+      const r = await one(node, 'basic.loaded');
+      assert.deepStrictEqual(body(r.posts[0]), { modules: bare, transportVar: 'unset' });
+    });
+
+    const HTTP = { env: { _LBOX_RUNTIME_TRANSPORT: 'http' } };
+    test('transport http: loads http, and the switch stays out of the function', async () => {
+      const r = await one(node, 'basic.loaded', {}, HTTP);
+      const b = body(r.posts[0]);
+      assert.ok(b.modules.includes('http'), JSON.stringify(b));
+      assert.strictEqual(b.transportVar, 'unset');
+    });
+
+    test('transport http: answers, errors and init errors are posted alike', async () => {
+      const viaHttp = await runClient(Object.assign({ node, handler: 'basic.promiseEcho', events: [1, 2] }, HTTP));
+      const viaTcp = await runClient({ node, handler: 'basic.promiseEcho', events: [1, 2] });
+      for (const r of [viaHttp, viaTcp]) {
+        assert.deepStrictEqual(r.posts.map((p) => p.body.toString()), ['{"echo":1}', '{"echo":2}']);
+        for (const q of r.requests) assert.strictEqual(q.headers.connection, 'keep-alive');
+      }
+      const err = await one(node, 'basic.throwsError', {}, HTTP);
+      assert.strictEqual(kind(err.posts[0]), 'error');
+      assert.strictEqual(body(err.posts[0]).errorType, 'ReferenceError');
+      assert.strictEqual(err.posts[0].headers['lambda-runtime-function-error-type'], undefined);
+      const init = await runClient(Object.assign({ node, handler: 'nope.handler', events: [], exits: true }, HTTP));
+      assert.strictEqual(init.code, 129);
+      assert.strictEqual(kind(init.posts[0]), 'init/error');
+      assert.strictEqual(init.posts[0].headers['lambda-runtime-function-error-type'], 'Runtime.ImportModuleError');
+    });
+
+    test('an unknown transport is refused before any request', async () => {
+      const r = await runClient({ node, handler: 'basic.asyncEcho', events: [], posts: 0, exits: true,
+        env: { _LBOX_RUNTIME_TRANSPORT: 'carrier-pigeon' } });
+      assert.notStrictEqual(r.code, 0);
+      assert.match(r.stderr, /unknown Runtime API transport 'carrier-pigeon'/);
+      assert.strictEqual(r.requests.length, 0);
     });
   });
 }

@@ -1,13 +1,15 @@
 'use strict';
-// HTTP client of the Lambda Runtime API (2018-06-01). One keep-alive socket is reused for
-// every call; GET next has no timeout because the platform holds it until an event comes.
+// HTTP client of the Lambda Runtime API (2018-06-01). One keep-alive connection is reused
+// for every call; GET next has no timeout because the platform holds it until an event comes.
 // Like AWS's client, a non-2xx answer to a POST is not an error for the function: the
 // platform has already decided what the invoker sees (e.g. 413 for an oversized response).
+//
+// The plain requests go through tcp-transport.js, which keeps 'http' off a cold start; Node's
+// 'http' is loaded only for a streamed response, or for all requests where that transport
+// cannot be used (a host name rather than an IPv4 address, a Node without its internals, or
+// transport 'http' asked for). What error reports need is required when they happen.
 
-// Only 'http' is loaded up front; what error reports and streaming need is required
-// when they happen, to keep it off a cold start.
-
-const http = require('http');
+const { TcpTransport } = require('./tcp-transport.js');
 
 const PREFIX = '/2018-06-01/runtime';
 
@@ -33,7 +35,8 @@ function fatal(what, err) {
 }
 
 class RuntimeApi {
-  constructor(hostPort) {
+  // options.transport: 'http' to use Node's 'http' for every request.
+  constructor(hostPort, options) {
     const s = String(hostPort || '');
     const colon = s.lastIndexOf(':');
     if (colon <= 0) {
@@ -41,11 +44,25 @@ class RuntimeApi {
     }
     this.hostname = s.slice(0, colon);
     this.port = parseInt(s.slice(colon + 1), 10);
-    this.agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    const wanted = (options && options.transport) || 'tcp';
+    if (wanted !== 'tcp' && wanted !== 'http') throw new Error(`unknown Runtime API transport '${wanted}'`);
+    this.transport = wanted === 'tcp' ? TcpTransport.create(this.hostname, this.port) : undefined;
+    this.agent = undefined;
+  }
+
+  // Node's 'http' and one keep-alive agent, made on first use.
+  _http() {
+    const http = require('http');
+    if (!this.agent) this.agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    return http;
   }
 
   _request(method, path, headers, body, done) {
-    const req = http.request({
+    if (this.transport) {
+      this.transport.request(method, path, headers, body, done, (e) => fatal(`${method} ${path}`, e));
+      return;
+    }
+    const req = this._http().request({
       hostname: this.hostname, port: this.port, path, method, headers, agent: this.agent,
     }, (res) => {
       const chunks = [];
@@ -102,6 +119,7 @@ class RuntimeApi {
   // A chunked POST of the response in streaming mode; see response-stream.js.
   streamInvocationResponse(id, onDone, highWaterMark) {
     const { createResponseStream } = require('./response-stream.js');
+    const http = this._http();
     if (typeof highWaterMark === 'number') {
       const net = require('net');
       // The socket's buffer size is what bounds how far the handler can run ahead.

@@ -75,3 +75,13 @@ exports.logs = async (event) => {
 };
 exports.nested = { deeper: { handler: async () => 'nested' } };
 exports.notAFunction = 'just a string';
+// Which of Node's networking and fs modules are loaded (by the first invoke, for the
+// handler; run as a script, what bare node has loaded), and whether the runtime's own
+// transport switch leaked into the function's environment.
+const loadedModules = () => ['http', 'net', 'stream', 'fs/promises']
+  .filter((m) => process.moduleLoadList.includes(`NativeModule ${m === 'fs/promises' ? 'internal/fs/promises' : m}`));
+exports.loaded = async () => ({
+  modules: loadedModules(),
+  transportVar: process.env._LBOX_RUNTIME_TRANSPORT === undefined ? 'unset' : 'set',
+});
+if (require.main === module) console.log(JSON.stringify(loadedModules()));

@@ -176,7 +176,8 @@ static int try_v2(struct lbox_cgroup *cg, unsigned memory_mb, char *why, size_t 
     return 0;
 }
 
-static int try_v1(struct lbox_cgroup *cg, unsigned memory_mb, char *why, size_t whylen)
+static int try_v1(struct lbox_cgroup *cg, unsigned memory_mb, unsigned tmp_mb, char *why,
+                  size_t whylen)
 {
     char mnt[PATH_MAX / 2] = "", own[PATH_MAX / 4], buf[64], name[64];
     FILE *f = setmntent("/proc/self/mounts", "re");
@@ -201,7 +202,9 @@ static int try_v1(struct lbox_cgroup *cg, unsigned memory_mb, char *why, size_t 
     if (mkdir(cg->dir, 0755) < 0)
         return sfmt(why, whylen, "v1: mkdir %s: %s", cg->dir, strerror(errno)), -1;
     if (memory_mb) {
-        sfmt(buf, sizeof buf, "%" PRIu64, (uint64_t)memory_mb << 20);
+        /* /tmp's pages are charged here too, but on Lambda /tmp is disk: the hard limit
+         * leaves room for a full /tmp, and memwatch.c holds the rest to memory_mb. */
+        sfmt(buf, sizeof buf, "%" PRIu64, (uint64_t)(memory_mb + tmp_mb) << 20);
         if (write_small(cg->dir, "memory.limit_in_bytes", buf) < 0) {
             sfmt(why, whylen, "v1: writing memory.limit_in_bytes: %s", strerror(errno));
             rmdir(cg->dir);
@@ -211,21 +214,25 @@ static int try_v1(struct lbox_cgroup *cg, unsigned memory_mb, char *why, size_t 
         write_small(cg->dir, "memory.memsw.limit_in_bytes", buf);
     }
     cg->kind = LBOX_CG_V1;
+    cg->tmp_outside = (uint64_t)memory_mb << 20;
     if (memory_mb)
-        sfmt(cg->mode, sizeof cg->mode, "cgroup v1 (%s, memory.limit_in_bytes %u MB)",
-                 cg->dir, memory_mb);
+        sfmt(cg->mode, sizeof cg->mode,
+             "cgroup v1 (%s): memory.limit_in_bytes %u MB = %u MB for the function plus %u MB "
+             "for /tmp, whose pages the kernel charges here; the runner kills the largest "
+             "process when memory other than /tmp passes %u MB (usage threshold event)",
+             cg->dir, memory_mb + tmp_mb, memory_mb, tmp_mb, memory_mb);
     else
         sfmt(cg->mode, sizeof cg->mode, "cgroup v1 (%s, no limit requested)", cg->dir);
     return 0;
 }
 
-void lbox_cgroup_create(struct lbox_cgroup *cg, unsigned memory_mb)
+void lbox_cgroup_create(struct lbox_cgroup *cg, unsigned memory_mb, unsigned tmp_mb)
 {
     char why2[PATH_MAX + 256] = "", why1[PATH_MAX + 256] = "";
     memset(cg, 0, sizeof *cg);
     cg->peak_fd = -1;
     if (try_v2(cg, memory_mb, why2, sizeof why2) == 0 ||
-        try_v1(cg, memory_mb, why1, sizeof why1) == 0)
+        try_v1(cg, memory_mb, tmp_mb, why1, sizeof why1) == 0)
         return;
     cg->kind = LBOX_CG_NONE;
     cg->dir[0] = 0;
@@ -256,6 +263,11 @@ int lbox_cgroup_open_tasks(struct lbox_cgroup *cg)
 uint64_t lbox_cgroup_peak(struct lbox_cgroup *cg)
 {
     char buf[64], path[PATH_MAX + 64];
+    /* v1's peak includes /tmp, and /tmp's share of it at that moment is not recorded (it
+     * may have shrunk since): 0 here leaves Max Memory Used to the processes' own peaks,
+     * which pid 1 measures and which never include /tmp. */
+    if (cg->tmp_outside)
+        return 0;
     if (cg->kind == LBOX_CG_V2) {
         if (cg->peak_fd < 0)
             return 0;

@@ -396,7 +396,7 @@ int lbox_sandbox_create(const struct lbox_sandbox_config *cfg, struct lbox_sandb
     sb->event_fd = ev[0];
 
     /* R2 */
-    lbox_cgroup_create(sb->cg, cfg->memory_mb);
+    lbox_cgroup_create(sb->cg, cfg->memory_mb, cfg->tmp_size_mb);
     if (sb->cg->kind != LBOX_CG_NONE)
         snprintf(sb->mode, sizeof sb->mode, "%s", sb->cg->mode);
     else if (cfg->memory_mb) {
@@ -465,6 +465,12 @@ int lbox_sandbox_create(const struct lbox_sandbox_config *cfg, struct lbox_sandb
     /* R6 */
     if (wait_ready(sb, listen_fd, err) < 0)
         goto fail;
+
+    /* R7: v1 charges /tmp's pages to the sandbox's cgroup; a runner thread holds the memory
+     * outside /tmp to the limit (see memwatch.c). */
+    if (sb->cg->kind == LBOX_CG_V1 && sb->cg->tmp_outside &&
+        lbox_memwatch_start(sb->cg->dir, sb->cg->tmp_outside, pid, &sb->memwatch, err) < 0)
+        goto fail;
     *out = sb;
     return 0;
 
@@ -487,6 +493,7 @@ void lbox_sandbox_destroy(struct lbox_sandbox *sb)
         close(sb->cmd_fd);
     if (sb->event_fd >= 0)
         close(sb->event_fd);
+    lbox_memwatch_stop(sb->memwatch);
     if (sb->init_pid > 0) {
         /* pid 1's death takes the namespace down; its wait returns once all are reaped. */
         kill(sb->init_pid, SIGKILL);
@@ -510,6 +517,7 @@ void lbox_sandbox_abandon(struct lbox_sandbox *sb)
     /* No wait: pid 1's exit tears the namespaces down, and putting the mount namespace
      * waits for an RCU grace period (10-15 ms here) that the caller has no use for. The
      * kernel's init reaps pid 1 once the runner is gone. */
+    lbox_memwatch_stop(sb->memwatch);
     if (sb->init_pid > 0)
         kill(sb->init_pid, SIGKILL);
     lbox_cgroup_destroy_detached(sb->cg);

@@ -101,6 +101,7 @@ struct lbox_sandbox {
     bool cur_exited;
     int cur_status;
     struct lbox_cgroup *cg;     /* defined below */
+    struct lbox_memwatch *memwatch; /* cgroup v1 with /tmp kept outside the limit */
     struct lbox_child_plan *plan;
     char mode[1024];
 };
@@ -118,9 +119,12 @@ struct lbox_cgroup {
     char dir[PATH_MAX];     /* the sandbox's cgroup directory */
     char mode[512];         /* lbox_sandbox_memory_mode() text */
     int peak_fd;            /* v2 memory.peak kept open: writing to it resets its view */
+    uint64_t tmp_outside;   /* v1: bytes the function may use outside /tmp, which
+                             * memwatch.c enforces (the cgroup's limit includes /tmp); 0 if
+                             * the cgroup's own limit is the memory limit */
 };
 /* Always succeeds: when no cgroup is usable, kind = NONE and mode says why. */
-void lbox_cgroup_create(struct lbox_cgroup *cg, unsigned memory_mb);
+void lbox_cgroup_create(struct lbox_cgroup *cg, unsigned memory_mb, unsigned tmp_mb);
 int lbox_cgroup_attach(struct lbox_cgroup *cg, pid_t pid, struct lbox_error *err);
 /* cgroup v1: the cgroup's "tasks" file, for the child to move itself into (see create.c,
  * C0); -1 on v2 or without a cgroup, where lbox_cgroup_attach does the move. */
@@ -131,6 +135,15 @@ void lbox_cgroup_destroy(struct lbox_cgroup *cg);
 /* For a runner about to exit: a detached process removes the cgroup once its last
  * processes are gone, so the runner need not wait for them. */
 void lbox_cgroup_destroy_detached(struct lbox_cgroup *cg);
+
+/* memwatch.c: on cgroup v1, a runner thread that kills the sandbox's largest process when
+ * its memory outside /tmp (usage - shmem) passes `limit`; spare: pid 1, never killed. */
+struct lbox_memwatch;
+int lbox_memwatch_start(const char *cgroup_dir, uint64_t limit, pid_t spare,
+                        struct lbox_memwatch **out, struct lbox_error *err);
+void lbox_memwatch_stop(struct lbox_memwatch *w);
+/* The cgroup's /tmp pages (v1 memory.stat "shmem"), in bytes. */
+uint64_t lbox_memwatch_shmem(const char *cgroup_dir);
 
 /* binfmt: fills plan->qemu/binfmt_private/binfmt_line for a foreign-arch image, or fails
  * with the command that fixes the host. */

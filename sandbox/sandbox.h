@@ -19,7 +19,9 @@
  *    (owned by pid 1's mount namespace) survives an environment reset, as on Lambda.
  *  - lbox_sandbox_destroy() kills everything. If the runner dies, the sandbox dies too.
  *  - Memory: enforced through cgroup v2 or v1 when usable; memory_peak reports the measured
- *    maximum of the sandbox's processes. */
+ *    maximum of the sandbox's processes. On v1, /tmp's pages do not count against
+ *    memory_mb (on Lambda /tmp is disk): the cgroup's limit is memory_mb + tmp_size_mb and
+ *    a runner thread kills the largest process when the rest passes memory_mb. */
 #ifndef LBOX_SANDBOX_H
 #define LBOX_SANDBOX_H
 

@@ -39,6 +39,9 @@ exports.handler = (event, context, callback) => {
       process.exit(event.code === undefined ? 3 : event.code);
       return undefined;
     case 'oom': {
+      // event.tmpMB: first write that much to /tmp (kept), to show that a full /tmp does
+      // not lend the function memory: /tmp is disk on Lambda, counted apart.
+      if (event.tmpMB) require('fs').writeFileSync('/tmp/oom-fill', Buffer.alloc(event.tmpMB << 20, 1));
       // Memory outside V8's heap, touched so it is really used: only the sandbox's memory
       // limit stops it.
       const hog = [];

@@ -24,11 +24,23 @@ exports.handler = async (event, context) => {
   }
   fs.writeFileSync('/tmp/lifecycle-count', String(invocations));
   if (event && event.sleepMs) await new Promise((r) => setTimeout(r, event.sleepMs));
+  // event.tmpMB: write (then delete) a file that large in /tmp. On Lambda /tmp is disk, so
+  // it does not count against the function's memory, whatever its size up to /tmp's.
+  let tmpWrittenMB;
+  if (event && event.tmpMB) {
+    const mb = Buffer.alloc(1 << 20, 1);
+    const fd = fs.openSync('/tmp/lifecycle-big', 'w');
+    for (let i = 0; i < event.tmpMB; i++) fs.writeSync(fd, mb);
+    fs.closeSync(fd);
+    tmpWrittenMB = fs.statSync('/tmp/lifecycle-big').size / 1048576;
+    fs.unlinkSync('/tmp/lifecycle-big');
+  }
   console.log('lifecycle invoke', invocations);
   return {
     invocations,
     loadedAt,
     tmpBefore,
+    tmpWrittenMB,
     writes: {
       tmp: tryWrite('/tmp/w'),
       task: tryWrite('/var/task/w'),

@@ -1,0 +1,235 @@
+/* Keeps /tmp out of the function's memory on cgroup v1.
+ *
+ * /tmp is a tmpfs, and the kernel charges its pages (shmem) to the cgroup of whoever wrote
+ * them: with a plain limit, a 128 MB function writing 300 MB to /tmp would be killed. On
+ * Lambda /tmp is disk, not memory. So create.c sets the cgroup's hard limit to memory plus
+ * the /tmp size (the kernel's backstop), and this thread of the runner enforces the memory
+ * part: when the cgroup's usage minus its shmem passes the limit, it kills the largest
+ * process, as the kernel's OOM killer would.
+ *
+ * No polling: v1 signals an eventfd when memory.usage_in_bytes crosses a threshold
+ * registered through cgroup.event_control. The threshold sits at limit + shmem, and is
+ * re-armed (closing the eventfd unregisters the old one) whenever it fires, since /tmp
+ * grows and shrinks. The kernel checks thresholds every few hundred KB of charges, so the
+ * kill comes within that much of the limit.
+ *
+ * The thread never calls malloc: the runner may clone another sandbox while it runs. */
+#include "internal.h"
+
+#include "../common/fsutil.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+struct lbox_memwatch {
+    char dir[PATH_MAX];
+    uint64_t limit;   /* bytes the function may use outside /tmp */
+    pid_t spare;      /* the sandbox's pid 1: never the one killed */
+    int usage_fd;     /* memory.usage_in_bytes, the file the threshold watches */
+    int control_fd;   /* cgroup.event_control */
+    int armed_fd;     /* eventfd of the current threshold */
+    int stop_fd;      /* eventfd written by lbox_memwatch_stop */
+    pthread_t thread;
+    bool running;
+};
+
+/* The number after "<key> " at a line start of a small file read whole; 0 if absent. */
+static uint64_t stat_value(const char *path, const char *key)
+{
+    char buf[8192];
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0)
+        return 0;
+    buf[n] = 0;
+    size_t klen = strlen(key);
+    for (char *line = buf; *line;) {
+        if (!strncmp(line, key, klen) && line[klen] == ' ')
+            return strtoull(line + klen + 1, NULL, 10);
+        char *next = strchr(line, '\n');
+        if (!next)
+            break;
+        line = next + 1;
+    }
+    return 0;
+}
+
+static uint64_t usage_now(struct lbox_memwatch *w)
+{
+    char buf[32];
+    ssize_t n = pread(w->usage_fd, buf, sizeof buf - 1, 0);
+    if (n <= 0)
+        return 0;
+    buf[n] = 0;
+    return strtoull(buf, NULL, 10);
+}
+
+uint64_t lbox_memwatch_shmem(const char *cgroup_dir)
+{
+    char path[PATH_MAX + 32];
+    snprintf(path, sizeof path, "%s/memory.stat", cgroup_dir);
+    return stat_value(path, "shmem");
+}
+
+/* Usage outside /tmp, with the shmem figure used (for re-arming). */
+static uint64_t outside_tmp(struct lbox_memwatch *w, uint64_t *shmem)
+{
+    *shmem = lbox_memwatch_shmem(w->dir);
+    uint64_t usage = usage_now(w);
+    return usage > *shmem ? usage - *shmem : 0;
+}
+
+static int arm(struct lbox_memwatch *w, uint64_t threshold)
+{
+    int efd = eventfd(0, EFD_CLOEXEC);
+    if (efd < 0)
+        return -1;
+    char line[96];
+    int len = snprintf(line, sizeof line, "%d %d %" PRIu64, efd, w->usage_fd, threshold);
+    if (write(w->control_fd, line, (size_t)len) != len) {
+        close(efd);
+        return -1;
+    }
+    if (w->armed_fd >= 0)
+        close(w->armed_fd);
+    w->armed_fd = efd;
+    return 0;
+}
+
+static uint64_t resident_pages(pid_t pid)
+{
+    char path[64], buf[128];
+    snprintf(path, sizeof path, "/proc/%d/statm", (int)pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0)
+        return 0;
+    buf[n] = 0;
+    unsigned long long size = 0, resident = 0;
+    return sscanf(buf, "%llu %llu", &size, &resident) == 2 ? resident : 0;
+}
+
+/* SIGKILLs the process of the cgroup with the most resident pages, then waits (up to 2 s)
+ * until its memory is released, so that the next check does not pick a second victim
+ * while the first is still exiting. */
+static void kill_largest(struct lbox_memwatch *w)
+{
+    char path[PATH_MAX + 32], buf[16384];
+    snprintf(path, sizeof path, "%s/cgroup.procs", w->dir);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0)
+        return;
+    buf[n] = 0;
+    pid_t victim = 0;
+    uint64_t most = 0;
+    for (char *p = buf; *p;) {
+        char *end;
+        long pid = strtol(p, &end, 10);
+        if (end == p)
+            break;
+        uint64_t pages = pid == w->spare ? 0 : resident_pages((pid_t)pid);
+        if (pages > most) {
+            most = pages;
+            victim = (pid_t)pid;
+        }
+        p = end + (*end == '\n');
+    }
+    if (victim <= 0 || kill(victim, SIGKILL) < 0)
+        return;
+    for (int i = 0; i < 1000 && resident_pages(victim) > 0; i++)
+        nanosleep(&(struct timespec){0, 2 * 1000 * 1000}, NULL);
+}
+
+static void *watch(void *arg)
+{
+    struct lbox_memwatch *w = arg;
+    for (;;) {
+        uint64_t shmem;
+        if (outside_tmp(w, &shmem) > w->limit) {
+            kill_largest(w);
+            outside_tmp(w, &shmem);
+        }
+        if (arm(w, w->limit + shmem) < 0)
+            return NULL; /* the kernel's limit (memory + /tmp) still holds */
+        /* Usage may have crossed the new threshold while it was being registered. */
+        if (outside_tmp(w, &shmem) > w->limit)
+            continue;
+        struct pollfd p[2] = {{.fd = w->armed_fd, .events = POLLIN},
+                              {.fd = w->stop_fd, .events = POLLIN}};
+        while (poll(p, 2, -1) < 0 && errno == EINTR)
+            ;
+        if (p[1].revents)
+            return NULL;
+        uint64_t ignored;
+        if (read(w->armed_fd, &ignored, sizeof ignored) < 0) {
+            /* nothing to drain: the threshold is re-armed below anyway */
+        }
+    }
+}
+
+int lbox_memwatch_start(const char *cgroup_dir, uint64_t limit, pid_t spare,
+                        struct lbox_memwatch **out, struct lbox_error *err)
+{
+    *out = NULL;
+    struct lbox_memwatch *w = lbox_xcalloc(1, sizeof *w);
+    snprintf(w->dir, sizeof w->dir, "%s", cgroup_dir);
+    w->limit = limit;
+    w->spare = spare;
+    w->armed_fd = -1;
+    char path[PATH_MAX + 32];
+    snprintf(path, sizeof path, "%s/memory.usage_in_bytes", cgroup_dir);
+    w->usage_fd = open(path, O_RDONLY | O_CLOEXEC);
+    snprintf(path, sizeof path, "%s/cgroup.event_control", cgroup_dir);
+    w->control_fd = open(path, O_WRONLY | O_CLOEXEC);
+    w->stop_fd = eventfd(0, EFD_CLOEXEC);
+    if (w->usage_fd < 0 || w->control_fd < 0 || w->stop_fd < 0) {
+        int e = errno;
+        lbox_memwatch_stop(w);
+        return lbox_err_errno(err, e, "sandbox: opening %s's memory.usage_in_bytes and "
+                              "cgroup.event_control", cgroup_dir);
+    }
+    int rc = pthread_create(&w->thread, NULL, watch, w);
+    if (rc != 0) {
+        lbox_memwatch_stop(w);
+        return lbox_err_errno(err, rc, "sandbox: starting the memory watch thread");
+    }
+    w->running = true;
+    *out = w;
+    return 0;
+}
+
+void lbox_memwatch_stop(struct lbox_memwatch *w)
+{
+    if (!w)
+        return;
+    if (w->running) {
+        uint64_t one = 1;
+        if (write(w->stop_fd, &one, sizeof one) == sizeof one)
+            pthread_join(w->thread, NULL);
+    }
+    int fds[] = {w->usage_fd, w->control_fd, w->armed_fd, w->stop_fd};
+    for (size_t i = 0; i < sizeof fds / sizeof fds[0]; i++)
+        if (fds[i] >= 0)
+            close(fds[i]);
+    free(w);
+}

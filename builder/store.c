@@ -15,6 +15,7 @@
 #include "../common/cleanup.h"
 #include "../common/fsutil.h"
 #include "../common/hash.h"
+#include "rootfs_cache.h"
 #include "store_internal.h"
 
 #define MT_INDEX "application/vnd.oci.image.index.v1+json"
@@ -28,6 +29,8 @@ struct lbox_store {
     int gc_fd;      /* open gc.lock, -1 until held */
     int gc_held;    /* LOCK_SH held */
     unsigned lock_timeout_ms;
+    int *held;      /* rootfs directories locked while in use (rootfs_cache.c) */
+    size_t nheld;
 };
 
 /* ---- locks ---- */
@@ -196,6 +199,9 @@ void lbox_store_close(struct lbox_store *st)
         return;
     if (st->gc_fd >= 0)
         close(st->gc_fd);
+    for (size_t i = 0; i < st->nheld; i++)
+        close(st->held[i]);
+    free(st->held);
     free(st->dir);
     free(st->blobs);
     free(st->index);
@@ -205,6 +211,32 @@ void lbox_store_close(struct lbox_store *st)
 }
 
 const char *lbox_store_dir(const struct lbox_store *st) { return st->dir; }
+
+void lbox_store_keep_fd(struct lbox_store *st, int fd)
+{
+    st->held = lbox_xrealloc(st->held, (st->nheld + 1) * sizeof *st->held);
+    st->held[st->nheld++] = fd;
+}
+
+/* The digests of `removed` descriptors that no descriptor of `idx` still names: their
+ * unpacked rootfs can go (lbox_rootfs_evict). */
+static void evict_unreferenced(json_t *idx, json_t *removed)
+{
+    const char *digests[64];
+    size_t n = 0, i, j;
+    json_t *r, *d;
+    json_array_foreach(removed, i, r) {
+        const char *dg = json_string_value(json_object_get(r, "digest"));
+        bool used = false;
+        json_array_foreach(json_object_get(idx, "manifests"), j, d) {
+            const char *other = json_string_value(json_object_get(d, "digest"));
+            used = used || (other && dg && !strcmp(other, dg));
+        }
+        if (dg && !used && n < sizeof digests / sizeof digests[0])
+            digests[n++] = dg;
+    }
+    lbox_rootfs_evict(digests, n);
+}
 
 /* ---- blobs ---- */
 
@@ -392,21 +424,27 @@ int lbox_store_tag(struct lbox_store *st, const char *ref, const char *manifest_
         return lbox_err_prefix(err, "cannot tag %s", norm);
     int r = -1;
     json_t *idx = index_load(st, err);
+    json_t *replaced = json_array();
     if (idx) {
         json_t *m = json_object_get(idx, "manifests");
         for (size_t i = json_array_size(m); i-- > 0;) {
             const char *r0 = lbox_desc_ref(json_array_get(m, i));
-            if (r0 && !strcmp(r0, norm))
+            if (r0 && !strcmp(r0, norm)) {
+                json_array_append(replaced, json_array_get(m, i));
                 json_array_remove(m, i);
+            }
         }
         json_array_append_new(m, json_pack("{s:s, s:s, s:I, s:{s:s, s:s}}", "mediaType",
                                            MT_MANIFEST, "digest", manifest_digest, "size",
                                            (json_int_t)manifest_size, "annotations", ANN_REF,
                                            norm, ANN_CONTAINERD, qualified));
         r = index_save(st, idx, err);
-        json_decref(idx);
     }
     index_unlock(lock);
+    if (r == 0) /* the tag's previous image, when nothing else names it */
+        evict_unreferenced(idx, replaced);
+    json_decref(replaced);
+    json_decref(idx);
     return r < 0 ? lbox_err_prefix(err, "cannot tag %s", norm) : 0;
 }
 
@@ -609,6 +647,7 @@ int lbox_store_remove(struct lbox_store *st, const char *ref, struct lbox_error 
         return lbox_err_prefix(err, "cannot remove %s", ref);
     int r = -1;
     json_t *idx = index_load(st, err);
+    json_t *removed = json_array();
     char digest[72];
     bool by_tag;
     if (idx && resolve_in(idx, ref, digest, &by_tag, err) == 0) {
@@ -618,13 +657,18 @@ int lbox_store_remove(struct lbox_store *st, const char *ref, struct lbox_error 
             json_t *d = json_array_get(m, i);
             const char *r0 = lbox_desc_ref(d);
             const char *dg = json_string_value(json_object_get(d, "digest"));
-            if (by_tag ? (r0 && !strcmp(r0, norm)) : (dg && !strcmp(dg, digest)))
+            if (by_tag ? (r0 && !strcmp(r0, norm)) : (dg && !strcmp(dg, digest))) {
+                json_array_append(removed, d);
                 json_array_remove(m, i);
+            }
         }
         r = index_save(st, idx, err);
     }
-    json_decref(idx);
     index_unlock(lock);
+    if (r == 0)
+        evict_unreferenced(idx, removed);
+    json_decref(removed);
+    json_decref(idx);
     if (r < 0)
         return -1;
     return lbox_store_gc(st, NULL, err);

@@ -15,6 +15,7 @@
 #include "../common/fsutil.h"
 #include "../common/hash.h"
 #include "store.h"
+#include "rootfs_cache.h"
 #include "store_internal.h"
 
 #define WHITEOUT ".wh."
@@ -329,41 +330,59 @@ int lbox_store_unpack(struct lbox_store *st, const char *manifest_digest, const 
     return r;
 }
 
+/* Unpacks the image into the cache unless it is there; *final = the cache directory. */
+static int unpack_cached(struct lbox_store *st, const char *ref, const char *digest,
+                         char **final, struct lbox_error *err)
+{
+    _cleanup_free_ char *parent = lbox_rootfs_cache_dir();
+    if (lbox_mkdir_p(parent, 0755, err) < 0)
+        return -1;
+    *final = lbox_path_join(parent, digest + 7);
+    struct stat sb;
+    if (stat(*final, &sb) == 0 && S_ISDIR(sb.st_mode))
+        return 0;
+    _cleanup_free_ char *tmp = lbox_strdupf("%s/.tmp-%.12s-XXXXXX", parent, digest + 7);
+    if (!mkdtemp(tmp))
+        return lbox_err_errno(err, errno, "cannot create a directory in %s", parent);
+    int r = lbox_store_unpack(st, digest, tmp, err);
+    if (r == 0 && chmod(tmp, 0755) < 0)
+        r = lbox_err_errno(err, errno, "cannot chmod %s", tmp);
+    if (r == 0 && rename(tmp, *final) < 0) {
+        if (errno == EEXIST || errno == ENOTEMPTY) /* another lbox finished it first */
+            lbox_rm_rf(tmp, NULL);
+        else
+            r = lbox_err_errno(err, errno, "cannot rename %s to %s", tmp, *final);
+    }
+    if (r < 0) {
+        lbox_rm_rf(tmp, NULL);
+        return lbox_err_prefix(err, "cannot unpack image %s", ref);
+    }
+    return 0;
+}
+
 int lbox_store_rootfs(struct lbox_store *st, const char *ref, char **rootfs_dir,
                       struct lbox_error *err)
 {
     char digest[72];
+    *rootfs_dir = NULL;
     if (lbox_store_resolve(st, ref, digest, err) < 0)
         return -1;
-    _cleanup_free_ char *cache = lbox_cache_dir();
-    _cleanup_free_ char *parent = lbox_path_join(cache, "rootfs");
-    if (lbox_mkdir_p(parent, 0755, err) < 0)
-        return -1;
-    char *final = lbox_path_join(parent, digest + 7);
-    struct stat sb;
-    if (stat(final, &sb) == 0 && S_ISDIR(sb.st_mode)) {
-        *rootfs_dir = final;
-        return 0;
-    }
-    _cleanup_free_ char *tmp = lbox_strdupf("%s/.tmp-%.12s-XXXXXX", parent, digest + 7);
-    if (!mkdtemp(tmp)) {
+    /* Held until lbox_store_close, so no eviction deletes it while it runs; an eviction
+     * that won the race means unpacking again (twice at most: the image is still ours). */
+    for (int attempt = 0; attempt < 3; attempt++) {
+        char *final = NULL;
+        int fd, held = unpack_cached(st, ref, digest, &final, err);
+        if (held == 0)
+            held = lbox_rootfs_hold(final, &fd, err);
+        if (held == 0) {
+            lbox_store_keep_fd(st, fd);
+            *rootfs_dir = final;
+            return 0;
+        }
         free(final);
-        return lbox_err_errno(err, errno, "cannot create a directory in %s", parent);
+        if (held < 0)
+            return -1;
     }
-    int r = lbox_store_unpack(st, digest, tmp, err);
-    if (r == 0 && chmod(tmp, 0755) < 0)
-        r = lbox_err_errno(err, errno, "cannot chmod %s", tmp);
-    if (r == 0 && rename(tmp, final) < 0) {
-        if (errno == EEXIST || errno == ENOTEMPTY) /* another lbox finished it first */
-            lbox_rm_rf(tmp, NULL);
-        else
-            r = lbox_err_errno(err, errno, "cannot rename %s to %s", tmp, final);
-    }
-    if (r < 0) {
-        lbox_rm_rf(tmp, NULL);
-        free(final);
-        return lbox_err_prefix(err, "cannot unpack image %s", ref);
-    }
-    *rootfs_dir = final;
-    return 0;
+    return lbox_err(err, LBOX_E_BUSY, "the unpacked image %s kept being evicted while "
+                    "lbox was starting it; is another lbox removing it? Try again", ref);
 }

@@ -36,6 +36,10 @@ image() {
   if ! "$LBOX" inspect "$tag" >/dev/null 2>&1; then
     "$LBOX" build --runtime "$TEST_RUNTIME" --arch "$TEST_ARCH" --code "$code" \
       --tag "$tag" >"$WORK/build.log" 2>&1 || { cat "$WORK/build.log" >&2; fail "building $1"; }
+    # The builds of an older example or client are not used again: untagged, their
+    # unpacked root filesystems (~300 MB each) leave the cache.
+    "$LBOX" images --json | jq -r --arg p "lbox-test-$1:$TEST_RUNTIME-$TEST_ARCH-" --arg t "$tag" \
+      '.[].ref | select(startswith($p) and . != $t)' | xargs -r "$LBOX" rm >/dev/null 2>&1 || :
   fi
   echo "$tag"
 }

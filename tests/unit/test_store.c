@@ -9,11 +9,14 @@
 #include <cmocka.h>
 #include <jansson.h>
 #include <signal.h>
+#include <fcntl.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 #include "builder/image.h"
 #include "builder/layer.h"
+#include "builder/rootfs_cache.h"
 #include "builder/store.h"
 #include "common/cleanup.h"
 #include "oci_fixture.h"
@@ -461,6 +464,82 @@ static void unpacks_as_non_root(void **state)
     assert_int_equal(WEXITSTATUS(status), 0);
 }
 
+/* True once nothing under the rootfs cache is named .trash-* (the detached deleter is done),
+ * waiting at most 10 s. */
+static bool trash_emptied(const char *cache)
+{
+    for (int i = 0; i < 1000; i++) {
+        DIR *d = opendir(cache);
+        bool any = false;
+        struct dirent *de;
+        while (d && (de = readdir(d)))
+            any = any || !strncmp(de->d_name, ".trash-", 7);
+        if (d)
+            closedir(d);
+        if (!any)
+            return true;
+        usleep(10000);
+    }
+    return false;
+}
+
+static void rootfs_cache_follows_the_store(void **state)
+{
+    struct ctx *c = *state;
+    struct lbox_error err;
+    char m1[72], m2[72], m2b[72], m3[72];
+    make_image(c, "fn", "one", m1);
+
+    /* Another store handle plays a running `lbox invoke` of fn: it holds m1's rootfs. */
+    struct lbox_store *running;
+    must(lbox_store_open(c->store_dir, &running, &err), &err);
+    _cleanup_free_ char *r1 = NULL;
+    must(lbox_store_rootfs(running, "fn", &r1, &err), &err);
+    _cleanup_free_ char *cache = lbox_rootfs_cache_dir();
+    _cleanup_free_ char *mark = lbox_strdupf("%s.evict", r1);
+
+    /* A rebuild moves fn to m2: m1 is unreferenced but in use, so it stays, marked. */
+    make_image(c, "fn", "two", m2);
+    assert_string_not_equal(m1, m2);
+    assert_true(exists(r1, "var/task/index.js"));
+    assert_int_equal(access(mark, F_OK), 0);
+    lbox_store_close(running); /* the invoke ends */
+
+    /* The next pass (here: rm of a second tag of m2) takes the marked m1; m2 stays, since
+     * fn still names it. */
+    make_image(c, "alias", "two", m2b);
+    assert_string_equal(m2, m2b);
+    _cleanup_free_ char *r2 = NULL;
+    must(lbox_store_rootfs(c->st, "alias", &r2, &err), &err);
+    must(lbox_store_remove(c->st, "alias", &err), &err);
+    assert_int_not_equal(access(r1, F_OK), 0);
+    assert_int_not_equal(access(mark, F_OK), 0);
+    assert_true(exists(r2, "var/task/index.js"));
+
+    /* rm of an image nobody runs: its rootfs goes at once (renamed; deleted in the
+     * background), and so does an hour-old leftover of a killed lbox. */
+    make_image(c, "gone", "three", m3);
+    struct lbox_store *once;
+    must(lbox_store_open(c->store_dir, &once, &err), &err);
+    _cleanup_free_ char *r3 = NULL;
+    must(lbox_store_rootfs(once, "gone", &r3, &err), &err);
+    lbox_store_close(once);
+    fx_write(cache, ".trash-0123456789ab-1-1/f", "x");
+    _cleanup_free_ char *old = lbox_path_join(cache, ".trash-0123456789ab-1-1");
+    struct timespec two_hours_ago[2] = {{time(NULL) - 7200, 0}, {time(NULL) - 7200, 0}};
+    assert_int_equal(utimensat(AT_FDCWD, old, two_hours_ago, AT_SYMLINK_NOFOLLOW), 0);
+    must(lbox_store_remove(c->st, "gone", &err), &err);
+    assert_int_not_equal(access(r3, F_OK), 0);
+    assert_true(trash_emptied(cache));
+    assert_true(exists(r2, "var/task/index.js"));
+
+    /* A holder that lost the race to an eviction is told to unpack again. */
+    int fd;
+    assert_int_equal(lbox_rootfs_hold(r2, &fd, &err), 0);
+    close(fd);
+    assert_int_equal(lbox_rootfs_hold(r3, &fd, &err), -1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -474,6 +553,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(whiteouts_hide_lower_layers, setup, teardown),
         cmocka_unit_test_setup_teardown(hostile_layers_are_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(unpacks_as_non_root, setup, teardown),
+        cmocka_unit_test_setup_teardown(rootfs_cache_follows_the_store, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

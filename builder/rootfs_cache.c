@@ -1,0 +1,170 @@
+/* The unpacked root filesystems in $XDG_CACHE_HOME/lbox/rootfs/<manifest hex>/: who may
+ * delete one, and when.
+ *
+ * Every image build that changes anything makes a new manifest, and each unpacked rootfs is
+ * 200-300 MB; without eviction the cache grows by that much per rebuild. A rootfs is evicted
+ * when the store stops referencing its manifest (lbox rm, or a tag moved to a new build).
+ *
+ * Locks: whoever runs an image holds a shared flock on its rootfs directory for as long as
+ * it runs (lbox_rootfs_hold); eviction takes the exclusive lock without waiting. A busy
+ * rootfs gets a "<hex>.evict" marker instead, and every later eviction pass retries the
+ * marked ones. An evicted directory is first renamed to .trash-* under the lock (so no new
+ * user can find it), then deleted by a detached process: deleting ~40000 files takes a
+ * second or two, which neither lbox rm nor a rebuild should wait for.
+ *
+ * Several stores may share the cache (it is keyed by content): evicting a rootfs another
+ * store still uses only costs that store a new unpack, never a running sandbox. */
+#include "rootfs_cache.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../common/cleanup.h"
+#include "../common/fsutil.h"
+
+#define STALE_SECONDS 3600 /* .trash-/.tmp- leftovers of a killed lbox, deleted after this */
+
+char *lbox_rootfs_cache_dir(void)
+{
+    _cleanup_free_ char *cache = lbox_cache_dir();
+    return lbox_path_join(cache, "rootfs");
+}
+
+int lbox_rootfs_hold(const char *dir, int *fd_out, struct lbox_error *err)
+{
+    *fd_out = -1;
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return lbox_err_errno(err, errno, "cannot open %s", dir);
+    while (flock(fd, LOCK_SH) < 0)
+        if (errno != EINTR) {
+            int e = errno;
+            close(fd);
+            return lbox_err_errno(err, e, "cannot lock %s", dir);
+        }
+    /* An eviction may have renamed it between our open and our lock: then this is the
+     * trash, and the caller must unpack again. */
+    struct stat held, now;
+    if (fstat(fd, &held) < 0 || stat(dir, &now) < 0 || held.st_ino != now.st_ino ||
+        held.st_dev != now.st_dev) {
+        close(fd);
+        return 1;
+    }
+    *fd_out = fd;
+    return 0;
+}
+
+/* Deletes paths[0..n) in a detached process that holds none of the caller's files. */
+static void delete_detached(char **paths, size_t n)
+{
+    if (n == 0)
+        return;
+    pid_t pid = fork();
+    if (pid != 0)
+        return; /* not waited for: init reaps it once lbox exits (or on failure, nothing) */
+    syscall(SYS_close_range, 0, ~0U, 0);
+    for (size_t i = 0; i < n; i++)
+        lbox_rm_rf(paths[i], NULL);
+    _exit(0);
+}
+
+/* Renames cache/<name> to a .trash- name if nobody holds it; 1 if busy (marked), 0 if
+ * moved to *trash (or already gone: *trash NULL). */
+static int take(const char *cache, const char *name, char **trash)
+{
+    *trash = NULL;
+    _cleanup_free_ char *path = lbox_path_join(cache, name);
+    _cleanup_free_ char *marker = lbox_strdupf("%s.evict", path);
+    int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0) {
+        unlink(marker);
+        return 0;
+    }
+    if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+        close(fd);
+        int m = open(marker, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+        if (m >= 0)
+            close(m);
+        return 1;
+    }
+    char *t = lbox_strdupf("%s/.trash-%.12s-%d-%ld", cache, name, (int)getpid(), (long)time(NULL));
+    if (rename(path, t) == 0)
+        *trash = t;
+    else
+        free(t);
+    close(fd);
+    unlink(marker);
+    return 0;
+}
+
+static bool is_hex64(const char *s)
+{
+    size_t n = strspn(s, "0123456789abcdef");
+    return n == 64 && s[n] == 0;
+}
+
+struct paths {
+    char **v;
+    size_t n, cap;
+};
+
+static void add(struct paths *p, char *path)
+{
+    if (!path)
+        return;
+    if (p->n == p->cap)
+        p->v = lbox_xrealloc(p->v, (p->cap = p->cap ? 2 * p->cap : 16) * sizeof *p->v);
+    p->v[p->n++] = path;
+}
+
+/* A ".trash-" or ".tmp-" entry a killed lbox left behind (an hour old). */
+static bool stale(const char *cache, const char *name)
+{
+    if (strncmp(name, ".trash-", 7) && strncmp(name, ".tmp-", 5))
+        return false;
+    struct stat sb;
+    _cleanup_free_ char *p = lbox_path_join(cache, name);
+    return lstat(p, &sb) == 0 && time(NULL) - sb.st_mtime >= STALE_SECONDS;
+}
+
+void lbox_rootfs_evict(const char *const *manifest_digests, size_t n)
+{
+    _cleanup_free_ char *cache = lbox_rootfs_cache_dir();
+    struct paths trash = {0};
+    char *t;
+    for (size_t i = 0; i < n; i++) {
+        const char *d = manifest_digests[i];
+        if (!strncmp(d, "sha256:", 7) && is_hex64(d + 7) && take(cache, d + 7, &t) == 0)
+            add(&trash, t);
+    }
+    /* Retry what was busy before; collect what killed processes left behind. */
+    DIR *d = opendir(cache);
+    struct dirent *de;
+    while (d && (de = readdir(d))) {
+        char hex[NAME_MAX + 1];
+        snprintf(hex, sizeof hex, "%s", de->d_name);
+        char *dot = strchr(hex, '.');
+        if (dot && dot != hex && !strcmp(dot, ".evict")) {
+            *dot = 0;
+            if (is_hex64(hex) && take(cache, hex, &t) == 0)
+                add(&trash, t);
+        } else if (stale(cache, de->d_name)) {
+            add(&trash, lbox_path_join(cache, de->d_name));
+        }
+    }
+    if (d)
+        closedir(d);
+    delete_detached(trash.v, trash.n);
+    for (size_t i = 0; i < trash.n; i++)
+        free(trash.v[i]);
+    free(trash.v);
+}

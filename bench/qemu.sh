@@ -18,12 +18,13 @@ trap 'rm -rf "$work"' EXIT
 now() { date +%s.%N; }
 median() { sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 pct() { sort -g | awk -v p="$1" '{a[NR]=$1} END {i=int(NR*p/100+0.999); if (i<1) i=1; print a[i]}'; }
-field() { grep -oP "$1: \K[0-9.]+" ; }
+# "\t" + name: "Duration" alone would also match Billed and Init Duration.
+field() { grep -oP "\t$1: \K[0-9.]+" ; }
 
+# Always (re)build: cached layers make it cheap, and the images must be this tree's.
 for a in x86_64 arm64; do
-  "$LBOX" inspect "bench-qemu-hello:$a" >/dev/null 2>&1 ||
-    "$LBOX" build --runtime nodejs18.x --arch "$a" --code "$src/examples/hello" \
-      --tag "bench-qemu-hello:$a" >/dev/null
+  "$LBOX" build --runtime nodejs18.x --arch "$a" --code "$src/examples/hello" \
+    --tag "bench-qemu-hello:$a" >/dev/null
   "$LBOX" invoke "bench-qemu-hello:$a" --timeout 60 >/dev/null 2>&1 # unpack once
 done
 echo '{"name":"bench"}' >"$work/e.json"

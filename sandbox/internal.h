@@ -137,13 +137,12 @@ void lbox_cgroup_destroy(struct lbox_cgroup *cg);
 void lbox_cgroup_destroy_detached(struct lbox_cgroup *cg);
 
 /* memwatch.c: on cgroup v1, a runner thread that kills the sandbox's largest process when
- * its memory outside /tmp (usage - shmem) passes `limit`; spare: pid 1, never killed. */
+ * its memory outside /tmp and the file cache (usage - shmem - file LRUs) passes `limit`;
+ * spare: pid 1, never killed. */
 struct lbox_memwatch;
 int lbox_memwatch_start(const char *cgroup_dir, uint64_t limit, pid_t spare,
                         struct lbox_memwatch **out, struct lbox_error *err);
 void lbox_memwatch_stop(struct lbox_memwatch *w);
-/* The cgroup's /tmp pages (v1 memory.stat "shmem"), in bytes. */
-uint64_t lbox_memwatch_shmem(const char *cgroup_dir);
 
 /* binfmt: fills plan->qemu/binfmt_private/binfmt_line for a foreign-arch image, or fails
  * with the command that fixes the host. */

@@ -4,13 +4,14 @@
  * them: with a plain limit, a 128 MB function writing 300 MB to /tmp would be killed. On
  * Lambda /tmp is disk, not memory. So create.c sets the cgroup's hard limit to memory plus
  * the /tmp size (the kernel's backstop), and this thread of the runner enforces the memory
- * part: when the cgroup's usage minus its shmem passes the limit, it kills the largest
- * process, as the kernel's OOM killer would.
+ * part: when the cgroup's usage, less its shmem and less the file cache the kernel would
+ * reclaim first, passes the limit, it kills the largest process, as the kernel's OOM
+ * killer would.
  *
  * No polling: v1 signals an eventfd when memory.usage_in_bytes crosses a threshold
- * registered through cgroup.event_control. The threshold sits at limit + shmem, and is
- * re-armed (closing the eventfd unregisters the old one) whenever it fires, since /tmp
- * grows and shrinks. The kernel checks thresholds every few hundred KB of charges, so the
+ * registered through cgroup.event_control. The threshold sits at limit + what is exempt,
+ * and is re-armed (closing the eventfd unregisters the old one) whenever it fires, since
+ * /tmp and the file cache grow and shrink. The kernel checks thresholds every few hundred KB of charges, so the
  * kill comes within that much of the limit.
  *
  * The thread never calls malloc: the runner may clone another sandbox while it runs. */
@@ -77,19 +78,17 @@ static uint64_t usage_now(struct lbox_memwatch *w)
     return strtoull(buf, NULL, 10);
 }
 
-uint64_t lbox_memwatch_shmem(const char *cgroup_dir)
+/* The memory the kernel's own limit would hold to `limit`: usage less /tmp (shmem) and
+ * less the page cache of files (active_file + inactive_file, which the kernel reclaims
+ * before it kills anything). *exempt = what was left out, for re-arming. */
+static uint64_t counted(struct lbox_memwatch *w, uint64_t *exempt)
 {
     char path[PATH_MAX + 32];
-    snprintf(path, sizeof path, "%s/memory.stat", cgroup_dir);
-    return stat_value(path, "shmem");
-}
-
-/* Usage outside /tmp, with the shmem figure used (for re-arming). */
-static uint64_t outside_tmp(struct lbox_memwatch *w, uint64_t *shmem)
-{
-    *shmem = lbox_memwatch_shmem(w->dir);
+    snprintf(path, sizeof path, "%s/memory.stat", w->dir);
+    *exempt = stat_value(path, "shmem") + stat_value(path, "active_file") +
+              stat_value(path, "inactive_file");
     uint64_t usage = usage_now(w);
-    return usage > *shmem ? usage - *shmem : 0;
+    return usage > *exempt ? usage - *exempt : 0;
 }
 
 static int arm(struct lbox_memwatch *w, uint64_t threshold)
@@ -164,15 +163,15 @@ static void *watch(void *arg)
 {
     struct lbox_memwatch *w = arg;
     for (;;) {
-        uint64_t shmem;
-        if (outside_tmp(w, &shmem) > w->limit) {
+        uint64_t exempt;
+        if (counted(w, &exempt) > w->limit) {
             kill_largest(w);
-            outside_tmp(w, &shmem);
+            counted(w, &exempt);
         }
-        if (arm(w, w->limit + shmem) < 0)
+        if (arm(w, w->limit + exempt) < 0)
             return NULL; /* the kernel's limit (memory + /tmp) still holds */
         /* Usage may have crossed the new threshold while it was being registered. */
-        if (outside_tmp(w, &shmem) > w->limit)
+        if (counted(w, &exempt) > w->limit)
             continue;
         struct pollfd p[2] = {{.fd = w->armed_fd, .events = POLLIN},
                               {.fd = w->stop_fd, .events = POLLIN}};

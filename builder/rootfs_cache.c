@@ -43,6 +43,8 @@ int lbox_rootfs_hold(const char *dir, int *fd_out, struct lbox_error *err)
 {
     *fd_out = -1;
     int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0 && errno == ENOENT)
+        return 1; /* evicted since the caller looked */
     if (fd < 0)
         return lbox_err_errno(err, errno, "cannot open %s", dir);
     while (flock(fd, LOCK_SH) < 0)

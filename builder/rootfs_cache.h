@@ -13,7 +13,8 @@
 char *lbox_rootfs_cache_dir(void);
 
 /* Takes a shared lock on the unpacked rootfs `dir`, which stops eviction until *fd is
- * closed. 0: held (*fd open); 1: it was evicted meanwhile (unpack it again); -1: error. */
+ * closed. 0: held (*fd open); 1: it is gone or was evicted meanwhile (unpack it again);
+ * -1: error. */
 int lbox_rootfs_hold(const char *dir, int *fd, struct lbox_error *err);
 
 /* Evicts the rootfs of each manifest digest ("sha256:<hex>") that nobody holds now; a held

@@ -53,6 +53,20 @@ prepare_nobody() {
   cp -a "$XDG_DATA_HOME/lbox" "$WORK/nobody/data/"
   chown -R 65534:65534 "$WORK/nobody"
   chown 65534:65534 "$NOBODY_CACHE"
+  prune_nobody_cache
+}
+
+# nobody's stores are throwaway copies that never untag anything, so lbox never evicts from
+# their cache: drop the unpacked images root's store no longer names, unless one is running
+# (an lbox invoke holds a shared flock on its rootfs; see builder/rootfs_cache.c).
+prune_nobody_cache() {
+  local keep d
+  keep=$("$LBOX" images --json | jq -r '.[].digest | sub("^sha256:"; "")')
+  for d in "$NOBODY_CACHE"/lbox/rootfs/*; do
+    [ -d "$d" ] && ! grep -qxF "$(basename "$d")" <<<"$keep" || continue
+    flock -xn "$d" mv "$d" "$d.trash.$$" 2>/dev/null && rm -rf "$d.trash.$$"
+  done
+  return 0
 }
 
 lbox() {

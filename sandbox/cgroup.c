@@ -33,22 +33,6 @@ static void __attribute__((format(printf, 3, 4))) sfmt(char *buf, size_t len, co
     va_end(ap);
 }
 
-static int read_small(const char *path, char *buf, size_t len)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -1;
-    ssize_t n = read(fd, buf, len - 1);
-    int e = errno;
-    close(fd);
-    if (n < 0) {
-        errno = e;
-        return -1;
-    }
-    buf[n] = 0;
-    return 0;
-}
-
 static int write_small(const char *dir, const char *file, const char *text)
 {
     char path[PATH_MAX + 64];
@@ -140,10 +124,10 @@ static int try_v2(struct lbox_cgroup *cg, unsigned memory_mb, char *why, size_t 
         return sfmt(why, whylen, "v2: no entry in /proc/self/cgroup"), -1;
     sfmt(parent, sizeof parent, "%s%s", mnt, strcmp(own, "/") ? own : "");
     sfmt(buf, sizeof buf, "%s/cgroup.controllers", parent);
-    if (read_small(buf, buf, sizeof buf) < 0 || !has_word(buf, "memory"))
+    if (lbox_read_text(buf, buf, sizeof buf) < 0 || !has_word(buf, "memory"))
         return sfmt(why, whylen, "v2: no memory controller available in %s", parent), -1;
     sfmt(buf, sizeof buf, "%s/cgroup.subtree_control", parent);
-    if ((read_small(buf, buf, sizeof buf) < 0 || !has_word(buf, "memory")) &&
+    if ((lbox_read_text(buf, buf, sizeof buf) < 0 || !has_word(buf, "memory")) &&
         write_small(parent, "cgroup.subtree_control", "+memory") < 0)
         return sfmt(why, whylen,
                         "v2: cannot enable memory for children of %s (%s; run lbox in a "
@@ -279,7 +263,7 @@ uint64_t lbox_cgroup_peak(struct lbox_cgroup *cg)
     }
     if (cg->kind == LBOX_CG_V1) {
         sfmt(path, sizeof path, "%s/memory.max_usage_in_bytes", cg->dir);
-        if (read_small(path, buf, sizeof buf) < 0)
+        if (lbox_read_text(path, buf, sizeof buf) < 0)
             return 0;
         return strtoull(buf, NULL, 10);
     }

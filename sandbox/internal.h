@@ -176,4 +176,8 @@ int lbox_send_msg(int fd, const struct lbox_msg_head *h, const void *payload, si
  * errno. Async-signal-safe and malloc-free: the sandbox side calls it after clone. */
 int lbox_write_text(const char *path, const char *text);
 
+/* Reads a small file (proc, sysfs, cgroupfs) with one read(2) into buf, NUL-terminated;
+ * 0, or -1 with errno. Malloc-free, like lbox_write_text. */
+int lbox_read_text(const char *path, char *buf, size_t len);
+
 #endif

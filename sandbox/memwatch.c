@@ -48,14 +48,8 @@ struct lbox_memwatch {
 static uint64_t stat_value(const char *path, const char *key)
 {
     char buf[8192];
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
+    if (lbox_read_text(path, buf, sizeof buf) < 0)
         return 0;
-    ssize_t n = read(fd, buf, sizeof buf - 1);
-    close(fd);
-    if (n <= 0)
-        return 0;
-    buf[n] = 0;
     size_t klen = strlen(key);
     for (char *line = buf; *line;) {
         if (!strncmp(line, key, klen) && line[klen] == ' ')
@@ -112,14 +106,8 @@ static uint64_t resident_pages(pid_t pid)
 {
     char path[64], buf[128];
     snprintf(path, sizeof path, "/proc/%d/statm", (int)pid);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
+    if (lbox_read_text(path, buf, sizeof buf) < 0)
         return 0;
-    ssize_t n = read(fd, buf, sizeof buf - 1);
-    close(fd);
-    if (n <= 0)
-        return 0;
-    buf[n] = 0;
     unsigned long long size = 0, resident = 0;
     return sscanf(buf, "%llu %llu", &size, &resident) == 2 ? resident : 0;
 }
@@ -131,14 +119,8 @@ static void kill_largest(struct lbox_memwatch *w)
 {
     char path[PATH_MAX + 32], buf[16384];
     snprintf(path, sizeof path, "%s/cgroup.procs", w->dir);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
+    if (lbox_read_text(path, buf, sizeof buf) < 0)
         return;
-    ssize_t n = read(fd, buf, sizeof buf - 1);
-    close(fd);
-    if (n <= 0)
-        return;
-    buf[n] = 0;
     pid_t victim = 0;
     uint64_t most = 0;
     for (char *p = buf; *p;) {

@@ -38,6 +38,22 @@ int lbox_write_text(const char *path, const char *text)
     return 0;
 }
 
+int lbox_read_text(const char *path, char *buf, size_t len)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    ssize_t n = read(fd, buf, len - 1);
+    int e = errno;
+    close(fd);
+    if (n < 0) {
+        errno = e;
+        return -1;
+    }
+    buf[n] = 0;
+    return 0;
+}
+
 static int write_proc(pid_t pid, const char *file, const char *text, struct lbox_error *err)
 {
     char path[64];

@@ -483,6 +483,12 @@ int lbox_build(struct lbox_fetcher *f, const struct lbox_build_opts *o,
         goto out;
     if (o->output && lbox_image_export(b.store, res->ref, o->output, o->format, err) < 0)
         goto out;
+    /* The image the tag named before is garbage now unless another tag names it: collect
+     * its blobs, as lbox rm would. Skipped while another lbox holds the store; a failure
+     * only leaves garbage. Nothing is rebuilt for it: the layer cache keeps its own
+     * verified copy of every layer it made. */
+    struct lbox_error gc_err = {0};
+    lbox_store_gc(b.store, NULL, &gc_err);
     rc = 0;
 out:
     if (b.stage)

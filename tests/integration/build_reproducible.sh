@@ -45,4 +45,10 @@ same=$(jq -s -c '[.[0].layers, .[1].layers] | transpose | map(select(.[0].name !
 check "only the task layer differs" test "$same" = true
 check "the task layer differs" test "$(jq -r '.layers[-1].digest' "$T/a.json")" != "$(jq -r '.layers[-1].digest' "$T/c.json")"
 
+# The rebuild moved repro:test, and no other tag names the old image: its own blobs went.
+blob() { echo "$T/store1/lbox/store/blobs/sha256/${1#sha256:}"; }
+check "the replaced image's manifest is collected" test ! -e "$(blob "$(jq -r .digest "$T/a.json")")"
+check "the replaced image's task layer is collected" test ! -e "$(blob "$(jq -r '.layers[-1].digest' "$T/a.json")")"
+check "the layers the new image shares stay" test -e "$(blob "$(jq -r '.layers[0].digest' "$T/a.json")")"
+
 finish

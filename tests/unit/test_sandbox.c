@@ -287,11 +287,13 @@ static void test_kill_procs_keeps_tmp(void **state)
     close(null);
     char out[256];
     int st = 0;
-    /* wait until the file exists, then kill everything */
+    /* wait until the file holds its line (the shell creates it before writing), then kill
+     * everything */
     for (int i = 0; i < 200; i++) {
         char path[64];
+        struct stat sb;
         snprintf(path, sizeof path, "/proc/%d/root/tmp/k", (int)pid);
-        if (access(path, F_OK) == 0)
+        if (stat(path, &sb) == 0 && sb.st_size == 5)
             break;
         usleep(10000);
     }

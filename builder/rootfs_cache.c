@@ -7,8 +7,8 @@
  *
  * Locks: whoever runs an image holds a shared flock on its rootfs directory for as long as
  * it runs (lbox_rootfs_hold); eviction takes the exclusive lock without waiting. A busy
- * rootfs gets a "<hex>.evict" marker instead, and every later eviction pass retries the
- * marked ones. An evicted directory is first renamed to .trash-* under the lock (so no new
+ * rootfs gets a "<hex>.evict" marker instead; the holder evicts it when it lets go
+ * (lbox_rootfs_release), and every later eviction pass retries the marked ones too. An evicted directory is first renamed to .trash-* under the lock (so no new
  * user can find it), then deleted by a detached process: deleting ~40000 files takes a
  * second or two, which neither lbox rm nor a rebuild should wait for.
  *
@@ -63,6 +63,13 @@ int lbox_rootfs_hold(const char *dir, int *fd_out, struct lbox_error *err)
     }
     *fd_out = fd;
     return 0;
+}
+
+bool lbox_rootfs_release(const char *dir, int fd)
+{
+    close(fd);
+    _cleanup_free_ char *marker = lbox_strdupf("%s.evict", dir);
+    return access(marker, F_OK) == 0;
 }
 
 /* Deletes paths[0..n) in a detached process that holds none of the caller's files. */
@@ -138,13 +145,22 @@ static bool stale(const char *cache, const char *name)
     return lstat(p, &sb) == 0 && time(NULL) - sb.st_mtime >= STALE_SECONDS;
 }
 
-void lbox_rootfs_evict(const char *const *manifest_digests, size_t n)
+static bool named_in(const char *hex, const char *const *digests, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!strncmp(digests[i], "sha256:", 7) && !strcmp(digests[i] + 7, hex))
+            return true;
+    return false;
+}
+
+void lbox_rootfs_evict(const char *const *gone, size_t ngone, const char *const *kept,
+                       size_t nkept)
 {
     _cleanup_free_ char *cache = lbox_rootfs_cache_dir();
     struct paths trash = {0};
     char *t;
-    for (size_t i = 0; i < n; i++) {
-        const char *d = manifest_digests[i];
+    for (size_t i = 0; i < ngone; i++) {
+        const char *d = gone[i];
         if (!strncmp(d, "sha256:", 7) && is_hex64(d + 7) && take(cache, d + 7, &t) == 0)
             add(&trash, t);
     }
@@ -157,7 +173,11 @@ void lbox_rootfs_evict(const char *const *manifest_digests, size_t n)
         char *dot = strchr(hex, '.');
         if (dot && dot != hex && !strcmp(dot, ".evict")) {
             *dot = 0;
-            if (is_hex64(hex) && take(cache, hex, &t) == 0)
+            if (!is_hex64(hex))
+                continue;
+            if (named_in(hex, kept, nkept))
+                unlinkat(dirfd(d), de->d_name, 0); /* wanted again: no longer to evict */
+            else if (take(cache, hex, &t) == 0)
                 add(&trash, t);
         } else if (stale(cache, de->d_name)) {
             add(&trash, lbox_path_join(cache, de->d_name));

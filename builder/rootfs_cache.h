@@ -17,10 +17,16 @@ char *lbox_rootfs_cache_dir(void);
  * -1: error. */
 int lbox_rootfs_hold(const char *dir, int *fd, struct lbox_error *err);
 
-/* Evicts the rootfs of each manifest digest ("sha256:<hex>") that nobody holds now; a held
- * one is marked and evicted by a later call. Also retries earlier marks and removes an hour
- * old leftovers of killed processes. The deletion runs in a detached process. Best effort:
- * a cache entry that stays only costs disk. */
-void lbox_rootfs_evict(const char *const *manifest_digests, size_t n);
+/* Drops a hold taken by lbox_rootfs_hold; true when an eviction marked `dir` meanwhile, so
+ * the caller should run lbox_rootfs_evict now that it no longer needs it. */
+bool lbox_rootfs_release(const char *dir, int fd);
+
+/* Evicts the rootfs of each manifest digest ("sha256:<hex>") in `gone` that nobody holds
+ * now; a held one is marked and evicted by a later call. Also retries earlier marks, except
+ * on the digests in `kept` (the store names them again: a rebuild made the same image), and
+ * removes hour-old leftovers of killed processes. The deletion runs in a detached process.
+ * Best effort: a cache entry that stays only costs disk. */
+void lbox_rootfs_evict(const char *const *gone, size_t ngone, const char *const *kept,
+                       size_t nkept);
 
 #endif

@@ -19,7 +19,7 @@ json_t *lbox_store_load_json(struct lbox_store *st, const char *digest, struct l
 json_t *lbox_store_load_manifest(struct lbox_store *st, const char *digest,
                                  struct lbox_error *err);
 
-/* Keeps fd open (a held lock) until lbox_store_close. */
-void lbox_store_keep_fd(struct lbox_store *st, int fd);
+/* Keeps fd, a hold on the unpacked rootfs `dir`, open until lbox_store_close releases it. */
+void lbox_store_keep_rootfs(struct lbox_store *st, int fd, const char *dir);
 
 #endif

@@ -375,7 +375,7 @@ int lbox_store_rootfs(struct lbox_store *st, const char *ref, char **rootfs_dir,
         if (held == 0)
             held = lbox_rootfs_hold(final, &fd, err);
         if (held == 0) {
-            lbox_store_keep_fd(st, fd);
+            lbox_store_keep_rootfs(st, fd, final);
             *rootfs_dir = final;
             return 0;
         }

@@ -29,7 +29,10 @@ struct lbox_store {
     int gc_fd;      /* open gc.lock, -1 until held */
     int gc_held;    /* LOCK_SH held */
     unsigned lock_timeout_ms;
-    int *held;      /* rootfs directories locked while in use (rootfs_cache.c) */
+    struct held_rootfs {
+        int fd;
+        char *dir;
+    } *held;        /* rootfs directories locked while in use (rootfs_cache.c) */
     size_t nheld;
 };
 
@@ -87,6 +90,13 @@ int lbox_store_hold(struct lbox_store *st, struct lbox_error *err)
             return lbox_err_errno(err, errno, "cannot lock %s", st->gc_lock);
     st->gc_held = 1;
     return 0;
+}
+
+void lbox_store_release(struct lbox_store *st)
+{
+    if (st->gc_held && st->gc_fd >= 0)
+        flock(st->gc_fd, LOCK_UN);
+    st->gc_held = 0;
 }
 
 void lbox_store_set_lock_timeout(struct lbox_store *st, unsigned ms) { st->lock_timeout_ms = ms; }
@@ -193,15 +203,22 @@ int lbox_store_open(const char *dir, struct lbox_store **out, struct lbox_error 
     return 0;
 }
 
+static void evict_marked(struct lbox_store *st);
+
 void lbox_store_close(struct lbox_store *st)
 {
     if (!st)
         return;
+    bool marked = false;
+    for (size_t i = 0; i < st->nheld; i++) {
+        marked |= lbox_rootfs_release(st->held[i].dir, st->held[i].fd);
+        free(st->held[i].dir);
+    }
+    free(st->held);
+    if (marked) /* an lbox rm or a rebuild wanted it gone while it ran */
+        evict_marked(st);
     if (st->gc_fd >= 0)
         close(st->gc_fd);
-    for (size_t i = 0; i < st->nheld; i++)
-        close(st->held[i]);
-    free(st->held);
     free(st->dir);
     free(st->blobs);
     free(st->index);
@@ -212,30 +229,56 @@ void lbox_store_close(struct lbox_store *st)
 
 const char *lbox_store_dir(const struct lbox_store *st) { return st->dir; }
 
-void lbox_store_keep_fd(struct lbox_store *st, int fd)
+void lbox_store_keep_rootfs(struct lbox_store *st, int fd, const char *dir)
 {
     st->held = lbox_xrealloc(st->held, (st->nheld + 1) * sizeof *st->held);
-    st->held[st->nheld++] = fd;
+    st->held[st->nheld++] = (struct held_rootfs){.fd = fd, .dir = lbox_xstrdup(dir)};
+}
+
+/* The manifest digests the index names (malloc'd array of pointers into idx). */
+static const char **referenced(json_t *idx, size_t *n)
+{
+    json_t *m = json_object_get(idx, "manifests"), *d;
+    const char **out = lbox_xrealloc(NULL, (json_array_size(m) + 1) * sizeof *out);
+    size_t i;
+    *n = 0;
+    json_array_foreach(m, i, d) {
+        const char *dg = json_string_value(json_object_get(d, "digest"));
+        if (dg)
+            out[(*n)++] = dg;
+    }
+    return out;
 }
 
 /* The digests of `removed` descriptors that no descriptor of `idx` still names: their
  * unpacked rootfs can go (lbox_rootfs_evict). */
 static void evict_unreferenced(json_t *idx, json_t *removed)
 {
-    const char *digests[64];
-    size_t n = 0, i, j;
-    json_t *r, *d;
+    const char *gone[64];
+    size_t ngone = 0, nkept, i, j;
+    _cleanup_free_ const char **kept = referenced(idx, &nkept);
+    json_t *r;
     json_array_foreach(removed, i, r) {
         const char *dg = json_string_value(json_object_get(r, "digest"));
         bool used = false;
-        json_array_foreach(json_object_get(idx, "manifests"), j, d) {
-            const char *other = json_string_value(json_object_get(d, "digest"));
-            used = used || (other && dg && !strcmp(other, dg));
-        }
-        if (dg && !used && n < sizeof digests / sizeof digests[0])
-            digests[n++] = dg;
+        for (j = 0; j < nkept; j++)
+            used = used || (dg && !strcmp(kept[j], dg));
+        if (dg && !used && ngone < sizeof gone / sizeof gone[0])
+            gone[ngone++] = dg;
     }
-    lbox_rootfs_evict(digests, n);
+    lbox_rootfs_evict(gone, ngone, kept, nkept);
+}
+
+/* Runs the eviction a holder deferred; the index says which marks still stand. */
+static void evict_marked(struct lbox_store *st)
+{
+    json_t *idx = index_load(st, NULL);
+    if (!idx)
+        return; /* unreadable: keep everything rather than evict what it may name */
+    size_t nkept;
+    _cleanup_free_ const char **kept = referenced(idx, &nkept);
+    lbox_rootfs_evict(NULL, 0, kept, nkept);
+    json_decref(idx);
 }
 
 /* ---- blobs ---- */
@@ -504,6 +547,15 @@ static int resolve_in(json_t *idx, const char *ref, char *out, bool *by_tag,
 int lbox_store_resolve(struct lbox_store *st, const char *ref, char *manifest_digest_out,
                        struct lbox_error *err)
 {
+    /* Held before the index is read: what it names then outlives any collection. */
+    if (lbox_store_hold(st, err) < 0)
+        return -1;
+    /* A full digest resolved earlier by this handle stays valid while held, even if its tag
+     * has moved on since: one invoke reads the config and unpacks the same image. */
+    if (digest_hex(ref) && lbox_store_has_blob(st, ref)) {
+        snprintf(manifest_digest_out, 72, "%s", ref);
+        return 0;
+    }
     json_t *idx = index_load(st, err);
     if (!idx)
         return -1;

@@ -32,8 +32,13 @@ const char *lbox_store_dir(const struct lbox_store *st);
 void lbox_store_set_lock_timeout(struct lbox_store *st, unsigned ms);
 
 /* Protects blobs this handle is about to reuse (e.g. a cached layer found by has_blob) from a
- * concurrent `lbox rm`'s garbage collection, until lbox_store_close. Writes do it implicitly. */
+ * concurrent `lbox rm`'s garbage collection, until lbox_store_close or lbox_store_release.
+ * Writes and lbox_store_resolve do it implicitly. */
 int lbox_store_hold(struct lbox_store *st, struct lbox_error *err);
+
+/* Gives up that protection early: for a reader done with the blobs (an invoke once its rootfs
+ * is unpacked and held), so that a long run does not put off every other lbox's collection. */
+void lbox_store_release(struct lbox_store *st);
 
 /* Path of a blob ("sha256:<hex>") in the store (whether present or not). malloc'd. */
 char *lbox_store_blob_path(const struct lbox_store *st, const char *digest);
@@ -69,7 +74,9 @@ int lbox_store_tag(struct lbox_store *st, const char *ref, const char *manifest_
                    uint64_t manifest_size, struct lbox_error *err);
 
 /* Resolves a ref, a full digest, or a unique digest prefix (>= 4 hex digits, with or
- * without "sha256:") to a manifest digest. */
+ * without "sha256:") to a manifest digest, and holds the store (lbox_store_hold) so that
+ * the image stays whole even if its tag moves meanwhile: a caller that reads several parts
+ * of one image passes the digest to each, not the tag. */
 int lbox_store_resolve(struct lbox_store *st, const char *ref, char *manifest_digest_out,
                        struct lbox_error *err);
 

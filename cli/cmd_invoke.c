@@ -215,7 +215,10 @@ int cmd_invoke(int argc, char **argv)
     if (lbox_env_check_user_size(&user, &err) < 0)
         goto fail;
 
-    if (lbox_store_open(NULL, &store, &err) < 0 || lbox_image_facts_read(store, ref, &facts, &err) < 0)
+    /* One digest for the config and the rootfs: a rebuild may move the tag meanwhile. */
+    char digest[72];
+    if (lbox_store_open(NULL, &store, &err) < 0 || lbox_store_resolve(store, ref, digest, &err) < 0 ||
+        lbox_image_facts_read(store, digest, &facts, &err) < 0)
         goto fail;
     if (strcmp(facts.arch, lbox_arch_host()) != 0 && !(qemu = find_qemu(facts.arch))) {
         fprintf(stderr,
@@ -224,8 +227,9 @@ int cmd_invoke(int argc, char **argv)
                 ref, facts.arch, lbox_arch_host());
         goto out;
     }
-    if (lbox_store_rootfs(store, ref, &rootfs, &err) < 0)
+    if (lbox_store_rootfs(store, digest, &rootfs, &err) < 0)
         goto fail;
+    lbox_store_release(store); /* the rootfs is held; the blobs are no longer needed */
 
     const char *region = lbox_env_region((const char *const *)environ);
     arn = lbox_strdupf("arn:aws:lambda:%s:123456789012:function:%s", region, fname);

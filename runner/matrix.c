@@ -68,10 +68,13 @@ static int run_cell(const struct lbox_matrix_opts *o, struct lbox_matrix_cell *c
     char *rootfs = NULL, *arn = NULL, *fname = NULL;
     int rc = -1;
 
+    char digest[72];
     if (lbox_store_open(o->build ? o->build->store_dir : NULL, &store, err) < 0 ||
-        lbox_image_facts_read(store, c->ref, &facts, err) < 0 ||
-        lbox_store_rootfs(store, c->ref, &rootfs, err) < 0)
+        lbox_store_resolve(store, c->ref, digest, err) < 0 ||
+        lbox_image_facts_read(store, digest, &facts, err) < 0 ||
+        lbox_store_rootfs(store, digest, &rootfs, err) < 0)
         goto out;
+    lbox_store_release(store);
     fname = lbox_strdupf("matrix-%s-%s", c->runtime, c->arch);
     for (char *p = fname; *p; p++)
         if (*p == '.')

@@ -547,8 +547,15 @@ static int resolve_in(json_t *idx, const char *ref, char *out, bool *by_tag,
 int lbox_store_resolve(struct lbox_store *st, const char *ref, char *manifest_digest_out,
                        struct lbox_error *err)
 {
-    /* Held before the index is read: what it names then outlives any collection. */
-    if (lbox_store_hold(st, err) < 0)
+    /* Held before the index is read: what it names then outlives any collection. A
+     * store this user may only read (gc.lock not writable) is read without the hold: this
+     * user cannot collect it, and its owner's collection is not ours to stop. */
+    if (!st->gc_held && st->gc_fd < 0) {
+        st->gc_fd = open(st->gc_lock, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+        if (st->gc_fd < 0 && (errno == EACCES || errno == EROFS || errno == EPERM))
+            st->gc_fd = open(st->gc_lock, O_RDONLY | O_CLOEXEC);
+    }
+    if (st->gc_fd >= 0 && lbox_store_hold(st, err) < 0)
         return -1;
     /* A full digest resolved earlier by this handle stays valid while held, even if its tag
      * has moved on since: one invoke reads the config and unpacks the same image. */

@@ -570,6 +570,41 @@ static void rootfs_cache_follows_the_store(void **state)
     assert_int_equal(fd, -1);
 }
 
+/* An invoke resolves the tag once and reads that image's parts by digest; a rebuild that
+ * moves the tag meanwhile must not collect them until the reader lets go. */
+static void resolved_image_outlives_a_retag(void **state)
+{
+    struct ctx *c = *state;
+    struct lbox_error err;
+    char old[72], new[72], got[72];
+    make_image(c, "fn", "one", old);
+    lbox_store_close(c->st); /* drop our own hold */
+    must(lbox_store_open(c->store_dir, &c->st, &err), &err);
+
+    struct lbox_store *reader;
+    must(lbox_store_open(c->store_dir, &reader, &err), &err);
+    must(lbox_store_resolve(reader, "fn", got, &err), &err);
+    assert_string_equal(got, old);
+
+    make_image(c, "fn", "two", new); /* the rebuild, through c->st */
+    size_t removed = 99;
+    must(lbox_store_gc(c->st, &removed, &err), &err);
+    assert_int_equal(removed, 0); /* skipped: the reader holds the store */
+
+    _cleanup_free_ char *cfg = NULL;
+    must(lbox_store_config(reader, got, &cfg, &err), &err);
+    _cleanup_free_ char *rootfs = NULL;
+    must(lbox_store_rootfs(reader, got, &rootfs, &err), &err);
+    assert_true(exists(rootfs, "var/task/index.js"));
+
+    lbox_store_release(reader);
+    must(lbox_store_gc(c->st, &removed, &err), &err);
+    assert_true(removed > 0);
+    assert_false(lbox_store_has_blob(c->st, old));
+    assert_true(lbox_store_has_blob(c->st, new));
+    lbox_store_close(reader);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -578,6 +613,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(concurrent_tags_all_land, setup, teardown),
         cmocka_unit_test_setup_teardown(busy_after_bounded_wait, setup, teardown),
         cmocka_unit_test_setup_teardown(gc_waits_for_other_holders, setup, teardown),
+        cmocka_unit_test_setup_teardown(resolved_image_outlives_a_retag, setup, teardown),
         cmocka_unit_test_setup_teardown(failed_writes_leave_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(corrupt_blob_detected, setup, teardown),
         cmocka_unit_test_setup_teardown(whiteouts_hide_lower_layers, setup, teardown),

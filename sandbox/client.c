@@ -74,6 +74,13 @@ int lbox_sandbox_exec(struct lbox_sandbox *sb, const char *const *argv, const ch
                       const char *cwd, int stdout_fd, int stderr_fd, pid_t *pid,
                       struct lbox_error *err)
 {
+    return lbox_sandbox_exec_fd3(sb, argv, envp, cwd, stdout_fd, stderr_fd, -1, pid, err);
+}
+
+int lbox_sandbox_exec_fd3(struct lbox_sandbox *sb, const char *const *argv,
+                          const char *const *envp, const char *cwd, int stdout_fd, int stderr_fd,
+                          int extra_fd, pid_t *pid, struct lbox_error *err)
+{
     static const char *const no_env[] = {NULL};
     if (!envp)
         envp = no_env;
@@ -110,8 +117,8 @@ int lbox_sandbox_exec(struct lbox_sandbox *sb, const char *const *argv, const ch
     }
 
     struct lbox_msg_head h = {.type = LBOX_MSG_EXEC, .argc = argc, .envc = envc};
-    int fds[2] = {stdout_fd, stderr_fd};
-    int rc = lbox_send_msg(sb->cmd_fd, &h, buf, at, fds, 2);
+    int fds[3] = {stdout_fd, stderr_fd, extra_fd};
+    int rc = lbox_send_msg(sb->cmd_fd, &h, buf, at, fds, extra_fd >= 0 ? 3 : 2);
     int e = errno;
     free(buf);
     if (rc < 0)

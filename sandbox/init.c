@@ -330,7 +330,7 @@ static void child_fail(int wfd, int step)
     _exit(127);
 }
 
-static void exec_child(const char *cwd, int out, int errfd, int wfd)
+static void exec_child(const char *cwd, int out, int errfd, int fd3, int wfd)
 {
     sigset_t none;
     sigemptyset(&none);
@@ -338,14 +338,17 @@ static void exec_child(const char *cwd, int out, int errfd, int wfd)
     sigprocmask(SIG_SETMASK, &none, NULL);
     setsid();
 
-    /* fds: move ours above the std range, then 0 1 2 and close everything else. */
+    /* fds: move ours above the std range, then 0 1 2 (and 3 when given) and close
+     * everything else. */
     int o = fcntl(out, F_DUPFD, 100), e = fcntl(errfd, F_DUPFD, 100);
+    int t = fd3 >= 0 ? fcntl(fd3, F_DUPFD, 100) : 100;
     int w = fcntl(wfd, F_DUPFD_CLOEXEC, 100);
     int null = open("/dev/null", O_RDWR | O_CLOEXEC);
-    if (o < 0 || e < 0 || w < 0 || null < 0 || dup2(null, 0) < 0 || dup2(o, 1) < 0 ||
-        dup2(e, 2) < 0)
+    if (o < 0 || e < 0 || t < 0 || w < 0 || null < 0 || dup2(null, 0) < 0 || dup2(o, 1) < 0 ||
+        dup2(e, 2) < 0 || (fd3 >= 0 && dup2(t, 3) < 0))
         child_fail(w >= 0 ? w : wfd, 0);
-    syscall(SYS_close_range, 3, w - 1, 0);
+    int keep = fd3 >= 0 ? 4 : 3;
+    syscall(SYS_close_range, keep, w - 1, 0);
     syscall(SYS_close_range, w + 1, ~0U, 0);
 
     /* rlimits before the user namespace: its process limit is copied from ours. */
@@ -403,7 +406,7 @@ static void do_exec(const struct lbox_msg_head *h, size_t len, const int *fds, i
 {
     const char *cwd;
     int pfd[2];
-    if (nfds != 2 || parse_exec(len, h->argc, h->envc, &cwd) < 0) {
+    if ((nfds != 2 && nfds != 3) || parse_exec(len, h->argc, h->envc, &cwd) < 0) {
         reply(LBOX_MSG_EXEC_REPLY, EINVAL, 0, "malformed exec request");
         return;
     }
@@ -415,7 +418,7 @@ static void do_exec(const struct lbox_msg_head *h, size_t len, const int *fds, i
     pid_t pid = (pid_t)syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0);
     if (pid == 0) {
         close(pfd[0]);
-        exec_child(cwd, fds[0], fds[1], pfd[1]);
+        exec_child(cwd, fds[0], fds[1], nfds == 3 ? fds[2] : -1, pfd[1]);
     }
     int fork_err = errno;
     close(pfd[1]);

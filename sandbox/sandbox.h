@@ -70,6 +70,12 @@ int lbox_sandbox_exec(struct lbox_sandbox *sb, const char *const *argv, const ch
                       const char *cwd, int stdout_fd, int stderr_fd, pid_t *pid,
                       struct lbox_error *err);
 
+/* The same, also handing the process extra_fd as its fd 3 (-1: none): the runtime's
+ * telemetry log pipe, which Lambda gives the runtime in _LAMBDA_TELEMETRY_LOG_FD. */
+int lbox_sandbox_exec_fd3(struct lbox_sandbox *sb, const char *const *argv,
+                          const char *const *envp, const char *cwd, int stdout_fd, int stderr_fd,
+                          int extra_fd, pid_t *pid, struct lbox_error *err);
+
 /* Non-blocking check of the process started by lbox_sandbox_exec: returns 1 and fills
  * *wstatus (waitpid-style) when it has exited, 0 while it runs, -1 on error. */
 int lbox_sandbox_poll_exit(struct lbox_sandbox *sb, int *wstatus, struct lbox_error *err);

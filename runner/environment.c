@@ -18,6 +18,7 @@
 #include "common/fsutil.h"
 #include "env_vars.h"
 #include "ids.h"
+#include "log_stream.h"
 #include "report.h"
 #include "sandbox/sandbox.h"
 
@@ -29,7 +30,11 @@ struct lbox_env {
     struct lbox_strv envp, ext_envp;
     struct lbox_sandbox *sb;
     struct lbox_rapi *api;
-    int log_rd, log_wr;
+    /* The function's output: stdout and stderr of every process (one pipe), and the
+     * runtime's console records, written synchronously to its telemetry pipe (fd 3). */
+    int log_rd, log_wr, tele_rd, tele_wr;
+    struct lbox_log_stream out, tele;
+    int64_t out_seen_ns;    /* when stdout last gave output */
     bool running;           /* a runtime process was started and not killed */
     bool initialized;       /* ... and finished its init */
     bool ever_initialized;  /* Init Duration is reported once, on the cold start */
@@ -54,25 +59,58 @@ static int64_t epoch_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+static void to_log(void *ctx, const char *data, size_t len)
+{
+    struct lbox_env *env = ctx;
+    if (env->cfg.log)
+        env->cfg.log(env->cfg.log_ctx, data, len);
+}
+
+/* A platform line (START, END, REPORT, ...) starts a line of its own. */
 static void emit(struct lbox_env *env, char *line)
 {
-    if (env->cfg.log)
-        env->cfg.log(env->cfg.log_ctx, line, strlen(line));
+    lbox_log_stream_break_line(&env->out);
+    lbox_log_stream_break_line(&env->tele);
+    to_log(env, line, strlen(line));
     free(line);
 }
 
-static void drain_logs(struct lbox_env *env)
+/* Reads what one pipe holds, up to 4 MB; true if it held anything. */
+static bool drain_pipe(int fd, struct lbox_log_stream *ls)
 {
     char buf[65536];
-    /* Bounded, so a function that never stops writing cannot keep the runner from looking
-     * at its deadline. */
-    for (int i = 0; i < 64; i++) {
-        ssize_t n = read(env->log_rd, buf, sizeof buf);
+    bool any = false;
+    for (int i = 0; fd >= 0 && i < 64; i++) {
+        ssize_t n = read(fd, buf, sizeof buf);
         if (n <= 0)
-            return; /* EAGAIN: all read */
-        if (env->cfg.log)
-            env->cfg.log(env->cfg.log_ctx, buf, (size_t)n);
+            break; /* EAGAIN: all read */
+        lbox_log_stream_feed(ls, buf, (size_t)n);
+        any = true;
     }
+    return any;
+}
+
+/* Passes on the function's output. The console records come first: the runtime wrote them
+ * before it answered, so they belong before END; a record cut by the 4 MB bound is
+ * finished before stdout gets its turn. Bounded, so a function that never stops writing
+ * cannot keep the runner from looking at its deadline. */
+static bool drain_logs(struct lbox_env *env)
+{
+    bool any = drain_pipe(env->tele_rd, &env->tele);
+    for (int i = 0; i < 16 && lbox_log_stream_mid_record(&env->tele); i++) {
+        struct pollfd p = {.fd = env->tele_rd, .events = POLLIN};
+        if (poll(&p, 1, 10) <= 0)
+            break;
+        any |= drain_pipe(env->tele_rd, &env->tele);
+    }
+    if (lbox_log_stream_mid_record(&env->tele))
+        return any;
+    lbox_log_stream_break_line(&env->tele);
+    if (drain_pipe(env->log_rd, &env->out)) {
+        env->out_seen_ns = now_ns();
+        any = true;
+    }
+    return any;
 }
 
 enum wait_end { W_COND, W_EXIT, W_TIMEOUT };
@@ -109,24 +147,26 @@ static enum wait_end wait_for(struct lbox_env *env, status_pred pred, int64_t de
         int ms = (int)(left / 1000000) + 1;
         if (exit_fd < 0 && ms > 50)
             ms = 50; /* no exit fd: look at the process regularly */
-        struct pollfd p[3] = {
+        struct pollfd p[4] = {
             {.fd = lbox_rapi_wait_fd(env->api), .events = POLLIN},
             {.fd = env->log_rd, .events = POLLIN},
+            {.fd = env->tele_rd, .events = POLLIN},
             {.fd = exit_fd, .events = POLLIN},
         };
-        poll(p, exit_fd >= 0 ? 3 : 2, ms);
+        poll(p, exit_fd >= 0 ? 4 : 3, ms);
     }
 }
 
 /* ---- starting and stopping the runtime ---------------------------------------------------- */
 
+/* tele_fd: the telemetry pipe for the runtime, -1 for an extension. */
 static int exec_in_sandbox(struct lbox_env *env, const char *path, char *const *envp,
-                           struct lbox_error *err)
+                           int tele_fd, struct lbox_error *err)
 {
     const char *argv[] = {path, NULL};
     pid_t pid;
-    return lbox_sandbox_exec(env->sb, argv, (const char *const *)envp, "/var/task", env->log_wr,
-                             env->log_wr, &pid, err);
+    return lbox_sandbox_exec_fd3(env->sb, argv, (const char *const *)envp, "/var/task",
+                                 env->log_wr, env->log_wr, tele_fd, &pid, err);
 }
 
 static int filter_executable(const struct dirent *d)
@@ -151,7 +191,7 @@ static int start_extensions(struct lbox_env *env, size_t *started, struct lbox_e
         struct stat sb;
         if (r == 0 && stat(host, &sb) == 0 && S_ISREG(sb.st_mode) && (sb.st_mode & 0111)) {
             char *inside = lbox_strdupf("/opt/extensions/%s", names[i]->d_name);
-            r = exec_in_sandbox(env, inside, env->ext_envp.v, err);
+            r = exec_in_sandbox(env, inside, env->ext_envp.v, -1, err);
             if (r < 0)
                 lbox_err_prefix(err, "starting extension %s", inside);
             else
@@ -194,9 +234,10 @@ static void wait_registrations(struct lbox_env *env, size_t started, int64_t dea
         int64_t left = deadline_ns - now_ns();
         if (st.n_extensions >= started || left <= 0)
             return;
-        struct pollfd p[2] = {{.fd = lbox_rapi_wait_fd(env->api), .events = POLLIN},
-                              {.fd = env->log_rd, .events = POLLIN}};
-        poll(p, 2, (int)(left / 1000000) + 1);
+        struct pollfd p[3] = {{.fd = lbox_rapi_wait_fd(env->api), .events = POLLIN},
+                              {.fd = env->log_rd, .events = POLLIN},
+                              {.fd = env->tele_rd, .events = POLLIN}};
+        poll(p, 3, (int)(left / 1000000) + 1);
     }
 }
 
@@ -215,7 +256,7 @@ static int start_runtime(struct lbox_env *env, int64_t deadline_ns, struct lbox_
         return -1;
     if (started)
         wait_registrations(env, started, deadline_ns);
-    if (exec_in_sandbox(env, boot, env->envp.v, err) < 0)
+    if (exec_in_sandbox(env, boot, env->envp.v, env->tele_wr, err) < 0)
         return lbox_err_prefix(err, "starting %s", boot);
     env->running = true;
     env->initialized = false;
@@ -289,7 +330,9 @@ int lbox_env_create(const struct lbox_env_config *cfg, struct lbox_env **out,
     env->version = lbox_xstrdup(cfg->function_version ? cfg->function_version : "$LATEST");
     env->arn = lbox_xstrdup(cfg->function_arn ? cfg->function_arn : "");
     env->handler = lbox_xstrdup(cfg->handler ? cfg->handler : "index.handler");
-    env->log_rd = env->log_wr = -1;
+    env->log_rd = env->log_wr = env->tele_rd = env->tele_wr = -1;
+    lbox_log_stream_init(&env->out, LBOX_LOG_LINES, to_log, env);
+    lbox_log_stream_init(&env->tele, LBOX_LOG_FRAMES, to_log, env);
     for (char *const *e = cfg->envp; e && *e; e++) {
         const char *eq = strchr(*e, '=');
         if (!eq)
@@ -307,6 +350,15 @@ int lbox_env_create(const struct lbox_env_config *cfg, struct lbox_env **out,
     env->log_rd = fds[0];
     env->log_wr = fds[1];
     fcntl(env->log_rd, F_SETFL, O_NONBLOCK);
+    /* The writer's end stays blocking: a console call returns once its record is in the
+     * pipe, so every record is there before the answer that follows it. */
+    if (pipe2(fds, O_CLOEXEC) < 0) {
+        lbox_err_errno(err, errno, "creating the telemetry log pipe");
+        goto fail;
+    }
+    env->tele_rd = fds[0];
+    env->tele_wr = fds[1];
+    fcntl(env->tele_rd, F_SETFL, O_NONBLOCK);
 
     struct lbox_sandbox_config sc = {
         .rootfs = env->rootfs, .tmp_size_mb = cfg->tmp_size_mb, .memory_mb = cfg->memory_mb,
@@ -325,6 +377,8 @@ int lbox_env_create(const struct lbox_env_config *cfg, struct lbox_env **out,
         lbox_strv_set(&env->envp, "AWS_LAMBDA_RUNTIME_API", api_addr);
     }
     lbox_env_for_extensions(&env->envp, &env->ext_envp);
+    /* The runtime's only: as on Lambda, extensions log through stdout. */
+    lbox_strv_set(&env->envp, "_LAMBDA_TELEMETRY_LOG_FD", "3");
 
     struct lbox_rapi_config rc = {
         .function_name = env->name, .function_version = env->version, .handler = env->handler,
@@ -565,23 +619,35 @@ static void destroy(struct lbox_env *env, bool exiting)
         shutdown_extensions(env, "spindown");
     if (exiting) {
         /* The sandbox is killed last: its processes' exits (unmapping a node heap) then
-         * run after ours instead of competing with it for the CPU. What they write after
-         * the drain is not shown. */
-        if (env->log_rd >= 0)
+         * run after ours instead of competing with it for the CPU. Output still flowing
+         * on stdout (process.stdout.write queues what a full pipe does not take, and
+         * sends it on after the answer) gets up to a second to arrive, as long as it
+         * keeps coming; a quiet stdout costs no wait. The console records are all in
+         * already: they are written before the answer. */
+        drain_logs(env);
+        int64_t start = now_ns();
+        bool flowing = env->out_seen_ns && start - env->out_seen_ns < 100 * 1000000;
+        while (flowing && now_ns() - start < 1000000000) {
+            struct pollfd p = {.fd = env->log_rd, .events = POLLIN};
+            flowing = poll(&p, 1, 20) > 0;
             drain_logs(env);
+        }
         lbox_rapi_stop(env->api);
         lbox_sandbox_abandon(env->sb);
     } else {
         if (env->sb)
             lbox_sandbox_destroy(env->sb);
-        if (env->log_rd >= 0)
-            drain_logs(env);
+        drain_logs(env);
         lbox_rapi_stop(env->api);
     }
-    if (env->log_rd >= 0)
-        close(env->log_rd);
-    if (env->log_wr >= 0)
-        close(env->log_wr);
+    lbox_log_stream_break_line(&env->out);
+    lbox_log_stream_break_line(&env->tele);
+    lbox_log_stream_free(&env->out);
+    lbox_log_stream_free(&env->tele);
+    int fds[] = {env->log_rd, env->log_wr, env->tele_rd, env->tele_wr};
+    for (size_t i = 0; i < sizeof fds / sizeof *fds; i++)
+        if (fds[i] >= 0)
+            close(fds[i]);
     lbox_rapi_result_free(&env->prewarm_error);
     lbox_strv_free(&env->envp);
     lbox_strv_free(&env->ext_envp);

@@ -1,0 +1,44 @@
+#!/bin/bash
+# The function's output reaches stderr whole and in its invoke's block: console records go
+# through the telemetry pipe (written synchronously, before the answer), so none is lost,
+# late or cut by START/END; raw stdout is passed on in whole lines and, at exit, drained
+# while it keeps coming.
+source "$(dirname "$0")/invoke_common.bash"
+
+LOGS=$(image logs "$LBOX_SRC/tests/fixtures/code/logs")
+
+# block N: the lines of stderr from the Nth START to its END (inclusive).
+block() { awk -v n="$1" '/^START RequestId/ {k++} k == n {print} k == n && /^END RequestId/ {exit}' "$WORK/err"; }
+
+scenario() {
+  printf '%s\n' '{"lines":20000}' '{"lines":3,"multiline":true}' >"$WORK/two.jsonl"
+  chmod 644 "$WORK/two.jsonl"
+  inv "$LOGS" --event "$WORK/two.jsonl"
+  expect_rc 0 "two events"
+  [ "$(block 1 | grep -c $'\tINFO\tline ')" -eq 20000 ] \
+    || fail "block 1 holds $(block 1 | grep -c $'\tINFO\tline ') of 20000 records"
+  [ "$(block 2 | grep -c $'\tINFO\tline ')" -eq 3 ] || fail "block 2: $(block 2 | head -5)"
+  # Every record is whole: timestamp, request id, level, message, on a line of its own.
+  bad=$(grep -a $'\tINFO\tline ' "$WORK/err" | grep -cvE $'^[0-9T:.-]+Z\t[0-9a-f-]{36}\tINFO\tline [0-9]+ x{100}$' || :)
+  [ "$bad" -eq 0 ] || fail "$bad records are cut or spliced"
+  [ "$(grep -c '^START RequestId' "$WORK/err")" -eq 2 ] && [ "$(grep -c '^END RequestId' "$WORK/err")" -eq 2 ] \
+    || fail "START/END lines are not on lines of their own"
+  block 2 | grep -q $'\tERROR\tError: first$' && block 2 | grep -qx 'second' \
+    || fail "a record with a newline: $(block 2 | grep -A2 ERROR)"
+  ok "logs: 20000 records all in their invoke's block, whole; a record's newline kept"
+
+  inv "$LOGS" --event "$(event '{"rawMB":10,"unfinished":"no newline"}')"
+  expect_rc 0 "10 MB to stdout"
+  n=$(grep -ao '^y*' "$WORK/err" | tr -d '\n' | wc -c)
+  [ "$n" -eq 10485760 ] || fail "process.stdout.write of 10 MiB: $n bytes arrived"
+  grep -q 'no newline$' "$WORK/err" || fail "the unfinished line is missing"
+  ok "logs: 10 MiB of process.stdout.write arrive whole; an unfinished line is shown"
+
+  inv "$LOGS" --event "$(event '{"unfinished":"half a line"}')" --event "$(event '{"lines":1}')"
+  expect_rc 0 "an unfinished line before the next invoke"
+  grep -q '^half a line$' "$WORK/err" || fail "unfinished line: $(grep -n 'half' "$WORK/err")"
+  [ "$(grep -c '^START RequestId' "$WORK/err")" -eq 2 ] || fail "START lost its line: $(grep -n START "$WORK/err")"
+  ok "logs: a line the function leaves unfinished ends before lbox's next line"
+}
+
+run_as_each scenario

@@ -19,6 +19,7 @@
 
 #define RUNTIME_PREFIX "/2018-06-01/runtime/"
 #define EXTENSION_PREFIX "/2020-01-01/extension/"
+#define LBOX_RAPI_CONNECTION_MEMORY ((1u << 20) + (64u << 10)) /* headers up to 1 MB, + a read buffer */
 
 enum route {
     R_NOT_FOUND,
@@ -761,13 +762,16 @@ int lbox_rapi_start(int listen_fd, const struct lbox_rapi_config *cfg, struct lb
         goto fail;
     }
     /* Long polls never time out (Lambda's /next blocks as long as it takes); a small
-     * connection limit bounds what a hostile function can open. */
+     * connection limit bounds what a hostile function can open. Request headers may take
+     * up to 1 MB, as in RAPID (Go's default): the runtime repeats an error's message in
+     * its X-Ray cause header, and a long one must still reach the invoker as the
+     * function's error. The pool is mapped lazily, so it costs only what is used. */
     api->daemon = MHD_start_daemon(
         MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_ALLOW_SUSPEND_RESUME, 0, NULL,
         NULL, on_request, api, MHD_OPTION_LISTEN_SOCKET, listen_fd, MHD_OPTION_NOTIFY_COMPLETED,
         on_completed, api, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)0,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)64, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-        (size_t)(128 * 1024), MHD_OPTION_END);
+        (size_t)LBOX_RAPI_CONNECTION_MEMORY, MHD_OPTION_END);
     if (!api->daemon) {
         lbox_err(err, LBOX_E_SYS,
                  "Runtime API: libmicrohttpd could not serve on the sandbox's socket (fd %d)",

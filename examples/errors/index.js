@@ -22,7 +22,8 @@ exports.handler = (event, context, callback) => {
     case 'ok':
       return Promise.resolve({ ok: true, invocations });
     case 'throw':
-      throw new Error('boom');
+      // event.messageBytes: a message that long (the runtime repeats it in a header too).
+      throw new Error(event.messageBytes ? 'm'.repeat(event.messageBytes) : 'boom');
     case 'custom':
       return Promise.reject(new BudgetExhausted('no budget left'));
     case 'reject':

@@ -36,6 +36,15 @@ scenario() {
   jqt '.ok and .invocations == 7' 7 || fail "handled errors must keep the environment warm: $(sed -n 7p <<<"$OUT")"
   ok "thrown, custom, rejected, non-Error and callback errors; environment stays warm"
 
+  # The runtime repeats the message in its X-Ray cause header: a long one is still the
+  # function's own error (RAPID's Go server takes headers up to 1 MB), not a crash.
+  inv "$ERRS" --event "$(event '{"mode":"throw","messageBytes":300000}')" --event "$(event '{"mode":"ok"}')"
+  expect_rc 3 "an error with a 300 kB message"
+  jqt '.errorType == "Error" and (.errorMessage | length) == 300000' 1 \
+    || fail "300 kB error message: $(sed -n 1p <<<"$OUT" | cut -c1-200)"
+  jqt '.ok and .invocations == 2' 2 || fail "after a long error message: $(sed -n 2p <<<"$OUT")"
+  ok "an error message of 300 kB comes back as the function's error; the environment stays warm"
+
   jqt '.errorType == "Error" and .errorMessage == "crash outside the handler"' 8 \
     || fail "uncaught: $(sed -n 8p <<<"$OUT")"
   jqt '.ok and .invocations == 1' 9 || fail "after an uncaught exception the runtime is fresh: $(sed -n 9p <<<"$OUT")"

@@ -6,7 +6,9 @@
 #include <string.h>
 
 #include "../builder/build.h"
+#include "../builder/code.h"
 #include "../common/fsutil.h"
+#include "args.h"
 #include "commands.h"
 #include "output.h"
 
@@ -22,8 +24,8 @@ static const char usage_text[] =
     "  --handler H          default index.handler (the image's Cmd)\n"
     "  --tag NAME[:TAG]     default <code name>:<runtime>-<arch>\n"
     "  -o, --output PATH    also write the image to PATH\n"
-    "  --format F           oci (default; an archive docker and podman load) | docker |\n"
-    "                       rootfs (a directory) | rootfs-tar\n"
+    "  --format F           what -o writes: oci (default; an archive docker and podman\n"
+    "                       load) | docker | rootfs (a directory) | rootfs-tar\n"
     "  --node-source S      auto (default: release server, else the npm package) | dist | npm\n"
     "  --node-mirror URL    Node.js release mirror (env LBOX_NODE_MIRROR)\n"
     "  --npm-registry URL   npm registry (env LBOX_NPM_REGISTRY; default: npm's config)\n"
@@ -35,6 +37,7 @@ static const char usage_text[] =
     "  --offline            use the download cache only\n"
     "  --refresh            re-read the Debian index even if fetched recently\n"
     "  --json               print the result as JSON\n"
+    "  -h, --help           this text\n"
     "\n"
     "Exit status: 0 built, 1 the build failed, 2 usage error.\n";
 
@@ -105,6 +108,7 @@ int cmd_build(int argc, char **argv)
     struct lbox_build_opts o = {.index_max_age_s = 24 * 3600, .format = LBOX_EXPORT_OCI};
     const char **layers = NULL;
     bool offline = false, json = false;
+    const char *format_name = NULL;
     struct lbox_error err = {0};
     int c;
     optind = 1;
@@ -123,6 +127,7 @@ int cmd_build(int argc, char **argv)
         case OPT_FORMAT:
             if (lbox_export_format_parse(optarg, &o.format, &err) < 0)
                 goto usage_error;
+            format_name = optarg;
             break;
         case OPT_NODE_SOURCE:
             if (lbox_node_source_parse(optarg, &o.node.source, &err) < 0)
@@ -146,6 +151,20 @@ int cmd_build(int argc, char **argv)
     }
     if (!o.runtime || !o.code) {
         lbox_err(&err, LBOX_E_INVAL, "--runtime and --code are required (see lbox build --help)");
+        goto usage_error;
+    }
+    if (lbox_cli_check_target("build", o.runtime, o.arch) != 0) {
+        free(layers);
+        return 2;
+    }
+    if (o.nlayers > LBOX_CODE_MAX_LAYERS) {
+        lbox_err(&err, LBOX_E_INVAL, "%zu --layer options given; Lambda allows at most %d layers", o.nlayers,
+                 LBOX_CODE_MAX_LAYERS);
+        goto usage_error;
+    }
+    if (format_name && !o.output) {
+        lbox_err(&err, LBOX_E_INVAL, "--format %s needs -o PATH: it is the format of what -o "
+                 "writes (the store itself is always OCI)", format_name);
         goto usage_error;
     }
     o.layers = layers;

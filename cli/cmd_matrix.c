@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "args.h"
 #include "builder/recipe.h"
 #include "commands.h"
 #include "common/fsutil.h"
@@ -20,7 +21,7 @@ extern char **environ;
 enum { EXIT_OK = 0, EXIT_LBOX = 1, EXIT_USAGE = 2, EXIT_FAILED = 3, EXIT_DIFFERS = 4 };
 
 static const char usage_text[] =
-    "usage: lbox matrix --code DIR|ZIP --event FILE [options]\n"
+    "usage: lbox matrix --code DIR|ZIP [--event FILE] [options]\n"
     "\n"
     "Builds the function for every runtime and architecture (what is cached is reused),\n"
     "runs the event once, cold, in each (in parallel; foreign architectures through QEMU)\n"
@@ -276,16 +277,16 @@ int cmd_matrix(int argc, char **argv)
     bool have_fetcher = false;
     struct lbox_matrix_cell *cells = NULL;
     size_t n = 0;
-    for (size_t i = 0; i < mo.narches; i++)
-        if (!lbox_arch_canonical(archv[i])) {
-            fprintf(stderr, "lbox matrix: unknown architecture '%s': use x86_64 or arm64\n",
-                    archv[i]);
-            goto out;
-        }
     if (mo.nruntimes == 0 || mo.narches == 0) {
         fprintf(stderr, "lbox matrix: --runtimes and --arches need at least one name each\n");
         goto out;
     }
+    for (size_t i = 0; i < mo.narches; i++)
+        if (lbox_cli_check_target("matrix", NULL, archv[i]) != 0)
+            goto out;
+    for (size_t i = 0; i < mo.nruntimes; i++)
+        if (lbox_cli_check_target("matrix", rtv[i], archv[0]) != 0)
+            goto out;
     rc = EXIT_LBOX;
     if (event_path ? lbox_events_add_file(&events, event_path, &err) < 0
                    : lbox_events_add_buffer(&events, "{}", 2, "(default)", &err) < 0)

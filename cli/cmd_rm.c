@@ -1,6 +1,9 @@
 /* lbox rm: untag images; blobs nothing else uses are deleted. */
 #include <getopt.h>
+#include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "builder/store.h"
 #include "commands.h"
@@ -19,6 +22,43 @@ static const char usage_text[] =
     "  -h, --help  this text\n"
     "\n"
     "Exit codes: 0 all removed, 1 some REF could not be removed, 2 bad usage.\n";
+
+/* Removes one REF and says what went: "removed <tag>" for a tag; for a digest (prefix), one
+ * such line per tag of the image, then "removed <digest>". */
+static int remove_one(struct lbox_store *st, const char *ref)
+{
+    struct lbox_error err = {0};
+    /* What a digest names is read before it goes: a REF that is a tag is a tag, whatever
+     * digits it holds (the store resolves the same way). */
+    struct lbox_store_image *imgs = NULL;
+    size_t n = 0;
+    char digest[72] = "";
+    bool by_digest = false;
+    if (lbox_store_list(st, &imgs, &n, &err) == 0) {
+        char *norm = lbox_ref_normalize(ref, NULL);
+        by_digest = true;
+        for (size_t i = 0; norm && i < n; i++)
+            if (!strcmp(imgs[i].ref, norm))
+                by_digest = false;
+        free(norm);
+        if (by_digest && lbox_store_resolve(st, ref, digest, &err) < 0)
+            by_digest = false; /* lbox_store_remove reports why */
+    }
+    int status = 0;
+    if (lbox_store_remove(st, ref, &err) < 0) {
+        lbox_print_error("rm", &err);
+        status = 1;
+    } else if (by_digest) {
+        for (size_t i = 0; i < n; i++)
+            if (!strcmp(imgs[i].manifest_digest, digest))
+                printf("removed %s\n", imgs[i].ref);
+        printf("removed %s\n", digest);
+    } else {
+        printf("removed %s\n", ref);
+    }
+    lbox_store_images_free(imgs, n);
+    return status;
+}
 
 int cmd_rm(int argc, char **argv)
 {
@@ -44,14 +84,9 @@ int cmd_rm(int argc, char **argv)
         return 1;
     }
     int status = 0;
-    for (int i = optind; i < argc; i++) {
-        if (lbox_store_remove(st, argv[i], &err) < 0) {
-            lbox_print_error("rm", &err);
+    for (int i = optind; i < argc; i++)
+        if (remove_one(st, argv[i]) != 0)
             status = 1;
-        } else {
-            printf("removed %s\n", argv[i]);
-        }
-    }
     lbox_store_close(st);
     return status;
 }

@@ -31,10 +31,14 @@ static const struct command commands[] = {
 
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: lbox <command> [options]\n\ncommands:\n");
+    fprintf(out, "usage: lbox <command> [options]\n"
+                 "       lbox --help | --version\n\ncommands:\n");
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         if (commands[i].run)
             fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
+    fprintf(out, "\noptions:\n"
+                 "  -h, --help this text\n"
+                 "  --version  print lbox's version\n");
     fprintf(out, "\n'lbox <command> --help' describes a command's options and exit codes.\n");
 }
 

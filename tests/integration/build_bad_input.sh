@@ -19,6 +19,31 @@ expect_fail "missing code is refused" "cannot read --code" \
 expect_fail "six layers are refused" "at most 5" \
   b --runtime nodejs18.x --code "$hello" --tag bad:1 $(for i in 1 2 3 4 5 6; do echo --layer "$hello/index.js"; done)
 
+# Bad command lines exit 2 (as --help says), before anything is fetched or read: checked with
+# an empty cache and code that does not exist, so any work would fail differently.
+expect_usage() { # expect_usage "description" "message pattern" lbox-arguments...
+  local what=$1 pattern=$2; shift 2
+  local out rc=0
+  out=$(XDG_CACHE_HOME="$T/untouched" "$LBOX" "$@" 2>&1) || rc=$?
+  if [ "$rc" -eq 2 ] && grep -qE -- "$pattern" <<<"$out" && [ ! -e "$T/untouched" ]; then
+    ok "$what"
+  else
+    fail "$what (exit $rc, wanted 2 and /$pattern/, no cache): $(tail -3 <<<"$out")"
+  fi
+}
+expect_usage "unknown runtime: exit 2, naming it and the known ones" \
+  "unknown runtime 'nodejs20.x'.*nodejs14.x, nodejs16.x or nodejs18.x" \
+  build --runtime nodejs20.x --code "$T/nope"
+expect_usage "unknown arch: exit 2, naming it and every accepted spelling" \
+  "unknown architecture 'sparc'.*x86_64 \(or amd64\) or arm64 \(or aarch64\)" \
+  build --runtime nodejs18.x --arch sparc --code "$T/nope"
+expect_usage "six layers: exit 2, naming the limit" "6 --layer .*at most 5" \
+  build --runtime nodejs18.x --code "$T/nope" $(for i in 1 2 3 4 5 6; do echo --layer "$T/l$i.zip"; done)
+expect_usage "--format without -o: exit 2, naming -o" "--format docker needs -o" \
+  build --runtime nodejs18.x --code "$T/nope" --format docker
+expect_usage "unknown --format: exit 2, naming the formats" "unknown output format 'tar'.*oci" \
+  build --runtime nodejs18.x --code "$T/nope" -o "$T/out" --format tar
+
 # Hostile zips, made with Python's zipfile (names the zip tool would refuse to write).
 mkzip() { python3 - "$@" <<'PY'
 import sys, zipfile, stat

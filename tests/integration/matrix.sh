@@ -43,4 +43,18 @@ check "throwing: exit 3 and status error (got $rc)" \
 
 expect_fail "an unknown architecture is a usage error" "unknown architecture 'sparc'" \
   "$LBOX" matrix --code "$FIX/pure" --arches sparc
+
+# Bad names exit 2 before anything is built (no image appears in the store).
+for args in "--arches sparc" "--runtimes nodejs20.x" "--runtimes nodejs18.x,nodejs20.x --arches x86_64"; do
+  rc=0
+  # shellcheck disable=SC2086 # $args is several words on purpose
+  XDG_DATA_HOME=$T/usage "$LBOX" matrix --code "$FIX/pure" $args >"$T/out" 2>"$T/err" || rc=$?
+  check "matrix $args: exit 2 (got $rc: $(tail -1 "$T/err"))" [ "$rc" -eq 2 ]
+  check "matrix $args: built nothing" [ ! -e "$T/usage/lbox/store/index.json" ]
+done
+check "an unknown runtime is named with the known ones" \
+  grep -q "unknown runtime 'nodejs20.x': use nodejs14.x, nodejs16.x or nodejs18.x" "$T/err"
+expect_fail "an unknown architecture names every accepted spelling" \
+  "unknown architecture 'sparc': use x86_64 \(or amd64\) or arm64 \(or aarch64\)" \
+  "$LBOX" matrix --code "$FIX/pure" --arches x86_64,sparc
 finish

@@ -361,7 +361,8 @@ int lbox_env_create(const struct lbox_env_config *cfg, struct lbox_env **out,
     fcntl(env->tele_rd, F_SETFL, O_NONBLOCK);
 
     struct lbox_sandbox_config sc = {
-        .rootfs = env->rootfs, .tmp_size_mb = cfg->tmp_size_mb, .memory_mb = cfg->memory_mb,
+        .rootfs = env->rootfs, .tmp_size_mb = cfg->tmp_size_mb,
+        .memory_mb = cfg->memory_mb + (env->qemu ? lbox_env_qemu_allowance_mb(cfg->memory_mb) : 0),
         .host_network = cfg->host_network, .listen_port = 9001, .arch = env->arch,
         .qemu_path = env->qemu, .hostname = NULL,
     };

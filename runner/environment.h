@@ -22,6 +22,15 @@
  * emulated cold start into a failed init plus a retry, so emulated environments get this. */
 #define LBOX_INIT_LIMIT_EMULATED_MS 60000
 
+/* QEMU's own memory is not the function's: its translated code grows with the JavaScript
+ * the function runs (examples/hello: +55 MB, examples/sdk: +108 MB over native x86_64). An
+ * emulated environment may use this much more than --memory before it is stopped; Max
+ * Memory Used still reports everything measured, QEMU included. */
+static inline unsigned lbox_env_qemu_allowance_mb(unsigned memory_mb)
+{
+    return memory_mb / 2 > 128 ? memory_mb / 2 : 128;
+}
+
 typedef void (*lbox_log_fn)(void *ctx, const char *data, size_t len);
 
 struct lbox_env_config {

@@ -97,9 +97,9 @@ static bool drain_pipe(int fd, struct lbox_log_stream *ls)
 static bool drain_logs(struct lbox_env *env)
 {
     bool any = drain_pipe(env->tele_rd, &env->tele);
-    for (int i = 0; i < 16 && lbox_log_stream_mid_record(&env->tele); i++) {
+    for (int i = 0; i < 4 && lbox_log_stream_mid_record(&env->tele); i++) {
         struct pollfd p = {.fd = env->tele_rd, .events = POLLIN};
-        if (poll(&p, 1, 10) <= 0)
+        if (poll(&p, 1, 5) <= 0) /* the runtime writes header and message back to back */
             break;
         any |= drain_pipe(env->tele_rd, &env->tele);
     }

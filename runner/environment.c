@@ -316,6 +316,18 @@ static int64_t init_limit_ms(const struct lbox_env *env)
     return env->qemu ? LBOX_INIT_LIMIT_EMULATED_MS : LBOX_INIT_LIMIT_MS;
 }
 
+/* A pipe for the function's output: the runner reads its end without blocking. */
+static int output_pipe(int *rd, int *wr, const char *what, struct lbox_error *err)
+{
+    int fds[2];
+    if (pipe2(fds, O_CLOEXEC) < 0)
+        return lbox_err_errno(err, errno, "creating the %s pipe", what);
+    *rd = fds[0];
+    *wr = fds[1];
+    fcntl(*rd, F_SETFL, O_NONBLOCK);
+    return 0;
+}
+
 /* ---- public ------------------------------------------------------------------------------- */
 
 int lbox_env_create(const struct lbox_env_config *cfg, struct lbox_env **out,
@@ -342,23 +354,11 @@ int lbox_env_create(const struct lbox_env_config *cfg, struct lbox_env **out,
         free(k);
     }
 
-    int fds[2];
-    if (pipe2(fds, O_CLOEXEC) < 0) {
-        lbox_err_errno(err, errno, "creating the log pipe");
+    /* The writers' ends stay blocking: a console call returns once its record is in the
+     * telemetry pipe, so every record is there before the answer that follows it. */
+    if (output_pipe(&env->log_rd, &env->log_wr, "log", err) < 0 ||
+        output_pipe(&env->tele_rd, &env->tele_wr, "telemetry log", err) < 0)
         goto fail;
-    }
-    env->log_rd = fds[0];
-    env->log_wr = fds[1];
-    fcntl(env->log_rd, F_SETFL, O_NONBLOCK);
-    /* The writer's end stays blocking: a console call returns once its record is in the
-     * pipe, so every record is there before the answer that follows it. */
-    if (pipe2(fds, O_CLOEXEC) < 0) {
-        lbox_err_errno(err, errno, "creating the telemetry log pipe");
-        goto fail;
-    }
-    env->tele_rd = fds[0];
-    env->tele_wr = fds[1];
-    fcntl(env->tele_rd, F_SETFL, O_NONBLOCK);
 
     struct lbox_sandbox_config sc = {
         .rootfs = env->rootfs, .tmp_size_mb = cfg->tmp_size_mb,

@@ -50,7 +50,8 @@ static void usage(FILE *out)
             "                       network; the Runtime API is then on the host's loopback,\n"
             "                       reachable by local processes)\n"
             "      --prewarm        initialise before the first event (no cold start in it)\n"
-            "      --function-name NAME  (default: the image's name)\n"
+            "      --function-name NAME  1-64 letters, digits, '-', '_' (default: the\n"
+            "                       image's name)\n"
             "\n"
             "AWS credentials and region come from your AWS_* environment when set.\n"
             "\n"
@@ -98,6 +99,18 @@ static char *function_name_of(const char *ref)
         return lbox_xstrdup("function");
     }
     return name;
+}
+
+/* The form of --env NAME=VALUE is the command line's business (exit 2); a reserved NAME is
+ * refused later, as Lambda refuses it in a function's configuration. */
+static int check_env_arg(const char *arg, struct lbox_error *err)
+{
+    char *name;
+    const char *value;
+    if (lbox_env_parse_user_arg(arg, &name, &value, err) < 0)
+        return -1;
+    free(name);
+    return 0;
 }
 
 /* The static QEMU that runs a foreign-arch image here (sandbox's choice), or NULL. */
@@ -174,7 +187,13 @@ int cmd_invoke(int argc, char **argv)
             if (parse_range("--tmp-size", optarg, 512, 10240, "Lambda's /tmp size (MB)", &tmp))
                 goto out;
             break;
-        case 'E': env_args[n_env++] = optarg; break;
+        case 'E':
+            if (check_env_arg(optarg, &err) < 0) {
+                fprintf(stderr, "lbox invoke: %s\n", err.msg);
+                goto out;
+            }
+            env_args[n_env++] = optarg;
+            break;
         case 'F': env_file = optarg; break;
         case 'N':
             if (!strcmp(optarg, "host"))
@@ -185,7 +204,13 @@ int cmd_invoke(int argc, char **argv)
             }
             break;
         case 'P': prewarm = true; break;
-        case 'n': fname_flag = optarg; break;
+        case 'n':
+            if (lbox_env_check_function_name(optarg, &err) < 0) {
+                fprintf(stderr, "lbox invoke: --function-name: %s\n", err.msg);
+                goto out;
+            }
+            fname_flag = optarg;
+            break;
         case 'h': usage(stdout); rc = EXIT_OK; goto out;
         default: usage(stderr); goto out;
         }

@@ -1,6 +1,5 @@
 #include "env_vars.h"
 
-#include <ctype.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -64,17 +63,34 @@ void lbox_strv_free(struct lbox_strv *l)
     l->n = 0;
 }
 
-int lbox_env_check_user_var(const char *name, struct lbox_error *err)
+static bool ascii_alpha(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+
+static bool ascii_alnum(char c)
+{
+    return ascii_alpha(c) || (c >= '0' && c <= '9');
+}
+
+int lbox_env_check_user_name(const char *name, struct lbox_error *err)
 {
     size_t n = strlen(name);
-    bool ok = n >= 2 && isalpha((unsigned char)name[0]);
+    bool ok = n >= 2 && ascii_alpha(name[0]);
     for (size_t i = 1; ok && i < n; i++)
-        ok = isalnum((unsigned char)name[i]) || name[i] == '_';
+        ok = ascii_alnum(name[i]) || name[i] == '_';
     if (!ok)
         return lbox_err(err, LBOX_E_INVAL,
                         "environment variable name '%s' is not valid: Lambda accepts names of "
                         "two or more letters, digits and '_', starting with a letter",
                         name);
+    return 0;
+}
+
+int lbox_env_check_user_var(const char *name, struct lbox_error *err)
+{
+    if (lbox_env_check_user_name(name, err) < 0)
+        return -1;
     for (const char *const *r = reserved; *r; r++)
         if (!strcmp(*r, name))
             return lbox_err(err, LBOX_E_INVAL,
@@ -85,17 +101,33 @@ int lbox_env_check_user_var(const char *name, struct lbox_error *err)
     return 0;
 }
 
-int lbox_env_add_user_arg(struct lbox_strv *user, const char *arg, struct lbox_error *err)
+int lbox_env_parse_user_arg(const char *arg, char **name, const char **value,
+                            struct lbox_error *err)
 {
     const char *eq = strchr(arg, '=');
     if (!eq)
         return lbox_err(err, LBOX_E_INVAL, "--env '%s': expected NAME=value", arg);
-    char *name = strndup(arg, (size_t)(eq - arg));
+    char *n = strndup(arg, (size_t)(eq - arg));
+    if (lbox_env_check_user_name(n, err) < 0) {
+        free(n);
+        return lbox_err_prefix(err, "--env '%s'", arg);
+    }
+    *name = n;
+    *value = eq + 1;
+    return 0;
+}
+
+int lbox_env_add_user_arg(struct lbox_strv *user, const char *arg, struct lbox_error *err)
+{
+    char *name;
+    const char *value;
+    if (lbox_env_parse_user_arg(arg, &name, &value, err) < 0)
+        return -1;
     int r = lbox_env_check_user_var(name, err);
     if (r == 0)
-        lbox_strv_set(user, name, eq + 1);
+        lbox_strv_set(user, name, value);
     else
-        lbox_err_prefix(err, "--env");
+        lbox_err_prefix(err, "--env '%s'", arg);
     free(name);
     return r;
 }
@@ -110,6 +142,22 @@ int lbox_env_check_user_size(const struct lbox_strv *user, struct lbox_error *er
                         "the function's environment variables take %zu bytes; Lambda allows "
                         "4 KB (4096 bytes) in total",
                         total);
+    return 0;
+}
+
+int lbox_env_check_function_name(const char *name, struct lbox_error *err)
+{
+    if (!name)
+        name = "";
+    size_t n = strlen(name);
+    bool ok = n >= 1 && n <= 64;
+    for (size_t i = 0; ok && i < n; i++)
+        ok = ascii_alnum(name[i]) || name[i] == '-' || name[i] == '_';
+    if (!ok)
+        return lbox_err(err, LBOX_E_INVAL,
+                        "function name '%s' is not valid: Lambda function names are 1 to 64 "
+                        "letters, digits, '-' and '_'",
+                        name);
     return 0;
 }
 
@@ -134,6 +182,10 @@ int lbox_env_build(const struct lbox_env_settings *s, struct lbox_strv *out,
                    struct lbox_error *err)
 {
     memset(out, 0, sizeof *out);
+    /* The name becomes AWS_LAMBDA_FUNCTION_NAME and part of the log group's: only one Lambda
+     * would accept may (a '/' would change the log group's path). */
+    if (lbox_env_check_function_name(s->function_name, err) < 0)
+        return -1;
     /* Lowest precedence: the image's Env (PATH, LANG, TZ, LD_LIBRARY_PATH, ...). */
     for (const char *const *e = s->image_env; e && *e; e++) {
         const char *eq = strchr(*e, '=');

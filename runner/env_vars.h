@@ -21,10 +21,18 @@ const char *lbox_strv_get(const struct lbox_strv *l, const char *name);
 void lbox_strv_free(struct lbox_strv *l);
 
 /* Checks one user variable like Lambda's API does: the name pattern [a-zA-Z][a-zA-Z0-9_]+
- * and not a reserved name. */
+ * (lbox_env_check_user_name) and not a reserved name. */
+int lbox_env_check_user_name(const char *name, struct lbox_error *err);
 int lbox_env_check_user_var(const char *name, struct lbox_error *err);
-/* Adds "NAME=value" text from --env (validated). */
+/* Splits "NAME=value" text from --env, checking its form only: an '=' and a valid name
+ * (a reserved name passes). *name is allocated; *value points into arg. */
+int lbox_env_parse_user_arg(const char *arg, char **name, const char **value,
+                            struct lbox_error *err);
+/* Adds "NAME=value" text from --env (validated, reserved names refused). */
 int lbox_env_add_user_arg(struct lbox_strv *user, const char *arg, struct lbox_error *err);
+
+/* A function name as Lambda's CreateFunction accepts it: 1 to 64 of [a-zA-Z0-9-_]. */
+int lbox_env_check_function_name(const char *name, struct lbox_error *err);
 /* Lambda's 4 KB limit on the user's variables, names and values together. */
 int lbox_env_check_user_size(const struct lbox_strv *user, struct lbox_error *err);
 

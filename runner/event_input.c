@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <jansson.h>
+#include <math.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,22 +45,172 @@ static void push(struct lbox_events *evs, const char *data, size_t len, char *or
     e->origin = origin;
 }
 
-static int check_event(const char *data, size_t len, const char *origin,
-                       struct lbox_error *err)
+/* jansson reads JSON into C values, so it refuses some JSON that is valid (RFC 8259), that
+ * Lambda passes on and Node's JSON.parse reads: \u0000 (unless JSON_ALLOW_NUL, and never in
+ * an object key), integers beyond 64 bits (unless JSON_DECODE_INT_AS_REAL), numbers beyond
+ * a double's range such as 1e400, and lone surrogates such as "\ud800". The event's bytes
+ * are what the function gets, so these only matter to the check. */
+enum { LOAD_FLAGS = JSON_DECODE_ANY | JSON_ALLOW_NUL | JSON_DECODE_INT_AS_REAL };
+
+static bool is_digit(char c)
+{
+    return c >= '0' && c <= '9';
+}
+
+static bool is_hex(char c)
+{
+    return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+static bool is_alpha(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+
+/* Length of the JSON number (RFC 8259 §6) at s, 0 if none starts there. */
+static size_t number_len(const char *s, size_t n)
+{
+    size_t i = 0;
+    if (i < n && s[i] == '-')
+        i++;
+    if (i < n && s[i] == '0')
+        i++;
+    else if (i < n && s[i] >= '1' && s[i] <= '9')
+        while (i < n && is_digit(s[i]))
+            i++;
+    else
+        return 0;
+    if (i < n && s[i] == '.') {
+        size_t first = ++i;
+        while (i < n && is_digit(s[i]))
+            i++;
+        if (i == first)
+            return 0;
+    }
+    if (i < n && (s[i] == 'e' || s[i] == 'E')) {
+        i++;
+        if (i < n && (s[i] == '+' || s[i] == '-'))
+            i++;
+        size_t first = i;
+        while (i < n && is_digit(s[i]))
+            i++;
+        if (i == first)
+            return 0;
+    }
+    return i;
+}
+
+/* Rewrites s in place, token by token as JSON is tokenized, so that jansson can hold every
+ * value: a number of two or more bytes becomes a space, a 0 and spaces, and each \uXXXX
+ * escape in a string becomes \u0020. Every token keeps its kind and where it ends, and
+ * whitespace may separate any two tokens, so the text is valid JSON exactly when s was, and
+ * jansson's positions still point into s. Where s stops being tokens the rewriting stops:
+ * the text is invalid there, and jansson says so as it would have. */
+static void neutralize(char *s, size_t n)
+{
+    size_t i = 0;
+    while (i < n) {
+        char c = s[i];
+        if (c == '"') {
+            for (i++; i < n && s[i] != '"'; i++) {
+                if (s[i] != '\\')
+                    continue;
+                if (i + 5 < n && s[i + 1] == 'u' && is_hex(s[i + 2]) && is_hex(s[i + 3]) &&
+                    is_hex(s[i + 4]) && is_hex(s[i + 5])) {
+                    memcpy(s + i, "\\u0020", 6);
+                    i += 5;
+                } else {
+                    i++; /* the escaped byte, which may be a quote */
+                }
+            }
+            i++;
+        } else if (is_alpha(c)) {
+            while (i < n && is_alpha(s[i])) /* true, false, null, or jansson's error */
+                i++;
+        } else if (c && strchr("{}[],: \t\r\n", c)) {
+            i++;
+        } else {
+            size_t len = number_len(s + i, n - i);
+            /* "01" is one invalid token to jansson, two numbers to the grammar: stop. */
+            if (len == 0 || (i + len < n && is_digit(s[i + len])))
+                return;
+            if (len >= 2) {
+                memset(s + i, ' ', len);
+                s[i + 1] = '0';
+            }
+            i += len;
+        }
+    }
+}
+
+static int nul_error(const char *data, const char *nul, json_error_t *jerr)
+{
+    memset(jerr, 0, sizeof *jerr);
+    jerr->line = 1;
+    jerr->column = 1;
+    for (const char *p = data; p < nul; p++) {
+        jerr->column = *p == '\n' ? 1 : jerr->column + 1;
+        jerr->line += *p == '\n';
+    }
+    jerr->position = (int)(nul - data);
+    snprintf(jerr->text, sizeof jerr->text, "a NUL byte, which JSON does not allow");
+    return -1;
+}
+
+/* Whether data is one JSON value. jansson decides; when it refuses, it decides again on a
+ * neutralized copy (see above). Of the two errors the one further into the text is
+ * reported: a real mistake stops both parses at the same place, and the original's message
+ * names it best; the copy only gets further when jansson stopped at a value it cannot hold. */
+static int json_check(const char *data, size_t len, json_error_t *jerr)
+{
+    /* jansson takes a raw NUL byte after a number or literal for the end of the text, so
+     * "[1\0,2]" would pass; JSON has no place for one (a string spells it \u0000). */
+    const char *nul = memchr(data, 0, len);
+    if (nul)
+        return nul_error(data, nul, jerr);
+    json_t *j = json_loadb(data, len, LOAD_FLAGS, jerr);
+    if (!j) {
+        char *copy = lbox_xmalloc(len + 1);
+        memcpy(copy, data, len);
+        neutralize(copy, len);
+        json_error_t again;
+        j = json_loadb(copy, len, LOAD_FLAGS, &again);
+        free(copy);
+        if (!j && again.position > jerr->position)
+            *jerr = again;
+    }
+    if (!j)
+        return -1;
+    json_decref(j);
+    return 0;
+}
+
+static int not_json(struct lbox_error *err, const char *origin, const json_error_t *jerr)
+{
+    return lbox_err(err, LBOX_E_INVAL,
+                    "event %s is not valid JSON (line %d, column %d: %s); Lambda only "
+                    "accepts JSON payloads",
+                    origin, jerr->line, jerr->column, jerr->text);
+}
+
+static int check_size(size_t len, const char *origin, struct lbox_error *err)
 {
     if (len > LBOX_MAX_EVENT_BYTES)
         return lbox_err(err, LBOX_E_LIMIT,
                         "event %s has %zu bytes: Request must be smaller than 6291456 bytes "
                         "for the InvokeFunction operation",
                         origin, len);
+    return 0;
+}
+
+static int check_event(const char *data, size_t len, const char *origin,
+                       struct lbox_error *err)
+{
+    if (check_size(len, origin, err) < 0)
+        return -1;
     json_error_t jerr;
-    json_t *j = json_loadb(data, len, JSON_DECODE_ANY, &jerr);
-    if (!j)
-        return lbox_err(err, LBOX_E_INVAL,
-                        "event %s is not valid JSON (line %d, column %d: %s); Lambda only "
-                        "accepts JSON payloads",
-                        origin, jerr.line, jerr.column, jerr.text);
-    json_decref(j);
+    if (json_check(data, len, &jerr) < 0)
+        return not_json(err, origin, &jerr);
     return 0;
 }
 
@@ -80,6 +231,62 @@ static bool blank(const char *s, size_t n)
     return true;
 }
 
+/* The length of the line at s (without its '\n'). */
+static size_t line_len(const char *s, const char *end)
+{
+    const char *nl = memchr(s, '\n', (size_t)(end - s));
+    return nl ? (size_t)(nl - s) : (size_t)(end - s);
+}
+
+/* A file that is not one JSON document is JSON lines when its first non-blank line is a
+ * JSON value by itself; else it is one document with a mistake, such as a pretty-printed
+ * event with a trailing comma, and the document's own error is the one to show. */
+static bool json_lines(const char *data, size_t len)
+{
+    const char *end = data + len;
+    for (const char *line = data; line < end;) {
+        size_t n = line_len(line, end);
+        if (!blank(line, n)) {
+            json_error_t jerr;
+            return json_check(line, n, &jerr) == 0;
+        }
+        line += n + 1;
+    }
+    return false;
+}
+
+static void drop_from(struct lbox_events *evs, size_t n)
+{
+    while (evs->n > n) {
+        evs->n--;
+        free(evs->v[evs->n].data);
+        free(evs->v[evs->n].origin);
+    }
+}
+
+static int add_lines(struct lbox_events *evs, const char *data, size_t len, const char *name,
+                     struct lbox_error *err)
+{
+    const char *end = data + len;
+    size_t before = evs->n;
+    int lineno = 0;
+    for (const char *line = data; line < end;) {
+        size_t n = line_len(line, end);
+        lineno++;
+        if (!blank(line, n)) {
+            char *origin = lbox_strdupf("%s line %d", name, lineno);
+            int r = lbox_events_add_buffer(evs, line, n, origin, err);
+            free(origin);
+            if (r < 0) {
+                drop_from(evs, before); /* nothing half-added */
+                return -1;
+            }
+        }
+        line += n + 1;
+    }
+    return 0;
+}
+
 int lbox_events_add_file(struct lbox_events *evs, const char *path, struct lbox_error *err)
 {
     bool from_stdin = !strcmp(path, "-");
@@ -94,38 +301,20 @@ int lbox_events_add_file(struct lbox_events *evs, const char *path, struct lbox_
                         name);
     }
 
-    /* One JSON document, or else JSON lines (one event per non-empty line). */
-    json_t *whole = json_loadb(data, len, JSON_DECODE_ANY, NULL);
-    if (whole) {
-        json_decref(whole);
-        int r = lbox_events_add_buffer(evs, data, len, name, err);
-        free(data);
-        return r;
-    }
-    size_t before = evs->n;
-    int lineno = 0, r = 0;
-    for (char *line = data; line < data + len && r == 0;) {
-        char *nl = memchr(line, '\n', (size_t)(data + len - line));
-        size_t n = nl ? (size_t)(nl - line) : (size_t)(data + len - line);
-        lineno++;
-        if (!blank(line, n)) {
-            char *origin = lbox_strdupf("%s line %d", name, lineno);
-            r = lbox_events_add_buffer(evs, line, n, origin, err);
-            free(origin);
-        }
-        line += n + 1;
+    /* One JSON document, or else JSON lines (one event per non-blank line). */
+    json_error_t jerr;
+    int r;
+    if (json_check(data, len, &jerr) == 0) {
+        r = check_size(len, name, err);
+        if (r == 0)
+            push(evs, data, len, lbox_xstrdup(name));
+    } else if (json_lines(data, len)) {
+        r = add_lines(evs, data, len, name, err);
+    } else {
+        r = not_json(err, name, &jerr);
     }
     free(data);
-    if (r < 0) {
-        /* Nothing half-added. */
-        while (evs->n > before) {
-            evs->n--;
-            free(evs->v[evs->n].data);
-            free(evs->v[evs->n].origin);
-        }
-        return -1;
-    }
-    return 0;
+    return r;
 }
 
 void lbox_events_free(struct lbox_events *evs)
@@ -139,7 +328,89 @@ void lbox_events_free(struct lbox_events *evs)
     evs->n = 0;
 }
 
-/* Adds every member of obj to user, converting scalars to text as SAM does. */
+/* The fewest significant digits that read back as v (finite, >= 0), as Python's repr finds
+ * them: digits without trailing zeros, and where the decimal point goes (v = 0.DIGITS x
+ * 10^decpt). At each precision the correctly rounded decimal is tried first, then its
+ * neighbours, which matter just above a power of two, where the doubles below are closer
+ * together than those above. */
+static void shortest_digits(double v, char digits[24], int *decpt)
+{
+    for (int prec = 1; prec <= 17; prec++) {
+        char text[40];
+        snprintf(text, sizeof text, "%.*e", prec - 1, v);
+        char *e = strchr(text, 'e');
+        int exp10 = atoi(e + 1) - (prec - 1); /* v ~ mantissa x 10^exp10 */
+        *e = 0;
+        unsigned long long m = 0;
+        for (const char *p = text; *p; p++)
+            if (*p != '.')
+                m = m * 10 + (unsigned)(*p - '0');
+        const unsigned long long tries[3] = {m, m + 1, m - 1};
+        for (int i = 0; i < (m ? 3 : 2); i++) {
+            char back[48];
+            snprintf(back, sizeof back, "%llue%d", tries[i], exp10);
+            if (strtod(back, NULL) != v)
+                continue;
+            int n = snprintf(digits, 24, "%llu", tries[i]);
+            *decpt = n + exp10;
+            while (n > 1 && digits[n - 1] == '0')
+                digits[--n] = 0;
+            return;
+        }
+    }
+    snprintf(digits, 24, "0"); /* not reached: 17 digits always read back */
+    *decpt = 1;
+}
+
+/* Python's str() of a float, which SAM puts in the environment: 8080.0, 3.14159265358979,
+ * 1e+16, 1e-05 (fixed notation from 1e-4 up to 1e16, the shortest digits that read back). */
+static void python_float_str(double v, char *buf, size_t size)
+{
+    static const char zeros[] = "0000000000000000";
+    if (!isfinite(v)) {
+        snprintf(buf, size, "%s", isnan(v) ? "nan" : v < 0 ? "-inf" : "inf");
+        return;
+    }
+    char digits[24];
+    int decpt;
+    bool neg = signbit(v); /* -0.0 too */
+    shortest_digits(neg ? -v : v, digits, &decpt);
+    int nd = (int)strlen(digits);
+    const char *sign = neg ? "-" : "";
+    if (decpt > -4 && decpt <= 16) {
+        if (decpt <= 0)
+            snprintf(buf, size, "%s0.%.*s%s", sign, -decpt, zeros, digits);
+        else if (decpt >= nd)
+            snprintf(buf, size, "%s%s%.*s.0", sign, digits, decpt - nd, zeros);
+        else
+            snprintf(buf, size, "%s%.*s.%s", sign, decpt, digits, digits + decpt);
+    } else {
+        snprintf(buf, size, "%s%c%s%s%s%02d", sign, digits[0], nd > 1 ? "." : "", digits + 1,
+                 decpt > 0 ? "e+" : "e-", abs(decpt - 1));
+    }
+}
+
+/* The text SAM (sam local invoke --env-vars, samcli's EnvironmentVariables) gives a value:
+ * Python's str() of it, but true and false in lower case, and "" for null, objects and
+ * arrays (in a template those are intrinsic functions SAM did not resolve). */
+static const char *sam_value_text(const json_t *v, char *buf, size_t size)
+{
+    if (json_is_string(v))
+        return json_string_value(v);
+    if (json_is_true(v))
+        return "true";
+    if (json_is_false(v))
+        return "false";
+    if (json_is_integer(v))
+        snprintf(buf, size, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+    else if (json_is_real(v))
+        python_float_str(json_real_value(v), buf, size);
+    else
+        return "";
+    return buf;
+}
+
+/* Adds every member of obj to user, with the values SAM would give them. */
 static int add_object(const json_t *obj, const char *path, struct lbox_strv *user,
                       struct lbox_error *err)
 {
@@ -147,22 +418,9 @@ static int add_object(const json_t *obj, const char *path, struct lbox_strv *use
     json_t *v;
     json_object_foreach((json_t *)obj, k, v) {
         char buf[64];
-        const char *text;
-        if (json_is_string(v))
-            text = json_string_value(v);
-        else if (json_is_integer(v))
-            text = (snprintf(buf, sizeof buf, "%lld", (long long)json_integer_value(v)), buf);
-        else if (json_is_real(v))
-            text = (snprintf(buf, sizeof buf, "%g", json_real_value(v)), buf);
-        else if (json_is_boolean(v))
-            text = json_is_true(v) ? "true" : "false";
-        else
-            return lbox_err(err, LBOX_E_INVAL,
-                            "env file %s: the value of %s must be a string, number or boolean",
-                            path, k);
         if (lbox_env_check_user_var(k, err) < 0)
             return lbox_err_prefix(err, "env file %s", path);
-        lbox_strv_set(user, k, text);
+        lbox_strv_set(user, k, sam_value_text(v, buf, sizeof buf));
     }
     return 0;
 }

@@ -21,7 +21,10 @@ struct lbox_events {
     size_t n;
 };
 
-/* Adds the event(s) in path ("-" = stdin). */
+/* Adds the event(s) in path ("-" = stdin): one JSON document, else JSON lines when the
+ * first non-blank line is a JSON value by itself (a bad line is named); else the document's
+ * own error, with its line and column. Any valid JSON passes, as on Lambda, including what
+ * jansson cannot hold (\u0000, 1e400, integers beyond 64 bits, lone surrogates). */
 int lbox_events_add_file(struct lbox_events *evs, const char *path, struct lbox_error *err);
 /* Adds one event from memory (checked like a file's). */
 int lbox_events_add_buffer(struct lbox_events *evs, const char *data, size_t len,
@@ -30,7 +33,9 @@ void lbox_events_free(struct lbox_events *evs);
 
 /* Loads a SAM env file into *user: {"Parameters": {...}} applies to every function,
  * {"<FunctionName>": {...}} to that function (and wins); a flat {"K": "V"} object is taken
- * as is. Values may be strings, numbers or booleans. */
+ * as is. Values become the text `sam local invoke --env-vars` gives them: strings as they
+ * are, numbers as Python's str() writes them (8080.0, 1e+16), true/false, and "" for null,
+ * objects and arrays. */
 int lbox_env_file_load(const char *path, const char *function_name, struct lbox_strv *user,
                        struct lbox_error *err);
 

@@ -90,6 +90,7 @@ static void test_user_variables(void **st)
     assert_int_equal(lbox_env_add_user_arg(&user, "1BAD=x", &err), -1);
     assert_int_equal(lbox_env_add_user_arg(&user, "BAD-NAME=x", &err), -1);
     assert_int_equal(lbox_env_add_user_arg(&user, "NOEQUALS", &err), -1);
+    assert_non_null(strstr(err.msg, "--env 'NOEQUALS'"));
     assert_int_equal(lbox_env_check_user_size(&user, &err), 0);
     char big[5000];
     memset(big, 'v', sizeof big - 1);
@@ -98,6 +99,50 @@ static void test_user_variables(void **st)
     assert_int_equal(lbox_env_check_user_size(&user, &err), -1);
     assert_int_equal(err.code, LBOX_E_LIMIT);
     lbox_strv_free(&user);
+}
+
+/* --env's form (an '=' and a valid name) is a command-line matter, told apart from a
+ * reserved name, which is Lambda's refusal of a configuration. */
+static void test_env_arg_form(void **st)
+{
+    (void)st;
+    struct lbox_error err = {0};
+    char *name = NULL;
+    const char *value = NULL;
+    assert_int_equal(lbox_env_parse_user_arg("AWS_REGION=x=y", &name, &value, &err), 0);
+    assert_string_equal(name, "AWS_REGION");
+    assert_string_equal(value, "x=y");
+    free(name);
+    assert_int_equal(lbox_env_parse_user_arg("NOEQ", &name, &value, &err), -1);
+    assert_non_null(strstr(err.msg, "--env 'NOEQ': expected NAME=value"));
+    assert_int_equal(lbox_env_parse_user_arg("1A=x", &name, &value, &err), -1);
+    assert_non_null(strstr(err.msg, "--env '1A=x'"));
+    assert_non_null(strstr(err.msg, "name '1A' is not valid"));
+    assert_int_equal(lbox_env_parse_user_arg("=x", &name, &value, &err), -1);
+}
+
+static void test_function_name(void **st)
+{
+    (void)st;
+    struct lbox_error err = {0};
+    char n64[65], n65[66];
+    memset(n64, 'a', 64);
+    n64[64] = 0;
+    memset(n65, 'b', 65);
+    n65[65] = 0;
+    const char *good[] = {"f", "my-function_2", "ABC-xyz", n64};
+    const char *bad[] = {"", "my fn/../x", "a.b", "a:b", "$LATEST", "caf\xc3\xa9", n65};
+    for (size_t i = 0; i < sizeof good / sizeof *good; i++)
+        assert_int_equal(lbox_env_check_function_name(good[i], &err), 0);
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        assert_int_equal(lbox_env_check_function_name(bad[i], &err), -1);
+        assert_non_null(strstr(err.msg, "1 to 64 letters, digits, '-' and '_'"));
+    }
+    /* The library does not build an environment around a name Lambda would refuse. */
+    struct lbox_env_settings s = {.function_name = "my fn/../x", .memory_mb = 128};
+    struct lbox_strv out;
+    assert_int_equal(lbox_env_build(&s, &out, &err), -1);
+    assert_non_null(strstr(err.msg, "'my fn/../x'"));
 }
 
 static void test_extension_env(void **st)
@@ -199,6 +244,102 @@ static void test_events(void **st)
     free(one); free(lines); free(bad); free(empty);
 }
 
+/* Valid JSON that jansson cannot hold in C values is still an event, passed as written. */
+static void test_events_jansson_cannot_hold(void **st)
+{
+    (void)st;
+    static const char *const valid[] = {
+        "{\"s\":\"\\u0000\"}",
+        "{\"n\":123456789012345678901234567890}",
+        "{\"n\":1e400}",
+        "[-1E+999, 1e400, {\"k\": 0.5e-99999}]",
+        "\"\\ud800\"",                       /* a lone surrogate: JSON.parse takes it */
+        "{\"\\u0000\": 1, \"a\\udc00\": [1e400]}",
+        "[\"\\\\u0000\", \"\\\"\", 1e400]",  /* escaped backslash and quote */
+        "1e400",
+    };
+    struct lbox_events ev = {0};
+    struct lbox_error err = {0};
+    for (size_t i = 0; i < sizeof valid / sizeof *valid; i++) {
+        if (lbox_events_add_buffer(&ev, valid[i], strlen(valid[i]), "e.json", &err) < 0)
+            fail_msg("refused %s: %s", valid[i], err.msg);
+        assert_int_equal(ev.v[ev.n - 1].len, strlen(valid[i]));
+        assert_memory_equal(ev.v[ev.n - 1].data, valid[i], strlen(valid[i])); /* unchanged */
+    }
+    lbox_events_free(&ev);
+
+    /* Past a number jansson cannot hold, the rest is still checked, and mistakes are placed
+     * where they are. */
+    static const struct {
+        const char *text, *where;
+    } invalid[] = {
+        {"{\"n\":1e400,}", "line 1, column 12"},
+        {"[1e400 2]", "line 1, column 8"},
+        {"[1-1e400]", NULL},        /* two numbers, no comma */
+        {"[true1e400]", NULL},
+        {"[01e400]", "invalid token"},
+        {"[1e400, \"\\ud800\", \"\\x\"]", "column 21: invalid escape"},
+        {"[1e400, \"a\nb\"]", NULL}, /* a raw control character in a string */
+        {"[1e400, 1e]", NULL},
+        {"[1e400, -]", NULL},
+        {"{\"a\":1e400}x", NULL},
+    };
+    for (size_t i = 0; i < sizeof invalid / sizeof *invalid; i++) {
+        if (lbox_events_add_buffer(&ev, invalid[i].text, strlen(invalid[i].text), "b.json",
+                                   &err) == 0)
+            fail_msg("accepted %s", invalid[i].text);
+        assert_non_null(strstr(err.msg, "event b.json is not valid JSON"));
+        if (invalid[i].where && !strstr(err.msg, invalid[i].where))
+            fail_msg("%s: expected '%s' in: %s", invalid[i].text, invalid[i].where, err.msg);
+    }
+    /* A raw NUL byte is not JSON (jansson would take it for the end of the text). */
+    assert_int_equal(lbox_events_add_buffer(&ev, "[1\0,2]", 6, "n.json", &err), -1);
+    assert_non_null(strstr(err.msg, "NUL byte"));
+    assert_int_equal(lbox_events_add_buffer(&ev, "{\"a\":\n1\0}", 9, "n.json", &err), -1);
+    assert_non_null(strstr(err.msg, "line 2, column 2"));
+    assert_int_equal(ev.n, 0);
+}
+
+/* A pretty-printed event with a mistake is one document: the error is where the mistake
+ * is, not "line 1" of a JSON-lines reading. JSON lines still name their bad line. */
+static void test_events_error_position(void **st)
+{
+    (void)st;
+    struct lbox_events ev = {0};
+    struct lbox_error err = {0};
+    char *pretty = tmpfile_with("{\n  \"id\": 1,\n}\n");
+    assert_int_equal(lbox_events_add_file(&ev, pretty, &err), -1);
+    char *want = lbox_strdupf("event %s is not valid JSON (line 3, column 1:", pretty);
+    if (!strstr(err.msg, want))
+        fail_msg("%s", err.msg);
+    free(want);
+
+    char *lines = tmpfile_with("{\"n\":1}\n\n  \n{\"n\":1e400}\n{oops\n{\"n\":3}\n");
+    assert_int_equal(lbox_events_add_file(&ev, lines, &err), -1);
+    want = lbox_strdupf("event %s line 5 is not valid JSON", lines);
+    if (!strstr(err.msg, want))
+        fail_msg("%s", err.msg);
+    free(want);
+    assert_int_equal(ev.n, 0);
+
+    char *good = tmpfile_with("\n{\"n\":1}\r\n\n[\"\\u0000\"]\n1e400");
+    assert_int_equal(lbox_events_add_file(&ev, good, &err), 0);
+    assert_int_equal(ev.n, 3);
+    assert_string_equal(ev.v[0].data, "{\"n\":1}\r");
+    assert_non_null(strstr(ev.v[0].origin, "line 2"));
+    assert_string_equal(ev.v[2].data, "1e400");
+    assert_non_null(strstr(ev.v[2].origin, "line 5"));
+    lbox_events_free(&ev);
+
+    char *one = tmpfile_with("{\"big\": 1e400,\n \"s\": \"\\u0000\"}\n");
+    assert_int_equal(lbox_events_add_file(&ev, one, &err), 0);
+    assert_int_equal(ev.n, 1);
+    assert_string_equal(ev.v[0].origin, one);
+    lbox_events_free(&ev);
+    unlink(pretty); unlink(lines); unlink(good); unlink(one);
+    free(pretty); free(lines); free(good); free(one);
+}
+
 static void test_sam_env_file(void **st)
 {
     (void)st;
@@ -227,17 +368,64 @@ static void test_sam_env_file(void **st)
     free(f); free(flat); free(reserved); free(broken);
 }
 
+/* Values as sam local invoke --env-vars gives them: Python's str(), true/false, and "" for
+ * null, objects and arrays. */
+static void test_sam_env_values(void **st)
+{
+    (void)st;
+    static const struct {
+        const char *json, *env;
+    } cases[] = {
+        {"3.14159265358979", "3.14159265358979"}, {"8080.0", "8080.0"},
+        {"8080", "8080"},                         {"-42", "-42"},
+        {"1e16", "1e+16"},                        {"1E3", "1000.0"},
+        {"1e15", "1000000000000000.0"},           {"0.1", "0.1"},
+        {"0.0001", "0.0001"},                     {"0.00001", "1e-05"},
+        {"-0.0", "-0.0"},                         {"0.0", "0.0"},
+        {"1.5e300", "1.5e+300"},                  {"5e-324", "5e-324"},
+        {"1.7976931348623157e308", "1.7976931348623157e+308"},
+        {"123456789.125", "123456789.125"},       {"0.30000000000000004", "0.30000000000000004"},
+        {"9007199254740993", "9007199254740993"}, {"9007199254740993.0", "9007199254740992.0"},
+        /* just above a power of two the shortest digits are not the rounded ones */
+        {"8.209073602596753e-289", "8.209073602596753e-289"},
+        {"true", "true"},                         {"false", "false"},
+        {"null", ""},                             {"{\"Ref\": \"Table\"}", ""},
+        {"[1, 2]", ""},                           {"\"text\"", "text"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        char *text = lbox_strdupf("{\"Parameters\": {\"VALUE\": %s}}", cases[i].json);
+        char *f = tmpfile_with(text);
+        struct lbox_strv u = {0};
+        struct lbox_error err = {0};
+        if (lbox_env_file_load(f, "hello", &u, &err) < 0)
+            fail_msg("%s: %s", cases[i].json, err.msg);
+        const char *got = lbox_strv_get(&u, "VALUE");
+        if (!got || strcmp(got, cases[i].env))
+            fail_msg("%s gave '%s', SAM gives '%s'", cases[i].json, got ? got : "(unset)",
+                     cases[i].env);
+        lbox_strv_free(&u);
+        unlink(f);
+        free(f);
+        free(text);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_platform_variables),
         cmocka_unit_test(test_caller_credentials_and_region),
         cmocka_unit_test(test_user_variables),
+        cmocka_unit_test(test_env_arg_form),
+        cmocka_unit_test(test_function_name),
         cmocka_unit_test(test_extension_env),
         cmocka_unit_test(test_report_lines),
         cmocka_unit_test(test_describe_exit),
         cmocka_unit_test(test_events),
+        cmocka_unit_test(test_events_jansson_cannot_hold),
+        cmocka_unit_test(test_events_error_position),
         cmocka_unit_test(test_sam_env_file),
+        cmocka_unit_test(test_sam_env_values),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -116,6 +116,23 @@ bad_input() {
   expect_rc 1 "oversized event"
   grep -q 'Request must be smaller than 6291456 bytes' "$WORK/err" || fail "oversized message"
   ! grep -q '^START' "$WORK/err" || fail "oversized event reached the function"
+  # --env's form and --function-name are the command line's (exit 2), named in the message.
+  inv "$HELLO" --env NOEQ
+  expect_rc 2 "--env NOEQ"
+  grep -q "lbox invoke: --env 'NOEQ'" "$WORK/err" || fail "--env NOEQ message"
+  inv "$HELLO" --env 1A=x
+  expect_rc 2 "--env 1A=x"
+  grep -q "lbox invoke: --env '1A=x'" "$WORK/err" || fail "--env 1A=x message"
+  for name in 'my fn/../x' '' "$(printf 'f%.0s' {1..65})"; do
+    inv "$HELLO" --function-name "$name"
+    expect_rc 2 "--function-name '$name'"
+    grep -q "function name '$name' is not valid" "$WORK/err" || fail "--function-name '$name' message"
+  done
+  # A pretty-printed event with a mistake: the error is where the mistake is.
+  inv "$HELLO" --event "$(event $'{\n  "id": 1,\n}\n')"
+  expect_rc 1 "pretty-printed bad event"
+  grep -q 'is not valid JSON (line 3, column 1:' "$WORK/err" || fail "pretty-printed event message"
+  ! grep -q '^START' "$WORK/err" || fail "bad event reached the function"
   inv no-such-image:latest
   expect_rc 1 "missing image"
   inv
@@ -123,5 +140,21 @@ bad_input() {
   ok "flags validated like Lambda, bad events refused up front"
 }
 
+# Valid JSON that a C JSON library cannot hold in its values still reaches the function, as
+# written; SAM env-file values become the text SAM gives them.
+json_edges() {
+  inv "$HELLO" --event "$(event '{"name":"a\u0000b","n":1e400,"big":123456789012345678901234567890}')"
+  expect_rc 0 "event with \u0000, 1e400 and a big integer"
+  jqt '.message == "hello, a\u0000b"' || fail "edge event: $OUT"
+  envf=$(event '{"Parameters":{"PI":3.14159265358979,"PORT":8080.0,"BIG":1e16,"NUM":7,"NUL":null,"OBJ":{"Ref":"T"},"ARR":[1],"ON":true}}')
+  inv "$LIFE" --env-file "$envf"
+  expect_rc 0 "SAM env-file values"
+  jqt '.env.PI == "3.14159265358979" and .env.PORT == "8080.0" and .env.BIG == "1e+16"
+       and .env.NUM == "7" and .env.NUL == "" and .env.OBJ == "" and .env.ARR == "" and .env.ON == "true"' \
+    || fail "env-file values: $(jq -c .env <<<"$OUT")"
+  ok "JSON edge cases reach the function; env-file values as SAM gives them"
+}
+
 run_as_each scenario
 bad_input
+json_edges

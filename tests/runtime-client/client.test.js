@@ -424,6 +424,15 @@ for (const [version, node] of NODES) {
       assert.deepStrictEqual(body(r.posts[0]), { modules: bare, transportVar: 'unset' });
     });
 
+    test('with a telemetry fd, logging loads none of them either (no public fs)', async () => {
+      const bare = JSON.parse(execFileSync(node, [path.join(APP, 'basic.js')], { stdio: ['ignore', 'pipe', 'pipe'] }));
+      const quiet = await one(node, 'basic.loaded', {}, { telemetry: true });
+      assert.deepStrictEqual(body(quiet.posts[0]).modules, bare);
+      const logged = await one(node, 'basic.loggedLoaded', {}, { telemetry: true });
+      assert.deepStrictEqual(body(logged.posts[0]), { modules: bare });
+      assert.match(logged.telemetry.slice(16).toString(), /\tINFO\ta record\n$/);
+    });
+
     const HTTP = { env: { _LBOX_RUNTIME_TRANSPORT: 'http' } };
     test('transport http: loads http, and the switch stays out of the function', async () => {
       const r = await one(node, 'basic.loaded', {}, HTTP);

@@ -7,8 +7,9 @@
 // When the platform hands us _LAMBDA_TELEMETRY_LOG_FD, records go to that fd in its
 // binary framing instead of stdout.
 // Not required at start-up, as each costs a cold start milliseconds: 'util' (with the
-// first record that needs formatting), ./errors (with the first error the runtime
-// reports) and 'fs' (only when records go to a telemetry fd).
+// first record that needs formatting) and ./errors (with the first error the runtime
+// reports). The public 'fs' is not required at all where Node's fs binding can write
+// (see fdWriter).
 
 const LEVELS = Object.freeze({
   TRACE: { name: 'TRACE', priority: 1, mask: 0b00100 },
@@ -85,18 +86,56 @@ function stdoutSink(render) {
   };
 }
 
-// Frame: 4-byte type|level, 4-byte length, 8-byte timestamp in microseconds, message.
-function fdSink(fd, render, frameType, newline) {
+// A synchronous write of a whole buffer to fd. Through Node's fs binding where Node 14-18
+// have it: a first require('fs') from outside Node's internals builds the module's public
+// face, fs/promises and the stream classes included, 10 ms of a cold start under the
+// bootstrap's flags. Else fs.writeSync. Returns false when the fd cannot be written.
+function fdWriter(fd) {
+  const { binding } = require('./bindings.js');
+  const fsb = binding('fs');
+  if (fsb && typeof fsb.writeBuffer === 'function') {
+    return (buf) => {
+      for (let off = 0; off < buf.length;) {
+        const ctx = {};
+        const n = fsb.writeBuffer(fd, buf, off, buf.length - off, null, undefined, ctx);
+        if (ctx.errno !== undefined) return false;
+        off += n;
+      }
+      return true;
+    };
+  }
   const fs = require('fs');
-  const header = Buffer.alloc(16);
+  return (buf) => {
+    try {
+      for (let off = 0; off < buf.length;) off += fs.writeSync(fd, buf, off);
+      return true;
+    } catch (_) {
+      return false;
+    }
+  };
+}
+
+// Frame: 4-byte type|level, 4-byte length, 8-byte timestamp in microseconds, message; one
+// write per record, so the reader never sees half of one for long. Should the fd fail (the
+// function closed it), records go to stdout from then on rather than nowhere.
+function fdSink(fd, render, frameType, newline) {
+  let write = null;
+  let fallback = null;
   return (level, params) => {
+    if (fallback) return fallback(level, params);
+    if (!write) write = fdWriter(fd);
     const now = new Date();
-    const bytes = Buffer.from(render(now.toISOString(), level, params) + newline, 'utf8');
-    header.writeUInt32BE((frameType | level.mask) >>> 0, 0);
-    header.writeInt32BE(bytes.length, 4);
-    header.writeBigInt64BE(BigInt(now.valueOf()) * 1000n, 8);
-    fs.writeSync(fd, header);
-    fs.writeSync(fd, bytes);
+    const text = render(now.toISOString(), level, params) + newline;
+    const size = Buffer.byteLength(text, 'utf8');
+    const frame = Buffer.allocUnsafe(16 + size);
+    frame.writeUInt32BE((frameType | level.mask) >>> 0, 0);
+    frame.writeInt32BE(size, 4);
+    frame.writeBigInt64BE(BigInt(now.valueOf()) * 1000n, 8);
+    frame.write(text, 16, 'utf8');
+    if (!write(frame)) {
+      fallback = stdoutSink(render);
+      fallback(level, params);
+    }
   };
 }
 

@@ -84,4 +84,9 @@ exports.loaded = async () => ({
   modules: loadedModules(),
   transportVar: process.env._LBOX_RUNTIME_TRANSPORT === undefined ? 'unset' : 'set',
 });
+// The same after a console record (through the telemetry fd when there is one).
+exports.loggedLoaded = async () => {
+  console.log('a record');
+  return { modules: loadedModules() };
+};
 if (require.main === module) console.log(JSON.stringify(loadedModules()));

@@ -185,22 +185,30 @@ static int start_extensions(struct lbox_env *env, size_t *started, struct lbox_e
     char *dir = lbox_path_join(env->rootfs, "opt/extensions");
     struct dirent **names = NULL;
     int n = scandir(dir, &names, filter_executable, alphasort);
-    int r = 0;
+    const char **run = lbox_xcalloc(n > 0 ? (size_t)n : 1, sizeof *run);
+    size_t n_run = 0;
     for (int i = 0; i < n; i++) {
         char *host = lbox_path_join(dir, names[i]->d_name);
         struct stat sb;
-        if (r == 0 && stat(host, &sb) == 0 && S_ISREG(sb.st_mode) && (sb.st_mode & 0111)) {
-            char *inside = lbox_strdupf("/opt/extensions/%s", names[i]->d_name);
-            r = exec_in_sandbox(env, inside, env->ext_envp.v, -1, err);
-            if (r < 0)
-                lbox_err_prefix(err, "starting extension %s", inside);
-            else
-                (*started)++;
-            free(inside);
-        }
+        if (stat(host, &sb) == 0 && S_ISREG(sb.st_mode) && (sb.st_mode & 0111))
+            run[n_run++] = names[i]->d_name;
         free(host);
-        free(names[i]);
     }
+    /* Known before they start: by name, they are the external extensions. */
+    lbox_rapi_set_external_extensions(env->api, run, n_run);
+    int r = 0;
+    for (size_t i = 0; i < n_run && r == 0; i++) {
+        char *inside = lbox_strdupf("/opt/extensions/%s", run[i]);
+        r = exec_in_sandbox(env, inside, env->ext_envp.v, -1, err);
+        if (r < 0)
+            lbox_err_prefix(err, "starting extension %s", inside);
+        else
+            (*started)++;
+        free(inside);
+    }
+    free(run);
+    for (int i = 0; i < n; i++)
+        free(names[i]);
     free(names);
     free(dir);
     return r;

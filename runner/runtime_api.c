@@ -70,6 +70,10 @@ struct lbox_rapi {
     unsigned suspended;       /* connections MHD still holds suspended (see lbox_rapi_stop) */
     struct MHD_Connection *runtime_parked;
     struct MHD_Connection *ext_parked[LBOX_MAX_EXTENSIONS];
+    /* Names of the external extensions the runner started (files in /opt/extensions); any
+     * other name registers as an internal extension, which cannot have SHUTDOWN. */
+    char external[LBOX_MAX_EXTENSIONS][64];
+    size_t n_external;
 
     /* The current invoke (copied from lbox_rapi_queue). */
     char *event;
@@ -283,6 +287,9 @@ static enum MHD_Result park(struct lbox_rapi *api, struct MHD_Connection *c, str
     if (api->stopping) /* nothing will come: stop may not find it suspended (see there) */
         return reply_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "InternalServerError",
                            "Internal Server Error");
+    if (*slot && *slot != c) /* never lose a held request: MHD cannot stop with one */
+        return reply_error(c, MHD_HTTP_FORBIDDEN, "InvalidStateTransition",
+                           "Another request of this process is already waiting for an event");
     rq->parked = true;
     rq->suspended = true;
     api->suspended++;
@@ -314,12 +321,18 @@ static enum MHD_Result handle_next(struct lbox_rapi *api, struct MHD_Connection 
     return park(api, c, rq, &api->runtime_parked);
 }
 
-/* An error body in the "error cause" flavour loses its X-Ray errorCause member. */
+/* An error body in the "error cause" flavour loses its X-Ray errorCause member; one that
+ * is not a JSON object becomes RAPID's "Invalid error body" (a JSON string). */
 static void strip_error_cause(struct lbox_rapi_result *res)
 {
     json_t *j = json_loadb(res->body, res->len, 0, NULL);
     if (!j || !json_is_object(j)) {
         json_decref(j);
+        free(res->body);
+        res->body = lbox_xstrdup("\"Invalid error body\"");
+        res->len = strlen(res->body);
+        free(res->content_type);
+        res->content_type = lbox_xstrdup("application/octet-stream");
         return;
     }
     json_object_del(j, "errorCause");
@@ -430,10 +443,12 @@ static enum MHD_Result handle_init_error(struct lbox_rapi *api, struct MHD_Conne
                                          struct request *rq)
 {
     enum lbox_rt_phase from = api->st.phase;
-    if (lbox_rs_init_error(&api->st) != LBOX_RS_OK)
-        return reply_bad_state(c, from, "InitError");
+    /* Refused before the state changes: an init error the runner cannot hand on must not
+     * leave it in InitError with nothing to say (the runtime then exits, which is said). */
     if (rq->too_large)
         return reply_too_large(c);
+    if (lbox_rs_init_error(&api->st) != LBOX_RS_OK)
+        return reply_bad_state(c, from, "InitError");
     struct lbox_rapi_result *res = &api->init_error;
     lbox_rapi_result_free(res);
     res->kind = LBOX_RESULT_ERROR;
@@ -448,6 +463,21 @@ static enum MHD_Result handle_init_error(struct lbox_rapi *api, struct MHD_Conne
 
 /* ---- extensions --------------------------------------------------------------------------- */
 
+static bool is_external(const struct lbox_rapi *api, const char *name)
+{
+    for (size_t i = 0; i < api->n_external; i++)
+        if (!strcmp(api->external[i], name))
+            return true;
+    return false;
+}
+
+static const char *ext_phase_name(enum lbox_ext_phase p)
+{
+    return p == LBOX_EXT_REGISTERED ? "Registered" : p == LBOX_EXT_READY ? "Ready" : "Running";
+}
+
+/* Registration, checked in RAPID's order: the name, the body, then (external or internal)
+ * the events and whether the extension may register now. */
 static enum MHD_Result handle_ext_register(struct lbox_rapi *api, struct MHD_Connection *c,
                                           struct request *rq)
 {
@@ -458,36 +488,55 @@ static enum MHD_Result handle_ext_register(struct lbox_rapi *api, struct MHD_Con
     json_error_t jerr;
     json_t *body = json_loadb(rq->body ? rq->body : "", rq->len, 0, &jerr);
     json_t *events = body ? json_object_get(body, "events") : NULL;
-    if (!events || !json_is_array(events)) {
+    json_t *keys = body ? json_object_get(body, "configurationKeys") : NULL;
+    const char *bad = !json_is_object(body) ? "Registration body must be a JSON object"
+                      : events && !json_is_array(events) ? "events must be an array"
+                      : json_array_size(keys) ? "configurationKeys are deprecated; use "
+                                                "environment variables instead"
+                                              : NULL;
+    if (bad) {
         json_decref(body);
-        return reply_error(c, MHD_HTTP_FORBIDDEN, "InvalidRequestFormat",
-                           "Registration body must be {\"events\":[\"INVOKE\",\"SHUTDOWN\"]}");
+        return reply_error(c, MHD_HTTP_FORBIDDEN, "InvalidRequestFormat", bad);
     }
-    bool inv = false, shut = false;
+    bool external = is_external(api, name), inv = false, shut = false;
     size_t i;
     json_t *ev;
+    char msg[256];
     json_array_foreach(events, i, ev) {
         const char *s = json_string_value(ev);
         if (s && !strcmp(s, "INVOKE"))
             inv = true;
-        else if (s && !strcmp(s, "SHUTDOWN"))
+        else if (s && !strcmp(s, "SHUTDOWN") && external)
             shut = true;
         else {
+            snprintf(msg, sizeof msg, "%.64s: %s", s ? s : "?",
+                     s && !strcmp(s, "SHUTDOWN") ? "ShutdownEventNotSupportedForInternalExtension"
+                                                 : "ErrorInvalidEventType");
             json_decref(body);
-            return reply_error(c, MHD_HTTP_FORBIDDEN, "Extension.InvalidEventType",
-                               "Unknown event type: events are INVOKE and SHUTDOWN");
+            return reply_error(c, MHD_HTTP_FORBIDDEN, "Extension.InvalidEventType", msg);
         }
     }
     json_decref(body);
+    for (i = 0; i < api->st.n_ext; i++) {
+        if (strcmp(api->st.ext[i].name, name) != 0)
+            continue;
+        if (!external)
+            return reply_error(c, MHD_HTTP_FORBIDDEN, "Extension.InvalidExtensionState",
+                               "Extension with this name already registered");
+        snprintf(msg, sizeof msg, "State transition from %s to Registered failed for extension "
+                 "%.64s. Error: State transition is not allowed",
+                 ext_phase_name(api->st.ext[i].phase), name);
+        return reply_error(c, MHD_HTTP_FORBIDDEN, "Extension.InvalidExtensionState", msg);
+    }
     char id[LBOX_ID_LEN];
     lbox_uuid4(id);
-    enum lbox_rt_phase from = api->st.phase;
     enum lbox_rs_verdict v = lbox_rs_ext_register(&api->st, id, name, inv, shut);
     if (v == LBOX_RS_TOO_MANY_EXT)
         return reply_error(c, MHD_HTTP_FORBIDDEN, "Extension.TooManyExtensions",
-                           "At most 10 extensions can register");
+                           "Extension limit (10) reached");
     if (v != LBOX_RS_OK)
-        return reply_bad_state(c, from, "ExtensionRegistered");
+        return reply_error(c, MHD_HTTP_FORBIDDEN, "Extension.RegistrationClosed",
+                           "Extension registration closed already");
     wake(api);
     json_t *j = json_pack("{s:s,s:s,s:s}", "functionName", api->function_name,
                           "functionVersion", api->function_version, "handler", api->handler);
@@ -502,9 +551,19 @@ static enum MHD_Result handle_ext_register(struct lbox_rapi *api, struct MHD_Con
     return ret;
 }
 
-/* Finds the extension named by the identifier header, or answers 403 (returns NULL). */
-static struct lbox_ext_state *ext_of(struct lbox_rapi *api, struct MHD_Connection *c,
-                                     enum MHD_Result *ret)
+static bool is_uuid(const char *s)
+{
+    for (int i = 0; i < 36; i++) {
+        bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+        if (dash ? s[i] != '-' : !strchr("0123456789abcdefABCDEF", s[i]) || !s[i])
+            return false;
+    }
+    return s[36] == 0;
+}
+
+/* The identifier header, checked as RAPID's middleware does (present, a UUID); answers 403
+ * and returns NULL otherwise. */
+static const char *ext_id_header(struct MHD_Connection *c, enum MHD_Result *ret)
 {
     const char *id = header(c, "Lambda-Extension-Identifier");
     if (!id || !*id) {
@@ -512,10 +571,23 @@ static struct lbox_ext_state *ext_of(struct lbox_rapi *api, struct MHD_Connectio
                            "Missing Lambda-Extension-Identifier header");
         return NULL;
     }
-    struct lbox_ext_state *e = lbox_rs_ext_find(&api->st, id);
-    if (!e)
+    if (!is_uuid(id)) {
         *ret = reply_error(c, MHD_HTTP_FORBIDDEN, "Extension.InvalidExtensionIdentifier",
                            "Invalid Lambda-Extension-Identifier");
+        return NULL;
+    }
+    return id;
+}
+
+/* The extension a well-formed identifier names, or a 403 saying it is unknown (NULL). */
+static struct lbox_ext_state *ext_of(struct lbox_rapi *api, struct MHD_Connection *c,
+                                     const char *id, const char *unknown_msg,
+                                     enum MHD_Result *ret)
+{
+    struct lbox_ext_state *e = lbox_rs_ext_find(&api->st, id);
+    if (!e)
+        *ret = reply_error(c, MHD_HTTP_FORBIDDEN, "Extension.UnknownExtensionIdentifier",
+                           unknown_msg);
     return e;
 }
 
@@ -551,10 +623,22 @@ static enum MHD_Result handle_ext_next(struct lbox_rapi *api, struct MHD_Connect
         return park(api, c, rq, &api->ext_parked[rq->ext_index]);
     }
     enum MHD_Result ret = MHD_NO;
-    struct lbox_ext_state *e = ext_of(api, c, &ret);
+    const char *id = ext_id_header(c, &ret);
+    if (!id)
+        return ret;
+    char unknown[96];
+    snprintf(unknown, sizeof unknown, "Unknown extension %s", id);
+    struct lbox_ext_state *e = ext_of(api, c, id, unknown, &ret);
     if (!e)
         return ret;
     rq->ext_index = (int)(e - api->st.ext);
+    if (api->ext_parked[rq->ext_index]) {
+        /* It already waits on another connection: one event/next at a time. */
+        char msg[160];
+        snprintf(msg, sizeof msg, "State transition from Ready to Ready failed for extension "
+                 "%s. Error: State transition is not allowed", e->id);
+        return reply_error(c, MHD_HTTP_FORBIDDEN, "Extension.InvalidExtensionState", msg);
+    }
     enum lbox_rs_verdict v = lbox_rs_ext_next(&api->st, e->id);
     wake(api);
     if (v == LBOX_RS_DELIVER)
@@ -565,14 +649,18 @@ static enum MHD_Result handle_ext_next(struct lbox_rapi *api, struct MHD_Connect
 static enum MHD_Result handle_ext_error(struct lbox_rapi *api, struct MHD_Connection *c,
                                         struct request *rq)
 {
+    (void)rq;
     enum MHD_Result ret = MHD_NO;
-    struct lbox_ext_state *e = ext_of(api, c, &ret);
-    if (!e)
+    const char *id = ext_id_header(c, &ret);
+    if (!id)
         return ret;
     const char *type = header(c, "Lambda-Extension-Function-Error-Type");
     if (!type || !*type)
-        return reply_error(c, MHD_HTTP_BAD_REQUEST, "InvalidRequest",
-                           "Missing Lambda-Extension-Function-Error-Type header");
+        return reply_error(c, MHD_HTTP_FORBIDDEN, "Extension.MissingHeader",
+                           "Lambda-Extension-Function-Error-Type not found");
+    struct lbox_ext_state *e = ext_of(api, c, id, "Unknown Lambda-Extension-Identifier", &ret);
+    if (!e)
+        return ret;
     if (rq->route == R_EXT_INIT_ERROR && api->st.phase == LBOX_RT_STARTED) {
         /* An extension that cannot start fails the whole init, as on Lambda. */
         char msg[256];
@@ -680,12 +768,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     case R_EXT_EXIT_ERROR: ret = handle_ext_error(api, c, rq); break;
     case R_PING: ret = reply(c, MHD_HTTP_OK, "text/plain", "pong", 4); break;
     case R_LOGS:
-        ret = reply_error(c, MHD_HTTP_ACCEPTED, "Logs.NotSupported",
-                          "Logs API is not supported by lbox");
+        ret = reply_error(c, MHD_HTTP_ACCEPTED, "Logs.NotSupported", "Logs API is not supported");
         break;
     case R_TELEMETRY:
         ret = reply_error(c, MHD_HTTP_ACCEPTED, "Telemetry.NotSupported",
-                          "Telemetry API is not supported by lbox");
+                          "Telemetry API is not supported");
         break;
     case R_BAD_METHOD:
         ret = reply_error(c, MHD_HTTP_METHOD_NOT_ALLOWED, "MethodNotAllowed",
@@ -849,6 +936,16 @@ void lbox_rapi_clear_wait(struct lbox_rapi *api)
     uint64_t v;
     ssize_t r = read(api->wake_fd, &v, sizeof v);
     (void)r; /* EAGAIN: nothing was pending */
+}
+
+void lbox_rapi_set_external_extensions(struct lbox_rapi *api, const char *const *names,
+                                       size_t n)
+{
+    pthread_mutex_lock(&api->lock);
+    api->n_external = 0;
+    for (size_t i = 0; i < n && i < LBOX_MAX_EXTENSIONS; i++)
+        snprintf(api->external[api->n_external++], sizeof api->external[0], "%s", names[i]);
+    pthread_mutex_unlock(&api->lock);
 }
 
 void lbox_rapi_reset(struct lbox_rapi *api)

@@ -81,6 +81,11 @@ void lbox_rapi_stop(struct lbox_rapi *api);
 int lbox_rapi_wait_fd(struct lbox_rapi *api);
 void lbox_rapi_clear_wait(struct lbox_rapi *api);
 
+/* The names of the external extensions (files in /opt/extensions) the runner starts: only
+ * they may subscribe to SHUTDOWN; other names register as internal extensions. */
+void lbox_rapi_set_external_extensions(struct lbox_rapi *api, const char *const *names,
+                                       size_t n);
+
 /* A new runtime process starts: forget the old one's state, end its held requests. */
 void lbox_rapi_reset(struct lbox_rapi *api);
 

@@ -16,7 +16,7 @@ const char *lbox_rs_phase_name(enum lbox_rt_phase p)
     case LBOX_RT_INIT_ERROR: return "InitError";
     case LBOX_RT_READY: return "Ready";
     case LBOX_RT_RUNNING: return "Running";
-    case LBOX_RT_STREAMING: return "Streaming";
+    case LBOX_RT_STREAMING: return "InvocationResponse"; /* RAPID has no state of its own */
     case LBOX_RT_RESPONSE_SENT: return "ResponseSent";
     }
     return "Unknown";
@@ -33,8 +33,11 @@ enum lbox_rs_verdict lbox_rs_take(struct lbox_rstate *s)
 
 enum lbox_rs_verdict lbox_rs_next(struct lbox_rstate *s)
 {
-    /* Only a runtime that has not asked yet, or has just answered, may ask for an event:
-     * asking while holding one would drop it. */
+    /* A runtime that asks again while it holds an event (its first /next connection broke)
+     * gets that event again, as RAPID's running state allows. */
+    if (s->phase == LBOX_RT_RUNNING)
+        return LBOX_RS_DELIVER;
+    /* Otherwise only a runtime that has not asked yet, or has just answered, may ask. */
     if (s->phase != LBOX_RT_STARTED && s->phase != LBOX_RT_RESPONSE_SENT)
         return LBOX_RS_BAD_STATE;
     s->phase = LBOX_RT_READY;

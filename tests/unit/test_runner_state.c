@@ -81,7 +81,7 @@ static void test_second_response_is_403(void **st)
     assert_int_equal(lbox_rs_stream_begin(&s, ID1), LBOX_RS_BAD_STATE);
 }
 
-static void test_next_while_running_is_403(void **st)
+static void test_next_while_running_gets_the_event_again(void **st)
 {
     (void)st;
     struct lbox_rstate s;
@@ -89,8 +89,11 @@ static void test_next_while_running_is_403(void **st)
     assert_int_equal(lbox_rs_next(&s), LBOX_RS_BAD_STATE); /* second /next while parked */
     lbox_rs_queue(&s, ID1);
     lbox_rs_take(&s);
-    assert_int_equal(lbox_rs_next(&s), LBOX_RS_BAD_STATE);
+    assert_int_equal(lbox_rs_next(&s), LBOX_RS_DELIVER);
     assert_string_equal(lbox_rs_phase_name(s.phase), "Running");
+    assert_string_equal(s.request_id, ID1);
+    assert_int_equal(lbox_rs_response(&s, ID1), LBOX_RS_OK); /* one answer still closes it */
+    assert_int_equal(lbox_rs_response(&s, ID1), LBOX_RS_BAD_STATE);
 }
 
 static void test_streaming(void **st)
@@ -204,7 +207,7 @@ int main(void)
         cmocka_unit_test(test_event_queued_before_next),
         cmocka_unit_test(test_wrong_id_is_400),
         cmocka_unit_test(test_second_response_is_403),
-        cmocka_unit_test(test_next_while_running_is_403),
+        cmocka_unit_test(test_next_while_running_gets_the_event_again),
         cmocka_unit_test(test_streaming),
         cmocka_unit_test(test_init_error),
         cmocka_unit_test(test_queue_rules),

@@ -61,7 +61,8 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     struct server *s = *state;
-    lbox_rapi_stop(s->api);
+    if (s->api) /* a test may have stopped it itself */
+        lbox_rapi_stop(s->api);
     free(s);
     return 0;
 }
@@ -324,6 +325,39 @@ static void test_wrong_id_and_second_response(void **state)
     lbox_rapi_result_free(&res);
 }
 
+/* A runtime whose /next connection broke asks again: it gets the same event. */
+static void test_next_again_while_running(void **state)
+{
+    struct server *s = *state;
+    struct reply r;
+    start_invoke(s, RID, &r);
+    http(s, "GET", "/2018-06-01/runtime/invocation/next", NULL, NULL, 0, &r, NULL);
+    assert_int_equal(r.status, 200);
+    assert_true(has_header(&r, "Lambda-Runtime-Aws-Request-Id: 0b7a7c4e-1d2f-4a3b-9c8d-7e6f5a4b3c2d"));
+    assert_string_equal(r.body, "{\"key\":\"value\"}");
+    post(s, "/2018-06-01/runtime/invocation/0b7a7c4e-1d2f-4a3b-9c8d-7e6f5a4b3c2d/response", "1", &r);
+    assert_int_equal(r.status, 202);
+}
+
+/* An init error too large to keep is refused without a state change, so the runner never
+ * sits in InitError with no error to give. */
+static void test_oversized_init_error_changes_nothing(void **state)
+{
+    struct server *s = *state;
+    struct reply r;
+    size_t n = 6291557;
+    char *big = malloc(n);
+    memset(big, 'x', n);
+    http(s, "POST", "/2018-06-01/runtime/init/error", NULL, big, n, &r, NULL);
+    free(big);
+    assert_int_equal(r.status, 413);
+    struct lbox_rapi_status st;
+    lbox_rapi_status(s->api, &st);
+    assert_false(st.init_error);
+    start_invoke(s, RID, &r);
+    assert_int_equal(r.status, 200);
+}
+
 static void test_response_size_limit(void **state)
 {
     struct server *s = *state;
@@ -378,6 +412,22 @@ static void test_error_post(void **state)
     assert_int_equal(res.kind, LBOX_RESULT_ERROR);
     assert_string_equal(res.error_type, "Runtime.Custom");
     assert_string_equal(res.body, "{\"errorMessage\":\"boom\",\"errorType\":\"Error\"}");
+    lbox_rapi_result_free(&res);
+}
+
+static void test_error_cause_body_not_json(void **state)
+{
+    struct server *s = *state;
+    struct reply r;
+    start_invoke(s, RID, &r);
+    const char *h[] = {"Content-Type: application/vnd.aws.lambda.error.cause+json", NULL};
+    http(s, "POST", "/2018-06-01/runtime/invocation/0b7a7c4e-1d2f-4a3b-9c8d-7e6f5a4b3c2d/error",
+         h, "notjson", 7, &r, NULL);
+    assert_int_equal(r.status, 202);
+    struct lbox_rapi_result res;
+    assert_true(lbox_rapi_take_result(s->api, &res));
+    assert_string_equal(res.body, "\"Invalid error body\"");
+    assert_string_equal(res.content_type, "application/octet-stream");
     lbox_rapi_result_free(&res);
 }
 
@@ -466,9 +516,9 @@ static void test_logs_and_telemetry_not_supported(void **state)
     struct server *s = *state;
     struct reply r;
     http(s, "PUT", "/2020-08-15/logs", NULL, "{}", 2, &r, NULL);
-    assert_json_error(&r, 202, "Logs.NotSupported", NULL);
+    assert_json_error(&r, 202, "Logs.NotSupported", "Logs API is not supported");
     http(s, "PUT", "/2022-07-01/telemetry", NULL, "{}", 2, &r, NULL);
-    assert_json_error(&r, 202, "Telemetry.NotSupported", NULL);
+    assert_json_error(&r, 202, "Telemetry.NotSupported", "Telemetry API is not supported");
 }
 
 struct ext_next_call {
@@ -490,6 +540,8 @@ static void test_extensions(void **state)
 {
     struct server *s = *state;
     struct reply r;
+    const char *external[] = {"my-ext"};
+    lbox_rapi_set_external_extensions(s->api, external, 1);
     http(s, "POST", "/2020-01-01/extension/register", NULL, "{\"events\":[\"INVOKE\"]}", 21, &r,
          NULL);
     assert_json_error(&r, 403, "Extension.InvalidExtensionName", NULL);
@@ -550,9 +602,95 @@ static void test_extensions(void **state)
     assert_string_equal(json_string_value(json_object_get(ev, "shutdownReason")), "spindown");
     json_decref(ev);
 
-    /* Registering after init is refused. */
+    /* Registering after init is refused: again, or under a new name. */
     http(s, "POST", "/2020-01-01/extension/register", hn, body, strlen(body), &r, NULL);
-    assert_json_error(&r, 403, "InvalidStateTransition", NULL);
+    assert_json_error(&r, 403, "Extension.InvalidExtensionState",
+                      "State transition from Running to Registered failed for extension my-ext. "
+                      "Error: State transition is not allowed");
+    const char *late[] = {"Lambda-Extension-Name: late", NULL};
+    http(s, "POST", "/2020-01-01/extension/register", late, "{}", 2, &r, NULL);
+    assert_json_error(&r, 403, "Extension.RegistrationClosed",
+                      "Extension registration closed already");
+}
+
+static char *register_ext(struct server *s, const char *name, const char *body, struct reply *r)
+{
+    char h[128];
+    snprintf(h, sizeof h, "Lambda-Extension-Name: %s", name);
+    const char *hs[] = {h, NULL};
+    http(s, "POST", "/2020-01-01/extension/register", hs, body, strlen(body), r, NULL);
+    char *idh = strcasestr(r->headers, "Lambda-Extension-Identifier: ");
+    static char id[64];
+    id[0] = 0;
+    if (idh)
+        sscanf(idh + strlen("Lambda-Extension-Identifier: "), "%36s", id);
+    return id;
+}
+
+/* Registration and identifier checks as RAPID makes them (types and messages). */
+static void test_extension_requests_checked_like_rapid(void **state)
+{
+    struct server *s = *state;
+    struct reply r;
+    const char *external[] = {"ext-a"};
+    lbox_rapi_set_external_extensions(s->api, external, 1);
+
+    register_ext(s, "inner", "{\"events\":[\"INVOKE\",\"SHUTDOWN\"]}", &r);
+    assert_json_error(&r, 403, "Extension.InvalidEventType",
+                      "SHUTDOWN: ShutdownEventNotSupportedForInternalExtension");
+    register_ext(s, "inner", "{\"events\":[\"FOO\"]}", &r);
+    assert_json_error(&r, 403, "Extension.InvalidEventType", "FOO: ErrorInvalidEventType");
+    register_ext(s, "ext-a", "{\"events\":[],\"configurationKeys\":[\"k\"]}", &r);
+    assert_json_error(&r, 403, "InvalidRequestFormat",
+                      "configurationKeys are deprecated; use environment variables instead");
+    register_ext(s, "inner", "not json", &r);
+    assert_json_error(&r, 403, "InvalidRequestFormat", NULL);
+    register_ext(s, "inner", "{}", &r); /* no events at all is fine */
+    assert_int_equal(r.status, 200);
+    register_ext(s, "inner", "{}", &r);
+    assert_json_error(&r, 403, "Extension.InvalidExtensionState",
+                      "Extension with this name already registered");
+    char id[64];
+    snprintf(id, sizeof id, "%s", register_ext(s, "ext-a", "{\"events\":[\"SHUTDOWN\"]}", &r));
+    assert_int_equal(r.status, 200);
+
+    const char *unknown[] = {"Lambda-Extension-Identifier: 11111111-2222-4333-8444-555555555555",
+                             "Lambda-Extension-Function-Error-Type: Extension.Boom", NULL};
+    http(s, "GET", "/2020-01-01/extension/event/next", unknown, NULL, 0, &r, NULL);
+    assert_json_error(&r, 403, "Extension.UnknownExtensionIdentifier",
+                      "Unknown extension 11111111-2222-4333-8444-555555555555");
+    http(s, "POST", "/2020-01-01/extension/exit/error", unknown, "{}", 2, &r, NULL);
+    assert_json_error(&r, 403, "Extension.UnknownExtensionIdentifier",
+                      "Unknown Lambda-Extension-Identifier");
+    char idh[128];
+    snprintf(idh, sizeof idh, "Lambda-Extension-Identifier: %s", id);
+    const char *no_type[] = {idh, NULL};
+    http(s, "POST", "/2020-01-01/extension/init/error", no_type, "{}", 2, &r, NULL);
+    assert_json_error(&r, 403, "Extension.MissingHeader",
+                      "Lambda-Extension-Function-Error-Type not found");
+
+    /* A second event/next while the first waits is refused; the first stays held (and the
+     * server still stops cleanly with it: an overwritten one made libmicrohttpd abort). */
+    struct ext_next_call ex = {.s = s};
+    snprintf(ex.id_header, sizeof ex.id_header, "%s", idh);
+    pthread_create(&ex.t, NULL, ext_next_thread, &ex);
+    for (int i = 0; i < 200; i++) {
+        struct lbox_rapi_status st;
+        lbox_rapi_status(s->api, &st);
+        if (st.extensions_idle)
+            break;
+        usleep(5000);
+    }
+    usleep(20000);
+    http(s, "GET", "/2020-01-01/extension/event/next", no_type, NULL, 0, &r, NULL);
+    char msg[200];
+    snprintf(msg, sizeof msg, "State transition from Ready to Ready failed for extension %s. "
+             "Error: State transition is not allowed", id);
+    assert_json_error(&r, 403, "Extension.InvalidExtensionState", msg);
+    lbox_rapi_stop(s->api);
+    s->api = NULL;
+    pthread_join(ex.t, NULL);
+    assert_int_equal(ex.r.status, 500);
 }
 
 static void test_oversized_event_refused(void **state)
@@ -600,6 +738,10 @@ int main(void)
         T(test_bad_response_mode),
         T(test_logs_and_telemetry_not_supported),
         T(test_extensions),
+        T(test_extension_requests_checked_like_rapid),
+        T(test_next_again_while_running),
+        T(test_oversized_init_error_changes_nothing),
+        T(test_error_cause_body_not_json),
         T(test_oversized_event_refused),
         T(test_reset_ends_parked_next),
     };

@@ -29,8 +29,8 @@ check "config says variant v8" test "$(jq -r .variant "$cf")" = v8
 check "config says linux" test "$(jq -r .os "$cf")" = linux
 check "Cmd is the handler" test "$(jq -c .config.Cmd "$cf")" = '["index.handler"]'
 check "WorkingDir is /var/task" test "$(jq -r .config.WorkingDir "$cf")" = /var/task
-check "Env has LAMBDA_TASK_ROOT" jq -e '.config.Env | index("LAMBDA_TASK_ROOT=/var/task")' "$cf"
-check "Env has Lambda's PATH" jq -e '.config.Env | any(startswith("PATH=/var/lang/bin:"))' "$cf"
+check "Env has LAMBDA_TASK_ROOT" jqe '.config.Env | index("LAMBDA_TASK_ROOT=/var/task")' <"$cf"
+check "Env has Lambda's PATH" jqe '.config.Env | any(startswith("PATH=/var/lang/bin:"))' <"$cf"
 n=$(jq '.layers | length' "$mf")
 check "layer count equals diff_id count" test "$n" = "$(jq '.rootfs.diff_ids | length' "$cf")"
 for i in $(seq 0 $((n - 1))); do

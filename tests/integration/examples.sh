@@ -10,7 +10,7 @@ invoke() { "$LBOX" invoke "$@" 2>"$T/err"; }
 
 build --runtime nodejs18.x --code "$ex/esm" --tag ex:esm
 out=$(invoke ex:esm --event "$ex/hello/event.json")
-check "esm: top-level await finished before the first invoke" jq -e '.module == "esm" and .initialised and .echo.name == "lbox"' <<<"$out"
+check "esm: top-level await finished before the first invoke" jqe '.module == "esm" and .initialised and .echo.name == "lbox"' <<<"$out"
 
 build --runtime nodejs18.x --code "$ex/callback" --tag ex:callback
 printf '{}\n{}\n' >"$T/two.jsonl"
@@ -20,14 +20,14 @@ check "callback: answered after the event loop drained, state kept warm" \
 
 build --runtime nodejs18.x --code "$ex/sdk" --tag ex:sdk18
 out=$(invoke ex:sdk18)
-check "sdk on nodejs18.x: @aws-sdk v3 from /var/runtime" jq -e '.sdk == "v3" and .client == "S3Client"' <<<"$out"
+check "sdk on nodejs18.x: @aws-sdk v3 from /var/runtime" jqe '.sdk == "v3" and .client == "S3Client"' <<<"$out"
 build --runtime nodejs16.x --code "$ex/sdk" --tag ex:sdk16
 out=$(invoke ex:sdk16)
-check "sdk on nodejs16.x: aws-sdk v2 2.1083.0" jq -e '.sdk == "v2" and .version == "2.1083.0"' <<<"$out"
+check "sdk on nodejs16.x: aws-sdk v2 2.1083.0" jqe '.sdk == "v2" and .version == "2.1083.0"' <<<"$out"
 
 (cd "$ex/layer/layer" && zip -qr "$T/greeting-layer.zip" nodejs)
 build --runtime nodejs18.x --code "$ex/layer/fn" --layer "$T/greeting-layer.zip" --tag ex:layer
 out=$(invoke ex:layer --event "$ex/hello/event.json")
 check "layer: the module in /opt/nodejs/node_modules is found" \
-  jq -e '.greeting == "greetings from a layer, lbox"' <<<"$out"
+  jqe '.greeting == "greetings from a layer, lbox"' <<<"$out"
 finish

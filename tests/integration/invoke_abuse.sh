@@ -34,10 +34,10 @@ scenario() {
   [ "$n" -eq 16 ] || fail "expected 16 responses, got $n: $OUT"
   for i in $(seq 1 10); do
     line=$(sed -n "${i}p" <<<"$OUT")
-    jq -e '.result != "ok" and (.errorType | not)' >/dev/null <<<"$line" || fail "not refused: $line"
+    jqe '.result != "ok" and (.errorType | not)' >/dev/null <<<"$line" || fail "not refused: $line"
   done
   for i in 1 2 3 9; do # mount, unshare, clone(CLONE_NEWNET), mknod: the filter says EPERM
-    jq -e '.result == "EPERM"' >/dev/null <<<"$(sed -n "${i}p" <<<"$OUT")" || fail "expected EPERM: $(sed -n "${i}p" <<<"$OUT")"
+    jqe '.result == "EPERM"' >/dev/null <<<"$(sed -n "${i}p" <<<"$OUT")" || fail "expected EPERM: $(sed -n "${i}p" <<<"$OUT")"
   done
   ok "mount, unshare, clone/setns, ptrace, kexec, bpf, keyctl, io_uring, mknod refused"
   jqt '.result == "ENOENT"' 11 || fail "host file readable: $(sed -n 11p <<<"$OUT")"
@@ -93,7 +93,7 @@ scenario() {
   jqt '.status == 400 and (.body | fromjson | .errorType == "InvalidRequestID")' \
     || fail "hijack reached something else: $OUT"
   wait "$bpid" || fail "environment B failed (status $?)"
-  jq -e '.case == "sleep" and .result == "ok"' "$WORK/b.out" >/dev/null || fail "B's response was hijacked: $(cat "$WORK/b.out")"
+  jqe '.case == "sleep" and .result == "ok"' <"$WORK/b.out" >/dev/null || fail "B's response was hijacked: $(cat "$WORK/b.out")"
   ok "another environment's Runtime API is unreachable"
 }
 

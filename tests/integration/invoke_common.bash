@@ -6,6 +6,7 @@ set -euo pipefail
 : "${LBOX:?set LBOX to the lbox binary}"
 LBOX_SRC=${LBOX_SRC:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
 LBOX_BUILD=${LBOX_BUILD:-$(dirname "$LBOX")}
+source "$LBOX_SRC/tests/lib/jqe.bash"
 export XDG_DATA_HOME=${LBOX_TEST_DATA:-$LBOX_BUILD/test-data}
 export XDG_CACHE_HOME=${XDG_CACHE_HOME:-$LBOX_BUILD/test-cache}
 mkdir -p "$XDG_DATA_HOME" "$XDG_CACHE_HOME"
@@ -99,8 +100,13 @@ event() {
 }
 
 expect_rc() { [ "$RC" -eq "$1" ] || fail "$2: exit status $RC, expected $1"; }
-# jqt FILTER: true when the filter holds on the response on line N (default the only one).
-jqt() { printf '%s\n' "$OUT" | sed -n "${2:-1}p" | jq -e "$1" >/dev/null; }
+# jqt FILTER [N]: true when the filter holds on the response on line N (default 1). A
+# missing line is false: jq 1.6's -e exits 0 on empty input.
+jqt() {
+  local line
+  line=$(printf '%s\n' "$OUT" | sed -n "${2:-1}p")
+  jqe "$1" >/dev/null <<<"$line"
+}
 
 # run_as_each SCENARIO: runs the scenario function as the current user, then (when root)
 # as nobody.

@@ -21,7 +21,7 @@ scenario() {
   inv "$ERRS" --event "$(event $'{"mode":"oom"}\n{"mode":"ok"}\n{"mode":"ok"}\n')" --memory 128 --timeout 60
   expect_rc 3 "out of memory"
   id=$(grep '^START' "$WORK/err" | sed -n 1p | awk '{print $3}')
-  printf '%s\n' "$OUT" | sed -n 1p | jq -e --arg id "$id" \
+  printf '%s\n' "$OUT" | sed -n 1p | jqe --arg id "$id" \
     '. == {errorMessage:("RequestId: " + $id + " Error: Runtime exited with error: signal: killed"),errorType:"Runtime.ExitError"}' \
     >/dev/null || fail "OOM body: $(sed -n 1p <<<"$OUT")"
   used=$(grep -P "^REPORT RequestId: $id\t" "$WORK/err" | grep -o 'Max Memory Used: [0-9]*' | grep -o '[0-9]*$')

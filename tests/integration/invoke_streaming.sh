@@ -12,7 +12,7 @@ scenario() {
   inv "$STREAM" --event "$(event '{"chunks":3,"failAfter":1}')"
   expect_rc 3 "stream error"
   [ "$(sed -n 1p <<<"$OUT")" = "chunk 1" ] || fail "bytes before the error: $OUT"
-  sed -n 2p <<<"$OUT" | jq -e '.errorType == "Error" and .errorMessage == "stream broke at chunk 2"' >/dev/null \
+  sed -n 2p <<<"$OUT" | jqe '.errorType == "Error" and .errorMessage == "stream broke at chunk 2"' >/dev/null \
     || fail "stream error: $OUT"
   ok "streaming: chunks pass through; a mid-stream error becomes a function error"
 
@@ -23,7 +23,7 @@ scenario() {
   inv "$STREAM" --event "$(event '{"bytes":23068672}')"
   expect_rc 3 "a stream over 20 MiB"
   [ "$(head -c 20971520 <<<"$OUT" | tr -d x | wc -c)" -eq 0 ] || fail "the first 20 MiB are not the stream"
-  tail -c +20971521 <<<"$OUT" | jq -e '.errorType == "Function.ResponseSizeTooLarge" and
+  tail -c +20971521 <<<"$OUT" | jqe '.errorType == "Function.ResponseSizeTooLarge" and
     (.errorMessage | test("20971520 bytes"))' >/dev/null \
     || fail "over 20 MiB: $(tail -c +20971521 <<<"$OUT" | head -c 300)"
   ok "streaming: 20 MiB pass, more is cut there and fails with Function.ResponseSizeTooLarge"

@@ -11,7 +11,7 @@ scenario() {
   expect_rc 4 "timeout"
   jqt '.invocations == 1 and .tmpKept == false' 1 || fail "first: $(sed -n 1p <<<"$OUT")"
   id=$(grep '^START' "$WORK/err" | sed -n 2p | awk '{print $3}')
-  printf '%s\n' "$OUT" | sed -n 2p | jq -e --arg id "$id" \
+  printf '%s\n' "$OUT" | sed -n 2p | jqe --arg id "$id" \
     '.errorType == "Sandbox.Timedout" and (.errorMessage | test("^RequestId: " + $id + " Error: Task timed out after 1\\.[0-9]{2} seconds$"))' \
     >/dev/null || fail "timeout body: $(sed -n 2p <<<"$OUT")"
   grep -Eq "^[0-9T:.-]+Z $id Task timed out after 1\.[0-9]{2} seconds$" "$WORK/err" || fail "timeout log line"

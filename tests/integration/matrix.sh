@@ -25,13 +25,13 @@ rc=0
 "$LBOX" matrix --code "$FIX/pure" --event "$T/event.json" --jobs 2 --json >"$T/out.json" 2>"$T/err" || rc=$?
 check "pure: exit 0 (got $rc: $(tail -3 "$T/err"))" [ "$rc" -eq 0 ]
 check "pure: six combinations, all ok, none differs, equal" \
-  jq -e '(.results | length == 6) and .equal and all(.results[]; .status == "ok" and (.differs | not))' "$T/out.json" >/dev/null
+  jqe '(.results | length == 6) and .equal and all(.results[]; .status == "ok" and (.differs | not))' <"$T/out.json" >/dev/null
 check "pure: the response is the function's" \
-  jq -e '.results[0].response == {"sum": 6, "sorted": [1, 2, 3], "upper": "LBOX"}' "$T/out.json" >/dev/null
+  jqe '.results[0].response == {"sum": 6, "sorted": [1, 2, 3], "upper": "LBOX"}' <"$T/out.json" >/dev/null
 check "pure: durations and max memory reported, init duration on the cold start" \
-  jq -e 'all(.results[]; .duration_ms > 0 and .max_memory_mb > 0 and .init_duration_ms > 0)' "$T/out.json" >/dev/null
+  jqe 'all(.results[]; .duration_ms > 0 and .max_memory_mb > 0 and .init_duration_ms > 0)' <"$T/out.json" >/dev/null
 check "pure: both arches and all three runtimes ran" \
-  jq -e '([.results[].arch] | unique) == ["arm64", "x86_64"] and ([.results[].runtime] | unique | length) == 3' "$T/out.json" >/dev/null
+  jqe '([.results[].arch] | unique) == ["arm64", "x86_64"] and ([.results[].runtime] | unique | length) == 3' <"$T/out.json" >/dev/null
 
 # A function error is a failed combination.
 mkdir -p "$T/throw"

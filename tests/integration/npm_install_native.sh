@@ -25,7 +25,7 @@ check "the build environment is cached, with no half-assembled folder left" \
 rc=0
 out=$("$LBOX" invoke addon:arm64 --timeout 60 2>"$T/err") || rc=$?
 check "the addon loads and works in the arm64 image (exit $rc: $out)" \
-  bash -c "jq -e '.arch == \"arm64\" and .native == true and .value == \"513\"' <<<'$out' >/dev/null"
+  jqe '.arch == "arm64" and .native == true and .value == "513"' <<<"$out"
 
 # The arm64 node_modules as plain code of an x86_64 build: the lint names the file.
 expect_fail "the arm64 addon in an x86_64 build is refused by the lint" \

@@ -6,6 +6,7 @@ set -euo pipefail
 : "${LBOX_SRC:?LBOX_SRC must point at the source tree}"
 export XDG_CACHE_HOME=${XDG_CACHE_HOME:-$LBOX_SRC/build/test-cache}
 mkdir -p "$XDG_CACHE_HOME"
+source "$LBOX_SRC/tests/lib/jqe.bash"
 
 T=$(mktemp -d "${TMPDIR:-/tmp}/lbox-test.XXXXXX")
 export XDG_DATA_HOME=$T/data

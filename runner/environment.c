@@ -91,9 +91,10 @@ static bool drain_pipe(int fd, struct lbox_log_stream *ls)
 }
 
 /* Passes on the function's output. The console records come first: the runtime wrote them
- * before it answered, so they belong before END; a record cut by the 4 MB bound is
- * finished before stdout gets its turn. Bounded, so a function that never stops writing
- * cannot keep the runner from looking at its deadline. */
+ * before it answered, so they belong before END; a record cut by the 4 MB bound gets a
+ * moment to finish before stdout has its turn (never more: a fake header on fd 3 must not
+ * stop stdout). Bounded, so a function that never stops writing cannot keep the runner
+ * from looking at its deadline. */
 static bool drain_logs(struct lbox_env *env)
 {
     bool any = drain_pipe(env->tele_rd, &env->tele);
@@ -103,8 +104,6 @@ static bool drain_logs(struct lbox_env *env)
             break;
         any |= drain_pipe(env->tele_rd, &env->tele);
     }
-    if (lbox_log_stream_mid_record(&env->tele))
-        return any;
     lbox_log_stream_break_line(&env->tele);
     if (drain_pipe(env->log_rd, &env->out)) {
         env->out_seen_ns = now_ns();
@@ -556,6 +555,8 @@ int lbox_env_invoke(struct lbox_env *env, const struct lbox_invoke_request *req,
         }
     }
 
+    drain_logs(env);
+    lbox_log_stream_resync(&env->tele);
     emit(env, lbox_report_start(res->request_id, env->version));
     if (!suppressed)
         invoke_start = now_ns();

@@ -75,7 +75,7 @@ static void feed_frames(struct lbox_log_stream *ls, const char *data, size_t len
             if (ls->head_len < sizeof ls->head)
                 return;
             uint32_t type = be32(ls->head), size = be32(ls->head + 4);
-            if ((type & FRAME_MAGIC_MASK) != FRAME_MAGIC || size > INT32_MAX) {
+            if ((type & FRAME_MAGIC_MASK) != FRAME_MAGIC || size > LBOX_LOG_FRAME_MAX) {
                 /* Not a record: whoever wrote it, it is output, shown as it came. */
                 ls->unframed = true;
                 feed_lines(ls, (const char *)ls->head, ls->head_len);
@@ -117,6 +117,14 @@ void lbox_log_stream_break_line(struct lbox_log_stream *ls)
 bool lbox_log_stream_mid_record(const struct lbox_log_stream *ls)
 {
     return ls->kind == LBOX_LOG_FRAMES && !ls->unframed && (ls->body_left || ls->head_len);
+}
+
+void lbox_log_stream_resync(struct lbox_log_stream *ls)
+{
+    lbox_log_stream_break_line(ls);
+    ls->unframed = false;
+    ls->head_len = 0;
+    ls->body_left = 0;
 }
 
 void lbox_log_stream_free(struct lbox_log_stream *ls)

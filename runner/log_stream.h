@@ -24,6 +24,9 @@ enum lbox_log_kind { LBOX_LOG_LINES, LBOX_LOG_FRAMES };
 
 /* An unfinished line longer than this is passed on as it is. */
 #define LBOX_LOG_LINE_MAX (64u * 1024)
+/* A frame claiming a longer message is not believed (the stream becomes LINES): a fake
+ * header must not swallow what follows. */
+#define LBOX_LOG_FRAME_MAX (16u << 20)
 
 struct lbox_log_stream {
     enum lbox_log_kind kind;
@@ -49,6 +52,11 @@ void lbox_log_stream_break_line(struct lbox_log_stream *ls);
 /* True while a record has started but not ended: the caller keeps reading this stream
  * before it reads another, so that records stay whole. */
 bool lbox_log_stream_mid_record(const struct lbox_log_stream *ls);
+
+/* For a FRAMES stream at a point where the runtime writes nothing (before an invoke starts):
+ * forget a record left unfinished and expect a frame header again, so that garbage written
+ * to the fd once spoils at most the invoke it was written in. */
+void lbox_log_stream_resync(struct lbox_log_stream *ls);
 
 void lbox_log_stream_free(struct lbox_log_stream *ls);
 

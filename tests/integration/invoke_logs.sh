@@ -39,6 +39,15 @@ scenario() {
   grep -q '^half a line$' "$WORK/err" || fail "unfinished line: $(grep -n 'half' "$WORK/err")"
   [ "$(grep -c '^START RequestId' "$WORK/err")" -eq 2 ] || fail "START lost its line: $(grep -n START "$WORK/err")"
   ok "logs: a line the function leaves unfinished ends before lbox's next line"
+
+  # A fake frame header on fd 3 neither silences stdout nor spoils the next invoke's records.
+  inv "$LOGS" --event "$(event '{"fakeFrame":true,"rawMB":1,"lines":2}')" --event "$(event '{"lines":3}')"
+  expect_rc 0 "a fake frame on the telemetry fd"
+  n=$(grep -ao '^y*' "$WORK/err" | tr -d '\n' | wc -c)
+  [ "$n" -eq 1048576 ] || fail "stdout after a fake frame: $n of 1048576 bytes"
+  [ "$(block 2 | grep -cE $'^[0-9T:.-]+Z\t[0-9a-f-]{36}\tINFO\tline [0-9]+ x{100}$')" -eq 3 ] \
+    || fail "records after a fake frame: $(block 2 | head -5 | cut -c1-120)"
+  ok "logs: a fake frame on fd 3 silences nothing and spoils only its own invoke"
 }
 
 run_as_each scenario

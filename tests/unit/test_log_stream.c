@@ -111,6 +111,39 @@ static void a_stream_that_is_not_frames_is_passed_on_as_lines(void **state)
     free(o);
 }
 
+/* A fake header (the function wrote it to fd 3) claiming a huge message is not believed;
+ * one claiming a plausible size swallows output only until the next invoke's resync. */
+static void fake_headers_do_not_silence_what_follows(void **state)
+{
+    (void)state;
+    struct out *o = calloc(1, sizeof *o);
+    struct lbox_log_stream ls;
+    lbox_log_stream_init(&ls, LBOX_LOG_FRAMES, sink, o);
+    const unsigned char huge[16] = {0xa5, 0x5a, 0x00, 0x03, 0x7f, 0xff, 0xff, 0xf0};
+    lbox_log_stream_feed(&ls, (const char *)huge, sizeof huge);
+    lbox_log_stream_feed(&ls, "after\n", 6);
+    assert_false(lbox_log_stream_mid_record(&ls));
+    assert_non_null(memmem(o->buf, o->len, "after\n", 6)); /* shown, not swallowed */
+
+    unsigned char bytes[256];
+    lbox_log_stream_resync(&ls); /* next invoke: frames again */
+    o->len = 0;
+    o->buf[0] = 0;
+    const unsigned char plausible[16] = {0xa5, 0x5a, 0x00, 0x03, 0x00, 0x01, 0x00, 0x00};
+    lbox_log_stream_feed(&ls, (const char *)plausible, sizeof plausible);
+    lbox_log_stream_feed(&ls, "swallowed\n", 10);
+    assert_true(lbox_log_stream_mid_record(&ls));
+    lbox_log_stream_resync(&ls);
+    assert_false(lbox_log_stream_mid_record(&ls));
+    o->len = 0;
+    o->buf[0] = 0;
+    size_t n = frame(bytes, 0xa55a0003 | 0b01100, "a real record\n");
+    lbox_log_stream_feed(&ls, (const char *)bytes, n);
+    assert_string_equal(o->buf, "a real record\n");
+    lbox_log_stream_free(&ls);
+    free(o);
+}
+
 static void lines_wait_for_their_newline(void **state)
 {
     (void)state;
@@ -154,6 +187,7 @@ int main(void)
         cmocka_unit_test(frames_cut_anywhere_come_out_whole),
         cmocka_unit_test(a_record_cut_short_is_mid_record),
         cmocka_unit_test(a_stream_that_is_not_frames_is_passed_on_as_lines),
+        cmocka_unit_test(fake_headers_do_not_silence_what_follows),
         cmocka_unit_test(lines_wait_for_their_newline),
         cmocka_unit_test(a_line_without_end_is_not_held_for_ever),
     };

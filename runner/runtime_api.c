@@ -20,6 +20,11 @@
 #define RUNTIME_PREFIX "/2018-06-01/runtime/"
 #define EXTENSION_PREFIX "/2020-01-01/extension/"
 #define LBOX_RAPI_CONNECTION_MEMORY ((1u << 20) + (64u << 10)) /* headers up to 1 MB, + a read buffer */
+/* What a function can make the runner hold: request bodies of all connections together (a
+ * runtime sends one answer at a time: 6 MB), and connections (runtime, 10 extensions and
+ * their spares). */
+#define LBOX_RAPI_BODY_BUDGET (16u << 20)
+#define LBOX_RAPI_CONNECTIONS 32
 
 enum route {
     R_NOT_FOUND,
@@ -45,6 +50,7 @@ struct request {
     char *body;
     size_t len, cap;
     bool too_large;
+    bool unwanted;            /* a body nobody will read: dropped as it comes */
     bool streaming;           /* a streamed /response whose bytes go straight out */
     size_t streamed;          /* bytes of it passed on so far */
     enum lbox_rs_verdict stream_verdict;
@@ -81,6 +87,8 @@ struct lbox_rapi {
     char deadline[24];
     char *arn, *trace_id, *client_context, *cognito_identity, *content_type;
     char *ext_invoke_event, *ext_shutdown_event;
+
+    size_t buffered;          /* bytes of request bodies held (MHD's thread only) */
 
     struct lbox_rapi_result result;      /* of the current invoke */
     struct lbox_rapi_result init_error;
@@ -347,10 +355,11 @@ static void strip_error_cause(struct lbox_rapi_result *res)
     res->content_type = lbox_xstrdup("application/json");
 }
 
-static void take_body(struct request *rq, struct lbox_rapi_result *res)
+static void take_body(struct lbox_rapi *api, struct request *rq, struct lbox_rapi_result *res)
 {
     res->body = rq->body ? rq->body : lbox_xstrdup("");
     res->len = rq->len;
+    api->buffered -= rq->cap; /* the result is the runner's now (one at a time) */
     rq->body = NULL;
     rq->len = rq->cap = 0;
 }
@@ -424,13 +433,13 @@ static enum MHD_Result handle_answer(struct lbox_rapi *api, struct MHD_Connectio
             res->kind = LBOX_RESULT_RESPONSE;
         }
         if (res->kind == LBOX_RESULT_ERROR || !res->streamed)
-            take_body(rq, res);
+            take_body(api, rq, res);
         else
             res->body = lbox_xstrdup("");
         return reply_status_ok(c);
     }
     res->kind = rq->route == R_ERROR ? LBOX_RESULT_ERROR : LBOX_RESULT_RESPONSE;
-    take_body(rq, res);
+    take_body(api, rq, res);
     if (rq->route == R_ERROR) {
         res->error_type = xstrdup_or_null(header(c, "Lambda-Runtime-Function-Error-Type"));
         if (ctype && !strcmp(ctype, "application/vnd.aws.lambda.error.cause+json"))
@@ -452,7 +461,7 @@ static enum MHD_Result handle_init_error(struct lbox_rapi *api, struct MHD_Conne
     struct lbox_rapi_result *res = &api->init_error;
     lbox_rapi_result_free(res);
     res->kind = LBOX_RESULT_ERROR;
-    take_body(rq, res);
+    take_body(api, rq, res);
     json_t *j = json_loadb(res->body, res->len, 0, NULL);
     res->content_type = lbox_xstrdup(j ? "application/json" : "application/octet-stream");
     json_decref(j);
@@ -674,20 +683,56 @@ static enum MHD_Result handle_ext_error(struct lbox_rapi *api, struct MHD_Connec
 
 /* ---- the MHD callbacks -------------------------------------------------------------------- */
 
-static void append_body(struct request *rq, const char *data, size_t n, size_t limit)
+static void drop_body(struct lbox_rapi *api, struct request *rq)
 {
+    api->buffered -= rq->cap;
+    free(rq->body);
+    rq->body = NULL;
+    rq->len = rq->cap = 0;
+}
+
+/* Requests whose body nobody reads: routes that take none, and answers naming another
+ * invoke (they get 400 whatever they carry). Decided before the first byte arrives. */
+static bool body_unwanted(struct lbox_rapi *api, const struct request *rq)
+{
+    switch (rq->route) {
+    case R_RESPONSE:
+    case R_ERROR:
+        if (rq->streaming)
+            return rq->stream_verdict != LBOX_RS_OK;
+        return rq->id_too_long || strcmp(rq->id, api->st.request_id) != 0;
+    case R_INIT_ERROR:
+    case R_EXT_REGISTER:
+    case R_EXT_INIT_ERROR:
+    case R_EXT_EXIT_ERROR:
+        return false;
+    default:
+        return true;
+    }
+}
+
+static void append_body(struct lbox_rapi *api, struct request *rq, const char *data, size_t n,
+                        size_t limit)
+{
+    if (rq->unwanted)
+        return;
     if (rq->too_large || rq->len + n > limit) {
         /* Keep reading so the connection stays usable, but keep nothing. */
         rq->too_large = true;
-        free(rq->body);
-        rq->body = NULL;
-        rq->len = rq->cap = 0;
+        drop_body(api, rq);
         return;
     }
     if (rq->len + n + 1 > rq->cap) {
         size_t cap = rq->cap ? rq->cap : 4096;
         while (cap < rq->len + n + 1)
             cap *= 2;
+        if (api->buffered - rq->cap + cap > LBOX_RAPI_BODY_BUDGET) {
+            /* Other connections hold the rest: this one is too large as things stand. */
+            rq->too_large = true;
+            drop_body(api, rq);
+            return;
+        }
+        api->buffered += cap - rq->cap;
         rq->body = lbox_xrealloc(rq->body, cap);
         rq->cap = cap;
     }
@@ -733,6 +778,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
                 pthread_mutex_unlock(&api->lock);
             }
         }
+        pthread_mutex_lock(&api->lock);
+        rq->unwanted = body_unwanted(api, rq);
+        pthread_mutex_unlock(&api->lock);
         return MHD_YES;
     }
 
@@ -749,7 +797,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
             rq->streamed += n < room ? n : room;
             return MHD_YES;
         }
-        append_body(rq, upload_data, n,
+        append_body(api, rq, upload_data, n,
                     rq->streaming ? LBOX_MAX_STREAMED_BYTES : LBOX_MAX_RESPONSE_BYTES);
         return MHD_YES;
     }
@@ -808,7 +856,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
         wake(api);
     }
     pthread_mutex_unlock(&api->lock);
-    free(rq->body);
+    drop_body(api, rq);
     free(rq);
     *con_cls = NULL;
 }
@@ -857,7 +905,7 @@ int lbox_rapi_start(int listen_fd, const struct lbox_rapi_config *cfg, struct lb
         MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_ALLOW_SUSPEND_RESUME, 0, NULL,
         NULL, on_request, api, MHD_OPTION_LISTEN_SOCKET, listen_fd, MHD_OPTION_NOTIFY_COMPLETED,
         on_completed, api, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)0,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned)64, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)LBOX_RAPI_CONNECTIONS, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
         (size_t)LBOX_RAPI_CONNECTION_MEMORY, MHD_OPTION_END);
     if (!api->daemon) {
         lbox_err(err, LBOX_E_SYS,

@@ -358,6 +358,63 @@ static void test_oversized_init_error_changes_nothing(void **state)
     assert_int_equal(r.status, 200);
 }
 
+static long rss_kb(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    long kb = -1;
+    while (f && fgets(line, sizeof line, f))
+        if (!strncmp(line, "VmRSS:", 6))
+            kb = atol(line + 6);
+    if (f)
+        fclose(f);
+    return kb;
+}
+
+/* Opens a connection, sends a POST's headers and `body` bytes of a longer body, and leaves
+ * it open (the request never ends). */
+static int half_post(struct server *s, const char *path, size_t body)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)s->port),
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
+    char head[512];
+    int n = snprintf(head, sizeof head, "POST %s HTTP/1.1\r\nHost: x\r\nContent-Length: %zu\r\n\r\n",
+                     path, body + 1000);
+    assert_int_equal(write(fd, head, (size_t)n), n);
+    char *buf = calloc(1, body);
+    for (size_t at = 0; at < body;) {
+        ssize_t w = write(fd, buf + at, body - at);
+        assert_true(w > 0);
+        at += (size_t)w;
+    }
+    free(buf);
+    return fd;
+}
+
+/* A function cannot make the runner hold bodies without bound: answers naming another
+ * invoke are dropped as they come, and bodies together stay within one budget. */
+static void test_bodies_held_are_bounded(void **state)
+{
+    struct server *s = *state;
+    struct reply r;
+    start_invoke(s, RID, &r);
+    long before = rss_kb();
+    int fds[12];
+    for (int i = 0; i < 8; i++)
+        fds[i] = half_post(s, "/2018-06-01/runtime/invocation/not-this-invoke/response", 5 << 20);
+    for (int i = 8; i < 12; i++)
+        fds[i] = half_post(s, "/2018-06-01/runtime/invocation/0b7a7c4e-1d2f-4a3b-9c8d-7e6f5a4b3c2d/response",
+                           5 << 20);
+    usleep(300000); /* let the server take in what was sent */
+    long grown = rss_kb() - before;
+    for (int i = 0; i < 12; i++)
+        close(fds[i]);
+    /* 60 MB were sent: at most the 16 MB budget (and some slack) may be held. */
+    assert_true(grown < 24 * 1024);
+}
+
 static void test_response_size_limit(void **state)
 {
     struct server *s = *state;
@@ -742,6 +799,7 @@ int main(void)
         T(test_next_again_while_running),
         T(test_oversized_init_error_changes_nothing),
         T(test_error_cause_body_not_json),
+        T(test_bodies_held_are_bounded),
         T(test_oversized_event_refused),
         T(test_reset_ends_parked_next),
     };

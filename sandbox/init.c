@@ -196,17 +196,21 @@ static ssize_t read_proc(const char *pid, const char *file, char *buf, size_t le
     return n;
 }
 
-/* Resident minus shared pages: close to what a memory cgroup charges, without counting
- * the same library or forked-but-shared pages once per process. */
+/* Anonymous plus shared-memory pages (RssAnon + RssShmem): what a memory cgroup would
+ * charge, less the files' pages (libraries, the node binary) that the kernel can drop.
+ * Shared memory (/dev/shm, memfd, MAP_SHARED) counts: it is the function's memory. A
+ * segment several processes map counts once for each, erring on the side of the limit. */
 static void add_rss(const char *pid, uint64_t *acc)
 {
-    char buf[256], *p = buf;
-    if (read_proc(pid, "/statm", buf, sizeof buf) <= 0)
+    char buf[2048];
+    if (read_proc(pid, "/status", buf, sizeof buf) <= 0)
         return;
-    strtoull(p, &p, 10);
-    uint64_t resident = strtoull(p, &p, 10), shared = strtoull(p, &p, 10);
-    if (resident > shared)
-        *acc += (resident - shared) * (uint64_t)sysconf(_SC_PAGESIZE);
+    const char *keys[] = {"RssAnon:", "RssShmem:"};
+    for (size_t i = 0; i < 2; i++) {
+        char *p = strstr(buf, keys[i]);
+        if (p)
+            *acc += strtoull(p + strlen(keys[i]), NULL, 10) * 1024;
+    }
 }
 
 static void add_hwm(const char *pid, uint64_t *acc)

@@ -4,9 +4,11 @@
  * them: with a plain limit, a 128 MB function writing 300 MB to /tmp would be killed. On
  * Lambda /tmp is disk, not memory. So create.c sets the cgroup's hard limit to memory plus
  * the /tmp size (the kernel's backstop), and this thread of the runner enforces the memory
- * part: when the cgroup's usage, less its shmem and less the file cache the kernel would
- * reclaim first, passes the limit, it kills the largest process, as the kernel's OOM
- * killer would.
+ * part: when the cgroup's usage, less what /tmp holds and less the file cache the kernel
+ * would reclaim first, passes the limit, it kills the largest process, as the kernel's OOM
+ * killer would. Only /tmp is exempt: the rest of shmem (/dev/shm, memfd, shared anonymous
+ * mappings) is the function's memory, so what /tmp holds is read from its filesystem
+ * (statfs) and at most that much of the cgroup's shmem is left out.
  *
  * No polling: v1 signals an eventfd when memory.usage_in_bytes crosses a threshold
  * registered through cgroup.event_control. The threshold sits at limit + what is exempt,
@@ -29,6 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/vfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -40,6 +43,7 @@ struct lbox_memwatch {
     int control_fd;   /* cgroup.event_control */
     int armed_fd;     /* eventfd of the current threshold */
     int stop_fd;      /* eventfd written by lbox_memwatch_stop */
+    int tmp_fd;       /* the sandbox's /tmp; -1: unknown, all shmem counts as /tmp */
     pthread_t thread;
     bool running;
 };
@@ -72,14 +76,26 @@ static uint64_t usage_now(struct lbox_memwatch *w)
     return strtoull(buf, NULL, 10);
 }
 
-/* The memory the kernel's own limit would hold to `limit`: usage less /tmp (shmem) and
- * less the page cache of files (active_file + inactive_file, which the kernel reclaims
- * before it kills anything). *exempt = what was left out, for re-arming. */
+/* Bytes the files in /tmp take (a tmpfs: its used blocks are its pages); UINT64_MAX if
+ * unknown. */
+static uint64_t tmp_used(struct lbox_memwatch *w)
+{
+    struct statfs sf;
+    if (w->tmp_fd < 0 || fstatfs(w->tmp_fd, &sf) < 0)
+        return UINT64_MAX;
+    return (uint64_t)(sf.f_blocks - sf.f_bfree) * (uint64_t)sf.f_bsize;
+}
+
+/* The memory the kernel's own limit would hold to `limit`: usage less /tmp (the part of
+ * shmem its files hold) and less the page cache of files (active_file + inactive_file,
+ * which the kernel reclaims before it kills anything). *exempt = what was left out, for
+ * re-arming. */
 static uint64_t counted(struct lbox_memwatch *w, uint64_t *exempt)
 {
     char path[PATH_MAX + 32];
     snprintf(path, sizeof path, "%s/memory.stat", w->dir);
-    *exempt = stat_value(path, "shmem") + stat_value(path, "active_file") +
+    uint64_t shmem = stat_value(path, "shmem"), tmp = tmp_used(w);
+    *exempt = (shmem < tmp ? shmem : tmp) + stat_value(path, "active_file") +
               stat_value(path, "inactive_file");
     uint64_t usage = usage_now(w);
     return usage > *exempt ? usage - *exempt : 0;
@@ -178,6 +194,9 @@ int lbox_memwatch_start(const char *cgroup_dir, uint64_t limit, pid_t spare,
     w->spare = spare;
     w->armed_fd = -1;
     char path[PATH_MAX + 32];
+    /* Set up by now (pivot_root done): this is the sandbox's own /tmp. */
+    snprintf(path, sizeof path, "/proc/%d/root/tmp", (int)spare);
+    w->tmp_fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     snprintf(path, sizeof path, "%s/memory.usage_in_bytes", cgroup_dir);
     w->usage_fd = open(path, O_RDONLY | O_CLOEXEC);
     snprintf(path, sizeof path, "%s/cgroup.event_control", cgroup_dir);
@@ -208,7 +227,7 @@ void lbox_memwatch_stop(struct lbox_memwatch *w)
         if (write(w->stop_fd, &one, sizeof one) == sizeof one)
             pthread_join(w->thread, NULL);
     }
-    int fds[] = {w->usage_fd, w->control_fd, w->armed_fd, w->stop_fd};
+    int fds[] = {w->usage_fd, w->control_fd, w->armed_fd, w->stop_fd, w->tmp_fd};
     for (size_t i = 0; i < sizeof fds / sizeof fds[0]; i++)
         if (fds[i] >= 0)
             close(fds[i]);

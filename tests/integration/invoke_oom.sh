@@ -8,6 +8,13 @@ source "$(dirname "$0")/invoke_common.bash"
 
 ERRS=$(image errors)
 LIFE=$(image lifecycle)
+# Shared memory outside /tmp (a memfd, mapped and touched) by a static helper.
+mkdir -p "$WORK/shmhog"
+cp "$LBOX_SRC/tests/fixtures/code/shmhog/index.js" "$WORK/shmhog/"
+gcc -O2 -static -o "$WORK/shmhog/hog" "$LBOX_SRC/tests/fixtures/code/shmhog/hog.c" \
+  || fail "cannot build the shared-memory hog (gcc with a static libc: libc6-dev)"
+chmod -R a+rX "$WORK/shmhog"
+SHM=$(image shmhog "$WORK/shmhog")
 
 # With a kernel-enforced limit (no "not enforced" warning), the kill comes near 128 MB: the
 # process's peak RSS is the charged 128 MB plus the node binary's pages (charged to no one
@@ -46,6 +53,16 @@ scenario() {
   near_limit "$(grep '^REPORT' "$WORK/err" | sed -n 1p | grep -o 'Max Memory Used: [0-9]*' | grep -o '[0-9]*$')"
   jqt '.ok' 2 || fail "after OOM beside a full /tmp: $(sed -n 2p <<<"$OUT")"
   ok "/tmp is not memory: 300 MB written with --memory 128; a full /tmp lends none"
+
+  # Only /tmp is exempt: shared memory elsewhere (memfd, /dev/shm, MAP_SHARED) is counted.
+  # The hog is the largest process, so it is the one killed (or the runtime, if it was).
+  inv "$SHM" --event "$(event '{"mb":400}')" --memory 128 --timeout 60
+  jqt '.survived == false and .signal == "SIGKILL"' || grep -q 'signal: killed' <<<"$OUT" \
+    || fail "400 MB of shared memory not stopped: $OUT"
+  inv "$SHM" --event "$(event '{"mb":40}')" --memory 128 --timeout 60
+  expect_rc 0 "40 MB of memfd with --memory 128"
+  jqt '.survived' || fail "40 MB of shared memory: $OUT"
+  ok "shared memory outside /tmp counts against --memory (400 MB stopped, 40 MB fine)"
 }
 
 run_as_each scenario

@@ -535,6 +535,10 @@ void lbox_init_main(const struct lbox_child_plan *p)
     /* Not dumpable: the sandboxed processes (same uid, fewer capabilities) cannot open
      * /proc/1/mem or similar. */
     prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+    /* Before anything starts: abstract sockets and signals stay inside the sandbox even
+     * when it shares the host's network (landlock.c). An older kernel goes without. */
+    if (lbox_landlock_scope() < 0)
+        _exit(1);
     signal(SIGPIPE, SIG_IGN);
     sigset_t chld;
     sigemptyset(&chld);

@@ -136,6 +136,10 @@ void lbox_cgroup_destroy(struct lbox_cgroup *cg);
  * processes are gone, so the runner need not wait for them. */
 void lbox_cgroup_destroy_detached(struct lbox_cgroup *cg);
 
+/* landlock.c: scopes abstract UNIX sockets and signals to the calling process's future
+ * descendants. 0 applied, 1 not supported by this kernel, -1 error (errno). */
+int lbox_landlock_scope(void);
+
 /* memwatch.c: on cgroup v1, a runner thread that kills the sandbox's largest process when
  * its memory outside /tmp and the file cache (usage - shmem - file LRUs) passes `limit`;
  * spare: pid 1, never killed. */

@@ -6,6 +6,13 @@
 source "$(dirname "$0")/invoke_common.bash"
 
 ABUSE=$(image abuse)
+# Abstract UNIX sockets: a static helper, on the host and in the function.
+mkdir -p "$WORK/abstract"
+cp "$LBOX_SRC/tests/fixtures/code/abstract/index.js" "$WORK/abstract/"
+gcc -O2 -static -o "$WORK/abstract/abs" "$LBOX_SRC/tests/fixtures/code/abstract/abs.c" \
+  || fail "cannot build the abstract-socket helper (gcc with a static libc: libc6-dev)"
+chmod -R a+rX "$WORK/abstract"
+ABS=$(image abstract "$WORK/abstract")
 
 # A one-line HTTP server on the host's loopback, on a port the kernel picks.
 node -e '
@@ -43,6 +50,21 @@ scenario() {
   jqt '.body == "host-says-hi" and (.runtimeApi | startswith("127.0.0.1:")) and .runtimeApi != "127.0.0.1:9001"' \
     || fail "second host-network environment: $OUT"
   ok "--network host: host loopback reachable, two environments at once on different ports"
+
+  # The host's abstract sockets (an X server, a container shim) stay out of reach even on
+  # the host's network; the sandbox's own still work among its processes.
+  local name="lbox-test-$$-$AS"
+  "$WORK/abstract/abs" listen "$name" >"$WORK/abs-host.out" &
+  local listener=$!
+  for _ in $(seq 50); do grep -q listening "$WORK/abs-host.out" 2>/dev/null && break; sleep 0.05; done
+  inv "$ABS" --network host --event "$(event "{\"mode\":\"connect\",\"name\":\"$name\"}")"
+  expect_rc 0 "connect to the host's abstract socket"
+  jqt '.result == "EPERM"' || fail "the sandbox reached a host abstract socket: $OUT"
+  "$WORK/abstract/abs" connect "$name" >/dev/null # lets the listener end
+  wait "$listener" 2>/dev/null || true
+  inv "$ABS" --network host --event "$(event '{"mode":"self","name":"lbox-inside"}')"
+  jqt '.result == "connected"' || fail "abstract sockets inside the sandbox: $OUT"
+  ok "--network host: the host's abstract sockets unreachable, the sandbox's own usable"
 }
 
 run_as_each scenario

@@ -6,6 +6,7 @@
 #include <microhttpd.h>
 #include <openssl/evp.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -88,7 +89,7 @@ struct lbox_rapi {
     char *arn, *trace_id, *client_context, *cognito_identity, *content_type;
     char *ext_invoke_event, *ext_shutdown_event;
 
-    size_t buffered;          /* bytes of request bodies held (MHD's thread only) */
+    atomic_size_t buffered;   /* bytes of request bodies held (changed by MHD's thread) */
 
     struct lbox_rapi_result result;      /* of the current invoke */
     struct lbox_rapi_result init_error;
@@ -1018,6 +1019,7 @@ void lbox_rapi_status(struct lbox_rapi *api, struct lbox_rapi_status *st)
     st->invoke_done = lbox_rs_invoke_done(&api->st) || api->result.kind != LBOX_RESULT_NONE;
     st->runtime_waiting = api->st.phase == LBOX_RT_READY && !api->st.queued;
     st->n_extensions = api->st.n_ext;
+    st->body_bytes_held = atomic_load(&api->buffered);
     st->extensions_idle = true;
     for (size_t i = 0; i < api->st.n_ext; i++)
         if (api->st.ext[i].phase != LBOX_EXT_READY || api->st.ext[i].has_event)

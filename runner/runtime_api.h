@@ -69,6 +69,7 @@ struct lbox_rapi_status {
     bool runtime_waiting;   /* the runtime waits in /next with nothing queued */
     size_t n_extensions;
     bool extensions_idle;   /* every extension waits in event/next (none holds an event) */
+    size_t body_bytes_held; /* request bodies being received, all connections together */
 };
 
 struct lbox_rapi;

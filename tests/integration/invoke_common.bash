@@ -45,6 +45,18 @@ image() {
   echo "$tag"
 }
 
+# helper_image FIXTURE BINARY: the function in tests/fixtures/code/FIXTURE with its C helper
+# (FIXTURE/BINARY.c) built static into the code as BINARY; prints the image's tag.
+helper_image() {
+  local dir="$WORK/$1"
+  mkdir -p "$dir"
+  cp "$LBOX_SRC/tests/fixtures/code/$1/index.js" "$dir/"
+  gcc -O2 -static -o "$dir/$2" "$LBOX_SRC/tests/fixtures/code/$1/$2.c" \
+    || fail "cannot build tests/fixtures/code/$1/$2.c (gcc with a static libc: libc6-dev)"
+  chmod -R a+rX "$dir"
+  image "$1" "$dir"
+}
+
 # A copy of the test store owned by nobody, so the unprivileged run needs nothing of root's.
 # Its cache (unpacked root filesystems, written atomically by lbox) is shared between the
 # tests, so each image is unpacked once for nobody.

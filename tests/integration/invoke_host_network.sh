@@ -7,12 +7,7 @@ source "$(dirname "$0")/invoke_common.bash"
 
 ABUSE=$(image abuse)
 # Abstract UNIX sockets: a static helper, on the host and in the function.
-mkdir -p "$WORK/abstract"
-cp "$LBOX_SRC/tests/fixtures/code/abstract/index.js" "$WORK/abstract/"
-gcc -O2 -static -o "$WORK/abstract/abs" "$LBOX_SRC/tests/fixtures/code/abstract/abs.c" \
-  || fail "cannot build the abstract-socket helper (gcc with a static libc: libc6-dev)"
-chmod -R a+rX "$WORK/abstract"
-ABS=$(image abstract "$WORK/abstract")
+ABS=$(helper_image abstract abs)
 
 # A one-line HTTP server on the host's loopback, on a port the kernel picks.
 node -e '

@@ -9,12 +9,7 @@ source "$(dirname "$0")/invoke_common.bash"
 ERRS=$(image errors)
 LIFE=$(image lifecycle)
 # Shared memory outside /tmp (a memfd, mapped and touched) by a static helper.
-mkdir -p "$WORK/shmhog"
-cp "$LBOX_SRC/tests/fixtures/code/shmhog/index.js" "$WORK/shmhog/"
-gcc -O2 -static -o "$WORK/shmhog/hog" "$LBOX_SRC/tests/fixtures/code/shmhog/hog.c" \
-  || fail "cannot build the shared-memory hog (gcc with a static libc: libc6-dev)"
-chmod -R a+rX "$WORK/shmhog"
-SHM=$(image shmhog "$WORK/shmhog")
+SHM=$(helper_image shmhog hog)
 
 # With a kernel-enforced limit (no "not enforced" warning), the kill comes near 128 MB: the
 # process's peak RSS is the charged 128 MB plus the node binary's pages (charged to no one

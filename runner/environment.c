@@ -35,6 +35,10 @@ struct lbox_env {
     int log_rd, log_wr, tele_rd, tele_wr;
     struct lbox_log_stream out, tele;
     int64_t out_seen_ns;    /* when stdout last gave output */
+    /* Where the log (one output for both streams and the platform lines) stands: which
+     * source wrote last (0 lbox, 1 stdout, 2 telemetry), and whether it left a line open. */
+    int log_src;
+    bool log_mid_line;
     bool running;           /* a runtime process was started and not killed */
     bool initialized;       /* ... and finished its init */
     bool ever_initialized;  /* Init Duration is reported once, on the cold start */
@@ -59,19 +63,36 @@ static int64_t epoch_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static void to_log(void *ctx, const char *data, size_t len)
+/* Every write to the log: a source that takes over from another one that left a line
+ * open starts a new line, so that output of one never lands inside a line of the other. */
+static void log_from(struct lbox_env *env, int src, const char *data, size_t len)
 {
-    struct lbox_env *env = ctx;
-    if (env->cfg.log)
-        env->cfg.log(env->cfg.log_ctx, data, len);
+    if (len == 0 || !env->cfg.log)
+        return;
+    if (env->log_mid_line && env->log_src != src)
+        env->cfg.log(env->cfg.log_ctx, "\n", 1);
+    env->cfg.log(env->cfg.log_ctx, data, len);
+    env->log_src = src;
+    env->log_mid_line = data[len - 1] != '\n';
+}
+
+static void from_stdout(void *ctx, const char *data, size_t len) { log_from(ctx, 1, data, len); }
+static void from_telemetry(void *ctx, const char *data, size_t len) { log_from(ctx, 2, data, len); }
+
+/* Passes on the streams' unfinished lines and ends the log's line, if open. */
+static void end_log_line(struct lbox_env *env)
+{
+    lbox_log_stream_flush(&env->out);
+    lbox_log_stream_flush(&env->tele);
+    if (env->log_mid_line)
+        log_from(env, env->log_src, "\n", 1);
 }
 
 /* A platform line (START, END, REPORT, ...) starts a line of its own. */
 static void emit(struct lbox_env *env, char *line)
 {
-    lbox_log_stream_break_line(&env->out);
-    lbox_log_stream_break_line(&env->tele);
-    to_log(env, line, strlen(line));
+    end_log_line(env);
+    log_from(env, 0, line, strlen(line));
     free(line);
 }
 
@@ -104,7 +125,6 @@ static bool drain_logs(struct lbox_env *env)
             break;
         any |= drain_pipe(env->tele_rd, &env->tele);
     }
-    lbox_log_stream_break_line(&env->tele);
     if (drain_pipe(env->log_rd, &env->out)) {
         env->out_seen_ns = now_ns();
         any = true;
@@ -350,8 +370,8 @@ int lbox_env_create(const struct lbox_env_config *cfg, struct lbox_env **out,
     env->arn = lbox_xstrdup(cfg->function_arn ? cfg->function_arn : "");
     env->handler = lbox_xstrdup(cfg->handler ? cfg->handler : "index.handler");
     env->log_rd = env->log_wr = env->tele_rd = env->tele_wr = -1;
-    lbox_log_stream_init(&env->out, LBOX_LOG_LINES, to_log, env);
-    lbox_log_stream_init(&env->tele, LBOX_LOG_FRAMES, to_log, env);
+    lbox_log_stream_init(&env->out, LBOX_LOG_LINES, from_stdout, env);
+    lbox_log_stream_init(&env->tele, LBOX_LOG_FRAMES, from_telemetry, env);
     for (char *const *e = cfg->envp; e && *e; e++) {
         const char *eq = strchr(*e, '=');
         if (!eq)
@@ -650,8 +670,7 @@ static void destroy(struct lbox_env *env, bool exiting)
         drain_logs(env);
         lbox_rapi_stop(env->api);
     }
-    lbox_log_stream_break_line(&env->out);
-    lbox_log_stream_break_line(&env->tele);
+    end_log_line(env);
     lbox_log_stream_free(&env->out);
     lbox_log_stream_free(&env->tele);
     int fds[] = {env->log_rd, env->log_wr, env->tele_rd, env->tele_wr};

@@ -119,9 +119,14 @@ bool lbox_log_stream_mid_record(const struct lbox_log_stream *ls)
     return ls->kind == LBOX_LOG_FRAMES && !ls->unframed && (ls->body_left || ls->head_len);
 }
 
+void lbox_log_stream_flush(struct lbox_log_stream *ls)
+{
+    flush_line(ls);
+}
+
 void lbox_log_stream_resync(struct lbox_log_stream *ls)
 {
-    lbox_log_stream_break_line(ls);
+    flush_line(ls); /* the next frame starts a line of its own (feed_frames) */
     ls->unframed = false;
     ls->head_len = 0;
     ls->body_left = 0;

@@ -49,13 +49,18 @@ void lbox_log_stream_feed(struct lbox_log_stream *ls, const char *data, size_t l
  * passed on first), so that what comes next starts a line of its own. */
 void lbox_log_stream_break_line(struct lbox_log_stream *ls);
 
+/* Passes on an unfinished line as it is (no newline): for a caller that tracks, across
+ * several streams sharing one output, where that output's lines end. */
+void lbox_log_stream_flush(struct lbox_log_stream *ls);
+
 /* True while a record has started but not ended: the caller keeps reading this stream
  * before it reads another, so that records stay whole. */
 bool lbox_log_stream_mid_record(const struct lbox_log_stream *ls);
 
 /* For a FRAMES stream at a point where the runtime writes nothing (before an invoke starts):
- * forget a record left unfinished and expect a frame header again, so that garbage written
- * to the fd once spoils at most the invoke it was written in. */
+ * pass on an unfinished line, forget a record left unfinished and expect a frame header
+ * again, so that garbage written to the fd once spoils at most the invoke it was written
+ * in. */
 void lbox_log_stream_resync(struct lbox_log_stream *ls);
 
 void lbox_log_stream_free(struct lbox_log_stream *ls);

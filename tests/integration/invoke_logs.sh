@@ -40,6 +40,13 @@ scenario() {
   [ "$(grep -c '^START RequestId' "$WORK/err")" -eq 2 ] || fail "START lost its line: $(grep -n START "$WORK/err")"
   ok "logs: a line the function leaves unfinished ends before lbox's next line"
 
+  # Records while stdout streams a long unfinished line: each record on a line of its own.
+  inv "$LOGS" --event "$(event '{"rawMB":2,"spread":200}')"
+  expect_rc 0 "records beside a long stdout line"
+  [ "$(grep -cE $'^[0-9T:.-]+Z\t[0-9a-f-]{36}\tINFO\tline [0-9]+ x{100}$' "$WORK/err")" -eq 200 ] \
+    || fail "records glued to stdout's line: $(grep -ao 'y[0-9T:.-]*Z.\{50\}' "$WORK/err" | head -3)"
+  ok "logs: records beside 2 MiB of stdout without a newline each keep a line of their own"
+
   # A fake frame header on fd 3 neither silences stdout nor spoils the next invoke's records.
   inv "$LOGS" --event "$(event '{"fakeFrame":true,"rawMB":1,"lines":2}')" --event "$(event '{"lines":3}')"
   expect_rc 0 "a fake frame on the telemetry fd"

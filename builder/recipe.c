@@ -65,17 +65,22 @@ static char **dup_str_array(json_t *arr, size_t *n)
     return out;
 }
 
+int lbox_runtime_check(const char *runtime, struct lbox_error *err)
+{
+    for (size_t i = 0; i < sizeof runtimes / sizeof runtimes[0]; i++)
+        if (runtime && !strcmp(runtime, runtimes[i]))
+            return 0;
+    return lbox_err(err, LBOX_E_INVAL,
+                    "unknown runtime '%s': use nodejs14.x, nodejs16.x or nodejs18.x",
+                    runtime ? runtime : "");
+}
+
 int lbox_recipe_load(const char *runtime, const char *arch, struct lbox_recipe *r,
                      struct lbox_error *err)
 {
     memset(r, 0, sizeof *r);
-    bool known = false;
-    for (size_t i = 0; i < sizeof runtimes / sizeof runtimes[0]; i++)
-        known |= runtime && !strcmp(runtime, runtimes[i]);
-    if (!known)
-        return lbox_err(err, LBOX_E_INVAL,
-                        "unknown runtime '%s': use nodejs14.x, nodejs16.x or nodejs18.x",
-                        runtime ? runtime : "");
+    if (lbox_runtime_check(runtime, err) < 0)
+        return -1;
     const char *canon = lbox_arch_canonical(arch);
     if (!canon)
         return lbox_err(err, LBOX_E_INVAL,

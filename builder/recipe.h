@@ -52,6 +52,9 @@ char *lbox_recipe_dir(void);
 
 /* Loads the recipe of `runtime` for `arch`. Unknown runtime or arch: LBOX_E_INVAL naming
  * the accepted values. */
+/* 0 if `runtime` is one lbox has a recipe for; else -1 with a message naming the known ones. */
+int lbox_runtime_check(const char *runtime, struct lbox_error *err);
+
 int lbox_recipe_load(const char *runtime, const char *arch, struct lbox_recipe *r,
                      struct lbox_error *err);
 void lbox_recipe_free(struct lbox_recipe *r);

@@ -101,16 +101,17 @@ static char *function_name_of(const char *ref)
     return name;
 }
 
-/* The form of --env NAME=VALUE is the command line's business (exit 2); a reserved NAME is
- * refused later, as Lambda refuses it in a function's configuration. */
+/* --env NAME=VALUE is the command line's business (exit 2): its form, and a NAME Lambda
+ * reserves, which its configuration refuses too. (An --env-file is content, checked later.) */
 static int check_env_arg(const char *arg, struct lbox_error *err)
 {
     char *name;
     const char *value;
     if (lbox_env_parse_user_arg(arg, &name, &value, err) < 0)
         return -1;
+    int rc = lbox_env_check_user_var(name, err);
     free(name);
-    return 0;
+    return rc;
 }
 
 /* The static QEMU that runs a foreign-arch image here (sandbox's choice), or NULL. */

@@ -80,10 +80,16 @@ scenario() {
     || fail "env file: $(jq -c .env <<<"$OUT")"
   ok "--env, SAM env file, caller's AWS credentials"
 
-  # Reserved names are refused, like Lambda.
+  # Reserved names are refused, like Lambda: on the command line a bad argument (2), in an
+  # env file bad content (1); both before any sandbox starts.
   inv "$LIFE" --env AWS_REGION=mars-1
-  expect_rc 1 "reserved variable"
+  expect_rc 2 "reserved variable"
   grep -q 'AWS_REGION is reserved' "$WORK/err" || fail "reserved message"
+  printf '{"Parameters":{"AWS_LAMBDA_FUNCTION_MEMORY_SIZE":"4096"}}' >"$WORK/reserved.json"
+  inv "$LIFE" --env-file "$WORK/reserved.json"
+  expect_rc 1 "reserved variable in an env file"
+  grep -q 'AWS_LAMBDA_FUNCTION_MEMORY_SIZE is reserved' "$WORK/err" || fail "reserved message (env file)"
+  ! grep -q '^START' "$WORK/err" || fail "a sandbox started for a reserved variable"
   # Events from stdin.
   set +e
   OUT=$(printf '{"name":"stdin"}' | lbox invoke "$HELLO" --event - 2>"$WORK/err"); RC=$?

@@ -54,12 +54,20 @@ static void expect_usage(int rc, const char *needle)
         fail_msg("exit %d (want 2), stderr without \"%s\": %s", rc, needle, stderr_text);
 }
 
-static void test_env_form_is_a_usage_error(void **st)
+static void test_env_arg_is_checked(void **st)
 {
     (void)st;
     expect_usage(invoke("img:latest", "--env", "NOEQ", NULL), "--env 'NOEQ': expected NAME=value");
     expect_usage(invoke("img:latest", "--env", "1A=x", NULL), "--env '1A=x'");
     expect_usage(invoke("img:latest", "--env", "OK=1", "--env", "=x", NULL), "--env '=x'");
+    /* A name Lambda reserves is a bad argument too; a look-alike is not. */
+    expect_usage(invoke("img:latest", "--env", "AWS_REGION=mars-1", NULL),
+                 "AWS_REGION is reserved");
+    expect_usage(invoke("img:latest", "--env", "OK=1", "--env", "LAMBDA_TASK_ROOT=/x", NULL),
+                 "LAMBDA_TASK_ROOT is reserved");
+    int rc = invoke("no-such-image:latest", "--env", "AWS_REGIONS=x", NULL);
+    if (rc != 1 || !strstr(stderr_text, "no image"))
+        fail_msg("exit %d: %s", rc, stderr_text);
 }
 
 static void test_function_name_is_checked(void **st)
@@ -89,7 +97,7 @@ int main(void)
     setenv("XDG_DATA_HOME", dir, 1);
     setenv("XDG_CACHE_HOME", dir, 1);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_env_form_is_a_usage_error),
+        cmocka_unit_test(test_env_arg_is_checked),
         cmocka_unit_test(test_function_name_is_checked),
     };
     int r = cmocka_run_group_tests(tests, NULL, NULL);

@@ -14,12 +14,14 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/vfs.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -210,14 +212,60 @@ static int try_v1(struct lbox_cgroup *cg, unsigned memory_mb, unsigned tmp_mb, c
     return 0;
 }
 
+/* rmdir fails with EBUSY while processes are in the cgroup, and for a moment after, while
+ * the kernel uncharges them; ~1 s at most. Async-signal-safe (used after fork). */
+static void remove_when_empty(const char *dir)
+{
+    for (int i = 0; i < 200 && rmdir(dir) < 0 && errno == EBUSY; i++)
+        nanosleep(&(struct timespec){0, 5 * 1000 * 1000}, NULL);
+}
+
+/* The runner may die without a word (Ctrl-C's default action, kill -9, the OOM killer),
+ * and only a process outside the cgroup can remove it. So one waits from the start, on a
+ * pipe whose only writer is the runner: EOF comes when the runner closes it or dies.
+ * Without it (fork failed), sweep_stale in a later runner is the fallback. */
+static void start_remover(struct lbox_cgroup *cg)
+{
+    int p[2];
+    cg->remover_fd = -1;
+    cg->remover_pid = -1;
+    if (pipe2(p, O_CLOEXEC) < 0)
+        return;
+    pid_t pid = fork();
+    if (pid == 0) {
+        /* Only async-signal-safe calls: the runner may have threads. Its own session, so
+         * the terminal's Ctrl-C and hang-up, which end the runner, do not end this. */
+        setsid();
+        if (p[0] > 0)
+            syscall(SYS_close_range, 0, p[0] - 1, 0);
+        syscall(SYS_close_range, p[0] + 1, ~0U, 0);
+        char c;
+        while (read(p[0], &c, 1) < 0 && errno == EINTR)
+            ;
+        remove_when_empty(cg->dir);
+        _exit(0);
+    }
+    close(p[0]);
+    if (pid < 0) {
+        close(p[1]);
+        return;
+    }
+    cg->remover_fd = p[1];
+    cg->remover_pid = pid;
+}
+
 void lbox_cgroup_create(struct lbox_cgroup *cg, unsigned memory_mb, unsigned tmp_mb)
 {
     char why2[PATH_MAX + 256] = "", why1[PATH_MAX + 256] = "";
     memset(cg, 0, sizeof *cg);
     cg->peak_fd = -1;
+    cg->remover_fd = -1;
+    cg->remover_pid = -1;
     if (try_v2(cg, memory_mb, why2, sizeof why2) == 0 ||
-        try_v1(cg, memory_mb, tmp_mb, why1, sizeof why1) == 0)
+        try_v1(cg, memory_mb, tmp_mb, why1, sizeof why1) == 0) {
+        start_remover(cg);
         return;
+    }
     cg->kind = LBOX_CG_NONE;
     cg->dir[0] = 0;
     sfmt(cg->mode, sizeof cg->mode, "no usable cgroup (%.200s; %.200s)", why2, why1);
@@ -280,12 +328,16 @@ void lbox_cgroup_peak_reset(struct lbox_cgroup *cg)
         write_small(cg->dir, "memory.max_usage_in_bytes", "0");
 }
 
-/* rmdir fails with EBUSY while processes are in the cgroup, and for a moment after, while
- * the kernel uncharges them; ~1 s at most. Async-signal-safe (used after fork). */
-static void remove_when_empty(const char *dir)
+static void release_remover(struct lbox_cgroup *cg, bool wait)
 {
-    for (int i = 0; i < 200 && rmdir(dir) < 0 && errno == EBUSY; i++)
-        nanosleep(&(struct timespec){0, 5 * 1000 * 1000}, NULL);
+    if (cg->remover_fd >= 0)
+        close(cg->remover_fd);
+    cg->remover_fd = -1;
+    /* Not waited for when detached: it outlives the runner and init reaps it. */
+    if (wait && cg->remover_pid > 0)
+        while (waitpid(cg->remover_pid, NULL, 0) < 0 && errno == EINTR)
+            ;
+    cg->remover_pid = -1;
 }
 
 void lbox_cgroup_destroy(struct lbox_cgroup *cg)
@@ -296,20 +348,17 @@ void lbox_cgroup_destroy(struct lbox_cgroup *cg)
     if (cg->kind == LBOX_CG_NONE)
         return;
     remove_when_empty(cg->dir);
+    release_remover(cg, true); /* finds the cgroup gone and exits at once */
     cg->kind = LBOX_CG_NONE;
 }
 
 void lbox_cgroup_destroy_detached(struct lbox_cgroup *cg)
 {
-    /* A plain fork, not waited for: it outlives the runner and init reaps it. Should it
-     * fail, the next runner's sweep_stale removes the cgroup. */
-    if (cg->kind != LBOX_CG_NONE && fork() == 0) {
-        /* Holding none of the runner's files: whoever reads its stdout sees EOF when the
-         * runner exits, not when this ends. */
-        syscall(SYS_close_range, 0, ~0U, 0);
-        remove_when_empty(cg->dir);
-        _exit(0);
-    }
-    cg->kind = LBOX_CG_NONE; /* the rest is the cleaner's */
-    lbox_cgroup_destroy(cg);
+    if (cg->peak_fd >= 0)
+        close(cg->peak_fd);
+    cg->peak_fd = -1;
+    if (cg->kind == LBOX_CG_NONE)
+        return;
+    release_remover(cg, false);
+    cg->kind = LBOX_CG_NONE;
 }

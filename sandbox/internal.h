@@ -122,6 +122,8 @@ struct lbox_cgroup {
     uint64_t tmp_outside;   /* v1: bytes the function may use outside /tmp, which
                              * memwatch.c enforces (the cgroup's limit includes /tmp); 0 if
                              * the cgroup's own limit is the memory limit */
+    int remover_fd;         /* closing it (or the runner's death) lets the remover go */
+    pid_t remover_pid;
 };
 /* Always succeeds: when no cgroup is usable, kind = NONE and mode says why. */
 void lbox_cgroup_create(struct lbox_cgroup *cg, unsigned memory_mb, unsigned tmp_mb);
@@ -131,9 +133,11 @@ int lbox_cgroup_attach(struct lbox_cgroup *cg, pid_t pid, struct lbox_error *err
 int lbox_cgroup_open_tasks(struct lbox_cgroup *cg);
 uint64_t lbox_cgroup_peak(struct lbox_cgroup *cg);
 void lbox_cgroup_peak_reset(struct lbox_cgroup *cg);
+/* Every cgroup has a remover: a process started with it that removes it once the runner
+ * lets it go or dies (Ctrl-C, kill -9), so no exit of the runner leaves a cgroup behind.
+ * destroy removes the cgroup now and waits; destroy_detached, for a runner about to exit,
+ * leaves the removal (after the last processes are gone) to the remover. */
 void lbox_cgroup_destroy(struct lbox_cgroup *cg);
-/* For a runner about to exit: a detached process removes the cgroup once its last
- * processes are gone, so the runner need not wait for them. */
 void lbox_cgroup_destroy_detached(struct lbox_cgroup *cg);
 
 /* landlock.c: scopes abstract UNIX sockets and signals to the calling process's future

@@ -355,6 +355,25 @@ static int output_pipe(int *rd, int *wr, const char *what, struct lbox_error *er
     return 0;
 }
 
+/* The account id in a function ARN (arn:aws:lambda:REGION:ACCOUNT:function:NAME), copied into
+ * buf; "" when the ARN has none. The Runtime API tells it to extensions that ask. */
+static const char *arn_account(const char *arn, char *buf, size_t size)
+{
+    const char *p = arn;
+    for (int field = 0; field < 4 && p; field++) {
+        p = strchr(p, ':');
+        if (p)
+            p++;
+    }
+    const char *end = p ? strchr(p, ':') : NULL;
+    size_t n = end ? (size_t)(end - p) : 0;
+    if (n >= size)
+        n = 0;
+    memcpy(buf, p ? p : "", n);
+    buf[n] = 0;
+    return buf;
+}
+
 /* ---- public ------------------------------------------------------------------------------- */
 
 int lbox_env_create(const struct lbox_env_config *cfg, struct lbox_env **out,
@@ -408,8 +427,10 @@ int lbox_env_create(const struct lbox_env_config *cfg, struct lbox_env **out,
     /* The runtime's only: as on Lambda, extensions log through stdout. */
     lbox_strv_set(&env->envp, "_LAMBDA_TELEMETRY_LOG_FD", "3");
 
+    char account[64];
     struct lbox_rapi_config rc = {
         .function_name = env->name, .function_version = env->version, .handler = env->handler,
+        .account_id = arn_account(env->arn, account, sizeof account),
         .stream = cfg->stream, .stream_ctx = cfg->stream_ctx,
     };
     if (lbox_rapi_start(listen_fd, &rc, &env->api, err) < 0)

@@ -48,6 +48,7 @@ struct request {
     enum route route;
     char id[LBOX_ID_LEN];     /* request id from the path, or extension id from the header */
     bool id_too_long;
+    const char *allow;        /* R_BAD_METHOD: the path's one method (Allow), or NULL */
     char *body;
     size_t len, cap;
     bool too_large;
@@ -70,6 +71,7 @@ struct lbox_rapi {
     pthread_cond_t resumed;   /* signalled when `suspended` drops to 0 */
     struct lbox_rapi_config cfg;
     char *function_name, *function_version, *handler;
+    char *account_id;         /* NULL: unknown */
 
     struct lbox_rstate st;
     unsigned generation;
@@ -175,6 +177,35 @@ static enum MHD_Result reply_too_large(struct MHD_Connection *c)
                        "Exceeded maximum allowed payload size (6291556 bytes).");
 }
 
+/* An unknown path: RAPID's chi router answers with Go's http.NotFound, plain text. */
+static enum MHD_Result reply_not_found(struct MHD_Connection *c)
+{
+    static const char body[] = "404 page not found\n";
+    struct MHD_Response *r = MHD_create_response_from_buffer(sizeof body - 1, (void *)body,
+                                                             MHD_RESPMEM_PERSISTENT);
+    if (!r)
+        return MHD_NO;
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "text/plain; charset=utf-8");
+    MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+    enum MHD_Result ret = MHD_queue_response(c, MHD_HTTP_NOT_FOUND, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+/* A known path with another method: chi's default 405 has an empty body and no content
+ * type, and lists the path's method in Allow (none when chi does not know the method). */
+static enum MHD_Result reply_bad_method(struct MHD_Connection *c, const char *allow)
+{
+    struct MHD_Response *r = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+    if (!r)
+        return MHD_NO;
+    if (allow)
+        MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, allow);
+    enum MHD_Result ret = MHD_queue_response(c, MHD_HTTP_METHOD_NOT_ALLOWED, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
 static const char *header(struct MHD_Connection *c, const char *name)
 {
     return MHD_lookup_connection_value(c, MHD_HEADER_KIND, name);
@@ -219,22 +250,43 @@ static void copy_id(struct request *rq, const char *start, size_t n)
     rq->id[n] = 0;
 }
 
+/* The methods chi routes at all; any other is refused before the path is looked at. */
+static bool chi_method(const char *m)
+{
+    static const char *const known[] = {"CONNECT", "DELETE", "GET",  "HEAD", "OPTIONS",
+                                        "PATCH",   "POST",   "PUT",  "TRACE"};
+    for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
+        if (!strcmp(m, known[i]))
+            return true;
+    return false;
+}
+
+/* A known path: its route for its one method, else 405 naming that method in Allow. */
+static enum route only(struct request *rq, const char *method, const char *allowed, enum route r)
+{
+    if (!strcmp(method, allowed))
+        return r;
+    rq->allow = allowed;
+    return R_BAD_METHOD;
+}
+
+/* Paths and methods as RAPID's chi routers match them (each path has exactly one method). */
 static enum route route_of(const char *url, const char *method, struct request *rq)
 {
-    bool get = !strcmp(method, "GET"), post = !strcmp(method, "POST"),
-         put = !strcmp(method, "PUT");
+    if (!chi_method(method))
+        return R_BAD_METHOD;
     if (!strcmp(url, "/2018-06-01/ping"))
-        return get ? R_PING : R_BAD_METHOD;
+        return only(rq, method, "GET", R_PING);
     if (!strcmp(url, "/2020-08-15/logs"))
-        return put ? R_LOGS : R_BAD_METHOD;
+        return only(rq, method, "PUT", R_LOGS);
     if (!strcmp(url, "/2022-07-01/telemetry"))
-        return put ? R_TELEMETRY : R_BAD_METHOD;
+        return only(rq, method, "PUT", R_TELEMETRY);
     if (!strncmp(url, RUNTIME_PREFIX, strlen(RUNTIME_PREFIX))) {
         const char *p = url + strlen(RUNTIME_PREFIX);
         if (!strcmp(p, "invocation/next"))
-            return get ? R_NEXT : R_BAD_METHOD;
+            return only(rq, method, "GET", R_NEXT);
         if (!strcmp(p, "init/error"))
-            return post ? R_INIT_ERROR : R_BAD_METHOD;
+            return only(rq, method, "POST", R_INIT_ERROR);
         if (!strncmp(p, "invocation/", 11)) {
             const char *id = p + 11, *slash = strchr(id, '/');
             if (!slash || slash == id)
@@ -247,20 +299,20 @@ static enum route route_of(const char *url, const char *method, struct request *
             else
                 return R_NOT_FOUND;
             copy_id(rq, id, (size_t)(slash - id));
-            return post ? r : R_BAD_METHOD;
+            return only(rq, method, "POST", r);
         }
         return R_NOT_FOUND;
     }
     if (!strncmp(url, EXTENSION_PREFIX, strlen(EXTENSION_PREFIX))) {
         const char *p = url + strlen(EXTENSION_PREFIX);
         if (!strcmp(p, "register"))
-            return post ? R_EXT_REGISTER : R_BAD_METHOD;
+            return only(rq, method, "POST", R_EXT_REGISTER);
         if (!strcmp(p, "event/next"))
-            return get ? R_EXT_NEXT : R_BAD_METHOD;
+            return only(rq, method, "GET", R_EXT_NEXT);
         if (!strcmp(p, "init/error"))
-            return post ? R_EXT_INIT_ERROR : R_BAD_METHOD;
+            return only(rq, method, "POST", R_EXT_INIT_ERROR);
         if (!strcmp(p, "exit/error"))
-            return post ? R_EXT_EXIT_ERROR : R_BAD_METHOD;
+            return only(rq, method, "POST", R_EXT_EXIT_ERROR);
     }
     return R_NOT_FOUND;
 }
@@ -486,6 +538,28 @@ static const char *ext_phase_name(enum lbox_ext_phase p)
     return p == LBOX_EXT_REGISTERED ? "Registered" : p == LBOX_EXT_READY ? "Ready" : "Running";
 }
 
+/* Whether the extension listed `feature` in Lambda-Extension-Accept-Feature: RAPID splits the
+ * (first) header's value at commas and compares each trimmed item exactly. */
+static bool accepts_feature(struct MHD_Connection *c, const char *feature)
+{
+    const char *v = header(c, "Lambda-Extension-Accept-Feature");
+    size_t flen = strlen(feature);
+    while (v) {
+        const char *end = strchr(v, ',');
+        size_t n = end ? (size_t)(end - v) : strlen(v);
+        while (n && strchr(" \t\r\n\v\f", *v)) {
+            v++;
+            n--;
+        }
+        while (n && strchr(" \t\r\n\v\f", v[n - 1]))
+            n--;
+        if (n == flen && !memcmp(v, feature, n))
+            return true;
+        v = end ? end + 1 : NULL;
+    }
+    return false;
+}
+
 /* Registration, checked in RAPID's order: the name, the body, then (external or internal)
  * the events and whether the extension may register now. */
 static enum MHD_Result handle_ext_register(struct lbox_rapi *api, struct MHD_Connection *c,
@@ -548,8 +622,13 @@ static enum MHD_Result handle_ext_register(struct lbox_rapi *api, struct MHD_Con
         return reply_error(c, MHD_HTTP_FORBIDDEN, "Extension.RegistrationClosed",
                            "Extension registration closed already");
     wake(api);
-    json_t *j = json_pack("{s:s,s:s,s:s}", "functionName", api->function_name,
-                          "functionVersion", api->function_version, "handler", api->handler);
+    json_t *j = json_object();
+    /* Asked for and known, the account comes first, where RAPID's answer has it. */
+    if (api->account_id && *api->account_id && accepts_feature(c, "accountId"))
+        json_object_set_new(j, "accountId", json_string(api->account_id));
+    json_object_set_new(j, "functionName", json_string(api->function_name));
+    json_object_set_new(j, "functionVersion", json_string(api->function_version));
+    json_object_set_new(j, "handler", json_string(api->handler));
     char *s = json_dumps(j, JSON_COMPACT);
     json_decref(j);
     struct MHD_Response *r =
@@ -823,11 +902,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         ret = reply_error(c, MHD_HTTP_ACCEPTED, "Telemetry.NotSupported",
                           "Telemetry API is not supported");
         break;
-    case R_BAD_METHOD:
-        ret = reply_error(c, MHD_HTTP_METHOD_NOT_ALLOWED, "MethodNotAllowed",
-                          "Method not allowed on this resource");
-        break;
-    default: ret = reply_error(c, MHD_HTTP_NOT_FOUND, "NotFound", "Resource not found"); break;
+    case R_BAD_METHOD: ret = reply_bad_method(c, rq->allow); break;
+    default: ret = reply_not_found(c); break;
     }
     pthread_mutex_unlock(&api->lock);
     return ret;
@@ -889,6 +965,7 @@ int lbox_rapi_start(int listen_fd, const struct lbox_rapi_config *cfg, struct lb
     api->function_version =
         lbox_xstrdup(cfg->function_version ? cfg->function_version : "$LATEST");
     api->handler = lbox_xstrdup(cfg->handler ? cfg->handler : "");
+    api->account_id = xstrdup_or_null(cfg->account_id);
     lbox_rs_reset(&api->st);
     pthread_mutex_init(&api->lock, NULL);
     pthread_cond_init(&api->resumed, NULL);
@@ -925,6 +1002,7 @@ fail:
     free(api->function_name);
     free(api->function_version);
     free(api->handler);
+    free(api->account_id);
     free(api);
     return -1;
 }
@@ -972,6 +1050,7 @@ void lbox_rapi_stop(struct lbox_rapi *api)
     free(api->function_name);
     free(api->function_version);
     free(api->handler);
+    free(api->account_id);
     free(api);
 }
 

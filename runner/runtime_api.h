@@ -30,6 +30,10 @@ struct lbox_rapi_config {
     const char *function_name;    /* for extension registration answers */
     const char *function_version; /* "$LATEST" */
     const char *handler;
+    /* The function's AWS account id, given to extensions that register with
+     * "Lambda-Extension-Accept-Feature: accountId". NULL or "": unknown, and the answer then
+     * has no accountId member (RAPID leaves an empty one out). */
+    const char *account_id;
     lbox_rapi_stream_fn stream;   /* may be NULL: streamed bytes are then buffered */
     void *stream_ctx;
 };

@@ -39,7 +39,7 @@ static void on_stream(void *ctx, const void *data, size_t len)
     s->streamed[s->streamed_len] = 0;
 }
 
-static int setup(void **state)
+static int start_server(void **state, const char *account_id)
 {
     struct server *s = calloc(1, sizeof *s);
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -50,12 +50,27 @@ static int setup(void **state)
     assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &al), 0);
     s->port = ntohs(a.sin_port);
     struct lbox_rapi_config cfg = {.function_name = "hello", .function_version = "$LATEST",
-                                   .handler = "index.handler", .stream = on_stream,
-                                   .stream_ctx = s};
+                                   .handler = "index.handler", .account_id = account_id,
+                                   .stream = on_stream, .stream_ctx = s};
     struct lbox_error err = {0};
     assert_int_equal(lbox_rapi_start(fd, &cfg, &s->api, &err), 0);
     *state = s;
     return 0;
+}
+
+static int setup(void **state)
+{
+    return start_server(state, NULL);
+}
+
+static int setup_with_account(void **state)
+{
+    return start_server(state, "123456789012");
+}
+
+static int setup_with_empty_account(void **state)
+{
+    return start_server(state, "");
 }
 
 static int teardown(void **state)
@@ -251,6 +266,113 @@ static void test_ping_404_405(void **state)
     assert_int_equal(r.status, 404);
     post(s, "/2018-06-01/runtime/invocation/next", "", &r);
     assert_int_equal(r.status, 405);
+}
+
+/* An unknown path gets Go's http.NotFound, as from RAPID's chi router: plain text. */
+static void assert_go_not_found(const struct reply *r)
+{
+    assert_int_equal(r->status, 404);
+    assert_true(has_header(r, "\r\nContent-Type: text/plain; charset=utf-8\r\n"));
+    assert_true(has_header(r, "\r\nX-Content-Type-Options: nosniff\r\n"));
+    assert_true(has_header(r, "\r\nContent-Length: 19\r\n"));
+    assert_int_equal(r->len, 19);
+    assert_memory_equal(r->body, "404 page not found\n", 19);
+}
+
+static void test_unknown_path_is_go_not_found(void **state)
+{
+    struct server *s = *state;
+    struct reply r;
+    http(s, "GET", "/2018-06-01/runtime/nope", NULL, NULL, 0, &r, NULL);
+    assert_go_not_found(&r);
+    post(s, "/2020-01-01/extension/nope", "{}", &r);
+    assert_go_not_found(&r);
+    http(s, "GET", "/nope", NULL, NULL, 0, &r, NULL);
+    assert_go_not_found(&r);
+    http(s, "PUT", "/2018-06-01/runtime/invocation/x/cancel", NULL, "{}", 2, &r, NULL);
+    assert_go_not_found(&r);
+}
+
+/* chi's default 405: no body, no content type, Allow naming the path's method. */
+static void assert_chi_405(const struct reply *r, const char *allow)
+{
+    assert_int_equal(r->status, 405);
+    assert_int_equal(r->len, 0);
+    assert_false(has_header(r, "Content-Type:"));
+    assert_true(has_header(r, "\r\nContent-Length: 0\r\n"));
+    if (allow) {
+        char line[64];
+        snprintf(line, sizeof line, "\r\nAllow: %s\r\n", allow);
+        assert_true(has_header(r, line));
+        assert_null(strcasestr(strcasestr(r->headers, "Allow:") + 1, "Allow:")); /* only one */
+    } else {
+        assert_false(has_header(r, "Allow:"));
+    }
+}
+
+static void test_wrong_method_is_chi_405(void **state)
+{
+    struct server *s = *state;
+    struct reply r;
+    post(s, "/2018-06-01/runtime/invocation/next", "", &r);
+    assert_chi_405(&r, "GET");
+    http(s, "GET", "/2018-06-01/runtime/invocation/abc/response", NULL, NULL, 0, &r, NULL);
+    assert_chi_405(&r, "POST");
+    http(s, "DELETE", "/2018-06-01/runtime/invocation/abc/error", NULL, NULL, 0, &r, NULL);
+    assert_chi_405(&r, "POST");
+    http(s, "GET", "/2020-01-01/extension/register", NULL, NULL, 0, &r, NULL);
+    assert_chi_405(&r, "POST");
+    http(s, "OPTIONS", "/2018-06-01/ping", NULL, NULL, 0, &r, NULL);
+    assert_chi_405(&r, "GET");
+    http(s, "POST", "/2020-08-15/logs", NULL, "{}", 2, &r, NULL);
+    assert_chi_405(&r, "PUT");
+    /* A method chi does not know is refused before the path is looked at, without Allow. */
+    http(s, "FOO", "/2018-06-01/ping", NULL, NULL, 0, &r, NULL);
+    assert_chi_405(&r, NULL);
+    http(s, "FOO", "/nope", NULL, NULL, 0, &r, NULL);
+    assert_chi_405(&r, NULL);
+}
+
+static const char *const REGISTER_PLAIN =
+    "{\"functionName\":\"hello\",\"functionVersion\":\"$LATEST\",\"handler\":\"index.handler\"}";
+static const char *const REGISTER_WITH_ACCOUNT =
+    "{\"accountId\":\"123456789012\",\"functionName\":\"hello\",\"functionVersion\":\"$LATEST\","
+    "\"handler\":\"index.handler\"}";
+
+static void register_with(struct server *s, const char *name, const char *features,
+                          struct reply *r)
+{
+    char hn[128], hf[128];
+    snprintf(hn, sizeof hn, "Lambda-Extension-Name: %s", name);
+    snprintf(hf, sizeof hf, "Lambda-Extension-Accept-Feature: %s", features ? features : "");
+    const char *h[] = {hn, features ? hf : NULL, NULL};
+    http(s, "POST", "/2020-01-01/extension/register", h, "{}", 2, r, NULL);
+    assert_int_equal(r->status, 200);
+    assert_true(has_header(r, "\r\nContent-Type: application/json\r\n"));
+}
+
+/* Run with an account id configured (setup_with_account). */
+static void test_register_account_id_feature(void **state)
+{
+    struct server *s = *state;
+    struct reply r;
+    register_with(s, "plain", NULL, &r);
+    assert_string_equal(r.body, REGISTER_PLAIN);
+    register_with(s, "asks", "accountId", &r);
+    assert_string_equal(r.body, REGISTER_WITH_ACCOUNT);
+    register_with(s, "listed", "somethingElse, accountId ", &r);
+    assert_string_equal(r.body, REGISTER_WITH_ACCOUNT);
+    register_with(s, "other", "accountIdentifier,AccountId", &r); /* exact items only */
+    assert_string_equal(r.body, REGISTER_PLAIN);
+}
+
+/* No account id (NULL or ""): asking changes nothing, as RAPID leaves an empty one out. */
+static void test_register_account_id_unknown(void **state)
+{
+    struct server *s = *state;
+    struct reply r;
+    register_with(s, "asks", "accountId", &r);
+    assert_string_equal(r.body, REGISTER_PLAIN);
 }
 
 static void test_next_gets_event_with_headers(void **state)
@@ -780,6 +902,13 @@ int main(void)
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
     const struct CMUnitTest tests[] = {
         T(test_ping_404_405),
+        T(test_unknown_path_is_go_not_found),
+        T(test_wrong_method_is_chi_405),
+        cmocka_unit_test_setup_teardown(test_register_account_id_feature, setup_with_account,
+                                        teardown),
+        T(test_register_account_id_unknown),
+        {"test_register_account_id_empty", test_register_account_id_unknown,
+         setup_with_empty_account, teardown, NULL},
         T(test_next_gets_event_with_headers),
         T(test_event_queued_before_next_is_immediate),
         T(test_wrong_id_and_second_response),

@@ -8,6 +8,8 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "../common/cleanup.h"
@@ -34,6 +36,7 @@ struct build {
     struct lbox_recipe recipe;
     struct lbox_store *store;
     char *stage;          /* temporary folder, removed at the end */
+    int stage_lock;       /* held on stage: a later build's sweep leaves it alone */
     char *layer_cache;    /* <cache>/layers: key -> layer descriptor */
     int64_t epoch;
     struct lbox_build_result *res;
@@ -44,44 +47,115 @@ struct build {
  * system). A store that lacks the blob (another store, or one emptied by `lbox rm`) gets a
  * verified copy, so only the first build on a machine pays for compressing a layer. ---- */
 
-static bool layer_cache_get(struct build *b, const char *key, struct lbox_layer *l)
+/* 1: reused (*l filled); 0: not cached; -1: the store is full, so that making the layer
+ * again would only fail the same way, later, and blaming the wrong step. */
+static int layer_cache_get(struct build *b, const char *key, struct lbox_layer *l,
+                           struct lbox_error *err)
 {
     _cleanup_free_ char *p = lbox_strdupf("%s/%s.json", b->layer_cache, key);
     json_t *j = json_load_file(p, 0, NULL);
     if (!j)
-        return false;
+        return 0;
     const char *d = json_string_value(json_object_get(j, "digest"));
     const char *id = json_string_value(json_object_get(j, "diff_id"));
-    bool ok = d && id && strlen(d) < sizeof l->digest && strlen(id) < sizeof l->diff_id;
-    if (ok && !lbox_store_has_blob(b->store, d)) {
+    int rc = d && id && strlen(d) < sizeof l->digest && strlen(id) < sizeof l->diff_id ? 1 : 0;
+    if (rc && !lbox_store_has_blob(b->store, d)) {
         _cleanup_free_ char *blob = lbox_strdupf("%s/%s.blob", b->layer_cache, key);
+        struct lbox_error perr = {0};
         /* The copy is hashed on the way in: a damaged cache blob is never stored. */
-        ok = access(blob, R_OK) == 0 && lbox_store_put_blob_file(b->store, blob, d, false, NULL) == 0;
+        if (access(blob, R_OK) < 0)
+            rc = 0;
+        else if (lbox_store_put_blob_file(b->store, blob, d, false, &perr) < 0)
+            rc = perr.code == LBOX_E_NOSPC ? -1 : 0;
+        if (rc < 0 && err)
+            *err = perr;
     }
-    if (ok) {
+    if (rc > 0) {
         strcpy(l->digest, d);
         strcpy(l->diff_id, id);
         l->size = (uint64_t)json_integer_value(json_object_get(j, "size"));
     }
     json_decref(j);
-    return ok;
+    return rc;
+}
+
+/* The temporary names of the layer cache: <key>.blob.tmp-*, <key>.json.tmp-* (and the
+ * .tmp.<pid> of lbox before locks). */
+static bool is_layer_temp(const char *name) { return strstr(name, ".tmp") != NULL; }
+
+static int write_all_fd(int fd, const void *data, size_t len)
+{
+    for (const char *p = data; len > 0;) {
+        ssize_t n = write(fd, p, len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return -1;
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+static int copy_into(const char *src, int out)
+{
+    _cleanup_close_ int in = open(src, O_RDONLY | O_CLOEXEC);
+    static __thread char buf[128 * 1024];
+    ssize_t n;
+    if (in < 0)
+        return -1;
+    while ((n = read(in, buf, sizeof buf)) != 0) {
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 || write_all_fd(out, buf, (size_t)n) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* Puts `path` in place from a locked temporary name (cache_temp.h), so that a build killed half
+ * way leaves only what the next build's sweep deletes. Either `link_from` (a hard link, no
+ * copy, when it shares the file system) or a copy of it, or `data`. */
+static int cache_put(const char *path, const char *link_from, const char *data, size_t len)
+{
+    _cleanup_free_ char *tmp = NULL;
+    _cleanup_close_ int lock = -1;
+    if (link_from) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        tmp = lbox_strdupf("%s.tmp-%d-%ld", path, (int)getpid(), ts.tv_nsec);
+        if (link(link_from, tmp) == 0 && lbox_cache_lock_temp(tmp, &lock) < 0)
+            return -1; /* a sweep took it between the link and the lock: it deletes it */
+    }
+    int r = 0;
+    if (lock < 0) {
+        free(tmp);
+        tmp = lbox_strdupf("%s.tmp-XXXXXX", path);
+        if (lbox_cache_temp(tmp, false, &lock, NULL) < 0)
+            return -1;
+        r = link_from ? copy_into(link_from, lock) : write_all_fd(lock, data, len);
+        if (r == 0)
+            r = fchmod(lock, 0644);
+    }
+    if (r == 0)
+        r = rename(tmp, path);
+    if (r < 0)
+        unlink(tmp);
+    return r;
 }
 
 /* A failed cache write only costs a rebuild next time, so errors are ignored here. */
 static void layer_cache_put(struct build *b, const char *key, const struct lbox_layer *l)
 {
     _cleanup_free_ char *blob = lbox_strdupf("%s/%s.blob", b->layer_cache, key);
-    _cleanup_free_ char *tmp = lbox_strdupf("%s.tmp.%d", blob, (int)getpid());
     _cleanup_free_ char *stored = lbox_store_blob_path(b->store, l->digest);
-    unlink(tmp);
-    if ((link(stored, tmp) == 0 || lbox_copy_file(stored, tmp, NULL) == 0) && rename(tmp, blob) < 0)
-        unlink(tmp);
+    cache_put(blob, stored, NULL, 0);
 
     json_t *j = json_pack("{s:s, s:s, s:I}", "digest", l->digest, "diff_id", l->diff_id, "size",
                           (json_int_t)l->size);
     char *text = json_dumps(j, JSON_SORT_KEYS | JSON_COMPACT);
     _cleanup_free_ char *p = lbox_strdupf("%s/%s.json", b->layer_cache, key);
-    lbox_write_file_atomic(p, text, strlen(text), 0644, NULL);
+    cache_put(p, NULL, text, strlen(text));
     free(text);
     json_decref(j);
 }
@@ -151,7 +225,10 @@ static int build_base(struct build *b, struct lbox_error *err)
             lbox_hash_update(h, r->packages[i], strlen(r->packages[i]) + 1);
         lbox_hash_final_hex(h, key);
     }
-    if (layer_cache_get(b, key, &l->layer)) {
+    int hit = layer_cache_get(b, key, &l->layer, err);
+    if (hit < 0)
+        goto out;
+    if (hit > 0) {
         l->cached = true;
         rc = 0;
         goto out;
@@ -189,8 +266,10 @@ static int build_node(struct build *b, struct lbox_error *err)
     _cleanup_free_ char *k = lbox_strdupf("%s %s %d", NODE_LAYOUT_VERSION, a.digest, no.with_npm);
     lbox_sha256_hex(k, strlen(k), key);
     struct lbox_build_layer *l = next_layer(b, "node");
-    int rc = 0;
-    if (layer_cache_get(b, key, &l->layer)) {
+    int rc = 0, hit = layer_cache_get(b, key, &l->layer, err);
+    if (hit < 0) {
+        rc = -1;
+    } else if (hit > 0) {
         l->cached = true;
     } else {
         _cleanup_free_ char *dir = stage_dir(b, "node", err);
@@ -270,9 +349,10 @@ static int build_runtime(struct build *b, struct lbox_error *err)
     lbox_hash_final_hex(h, key);
 
     struct lbox_build_layer *l = next_layer(b, "runtime");
-    if (layer_cache_get(b, key, &l->layer)) {
-        l->cached = true;
-        return 0;
+    int hit = layer_cache_get(b, key, &l->layer, err);
+    if (hit != 0) {
+        l->cached = hit > 0;
+        return hit > 0 ? 0 : -1;
     }
     _cleanup_free_ char *dir = stage_dir(b, "runtime", err);
     if (!dir || lbox_layout_runtime(dir, client, r->runtime, err) < 0)
@@ -400,6 +480,36 @@ static int lock_tag(struct build *b, const char *ref, int *fd, struct lbox_error
     return 0;
 }
 
+/* The staging folders of builds under <cache>/tmp (matrix-* folders there are not ours). */
+static bool is_stage(const char *name) { return !strncmp(name, "build-", 6); }
+
+/* What builds that were killed (Ctrl-C, kill -9, a crash, a power cut) left in the cache:
+ * staging folders of hundreds of MB, partial downloads, half-copied cached layers. Their
+ * makers hold locks on them while they live (cache_temp.h), so a running build's are kept. */
+static void sweep_leftovers(struct lbox_fetcher *f, const char *tmproot, const char *layer_cache)
+{
+    lbox_cache_sweep(tmproot, is_stage);
+    lbox_cache_sweep(layer_cache, is_layer_temp);
+    lbox_fetch_sweep(f);
+}
+
+/* Some writers (libarchive's disk writer among them) report a full disk only as "Write
+ * failed": when the cache's file system has no room left, say so, and where it is. */
+static void hint_disk_full(const char *stage, const char *cache, struct lbox_error *err)
+{
+    struct statvfs sv;
+    if (!err || err->code != LBOX_E_IO || statvfs(stage, &sv) < 0)
+        return;
+    bool no_blocks = (unsigned long long)sv.f_bavail * sv.f_frsize < (1ull << 20);
+    bool no_inodes = sv.f_files > 0 && sv.f_favail == 0;
+    if (!no_blocks && !no_inodes)
+        return;
+    size_t n = strlen(err->msg);
+    snprintf(err->msg + n, sizeof err->msg - n, " (the file system of %s is full: free some "
+             "disk space, or set XDG_CACHE_HOME to a folder on a larger disk)", cache);
+    err->code = LBOX_E_NOSPC;
+}
+
 static int64_t build_epoch(const struct lbox_recipe *r)
 {
     const char *s = getenv("SOURCE_DATE_EPOCH");
@@ -418,7 +528,7 @@ int lbox_build(struct lbox_fetcher *f, const struct lbox_build_opts *o,
     memset(res, 0, sizeof *res);
     if (!o->code)
         return lbox_err(err, LBOX_E_INVAL, "--code is required: a directory or a .zip file");
-    struct build b = {.f = f, .o = o, .res = res};
+    struct build b = {.f = f, .o = o, .res = res, .stage_lock = -1};
     const char *arch = o->arch ? o->arch : lbox_arch_host();
     if (lbox_recipe_load(o->runtime, arch, &b.recipe, err) < 0)
         return -1;
@@ -451,9 +561,11 @@ int lbox_build(struct lbox_fetcher *f, const struct lbox_build_opts *o,
         lock_tag(&b, res->ref, &lock_fd, err) < 0 ||
         lbox_mkdir_p(tmproot, 0755, err) < 0 || lbox_mkdir_p(b.layer_cache, 0755, err) < 0)
         goto out;
+    sweep_leftovers(f, tmproot, b.layer_cache);
     b.stage = lbox_path_join(tmproot, "build-XXXXXX");
-    if (!mkdtemp(b.stage)) {
-        lbox_err_errno(err, errno, "cannot create a staging folder under %s", tmproot);
+    if (lbox_cache_temp(b.stage, true, &b.stage_lock, err) < 0) {
+        lbox_err_prefix(err, "cannot make the build's staging folder (make %s writable, or "
+                        "set XDG_CACHE_HOME to another folder)", f->cache_dir);
         free(b.stage);
         b.stage = NULL;
         goto out;
@@ -483,16 +595,23 @@ int lbox_build(struct lbox_fetcher *f, const struct lbox_build_opts *o,
         goto out;
     if (o->output && lbox_image_export(b.store, res->ref, o->output, o->format, err) < 0)
         goto out;
-    /* The image the tag named before is garbage now unless another tag names it: collect
-     * its blobs, as lbox rm would. Skipped while another lbox holds the store; a failure
-     * only leaves garbage. Nothing is rebuilt for it: the layer cache keeps its own
-     * verified copy of every layer it made. */
-    struct lbox_error gc_err = {0};
-    lbox_store_gc(b.store, NULL, &gc_err);
     rc = 0;
 out:
+    /* The image the tag named before is garbage now unless another tag names it: collect
+     * its blobs, as lbox rm would. A failed build collects too: what it stored before
+     * failing is named by no tag, and a full disk wants it gone now. Skipped while another
+     * lbox holds the store (it may be mid-build); a failure only leaves garbage. Nothing is
+     * rebuilt for it: the layer cache keeps its own verified copy of every layer it made. */
+    if (b.store) {
+        struct lbox_error gc_err = {0};
+        lbox_store_gc(b.store, NULL, &gc_err);
+    }
+    if (rc < 0 && b.stage)
+        hint_disk_full(b.stage, f->cache_dir, err);
     if (b.stage)
         lbox_rm_rf(b.stage, NULL);
+    if (b.stage_lock >= 0)
+        close(b.stage_lock);
     free(b.stage);
     free(b.layer_cache);
     if (lock_fd >= 0)

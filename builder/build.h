@@ -60,7 +60,10 @@ struct lbox_build_result {
     size_t nwarnings;
 };
 
-/* Builds, tags, and (with opts->output) exports. f carries offline/progress/notice. */
+/* Builds, tags, and (with opts->output) exports. f carries offline/progress/notice. First
+ * deletes what killed builds left in the cache (staging folders, partial downloads: the
+ * entries no running lbox holds, see cache_temp.h). On failure, what it stored is collected as
+ * after an lbox rm (by a later collection when another lbox holds the store). */
 int lbox_build(struct lbox_fetcher *f, const struct lbox_build_opts *opts,
                struct lbox_build_result *res, struct lbox_error *err);
 void lbox_build_result_free(struct lbox_build_result *res);

@@ -1,5 +1,6 @@
 #include "fetch.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -50,6 +51,7 @@ struct transfer {
     bool progress;
     bool drew;
     double last_draw;
+    int write_errno; /* why the cache file could not take the data (ENOSPC, EIO, ...) */
 };
 
 static double now_s(void)
@@ -86,7 +88,10 @@ static int on_progress(void *p, curl_off_t dltotal, curl_off_t dlnow, curl_off_t
 static size_t on_data(char *buf, size_t size, size_t n, void *p)
 {
     struct transfer *t = p;
-    return fwrite(buf, size, n, t->out);
+    size_t w = fwrite(buf, size, n, t->out);
+    if (w < n && !t->write_errno)
+        t->write_errno = errno ? errno : EIO;
+    return w;
 }
 
 static bool transient(CURLcode rc, long http)
@@ -106,7 +111,15 @@ static bool transient(CURLcode rc, long http)
     }
 }
 
-/* Downloads url into dest (created/truncated), retrying transient failures. */
+/* A full disk or an unwritable cache: the message names the cache, not the temporary file. */
+static int cache_write_error(struct lbox_fetcher *f, const char *url, int e, struct lbox_error *err)
+{
+    return lbox_err_errno(err, e, "cannot save %s in the download cache %s (set XDG_CACHE_HOME "
+                          "to move the cache)", url, f->cache_dir);
+}
+
+/* Downloads url into dest (an existing file, truncated), retrying transient failures. On
+ * failure the caller deletes dest. */
 static int download(struct lbox_fetcher *f, const char *url, const char *dest, const char *hint,
                     struct lbox_error *err)
 {
@@ -124,7 +137,8 @@ static int download(struct lbox_fetcher *f, const char *url, const char *dest, c
             usleep((useconds_t)(250000u << attempt));
         t.out = fopen(dest, "wb");
         if (!t.out)
-            return lbox_err_errno(err, errno, "cannot create %s", dest);
+            return cache_write_error(f, url, errno, err);
+        t.write_errno = 0;
         CURL *c = curl->easy_init();
         if (!c) {
             fclose(t.out);
@@ -149,20 +163,19 @@ static int download(struct lbox_fetcher *f, const char *url, const char *dest, c
         rc = curl->easy_perform(c);
         curl->easy_getinfo(c, CURLINFO_RESPONSE_CODE, &http);
         curl->easy_cleanup(c);
-        int close_rc = fclose(t.out);
+        int close_rc = fclose(t.out), close_errno = errno;
         if (t.drew)
             fprintf(stderr, "\n");
         t.drew = false;
         if (rc == CURLE_OK && close_rc != 0)
-            return lbox_err_errno(err, errno, "cannot write %s", dest);
+            return cache_write_error(f, url, close_errno, err);
         if (rc == CURLE_WRITE_ERROR)
-            return lbox_err_errno(err, errno ? errno : EIO, "cannot write %s", dest);
+            return cache_write_error(f, url, t.write_errno ? t.write_errno : EIO, err);
         if (rc == CURLE_OK || !transient(rc, http))
             break;
     }
     if (rc == CURLE_OK)
         return 0;
-    unlink(dest);
     return lbox_err(err, LBOX_E_NET, "cannot download %s: %s%s%s%s", url,
                     curl_msg[0] ? curl_msg : curl->easy_strerror(rc), hint ? " (" : "",
                     hint ? hint : "", hint ? ")" : "");
@@ -187,11 +200,41 @@ static int commit_download(const char *tmp, char *dest, const char *url, char **
     return 0;
 }
 
-static char *temp_name(const char *path)
+/* <digest>.tmp-XXXXXX, and the <digest>.tmp.<pid>.<ns> of lbox before locks */
+static bool is_download_temp(const char *name) { return strstr(name, ".tmp") != NULL; }
+
+size_t lbox_fetch_sweep(struct lbox_fetcher *f)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return lbox_strdupf("%s.tmp.%d.%ld", path, (int)getpid(), ts.tv_nsec);
+    _cleanup_free_ char *blobs = lbox_path_join(f->cache_dir, "blobs");
+    _cleanup_free_ char *urls = lbox_path_join(f->cache_dir, "urls");
+    size_t n = lbox_cache_sweep(urls, is_download_temp);
+    DIR *d = opendir(blobs);
+    struct dirent *de;
+    while (d && (de = readdir(d))) {
+        if (de->d_name[0] == '.')
+            continue;
+        _cleanup_free_ char *alg = lbox_path_join(blobs, de->d_name);
+        n += lbox_cache_sweep(alg, is_download_temp);
+    }
+    if (d)
+        closedir(d);
+    return n;
+}
+
+/* A locked temporary file next to dest for a download: a killed lbox's half-written file
+ * is then known for what it is (lbox_fetch_sweep), and never taken for a whole one. */
+static char *download_temp(struct lbox_fetcher *f, const char *dest, const char *url, int *lock,
+                           struct lbox_error *err)
+{
+    char *tmp = lbox_strdupf("%s.tmp-XXXXXX", dest);
+    if (lbox_cache_temp(tmp, false, lock, err) < 0) {
+        free(tmp);
+        lbox_err_prefix(err, "cannot download %s into the cache %s (set XDG_CACHE_HOME to "
+                        "move it)", url, f->cache_dir);
+        return NULL;
+    }
+    fchmod(*lock, 0644);
+    return tmp;
 }
 
 int lbox_fetch_pinned(struct lbox_fetcher *f, const char *url, const char *digest,
@@ -222,13 +265,12 @@ int lbox_fetch_pinned(struct lbox_fetcher *f, const char *url, const char *diges
                         "%s is not in the cache and --offline was given (run once without --offline)",
                         url);
     }
-    _cleanup_free_ char *tmp = temp_name(dest);
-    if (download(f, url, tmp, hint, err) < 0) {
-        free(dest);
-        return -1;
-    }
-    if (lbox_digest_verify_file(tmp, &d, url, err) < 0) {
-        unlink(tmp);
+    _cleanup_close_ int lock = -1;
+    _cleanup_free_ char *tmp = download_temp(f, dest, url, &lock, err);
+    if (!tmp || download(f, url, tmp, hint, err) < 0 ||
+        lbox_digest_verify_file(tmp, &d, url, err) < 0) {
+        if (tmp)
+            unlink(tmp);
         free(dest);
         return -1;
     }
@@ -271,9 +313,12 @@ int lbox_fetch_unpinned(struct lbox_fetcher *f, const char *url, long max_age_s,
                         "%s is not in the cache and --offline was given (run once without --offline)",
                         url);
     }
-    _cleanup_free_ char *tmp = temp_name(dest);
+    _cleanup_close_ int lock = -1;
     struct lbox_error derr;
-    if (download(f, url, tmp, hint, &derr) < 0) {
+    _cleanup_free_ char *tmp = download_temp(f, dest, url, &lock, &derr);
+    if (!tmp || download(f, url, tmp, hint, &derr) < 0) {
+        if (tmp)
+            unlink(tmp);
         if (have) {
             notice(f, "%s; using the copy cached %ld minutes ago", derr.msg,
                    (long)(time(NULL) - st.st_mtime) / 60);

@@ -13,6 +13,7 @@
 
 #include "../common/error.h"
 #include "../common/hash.h"
+#include "cache_temp.h"
 
 struct lbox_fetcher {
     char *cache_dir;  /* <cache>/ ; blobs/ and urls/ below */
@@ -51,5 +52,8 @@ bool lbox_fetch_cached(struct lbox_fetcher *f, const char *digest, char **path);
 
 /* Path a pinned digest would have in the cache (whether present or not). malloc'd. */
 char *lbox_fetch_cache_path(struct lbox_fetcher *f, const struct lbox_digest *d);
+
+/* Sweeps the download cache: partial downloads (blobs/<alg>/, urls/) of killed lboxes. */
+size_t lbox_fetch_sweep(struct lbox_fetcher *f);
 
 #endif

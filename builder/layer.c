@@ -324,7 +324,9 @@ int lbox_layer_write_dir(struct lbox_store *st, const char *dir, int64_t epoch,
     }
     if (r < 0) {
         unlink(tmp);
-        return lbox_err_prefix(err, "cannot write the layer of %s", dir);
+        /* Both places: a full disk is the store's, a vanished file the tree's. */
+        return lbox_err_prefix(err, "cannot write the layer of %s into the image store %s", dir,
+                               lbox_store_dir(st));
     }
     return 0;
 }

@@ -8,9 +8,15 @@
  * Locks: whoever runs an image holds a shared flock on its rootfs directory for as long as
  * it runs (lbox_rootfs_hold); eviction takes the exclusive lock without waiting. A busy
  * rootfs gets a "<hex>.evict" marker instead; the holder evicts it when it lets go
- * (lbox_rootfs_release), and every later eviction pass retries the marked ones too. An evicted directory is first renamed to .trash-* under the lock (so no new
- * user can find it), then deleted by a detached process: deleting ~40000 files takes a
- * second or two, which neither lbox rm nor a rebuild should wait for.
+ * (lbox_rootfs_release), and every later eviction pass retries the marked ones too. An
+ * evicted directory is first renamed to .trash-* under the lock (so no new user can find
+ * it), then deleted by a detached process: deleting ~40000 files takes a second or two,
+ * which neither lbox rm nor a rebuild should wait for.
+ *
+ * Leftovers: an unpack in progress is a .tmp-* directory its maker holds locked
+ * (lbox_cache_temp), and the detached deleter holds each .trash-* it deletes. One nobody
+ * holds was left by a killed lbox (an invoke interrupted while unpacking leaves ~200 MB),
+ * and the next unpack or eviction pass takes it at once.
  *
  * Several stores may share the cache (it is keyed by content): evicting a rootfs another
  * store still uses only costs that store a new unpack, never a running sandbox. */
@@ -30,8 +36,7 @@
 
 #include "../common/cleanup.h"
 #include "../common/fsutil.h"
-
-#define STALE_SECONDS 3600 /* .trash-/.tmp- leftovers of a killed lbox, deleted after this */
+#include "cache_temp.h"
 
 char *lbox_rootfs_cache_dir(void)
 {
@@ -81,8 +86,17 @@ static void delete_detached(char **paths, size_t n)
     if (pid != 0)
         return; /* not waited for: init reaps it once lbox exits (or on failure, nothing) */
     syscall(SYS_close_range, 0, ~0U, 0);
-    for (size_t i = 0; i < n; i++)
+    /* Its own session: the Ctrl-C that ends the lbox that started it must not stop it. */
+    setsid();
+    for (size_t i = 0; i < n; i++) {
+        /* Held while deleted, so that sweeps leave it to us; held already: someone else
+         * deletes it. */
+        int fd;
+        if (lbox_cache_lock_temp(paths[i], &fd) < 0)
+            continue;
         lbox_rm_rf(paths[i], NULL);
+        close(fd);
+    }
     _exit(0);
 }
 
@@ -135,14 +149,47 @@ static void add(struct paths *p, char *path)
     p->v[p->n++] = path;
 }
 
-/* A ".trash-" or ".tmp-" entry a killed lbox left behind (an hour old). */
-static bool stale(const char *cache, const char *name)
+/* A ".trash-" or ".tmp-" entry a killed lbox left behind: nobody holds it. A .tmp- one is
+ * renamed to trash under our lock first, so that its maker, were it only about to lock it,
+ * finds it gone (lbox_cache_temp) instead of unpacking into what is being deleted. NULL
+ * when not stale. */
+static char *take_stale(const char *cache, const char *name)
 {
-    if (strncmp(name, ".trash-", 7) && strncmp(name, ".tmp-", 5))
-        return false;
-    struct stat sb;
-    _cleanup_free_ char *p = lbox_path_join(cache, name);
-    return lstat(p, &sb) == 0 && time(NULL) - sb.st_mtime >= STALE_SECONDS;
+    bool is_tmp = !strncmp(name, ".tmp-", 5);
+    if (!is_tmp && strncmp(name, ".trash-", 7))
+        return NULL;
+    char *path = lbox_path_join(cache, name);
+    int fd;
+    if (lbox_cache_lock_temp(path, &fd) < 0) {
+        free(path);
+        return NULL;
+    }
+    if (is_tmp) {
+        char *t = lbox_strdupf("%s/.trash-%s-%d-%ld", cache, name + 5, (int)getpid(),
+                               (long)time(NULL));
+        if (rename(path, t) == 0) {
+            free(path);
+            path = t;
+        } else {
+            free(t);
+            free(path);
+            path = NULL;
+        }
+    }
+    close(fd);
+    return path;
+}
+
+/* Takes the leftovers of killed lboxes in the cache into *trash. */
+static void take_leftovers(const char *cache, struct paths *trash)
+{
+    DIR *d = opendir(cache);
+    struct dirent *de;
+    while (d && (de = readdir(d)))
+        if (de->d_name[0] == '.')
+            add(trash, take_stale(cache, de->d_name));
+    if (d)
+        closedir(d);
 }
 
 static bool named_in(const char *hex, const char *const *digests, size_t n)
@@ -151,6 +198,25 @@ static bool named_in(const char *hex, const char *const *digests, size_t n)
         if (!strncmp(digests[i], "sha256:", 7) && !strcmp(digests[i] + 7, hex))
             return true;
     return false;
+}
+
+void lbox_rootfs_sweep(void)
+{
+    _cleanup_free_ char *cache = lbox_rootfs_cache_dir();
+    struct paths trash = {0};
+    take_leftovers(cache, &trash);
+    delete_detached(trash.v, trash.n);
+    for (size_t i = 0; i < trash.n; i++)
+        free(trash.v[i]);
+    free(trash.v);
+}
+
+void lbox_rootfs_mark(const char *dir)
+{
+    _cleanup_free_ char *marker = lbox_strdupf("%s.evict", dir);
+    int m = open(marker, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+    if (m >= 0)
+        close(m);
 }
 
 void lbox_rootfs_evict(const char *const *gone, size_t ngone, const char *const *kept,
@@ -179,12 +245,11 @@ void lbox_rootfs_evict(const char *const *gone, size_t ngone, const char *const 
                 unlinkat(dirfd(d), de->d_name, 0); /* wanted again: no longer to evict */
             else if (take(cache, hex, &t) == 0)
                 add(&trash, t);
-        } else if (stale(cache, de->d_name)) {
-            add(&trash, lbox_path_join(cache, de->d_name));
         }
     }
     if (d)
         closedir(d);
+    take_leftovers(cache, &trash);
     delete_detached(trash.v, trash.n);
     for (size_t i = 0; i < trash.n; i++)
         free(trash.v[i]);

@@ -21,12 +21,20 @@ int lbox_rootfs_hold(const char *dir, int *fd, struct lbox_error *err);
  * the caller should run lbox_rootfs_evict now that it no longer needs it. */
 bool lbox_rootfs_release(const char *dir, int fd);
 
+/* Marks the rootfs `dir` for eviction when its holder lets go (lbox_rootfs_release): for a
+ * holder that finds its image no longer in the store once unpacked. */
+void lbox_rootfs_mark(const char *dir);
+
 /* Evicts the rootfs of each manifest digest ("sha256:<hex>") in `gone` that nobody holds
  * now; a held one is marked and evicted by a later call. Also retries earlier marks, except
  * on the digests in `kept` (the store names them again: a rebuild made the same image), and
- * removes hour-old leftovers of killed processes. The deletion runs in a detached process.
- * Best effort: a cache entry that stays only costs disk. */
+ * takes the leftovers of killed processes (lbox_rootfs_sweep). The deletion runs in a
+ * detached process. Best effort: a cache entry that stays only costs disk. */
 void lbox_rootfs_evict(const char *const *gone, size_t ngone, const char *const *kept,
                        size_t nkept);
+
+/* Deletes, in a detached process, the half-unpacked images and unfinished deletions that
+ * killed lboxes left in the cache (entries nobody holds; see rootfs_cache.c). */
+void lbox_rootfs_sweep(void);
 
 #endif

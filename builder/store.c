@@ -36,20 +36,34 @@ struct lbox_store {
     size_t nheld;
 };
 
+/* A store this user cannot write (permissions, a read-only mount): the message says where
+ * it is and what to do. Returns -1. */
+static int hint_unwritable(const struct lbox_store *st, struct lbox_error *err)
+{
+    if (err && (access(st->dir, W_OK) < 0 || access(st->blobs, W_OK) < 0)) {
+        size_t n = strlen(err->msg);
+        snprintf(err->msg + n, sizeof err->msg - n, " (make the image store %s writable, or "
+                 "set XDG_DATA_HOME to use another)", st->dir);
+    }
+    return -1;
+}
+
 /* ---- locks ---- */
 
-static int open_lock(const char *path, struct lbox_error *err)
+static int open_lock(const struct lbox_store *st, const char *path, struct lbox_error *err)
 {
     int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    if (fd < 0)
+    if (fd < 0) {
         lbox_err_errno(err, errno, "cannot open lock file %s", path);
+        hint_unwritable(st, err);
+    }
     return fd;
 }
 
 /* Exclusive lock on index.lock, waiting at most lock_timeout_ms. Returns the fd. */
 static int index_lock(struct lbox_store *st, struct lbox_error *err)
 {
-    int fd = open_lock(st->index_lock, err);
+    int fd = open_lock(st, st->index_lock, err);
     if (fd < 0)
         return -1;
     struct timespec nap = {0, 20 * 1000 * 1000};
@@ -82,7 +96,7 @@ int lbox_store_hold(struct lbox_store *st, struct lbox_error *err)
 {
     if (st->gc_held)
         return 0;
-    if (st->gc_fd < 0 && (st->gc_fd = open_lock(st->gc_lock, err)) < 0)
+    if (st->gc_fd < 0 && (st->gc_fd = open_lock(st, st->gc_lock, err)) < 0)
         return -1;
     /* Waits only while a garbage collection runs, which is short. */
     while (flock(st->gc_fd, LOCK_SH) < 0)
@@ -150,7 +164,9 @@ static int index_save(struct lbox_store *st, json_t *idx, struct lbox_error *err
         return lbox_err(err, LBOX_E_IO, "cannot serialise %s", st->index);
     size_t len = strlen(s);
     _cleanup_free_ char *withnl = lbox_strdupf("%s\n", s);
-    return lbox_write_file_atomic(st->index, withnl, len + 1, 0644, err);
+    if (lbox_write_file_atomic(st->index, withnl, len + 1, 0644, err) < 0)
+        return hint_unwritable(st, err);
+    return 0;
 }
 
 const char *lbox_desc_ref(const json_t *desc)
@@ -315,6 +331,7 @@ int lbox_store_blob_tmp(struct lbox_store *st, char **tmp_path, int *fd, struct 
     int f = mkostemp(p, O_CLOEXEC);
     if (f < 0) {
         lbox_err_errno(err, errno, "cannot create a temporary blob in %s", st->blobs);
+        hint_unwritable(st, err);
         free(p);
         return -1;
     }
@@ -336,7 +353,8 @@ int lbox_store_blob_commit(struct lbox_store *st, const char *tmp_path, const ch
 }
 
 /* Copies src into fd while hashing it. */
-static int copy_hashing(const char *src, int fd, char *hex, struct lbox_error *err)
+static int copy_hashing(const struct lbox_store *st, const char *src, int fd, char *hex,
+                        struct lbox_error *err)
 {
     _cleanup_close_ int in = open(src, O_RDONLY | O_CLOEXEC);
     if (in < 0)
@@ -358,7 +376,8 @@ static int copy_hashing(const char *src, int fd, char *hex, struct lbox_error *e
             if (w < 0 && errno == EINTR)
                 continue;
             if (w < 0) {
-                r = lbox_err_errno(err, errno, "cannot write a blob into the store");
+                r = lbox_err_errno(err, errno, "cannot write a blob into the image store %s "
+                                   "(XDG_DATA_HOME moves it)", st->dir);
                 break;
             }
             off += w;
@@ -367,7 +386,8 @@ static int copy_hashing(const char *src, int fd, char *hex, struct lbox_error *e
             break;
     }
     if (r == 0 && fsync(fd) < 0)
-        r = lbox_err_errno(err, errno, "cannot write a blob into the store");
+        r = lbox_err_errno(err, errno, "cannot write a blob into the image store %s "
+                           "(XDG_DATA_HOME moves it)", st->dir);
     if (r == 0)
         lbox_hash_final_hex(h, hex);
     else
@@ -398,7 +418,7 @@ int lbox_store_put_blob_file(struct lbox_store *st, const char *path, const char
     _cleanup_close_ int fd = -1;
     if (lbox_store_blob_tmp(st, &tmp, &fd, err) < 0)
         return -1;
-    int r = copy_hashing(path, fd, hex, err);
+    int r = copy_hashing(st, path, fd, hex, err);
     if (r == 0 && strcmp(hex, digest + 7))
         r = lbox_err(err, LBOX_E_DIGEST, "%s has digest sha256:%s, not %s; not stored", path,
                      hex, digest);
@@ -544,18 +564,23 @@ static int resolve_in(json_t *idx, const char *ref, char *out, bool *by_tag,
     return 0;
 }
 
-int lbox_store_resolve(struct lbox_store *st, const char *ref, char *manifest_digest_out,
-                       struct lbox_error *err)
+/* Held before the index is read: what it names then outlives any collection. A store this
+ * user may only read (gc.lock not writable) is read without the hold: this user cannot
+ * collect it, and its owner's collection is not ours to stop. */
+static int hold_for_reading(struct lbox_store *st, struct lbox_error *err)
 {
-    /* Held before the index is read: what it names then outlives any collection. A
-     * store this user may only read (gc.lock not writable) is read without the hold: this
-     * user cannot collect it, and its owner's collection is not ours to stop. */
     if (!st->gc_held && st->gc_fd < 0) {
         st->gc_fd = open(st->gc_lock, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
         if (st->gc_fd < 0 && (errno == EACCES || errno == EROFS || errno == EPERM))
             st->gc_fd = open(st->gc_lock, O_RDONLY | O_CLOEXEC);
     }
-    if (st->gc_fd >= 0 && lbox_store_hold(st, err) < 0)
+    return st->gc_fd >= 0 ? lbox_store_hold(st, err) : 0;
+}
+
+int lbox_store_resolve(struct lbox_store *st, const char *ref, char *manifest_digest_out,
+                       struct lbox_error *err)
+{
+    if (hold_for_reading(st, err) < 0)
         return -1;
     /* A full digest resolved earlier by this handle stays valid while held, even if its tag
      * has moved on since: one invoke reads the config and unpacks the same image. */
@@ -650,6 +675,10 @@ static char *label(json_t *cfg, const char *key)
 int lbox_store_list(struct lbox_store *st, struct lbox_store_image **imgs, size_t *n,
                     struct lbox_error *err)
 {
+    /* Otherwise a rebuild's collection between reading the index and reading a manifest
+     * shows a whole image as damaged ("?"). */
+    if (hold_for_reading(st, err) < 0)
+        return -1;
     json_t *idx = index_load(st, err);
     if (!idx)
         return -1;
@@ -777,11 +806,25 @@ static int sweep(struct lbox_store *st, json_t *keep, size_t *removed, struct lb
     return r;
 }
 
+/* index.json.tmp.<pid> of an lbox killed while saving the index. Called under index.lock,
+ * which every writer of index.json holds from before its temporary file until the rename:
+ * whatever is there now is a leftover. */
+static void sweep_index_temps(struct lbox_store *st)
+{
+    DIR *d = opendir(st->dir);
+    struct dirent *de;
+    while (d && (de = readdir(d)))
+        if (!strncmp(de->d_name, "index.json.tmp", 14))
+            unlinkat(dirfd(d), de->d_name, 0);
+    if (d)
+        closedir(d);
+}
+
 int lbox_store_gc(struct lbox_store *st, size_t *removed, struct lbox_error *err)
 {
     if (removed)
         *removed = 0;
-    if (st->gc_fd < 0 && (st->gc_fd = open_lock(st->gc_lock, err)) < 0)
+    if (st->gc_fd < 0 && (st->gc_fd = open_lock(st, st->gc_lock, err)) < 0)
         return -1;
     /* Our own shared hold is converted in place; anyone else's makes us skip. */
     if (flock(st->gc_fd, LOCK_EX | LOCK_NB) < 0) {
@@ -807,6 +850,8 @@ int lbox_store_gc(struct lbox_store *st, size_t *removed, struct lbox_error *err
     }
     if (r == 0)
         r = sweep(st, keep, removed, err);
+    if (lock >= 0)
+        sweep_index_temps(st);
     json_decref(keep);
     json_decref(idx);
     index_unlock(lock);

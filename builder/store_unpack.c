@@ -14,6 +14,7 @@
 #include "../common/cleanup.h"
 #include "../common/fsutil.h"
 #include "../common/hash.h"
+#include "cache_temp.h"
 #include "store.h"
 #include "rootfs_cache.h"
 #include "store_internal.h"
@@ -330,10 +331,12 @@ int lbox_store_unpack(struct lbox_store *st, const char *manifest_digest, const 
     return r;
 }
 
-/* Unpacks the image into the cache unless it is there; *final = the cache directory. */
+/* Unpacks the image into the cache unless it is there (*unpacked says which); *final = the
+ * cache directory. */
 static int unpack_cached(struct lbox_store *st, const char *ref, const char *digest,
-                         char **final, struct lbox_error *err)
+                         char **final, bool *unpacked, struct lbox_error *err)
 {
+    *unpacked = false;
     _cleanup_free_ char *parent = lbox_rootfs_cache_dir();
     if (lbox_mkdir_p(parent, 0755, err) < 0)
         return -1;
@@ -341,9 +344,14 @@ static int unpack_cached(struct lbox_store *st, const char *ref, const char *dig
     struct stat sb;
     if (stat(*final, &sb) == 0 && S_ISDIR(sb.st_mode))
         return 0;
+    /* An invoke interrupted while unpacking left a few hundred MB: take them back first. */
+    lbox_rootfs_sweep();
     _cleanup_free_ char *tmp = lbox_strdupf("%s/.tmp-%.12s-XXXXXX", parent, digest + 7);
-    if (!mkdtemp(tmp))
-        return lbox_err_errno(err, errno, "cannot create a directory in %s", parent);
+    /* Locked while it is filled, so that sweeps tell it from a killed unpack's leftover. */
+    _cleanup_close_ int lock = -1;
+    if (lbox_cache_temp(tmp, true, &lock, err) < 0)
+        return lbox_err_prefix(err, "cannot unpack image %s (make %s writable, or set "
+                               "XDG_CACHE_HOME to another folder)", ref, parent);
     int r = lbox_store_unpack(st, digest, tmp, err);
     if (r == 0 && chmod(tmp, 0755) < 0)
         r = lbox_err_errno(err, errno, "cannot chmod %s", tmp);
@@ -357,7 +365,25 @@ static int unpack_cached(struct lbox_store *st, const char *ref, const char *dig
         lbox_rm_rf(tmp, NULL);
         return lbox_err_prefix(err, "cannot unpack image %s", ref);
     }
+    *unpacked = true;
     return 0;
+}
+
+/* Whether the store's index still names the manifest `digest`. */
+static bool still_named(struct lbox_store *st, const char *digest)
+{
+    json_t *idx = lbox_store_index_load(st, NULL);
+    if (!idx)
+        return true; /* unreadable: keep the rootfs rather than evict what it may name */
+    bool named = false;
+    size_t i;
+    json_t *d;
+    json_array_foreach(json_object_get(idx, "manifests"), i, d) {
+        const char *dg = json_string_value(json_object_get(d, "digest"));
+        named = named || (dg && !strcmp(dg, digest));
+    }
+    json_decref(idx);
+    return named;
 }
 
 int lbox_store_rootfs(struct lbox_store *st, const char *ref, char **rootfs_dir,
@@ -371,10 +397,18 @@ int lbox_store_rootfs(struct lbox_store *st, const char *ref, char **rootfs_dir,
      * that won the race means unpacking again (twice at most: the image is still ours). */
     for (int attempt = 0; attempt < 3; attempt++) {
         char *final = NULL;
-        int fd, held = unpack_cached(st, ref, digest, &final, err);
+        bool unpacked;
+        int fd, held = unpack_cached(st, ref, digest, &final, &unpacked, err);
         if (held == 0)
             held = lbox_rootfs_hold(final, &fd, err);
         if (held == 0) {
+            /* An lbox rm or a rebuild that untagged the image while we unpacked it found
+             * no rootfs to evict: we evict it ourselves once done (lbox_store_close). Read
+             * after the rootfs is in place, so that an untagging after this reading finds
+             * it, held, and marks it itself. (A rootfs that was there already was
+             * evicted or marked by the untagging itself.) */
+            if (unpacked && !still_named(st, digest))
+                lbox_rootfs_mark(final);
             lbox_store_keep_rootfs(st, fd, final);
             *rootfs_dir = final;
             return 0;

@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
+#include "builder/fetch.h"
 #include "builder/image.h"
 #include "builder/layer.h"
 #include "builder/rootfs_cache.h"
@@ -605,6 +606,161 @@ static void resolved_image_outlives_a_retag(void **state)
     lbox_store_close(reader);
 }
 
+/* `lbox images` reads the index, then each manifest and config: a rebuild's collection in
+ * between would show a whole image as damaged ("?"), so listing holds the store too. */
+static void listing_outlives_a_retag(void **state)
+{
+    struct ctx *c = *state;
+    struct lbox_error err;
+    char old[72], new[72];
+    make_image(c, "fn", "one", old);
+    lbox_store_close(c->st); /* drop our own hold */
+    must(lbox_store_open(c->store_dir, &c->st, &err), &err);
+    struct lbox_store *lister;
+    must(lbox_store_open(c->store_dir, &lister, &err), &err);
+    struct lbox_store_image *imgs;
+    size_t n, removed = 99;
+    must(lbox_store_list(lister, &imgs, &n, &err), &err);
+    lbox_store_images_free(imgs, n);
+    make_image(c, "fn", "two", new);
+    must(lbox_store_gc(c->st, &removed, &err), &err);
+    assert_int_equal(removed, 0);
+    lbox_store_close(lister);
+    must(lbox_store_gc(c->st, &removed, &err), &err);
+    assert_true(removed > 0);
+}
+
+/* ---- what killed processes leave behind ---- */
+
+static bool gone_within_10s(const char *path)
+{
+    for (int i = 0; i < 1000 && access(path, F_OK) == 0; i++)
+        usleep(10000);
+    return access(path, F_OK) != 0;
+}
+
+/* An invoke killed while unpacking leaves a .tmp- folder of a few hundred MB: the next
+ * unpack takes it back at once (not an hour later), and never one still being filled. */
+static void killed_unpack_is_swept(void **state)
+{
+    struct ctx *c = *state;
+    struct lbox_error err;
+    char md[72];
+    make_image(c, "fn", "one", md);
+    _cleanup_free_ char *cache = lbox_rootfs_cache_dir();
+    fx_write(cache, ".tmp-0123456789ab-Killed/var/task/index.js", "x");
+    fx_write(cache, ".tmp-0123456789ab-Filled/var/task/index.js", "x");
+    _cleanup_free_ char *killed = lbox_path_join(cache, ".tmp-0123456789ab-Killed");
+    _cleanup_free_ char *filling = lbox_path_join(cache, ".tmp-0123456789ab-Filled");
+    int fd = open(filling, O_RDONLY | O_DIRECTORY); /* its unpacker, alive and locking it */
+    assert_true(fd >= 0);
+    assert_int_equal(flock(fd, LOCK_EX), 0);
+
+    struct lbox_store *inv;
+    must(lbox_store_open(c->store_dir, &inv, &err), &err);
+    _cleanup_free_ char *r = NULL;
+    must(lbox_store_rootfs(inv, "fn", &r, &err), &err);
+    lbox_store_close(inv);
+    assert_true(gone_within_10s(killed));
+    assert_true(trash_emptied(cache));
+    assert_true(exists(filling, "var/task/index.js"));
+
+    /* its unpacker killed too: the next pass (any eviction) takes it */
+    close(fd);
+    must(lbox_store_remove(c->st, "fn", &err), &err);
+    assert_true(gone_within_10s(filling));
+    assert_true(trash_emptied(cache));
+}
+
+/* An lbox rm (or a rebuild) that untags an image while an invoke is still unpacking it finds
+ * no rootfs to evict; the invoke, once done, must not leave it in the cache for good. */
+static void untagged_while_unpacking_is_evicted_after_use(void **state)
+{
+    struct ctx *c = *state;
+    struct lbox_error err;
+    char md[72], got[72];
+    make_image(c, "fn", "one", md);
+    struct lbox_store *inv;
+    must(lbox_store_open(c->store_dir, &inv, &err), &err);
+    must(lbox_store_resolve(inv, "fn", got, &err), &err);
+    must(lbox_store_remove(c->st, "fn", &err), &err); /* the rm, before the rootfs exists */
+    _cleanup_free_ char *r = NULL;
+    must(lbox_store_rootfs(inv, got, &r, &err), &err);
+    assert_true(exists(r, "var/task/index.js")); /* the invoke runs what it resolved */
+    lbox_store_close(inv);
+    assert_int_not_equal(access(r, F_OK), 0);
+    _cleanup_free_ char *cache = lbox_rootfs_cache_dir();
+    assert_true(trash_emptied(cache));
+
+    /* an image still tagged stays unpacked after its run */
+    make_image(c, "kept", "two", md);
+    must(lbox_store_open(c->store_dir, &inv, &err), &err);
+    _cleanup_free_ char *r2 = NULL;
+    must(lbox_store_rootfs(inv, "kept", &r2, &err), &err);
+    lbox_store_close(inv);
+    assert_true(exists(r2, "var/task/index.js"));
+}
+
+/* An lbox killed while saving index.json leaves index.json.tmp.<pid>; collection removes it. */
+static void killed_index_write_is_swept(void **state)
+{
+    struct ctx *c = *state;
+    struct lbox_error err;
+    char md[72];
+    make_image(c, "fn", "one", md);
+    fx_write(c->store_dir, "index.json.tmp.4242", "{\"half");
+    _cleanup_free_ char *t = lbox_path_join(c->store_dir, "index.json.tmp.4242");
+    must(lbox_store_gc(c->st, NULL, &err), &err);
+    assert_int_not_equal(access(t, F_OK), 0);
+    _cleanup_free_ char *cfg = NULL;
+    must(lbox_store_config(c->st, "fn", &cfg, &err), &err);
+}
+
+static bool is_tmp_name(const char *name) { return strstr(name, ".tmp") != NULL; }
+
+/* The cache's temporary entries: the maker's lock is what tells work in progress from a
+ * killed maker's leftover, whatever their age. */
+static void cache_temps_are_locked_until_done(void **state)
+{
+    struct ctx *c = *state;
+    struct lbox_error err;
+    _cleanup_free_ char *dir = lbox_path_join(c->root, "cachedir");
+    fx_write(dir, "keep", "a finished entry");
+    _cleanup_free_ char *f = lbox_path_join(dir, "blob.tmp-XXXXXX");
+    _cleanup_free_ char *d = lbox_path_join(dir, "stage.tmp-XXXXXX");
+    int ffd, dfd;
+    must(lbox_cache_temp(f, false, &ffd, &err), &err);
+    must(lbox_cache_temp(d, true, &dfd, &err), &err);
+    assert_int_equal(write(ffd, "partial", 7), 7);
+    fx_write(d, "sub/file", "x");
+    fx_write(dir, "old.tmp.99999", "left by an lbox before locks");
+
+    /* another process sweeps: the held ones stay */
+    pid_t kid = fork();
+    if (kid == 0)
+        _exit(lbox_cache_sweep(dir, is_tmp_name) == 1 ? 0 : 1);
+    int status;
+    waitpid(kid, &status, 0);
+    assert_int_equal(WEXITSTATUS(status), 0);
+    assert_int_equal(access(f, F_OK), 0);
+    assert_true(exists(d, "sub/file"));
+    int busy;
+    assert_int_equal(lbox_cache_lock_temp(f, &busy), -1);
+
+    /* their maker dies (its locks go): the next sweep takes both, and only them */
+    close(ffd);
+    close(dfd);
+    assert_int_equal(lbox_cache_sweep(dir, is_tmp_name), 2);
+    assert_int_not_equal(access(f, F_OK), 0);
+    assert_int_not_equal(access(d, F_OK), 0);
+    assert_true(exists(dir, "keep"));
+
+    /* an unwritable folder is an error that names it */
+    _cleanup_free_ char *nodir = lbox_path_join(c->root, "missing/x.tmp-XXXXXX");
+    assert_int_equal(lbox_cache_temp(nodir, false, &ffd, &err), -1);
+    assert_non_null(strstr(err.msg, "missing"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -620,6 +776,12 @@ int main(void)
         cmocka_unit_test_setup_teardown(hostile_layers_are_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(unpacks_as_non_root, setup, teardown),
         cmocka_unit_test_setup_teardown(rootfs_cache_follows_the_store, setup, teardown),
+        cmocka_unit_test_setup_teardown(listing_outlives_a_retag, setup, teardown),
+        cmocka_unit_test_setup_teardown(killed_unpack_is_swept, setup, teardown),
+        cmocka_unit_test_setup_teardown(untagged_while_unpacking_is_evicted_after_use, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(killed_index_write_is_swept, setup, teardown),
+        cmocka_unit_test_setup_teardown(cache_temps_are_locked_until_done, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -17,6 +17,7 @@
 #include "../common/fsutil.h"
 #include "../common/hash.h"
 #include "../sandbox/sandbox.h"
+#include "cache_temp.h"
 #include "code.h"
 #include "debian.h"
 #include "extract.h"
@@ -194,6 +195,9 @@ out:
     return rc;
 }
 
+/* The folders an assembly fills before it renames them to their key. */
+static bool is_assembly_temp(const char *name) { return !strncmp(name, "tmp-", 4); }
+
 int lbox_buildenv_prepare(struct lbox_fetcher *f, const struct lbox_npm_install_opts *o,
                           char **root, struct lbox_error *err)
 {
@@ -215,6 +219,7 @@ int lbox_buildenv_prepare(struct lbox_fetcher *f, const struct lbox_npm_install_
         .arch = (char *)lbox_arch_debian(r.arch),
     };
     char *release = NULL, *base = NULL, *dir = NULL, *tmp = NULL;
+    int tmp_lock = -1;
     struct lbox_node_opts no = {.source = LBOX_NODE_AUTO};
     if (o->node)
         no = *o->node;
@@ -255,6 +260,9 @@ int lbox_buildenv_prepare(struct lbox_fetcher *f, const struct lbox_npm_install_
     }
     base = lbox_path_join(f->cache_dir, "buildenv");
     dir = lbox_path_join(base, key);
+    /* An assembly that was killed left a tmp-* of 100-400 MB; a running one holds its own
+     * locked (cache_temp.h), so only the leftovers go. */
+    lbox_cache_sweep(base, is_assembly_temp);
     struct stat st;
     if (stat(dir, &st) == 0 && S_ISDIR(st.st_mode)) {
         *root = dir;
@@ -271,8 +279,9 @@ int lbox_buildenv_prepare(struct lbox_fetcher *f, const struct lbox_npm_install_
     tmp = lbox_path_join(base, "tmp-XXXXXX");
     if (lbox_mkdir_p(base, 0755, err) < 0)
         goto out;
-    if (!mkdtemp(tmp)) {
-        lbox_err_errno(err, errno, "cannot create a folder under %s", base);
+    if (lbox_cache_temp(tmp, true, &tmp_lock, err) < 0) {
+        lbox_err_prefix(err, "cannot assemble the build environment (make %s writable, or set "
+                        "XDG_CACHE_HOME to another folder)", base);
         free(tmp);
         tmp = NULL;
         goto out;
@@ -294,6 +303,8 @@ out:
         lbox_rm_rf(tmp, NULL);
         free(tmp);
     }
+    if (tmp_lock >= 0)
+        close(tmp_lock);
     free(pkgs);
     strv_free(build, nbuild);
     headers_pin_free(&pin);

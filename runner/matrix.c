@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "builder/cache_temp.h"
 #include "builder/image.h"
 #include "builder/recipe.h"
 #include "builder/store.h"
@@ -250,6 +251,9 @@ static void build_cell(struct lbox_fetcher *f, const struct lbox_matrix_opts *o,
     lbox_build_result_free(&res);
 }
 
+/* The folders of results a matrix run keeps under <cache>/tmp while its workers run. */
+static bool is_matrix_temp(const char *name) { return !strncmp(name, "matrix-", 7); }
+
 int lbox_matrix_run(struct lbox_fetcher *f, const struct lbox_matrix_opts *o,
                     struct lbox_matrix_cell **out, size_t *nout, struct lbox_error *err)
 {
@@ -282,11 +286,13 @@ int lbox_matrix_run(struct lbox_fetcher *f, const struct lbox_matrix_opts *o,
     _cleanup_free_ char *tmproot = lbox_path_join(f->cache_dir, "tmp");
     _cleanup_free_ char *dir = lbox_path_join(tmproot, "matrix-XXXXXX");
     pid_t *pids = lbox_xcalloc(n, sizeof *pids);
-    int rc = -1;
+    int rc = -1, dir_lock = -1;
     if (lbox_mkdir_p(tmproot, 0755, err) < 0)
         goto out;
-    if (!mkdtemp(dir)) {
-        lbox_err_errno(err, errno, "cannot create a folder under %s", tmproot);
+    /* A matrix that was killed left its folder of results; a running one holds its own
+     * locked (cache_temp.h). */
+    lbox_cache_sweep(tmproot, is_matrix_temp);
+    if (lbox_cache_temp(dir, true, &dir_lock, err) < 0) {
         dir[0] = '\0';
         goto out;
     }
@@ -346,6 +352,8 @@ out:
     free(pids);
     if (dir[0])
         lbox_rm_rf(dir, NULL);
+    if (dir_lock >= 0)
+        close(dir_lock);
     if (cells)
         lbox_matrix_cells_free(cells, n);
     return rc;

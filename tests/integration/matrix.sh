@@ -36,10 +36,14 @@ check "pure: both arches and all three runtimes ran" \
 # A function error is a failed combination.
 mkdir -p "$T/throw"
 echo 'exports.handler = async () => { throw new Error("boom"); };' >"$T/throw/index.js"
+# (Also: the results folder a killed matrix left, which no running one holds, goes.)
+leftover=$XDG_CACHE_HOME/lbox/tmp/matrix-killed01
+mkdir -p "$leftover" && echo '{}' >"$leftover/0.json"
 rc=0
 "$LBOX" matrix --code "$T/throw" --runtimes nodejs18.x --arches x86_64 >"$T/out" 2>"$T/err" || rc=$?
 check "throwing: exit 3 and status error (got $rc)" \
   bash -c "[ $rc -eq 3 ] && grep -qE '^nodejs18\.x +x86_64 +error ' '$T/out'"
+check "a killed matrix's results folder is taken" test ! -e "$leftover"
 
 expect_fail "an unknown architecture is a usage error" "unknown architecture 'sparc'" \
   "$LBOX" matrix --code "$FIX/pure" --arches sparc

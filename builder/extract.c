@@ -2,6 +2,8 @@
 
 #include <archive.h>
 #include <archive_entry.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdbool.h>
 #include <string.h>
 
@@ -29,6 +31,23 @@ static bool kept(const char *rel, const char *const *keep)
 }
 
 /* "package/lib/x" with strip "package/" → "lib/x"; NULL when outside strip. */
+/* libarchive's disk writer says only "Write failed" on a full disk; its errno says why,
+ * and lbox_err_errno turns ENOSPC into LBOX_E_NOSPC with advice. */
+static void __attribute__((format(printf, 3, 4)))
+write_error(struct lbox_error *err, struct archive *out, const char *fmt, ...)
+{
+    char what[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
+    int e = archive_errno(out);
+    if (e > 0)
+        lbox_err_errno(err, e, "%s", what);
+    else
+        lbox_err(err, LBOX_E_IO, "%s: %s", what, archive_error_string(out));
+}
+
 static const char *strip_prefix(const char *name, const char *strip)
 {
     while (name[0] == '.' && name[1] == '/')
@@ -94,8 +113,7 @@ int lbox_extract_subtree(const char *archive_path, const char *strip, const char
         la_int64_t off;
         while ((r = archive_read_data_block(in, &buf, &len, &off)) == ARCHIVE_OK) {
             if (archive_write_data_block(out, buf, len, off) != ARCHIVE_OK) {
-                lbox_err(err, LBOX_E_IO, "%s: cannot write '%s': %s", archive_path, target,
-                         archive_error_string(out));
+                write_error(err, out, "%s: cannot write '%s'", archive_path, target);
                 goto out;
             }
         }
@@ -105,8 +123,7 @@ int lbox_extract_subtree(const char *archive_path, const char *strip, const char
             goto out;
         }
         if (archive_write_finish_entry(out) != ARCHIVE_OK) {
-            lbox_err(err, LBOX_E_IO, "%s: cannot finish '%s': %s", archive_path, target,
-                     archive_error_string(out));
+            write_error(err, out, "%s: cannot finish '%s'", archive_path, target);
             goto out;
         }
     }
@@ -116,8 +133,7 @@ int lbox_extract_subtree(const char *archive_path, const char *strip, const char
         goto out;
     }
     if (archive_write_close(out) != ARCHIVE_OK) {
-        lbox_err(err, LBOX_E_IO, "cannot finish extracting %s: %s", archive_path,
-                 archive_error_string(out));
+        write_error(err, out, "cannot finish extracting %s", archive_path);
         goto out;
     }
     rc = 0;

@@ -6,11 +6,13 @@
 #include <jansson.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -23,6 +25,30 @@
 #include "sandbox/sandbox.h"
 
 #define SHUTDOWN_BUDGET_MS 2000
+/* The part of it the runtime has to exit after SIGTERM before extensions hear SHUTDOWN (RAPID
+ * gives it 30%, rapid/shutdown.go). */
+#define RUNTIME_SHUTDOWN_MS (SHUTDOWN_BUDGET_MS * 3 / 10)
+
+/* An external extension's process. The sandbox reports only the runtime's exit, so each
+ * extension is watched through a pidfd of its own: its exit outside a shutdown is Lambda's
+ * Extension.Crash. */
+struct ext_proc {
+    char name[64];
+    int pidfd;              /* -1: gone (or not watchable) */
+    bool gone;
+};
+
+enum init_end { INIT_OK, INIT_FAILED, INIT_EXITED, INIT_EXT_FAILED, INIT_TIMED_OUT };
+
+/* Why an init did not finish, kept from a pre-warm for the first invoke. */
+struct init_failure {
+    enum init_end end;
+    struct lbox_rapi_result error;  /* INIT_FAILED: the /init/error */
+    int wstatus;                    /* INIT_EXITED: how the runtime ended */
+    double ms;                      /* how long the init ran (before any reset) */
+    const char *ext_type;           /* INIT_EXT_FAILED: Extension.Crash or .LaunchError */
+    char what[512];                 /* ... and what happened */
+};
 
 struct lbox_env {
     struct lbox_env_config cfg;
@@ -43,10 +69,16 @@ struct lbox_env {
     bool initialized;       /* ... and finished its init */
     bool ever_initialized;  /* Init Duration is reported once, on the cold start */
     double init_ms;         /* last init's duration */
+    pid_t runtime_pid;      /* host pid, leader of the runtime's process group */
+    bool runtime_exited;    /* ... and it has exited (runtime_wstatus says how) */
+    int runtime_wstatus;
+    struct ext_proc *ext;   /* the external extensions started with it */
+    size_t n_ext;
+    char crashed_ext[64];   /* the first extension that exited outside a shutdown ("" none) */
+    bool shutting_down;     /* SIGTERM or SHUTDOWN sent: exits are expected now */
     /* An init failure found by --prewarm, returned to the first invoke. */
     bool prewarm_failed;
-    struct lbox_rapi_result prewarm_error;
-    int prewarm_wstatus;
+    struct init_failure prewarm;
 };
 
 static int64_t now_ns(void)
@@ -132,60 +164,174 @@ static bool drain_logs(struct lbox_env *env)
     return any;
 }
 
-enum wait_end { W_COND, W_EXIT, W_TIMEOUT };
+/* ---- watching the processes ---------------------------------------------------------------- */
 
-typedef bool (*status_pred)(const struct lbox_rapi_status *st);
-static bool init_over(const struct lbox_rapi_status *st) { return st->init_done || st->init_error; }
-static bool invoke_over(const struct lbox_rapi_status *st) { return st->invoke_done; }
-static bool extensions_idle(const struct lbox_rapi_status *st) { return st->extensions_idle; }
-static bool runtime_waiting(const struct lbox_rapi_status *st) { return st->runtime_waiting; }
-
-/* Waits until pred holds, the runtime exits, or the deadline passes, forwarding the
- * function's output meanwhile. */
-static enum wait_end wait_for(struct lbox_env *env, status_pred pred, int64_t deadline_ns,
-                              int *wstatus)
+static int pidfd_of(pid_t pid)
 {
-    int exit_fd = lbox_sandbox_exit_fd(env->sb);
+#ifdef SYS_pidfd_open
+    return (int)syscall(SYS_pidfd_open, pid, 0);
+#else
+    (void)pid;
+    errno = ENOSYS;
+    return -1;
+#endif
+}
+
+/* Whether the runtime has exited (remembered: the sandbox tells it once). */
+static bool runtime_gone(struct lbox_env *env)
+{
+    struct lbox_error perr = {0};
+    if (env->running && !env->runtime_exited &&
+        lbox_sandbox_poll_exit(env->sb, &env->runtime_wstatus, &perr) == 1)
+        env->runtime_exited = true;
+    return env->runtime_exited;
+}
+
+/* Notes the extensions whose process has ended; true when one has crashed, i.e. ended while
+ * nobody asked it to. */
+static bool extension_crashed(struct lbox_env *env)
+{
+    for (size_t i = 0; i < env->n_ext; i++) {
+        struct ext_proc *e = &env->ext[i];
+        struct pollfd p = {.fd = e->pidfd, .events = POLLIN};
+        if (e->pidfd < 0 || poll(&p, 1, 0) <= 0)
+            continue;
+        close(e->pidfd);
+        e->pidfd = -1;
+        e->gone = true;
+        if (!env->shutting_down && !env->crashed_ext[0])
+            snprintf(env->crashed_ext, sizeof env->crashed_ext, "%s", e->name);
+    }
+    return env->crashed_ext[0] != 0;
+}
+
+static bool extensions_all_gone(const struct lbox_env *env)
+{
+    for (size_t i = 0; i < env->n_ext; i++)
+        if (!env->ext[i].gone)
+            return false;
+    return true;
+}
+
+static void forget_extensions(struct lbox_env *env)
+{
+    for (size_t i = 0; i < env->n_ext; i++)
+        if (env->ext[i].pidfd >= 0)
+            close(env->ext[i].pidfd);
+    free(env->ext);
+    env->ext = NULL;
+    env->n_ext = 0;
+    env->crashed_ext[0] = 0;
+}
+
+/* ---- waiting -------------------------------------------------------------------------------- */
+
+/* W_EXIT: the runtime exited; W_EXT_EXIT: an extension crashed. Neither ends a wait during a
+ * shutdown, where exits are what is waited for. */
+enum wait_end { W_COND, W_EXIT, W_EXT_EXIT, W_TIMEOUT };
+
+typedef bool (*status_pred)(struct lbox_env *env, const struct lbox_rapi_status *st);
+
+static bool init_over(struct lbox_env *env, const struct lbox_rapi_status *st)
+{
+    (void)env;
+    return st->init_done || st->init_error;
+}
+
+static bool invoke_over(struct lbox_env *env, const struct lbox_rapi_status *st)
+{
+    (void)env;
+    return st->invoke_done;
+}
+
+static bool runtime_waiting(struct lbox_env *env, const struct lbox_rapi_status *st)
+{
+    (void)env;
+    return st->runtime_waiting;
+}
+
+/* Extension init comes first: every started extension has registered. */
+static bool extensions_registered(struct lbox_env *env, const struct lbox_rapi_status *st)
+{
+    return st->n_extensions >= env->n_ext;
+}
+
+static bool runtime_down(struct lbox_env *env, const struct lbox_rapi_status *st)
+{
+    (void)st;
+    return !env->running || runtime_gone(env);
+}
+
+/* After SHUTDOWN, extensions are done once they have exited, as RAPID waits for; one that
+ * asks for another event instead (or never subscribed to SHUTDOWN) has nothing left to do. */
+static bool extensions_done(struct lbox_env *env, const struct lbox_rapi_status *st)
+{
+    extension_crashed(env);
+    return st->extensions_idle || extensions_all_gone(env);
+}
+
+/* The fds a wait wakes up for: the Runtime API's state, the output pipes, the runtime's exit
+ * (until seen) and the extensions' pidfds (until gone). Returns how many it filled. */
+static nfds_t wait_fds(struct lbox_env *env, struct pollfd *p, size_t cap)
+{
+    nfds_t n = 0;
+    int fds[] = {lbox_rapi_wait_fd(env->api), env->log_rd, env->tele_rd,
+                 env->running && !env->runtime_exited ? lbox_sandbox_exit_fd(env->sb) : -1};
+    for (size_t i = 0; i < sizeof fds / sizeof *fds; i++)
+        if (fds[i] >= 0)
+            p[n++] = (struct pollfd){.fd = fds[i], .events = POLLIN};
+    for (size_t i = 0; i < env->n_ext && n < cap; i++)
+        if (env->ext[i].pidfd >= 0)
+            p[n++] = (struct pollfd){.fd = env->ext[i].pidfd, .events = POLLIN};
+    return n;
+}
+
+/* Waits until pred holds, the runtime exits, an extension crashes, or the deadline passes,
+ * forwarding the function's output meanwhile. */
+static enum wait_end wait_for(struct lbox_env *env, status_pred pred, int64_t deadline_ns)
+{
+    struct pollfd *p = lbox_xcalloc(4 + env->n_ext, sizeof *p);
+    enum wait_end end;
     for (;;) {
         drain_logs(env);
         lbox_rapi_clear_wait(env->api);
         struct lbox_rapi_status st;
         lbox_rapi_status(env->api, &st);
-        if (pred(&st))
-            return W_COND;
-        struct lbox_error perr = {0};
-        if (lbox_sandbox_poll_exit(env->sb, wstatus, &perr) == 1) {
+        if (pred(env, &st)) {
+            end = W_COND;
+            break;
+        }
+        bool exited = runtime_gone(env), crashed = extension_crashed(env);
+        if (!env->shutting_down && (exited || crashed)) {
             /* An answer posted just before exiting still counts. */
-            lbox_rapi_status(env->api, &st);
             drain_logs(env);
-            return pred(&st) ? W_COND : W_EXIT;
+            lbox_rapi_status(env->api, &st);
+            end = pred(env, &st) ? W_COND : exited ? W_EXIT : W_EXT_EXIT;
+            break;
         }
         int64_t left = deadline_ns - now_ns();
-        if (left <= 0)
-            return W_TIMEOUT;
+        if (left <= 0) {
+            end = W_TIMEOUT;
+            break;
+        }
         int ms = (int)(left / 1000000) + 1;
-        if (exit_fd < 0 && ms > 50)
+        if (lbox_sandbox_exit_fd(env->sb) < 0 && ms > 50)
             ms = 50; /* no exit fd: look at the process regularly */
-        struct pollfd p[4] = {
-            {.fd = lbox_rapi_wait_fd(env->api), .events = POLLIN},
-            {.fd = env->log_rd, .events = POLLIN},
-            {.fd = env->tele_rd, .events = POLLIN},
-            {.fd = exit_fd, .events = POLLIN},
-        };
-        poll(p, exit_fd >= 0 ? 4 : 3, ms);
+        poll(p, wait_fds(env, p, 4 + env->n_ext), ms);
     }
+    free(p);
+    return end;
 }
 
 /* ---- starting and stopping the runtime ---------------------------------------------------- */
 
 /* tele_fd: the telemetry pipe for the runtime, -1 for an extension. */
 static int exec_in_sandbox(struct lbox_env *env, const char *path, char *const *envp,
-                           int tele_fd, struct lbox_error *err)
+                           int tele_fd, pid_t *pid, struct lbox_error *err)
 {
     const char *argv[] = {path, NULL};
-    pid_t pid;
     return lbox_sandbox_exec_fd3(env->sb, argv, (const char *const *)envp, "/var/task",
-                                 env->log_wr, env->log_wr, tele_fd, &pid, err);
+                                 env->log_wr, env->log_wr, tele_fd, pid, err);
 }
 
 static int filter_executable(const struct dirent *d)
@@ -193,8 +339,25 @@ static int filter_executable(const struct dirent *d)
     return d->d_name[0] != '.';
 }
 
+static int start_extension(struct lbox_env *env, const char *name, struct lbox_error *err)
+{
+    char *inside = lbox_strdupf("/opt/extensions/%s", name);
+    pid_t pid = 0;
+    int r = exec_in_sandbox(env, inside, env->ext_envp.v, -1, &pid, err);
+    if (r == 0) {
+        struct ext_proc *e = &env->ext[env->n_ext++];
+        snprintf(e->name, sizeof e->name, "%s", name);
+        /* Without a pidfd (kernels before 5.3) its crash goes unnoticed, and a shutdown
+         * waits for it until the deadline. */
+        e->pidfd = pid > 0 ? pidfd_of(pid) : -1;
+        e->gone = false;
+    }
+    free(inside);
+    return r;
+}
+
 /* External extensions: executables in /opt/extensions, started before the runtime. */
-static int start_extensions(struct lbox_env *env, size_t *started, struct lbox_error *err)
+static int start_extensions(struct lbox_env *env, struct lbox_error *err)
 {
     char *off = lbox_path_join(env->rootfs, "opt/disable-extensions-jwigqn8j");
     bool disabled = access(off, F_OK) == 0;
@@ -215,16 +378,11 @@ static int start_extensions(struct lbox_env *env, size_t *started, struct lbox_e
     }
     /* Known before they start: by name, they are the external extensions. */
     lbox_rapi_set_external_extensions(env->api, run, n_run);
+    forget_extensions(env);
+    env->ext = lbox_xcalloc(n_run ? n_run : 1, sizeof *env->ext);
     int r = 0;
-    for (size_t i = 0; i < n_run && r == 0; i++) {
-        char *inside = lbox_strdupf("/opt/extensions/%s", run[i]);
-        r = exec_in_sandbox(env, inside, env->ext_envp.v, -1, err);
-        if (r < 0)
-            lbox_err_prefix(err, "starting extension %s", inside);
-        else
-            (*started)++;
-        free(inside);
-    }
+    for (size_t i = 0; i < n_run && r == 0; i++)
+        r = start_extension(env, run[i], err);
     free(run);
     for (int i = 0; i < n; i++)
         free(names[i]);
@@ -249,26 +407,7 @@ static const char *bootstrap_path(struct lbox_env *env)
     return NULL;
 }
 
-/* Lambda's extension init comes before the runtime's: give every started extension the
- * chance to register (until the init deadline) before the runtime may ask for events. */
-static void wait_registrations(struct lbox_env *env, size_t started, int64_t deadline_ns)
-{
-    for (;;) {
-        drain_logs(env);
-        lbox_rapi_clear_wait(env->api);
-        struct lbox_rapi_status st;
-        lbox_rapi_status(env->api, &st);
-        int64_t left = deadline_ns - now_ns();
-        if (st.n_extensions >= started || left <= 0)
-            return;
-        struct pollfd p[3] = {{.fd = lbox_rapi_wait_fd(env->api), .events = POLLIN},
-                              {.fd = env->log_rd, .events = POLLIN},
-                              {.fd = env->tele_rd, .events = POLLIN}};
-        poll(p, 3, (int)(left / 1000000) + 1);
-    }
-}
-
-static int start_runtime(struct lbox_env *env, int64_t deadline_ns, struct lbox_error *err)
+static int start_runtime(struct lbox_env *env, struct lbox_error *err)
 {
     const char *boot = bootstrap_path(env);
     if (!boot)
@@ -276,17 +415,11 @@ static int start_runtime(struct lbox_env *env, int64_t deadline_ns, struct lbox_
                         "the image %s has no /var/runtime/bootstrap (nor /var/task/bootstrap, "
                         "/opt/bootstrap): rebuild it with `lbox build`",
                         env->rootfs);
-    lbox_rapi_reset(env->api);
-    lbox_sandbox_memory_peak_reset(env->sb);
-    size_t started = 0;
-    if (start_extensions(env, &started, err) < 0)
-        return -1;
-    if (started)
-        wait_registrations(env, started, deadline_ns);
-    if (exec_in_sandbox(env, boot, env->envp.v, env->tele_wr, err) < 0)
+    if (exec_in_sandbox(env, boot, env->envp.v, env->tele_wr, &env->runtime_pid, err) < 0)
         return lbox_err_prefix(err, "starting %s", boot);
     env->running = true;
     env->initialized = false;
+    env->runtime_exited = false;
     return 0;
 }
 
@@ -294,47 +427,120 @@ static int start_runtime(struct lbox_env *env, int64_t deadline_ns, struct lbox_
 static void kill_runtime(struct lbox_env *env)
 {
     struct lbox_error err = {0};
-    if (env->running)
+    if (env->running || env->n_ext)
         lbox_sandbox_kill_procs(env->sb, &err);
     drain_logs(env);
     lbox_rapi_reset(env->api);
+    forget_extensions(env);
     env->running = false;
     env->initialized = false;
+    env->runtime_exited = false;
+    env->shutting_down = false;
 }
 
-/* Gives extensions their SHUTDOWN and up to 2 s to finish with it. */
-static void shutdown_extensions(struct lbox_env *env, const char *reason)
+/* Signals the runtime's process group, unless the runtime is gone (its pid may be reused). */
+static void signal_runtime(struct lbox_env *env, int sig)
+{
+    if (env->running && env->runtime_pid > 0 && !runtime_gone(env))
+        kill(-env->runtime_pid, sig);
+}
+
+/* Lambda's shutdown (also its reset after a timeout or failure), as RAPID does it: with no
+ * extension registered nothing is asked; otherwise the runtime gets SIGTERM and its share of
+ * the budget to exit (SIGKILL after), then SHUTDOWN goes to the extensions, which have until
+ * the deadline to exit. Whatever is left is for the caller to kill. */
+static void shut_down(struct lbox_env *env, const char *reason)
 {
     struct lbox_rapi_status st;
     lbox_rapi_status(env->api, &st);
-    if (!env->running || st.n_extensions == 0)
+    if (st.n_extensions == 0)
         return;
-    lbox_rapi_shutdown(env->api, reason, epoch_ms() + SHUTDOWN_BUDGET_MS);
-    int ws;
-    /* They are idle again once they ask for another event after SHUTDOWN (or exit). */
-    usleep(1000);
-    wait_for(env, extensions_idle, now_ns() + (int64_t)SHUTDOWN_BUDGET_MS * 1000000, &ws);
+    int64_t start = now_ns(), deadline_ms = epoch_ms() + SHUTDOWN_BUDGET_MS;
+    env->shutting_down = true;
+    signal_runtime(env, SIGTERM);
+    wait_for(env, runtime_down, start + (int64_t)RUNTIME_SHUTDOWN_MS * 1000000);
+    signal_runtime(env, SIGKILL);
+    lbox_rapi_shutdown(env->api, reason, deadline_ms);
+    wait_for(env, extensions_done, start + (int64_t)SHUTDOWN_BUDGET_MS * 1000000);
 }
 
-enum init_end { INIT_OK, INIT_FAILED, INIT_EXITED, INIT_TIMED_OUT };
+/* A reset: shut down, then kill what is left. */
+static void reset(struct lbox_env *env, const char *reason)
+{
+    shut_down(env, reason);
+    kill_runtime(env);
+}
 
-static int do_init(struct lbox_env *env, int64_t limit_ms, struct lbox_rapi_result *failure,
-                   int *wstatus, enum init_end *end, struct lbox_error *err)
+/* Lambda's extension init comes before the runtime's: every started extension registers
+ * (until the init deadline) before the runtime starts. An extension that cannot be started
+ * fails the init as on Lambda (Extension.LaunchError, said in *launch), not lbox. */
+static int start_processes(struct lbox_env *env, int64_t deadline_ns, enum wait_end *w,
+                           struct lbox_error *launch, struct lbox_error *err)
+{
+    lbox_rapi_reset(env->api);
+    lbox_sandbox_memory_peak_reset(env->sb);
+    *w = W_COND;
+    if (start_extensions(env, launch) < 0)
+        return 0;
+    if (env->n_ext)
+        *w = wait_for(env, extensions_registered, deadline_ns);
+    if (*w == W_COND && start_runtime(env, err) < 0)
+        return -1;
+    return 0;
+}
+
+/* RAPID's message has the extension's exit status here; the sandbox reports the runtime's
+ * only, so the extension is named instead. */
+static void describe_crash(const struct lbox_env *env, char *what, size_t size)
+{
+    snprintf(what, size, "extension %s exited", env->crashed_ext);
+}
+
+/* What the invoke is to be told of a failed init, kept before the reset forgets it. */
+static void note_init_failure(const struct lbox_env *env, struct init_failure *f,
+                              const struct lbox_error *launch)
+{
+    f->wstatus = env->runtime_wstatus;
+    f->ext_type = launch->msg[0] ? "Extension.LaunchError" : "Extension.Crash";
+    if (launch->msg[0])
+        snprintf(f->what, sizeof f->what, "%.*s", (int)sizeof f->what - 1, launch->msg);
+    else
+        describe_crash(env, f->what, sizeof f->what);
+}
+
+static enum init_end init_end_of(enum wait_end w, bool init_error)
+{
+    if (init_error)
+        return INIT_FAILED; /* even when the runtime exited after posting it */
+    switch (w) {
+    case W_COND: return INIT_OK;
+    case W_EXIT: return INIT_EXITED;
+    case W_EXT_EXIT: return INIT_EXT_FAILED;
+    default: return INIT_TIMED_OUT;
+    }
+}
+
+static int do_init(struct lbox_env *env, int64_t limit_ms, struct init_failure *f,
+                   struct lbox_error *err)
 {
     int64_t start = now_ns(), deadline = start + limit_ms * 1000000;
-    if (start_runtime(env, deadline, err) < 0)
+    enum wait_end w;
+    struct lbox_error launch = {0};
+    if (start_processes(env, deadline, &w, &launch, err) < 0) {
+        kill_runtime(env);
         return -1;
-    enum wait_end w = wait_for(env, init_over, deadline, wstatus);
-    env->init_ms = (double)(now_ns() - start) / 1e6;
-    if (w == W_COND && !lbox_rapi_take_init_error(env->api, failure)) {
+    }
+    if (w == W_COND && !launch.msg[0])
+        w = wait_for(env, init_over, deadline);
+    env->init_ms = f->ms = (double)(now_ns() - start) / 1e6;
+    f->end = launch.msg[0] ? INIT_EXT_FAILED
+                           : init_end_of(w, lbox_rapi_take_init_error(env->api, &f->error));
+    if (f->end == INIT_OK) {
         env->initialized = true;
-        *end = INIT_OK;
         return 0;
     }
-    if (w == W_EXIT && lbox_rapi_take_init_error(env->api, failure))
-        w = W_COND;
-    *end = w == W_COND ? INIT_FAILED : w == W_EXIT ? INIT_EXITED : INIT_TIMED_OUT;
-    kill_runtime(env);
+    note_init_failure(env, f, &launch);
+    reset(env, f->end == INIT_TIMED_OUT ? "timeout" : "failure");
     return 0;
 }
 
@@ -446,22 +652,21 @@ int lbox_env_prewarm(struct lbox_env *env, struct lbox_error *err)
 {
     if (env->initialized || env->prewarm_failed)
         return 0;
-    enum init_end end;
-    memset(&env->prewarm_error, 0, sizeof env->prewarm_error);
-    if (do_init(env, init_limit_ms(env), &env->prewarm_error, &env->prewarm_wstatus, &end,
-                err) < 0)
+    struct init_failure f = {0};
+    if (do_init(env, init_limit_ms(env), &f, err) < 0)
         return -1;
-    if (end == INIT_OK) {
+    if (f.end == INIT_OK) {
         env->ever_initialized = true;
         return 0;
     }
     /* A timed-out pre-warm is retried by the first invoke, within its timeout ("suppressed
      * init"); a failed one is that invoke's answer. */
-    if (end != INIT_TIMED_OUT) {
-        env->prewarm_failed = true;
-        if (end == INIT_EXITED)
-            env->prewarm_error.kind = LBOX_RESULT_NONE;
+    if (f.end == INIT_TIMED_OUT) {
+        lbox_rapi_result_free(&f.error);
+        return 0;
     }
+    env->prewarm_failed = true;
+    env->prewarm = f;
     return 0;
 }
 
@@ -485,18 +690,26 @@ static void set_error(struct lbox_invoke_result *res, enum lbox_invoke_status st
     res->status = status;
 }
 
+/* An error the platform finds (RAPID's "RequestId: <id> Error: <what>"), which Lambda also
+ * logs, followed by its type. */
+static void set_platform_error(struct lbox_env *env, struct lbox_invoke_result *res,
+                               const char *type, const char *what)
+{
+    char msg[640];
+    snprintf(msg, sizeof msg, "RequestId: %s Error: %.560s", res->request_id, what);
+    set_error(res, LBOX_INVOKE_FUNCTION_ERROR, type, msg);
+    emit(env, lbox_strdupf("%s\n%s\n", msg, type));
+}
+
 static void set_exit_error(struct lbox_env *env, struct lbox_invoke_result *res, int wstatus)
 {
-    char how[64], msg[256];
+    char how[64], what[128];
     lbox_describe_exit(wstatus, how, sizeof how);
     if (WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0)
-        snprintf(msg, sizeof msg, "RequestId: %s Error: Runtime exited without providing a reason",
-                 res->request_id);
+        snprintf(what, sizeof what, "Runtime exited without providing a reason");
     else
-        snprintf(msg, sizeof msg, "RequestId: %s Error: Runtime exited with error: %s",
-                 res->request_id, how);
-    set_error(res, LBOX_INVOKE_FUNCTION_ERROR, "Runtime.ExitError", msg);
-    emit(env, lbox_strdupf("%s\nRuntime.ExitError\n", msg));
+        snprintf(what, sizeof what, "Runtime exited with error: %s", how);
+    set_platform_error(env, res, "Runtime.ExitError", what);
 }
 
 static void take_answer(struct lbox_invoke_result *res, struct lbox_rapi_result *r)
@@ -516,13 +729,19 @@ static void take_answer(struct lbox_invoke_result *res, struct lbox_rapi_result 
     memset(r, 0, sizeof *r);
 }
 
-static void finish(struct lbox_env *env, struct lbox_invoke_result *res, int64_t started,
-                   double timed_out_after)
+/* Duration and memory are taken when the invoke ends, before a reset's shutdown. */
+static void measure(struct lbox_env *env, struct lbox_invoke_result *res, int64_t started,
+                    double timed_out_after, uint64_t *peak)
 {
     res->duration_ms = timed_out_after > 0 ? timed_out_after * 1000
                                            : (double)(now_ns() - started) / 1e6;
-    uint64_t peak = lbox_sandbox_memory_peak(env->sb);
-    res->max_memory_mb = lbox_memory_used_mb(peak);
+    *peak = lbox_sandbox_memory_peak(env->sb);
+    res->max_memory_mb = lbox_memory_used_mb(*peak);
+}
+
+static void report(struct lbox_env *env, struct lbox_invoke_result *res, uint64_t peak,
+                   double timed_out_after)
+{
     drain_logs(env);
     emit(env, lbox_report_end(res->request_id));
     struct lbox_report rep = {.request_id = res->request_id, .duration_ms = res->duration_ms,
@@ -533,13 +752,132 @@ static void finish(struct lbox_env *env, struct lbox_invoke_result *res, int64_t
         emit(env, lbox_report_timeout_line(res->request_id, timed_out_after));
 }
 
-static void timeout_result(struct lbox_env *env, struct lbox_invoke_result *res, double seconds)
+static void finish(struct lbox_env *env, struct lbox_invoke_result *res, int64_t started,
+                   double timed_out_after)
+{
+    uint64_t peak;
+    measure(env, res, started, timed_out_after, &peak);
+    report(env, res, peak, timed_out_after);
+}
+
+static void timeout_result(struct lbox_invoke_result *res, double seconds)
 {
     char msg[128];
     snprintf(msg, sizeof msg, "RequestId: %s Error: Task timed out after %.2f seconds",
              res->request_id, seconds);
     set_error(res, LBOX_INVOKE_TIMEOUT, "Sandbox.Timedout", msg);
-    (void)env;
+}
+
+/* A runtime or extension that died since the last invoke (an uncaught exception exits after
+ * posting its error) fails the environment, which is reset before this invoke. A warm
+ * runtime takes the next event only once it is back in /next. */
+static void reset_if_failed(struct lbox_env *env, int64_t deadline_ns)
+{
+    if (!env->running)
+        return;
+    bool failed = runtime_gone(env) || extension_crashed(env);
+    if (!failed && env->initialized) {
+        enum wait_end w = wait_for(env, runtime_waiting, deadline_ns);
+        failed = w == W_EXIT || w == W_EXT_EXIT;
+    }
+    if (failed)
+        reset(env, "failure");
+}
+
+/* Initialises when needed; an init over the limit is retried inside the invoke, against its
+ * timeout ("suppressed init"). */
+static int init_for_invoke(struct lbox_env *env, struct lbox_invoke_result *res,
+                           struct init_failure *f, int64_t *invoke_start, bool *suppressed,
+                           struct lbox_error *err)
+{
+    if (env->prewarm_failed) {
+        *f = env->prewarm;
+        memset(&env->prewarm, 0, sizeof env->prewarm);
+        env->prewarm_failed = false;
+        return 0;
+    }
+    f->end = INIT_OK;
+    if (env->initialized)
+        return 0;
+    bool cold = !env->ever_initialized;
+    if (do_init(env, init_limit_ms(env), f, err) < 0)
+        return -1;
+    if (f->end == INIT_TIMED_OUT) {
+        lbox_rapi_result_free(&f->error);
+        *suppressed = true;
+        *invoke_start = now_ns();
+        if (do_init(env, env->cfg.timeout_s * 1000, f, err) < 0)
+            return -1;
+    }
+    if (f->end == INIT_OK) {
+        if (cold && !*suppressed)
+            res->init_duration_ms = env->init_ms;
+        env->ever_initialized = true;
+    }
+    return 0;
+}
+
+/* The invoke's answer when its init failed. A timed-out init is the suppressed one, which
+ * ran as this invoke. */
+static void init_failure_result(struct lbox_env *env, struct lbox_invoke_result *res,
+                                struct init_failure *f, int64_t invoke_start)
+{
+    double secs = 0;
+    if (f->end == INIT_FAILED) {
+        f->error.kind = LBOX_RESULT_ERROR;
+        take_answer(res, &f->error);
+    } else if (f->end == INIT_EXITED) {
+        set_exit_error(env, res, f->wstatus);
+    } else if (f->end == INIT_EXT_FAILED) {
+        set_platform_error(env, res, f->ext_type, f->what);
+    } else {
+        secs = f->ms / 1e3;
+        timeout_result(res, secs);
+    }
+    finish(env, res, invoke_start, secs);
+}
+
+/* The invoke's answer after a wait that did not end with it: the runtime or an extension
+ * failed (the environment is reset with "failure"), or the time ran out ("timeout"). */
+static void failed_invoke_result(struct lbox_env *env, struct lbox_invoke_result *res,
+                                 enum wait_end w, int64_t invoke_start)
+{
+    struct lbox_rapi_result r = {0};
+    bool answered = lbox_rapi_take_result(env->api, &r);
+    double secs = w == W_TIMEOUT ? (double)(now_ns() - invoke_start) / 1e9 : 0;
+    if (w == W_TIMEOUT) {
+        lbox_rapi_result_free(&r);
+        timeout_result(res, secs);
+    } else if (answered) {
+        take_answer(res, &r); /* what the runtime posted before it (or the extension) went */
+    } else if (w == W_EXIT) {
+        set_exit_error(env, res, env->runtime_wstatus);
+    } else {
+        char what[128];
+        describe_crash(env, what, sizeof what);
+        set_platform_error(env, res, "Extension.Crash", what);
+    }
+    uint64_t peak;
+    measure(env, res, invoke_start, secs, &peak);
+    reset(env, w == W_TIMEOUT ? "timeout" : "failure");
+    report(env, res, peak, secs);
+}
+
+/* Ends an invoke the runtime answered. After an error the runtime either asks for the next
+ * event or exits (the runtime client does after an uncaught exception); Lambda's invoke ends
+ * only at that /next, so such an exit fails this invoke's environment (SHUTDOWN "failure"),
+ * the answer staying the function's error. */
+static void answered_invoke_result(struct lbox_env *env, struct lbox_invoke_result *res,
+                                   int64_t invoke_start, int64_t deadline_ns)
+{
+    enum wait_end w = W_COND;
+    if (res->status == LBOX_INVOKE_FUNCTION_ERROR)
+        w = wait_for(env, runtime_waiting, deadline_ns);
+    uint64_t peak;
+    measure(env, res, invoke_start, 0, &peak);
+    if (w == W_EXIT || w == W_EXT_EXIT)
+        reset(env, "failure");
+    report(env, res, peak, 0);
 }
 
 int lbox_env_invoke(struct lbox_env *env, const struct lbox_invoke_request *req,
@@ -556,68 +894,19 @@ int lbox_env_invoke(struct lbox_env *env, const struct lbox_invoke_request *req,
     int64_t timeout_ns = (int64_t)env->cfg.timeout_s * 1000000000;
     int64_t invoke_start = now_ns();
 
-    /* A runtime that died since the last invoke (an uncaught exception exits after posting
-     * its error) is reset before this one. */
-    int ws = 0;
-    struct lbox_error perr = {0};
-    if (env->running && lbox_sandbox_poll_exit(env->sb, &ws, &perr) == 1)
-        kill_runtime(env);
-    /* A warm runtime takes the next event only once it is back in /next; one that exits on
-     * the way (a crash reported through /error first) is reset and initialised again. */
-    if (env->initialized &&
-        wait_for(env, runtime_waiting, invoke_start + timeout_ns, &ws) == W_EXIT)
-        kill_runtime(env);
-
-    struct lbox_rapi_result failure = {0};
-    enum init_end end = INIT_OK;
+    reset_if_failed(env, invoke_start + timeout_ns);
+    struct init_failure f = {0};
     bool suppressed = false;
-    if (env->prewarm_failed) {
-        failure = env->prewarm_error;
-        memset(&env->prewarm_error, 0, sizeof env->prewarm_error);
-        ws = env->prewarm_wstatus;
-        end = failure.kind != LBOX_RESULT_NONE ? INIT_FAILED : INIT_EXITED;
-        env->prewarm_failed = false;
-    } else if (!env->initialized) {
-        bool cold = !env->ever_initialized;
-        if (do_init(env, init_limit_ms(env), &failure, &ws, &end, err) < 0)
-            return -1;
-        if (end == INIT_TIMED_OUT) {
-            /* Lambda retries an init that overran 10 s inside the invoke, against its
-             * timeout. */
-            suppressed = true;
-            invoke_start = now_ns();
-            if (do_init(env, env->cfg.timeout_s * 1000, &failure, &ws, &end, err) < 0)
-                return -1;
-        }
-        if (end == INIT_OK) {
-            if (cold && !suppressed)
-                res->init_duration_ms = env->init_ms;
-            env->ever_initialized = true;
-        }
-    }
+    if (init_for_invoke(env, res, &f, &invoke_start, &suppressed, err) < 0)
+        return -1;
 
     drain_logs(env);
     lbox_log_stream_resync(&env->tele);
     emit(env, lbox_report_start(res->request_id, env->version));
     if (!suppressed)
         invoke_start = now_ns();
-
-    if (end == INIT_FAILED) {
-        struct lbox_rapi_result r = failure;
-        r.kind = LBOX_RESULT_ERROR;
-        take_answer(res, &r);
-        finish(env, res, invoke_start, 0);
-        return 0;
-    }
-    if (end == INIT_EXITED) {
-        set_exit_error(env, res, ws);
-        finish(env, res, invoke_start, 0);
-        return 0;
-    }
-    if (end == INIT_TIMED_OUT) {
-        double secs = (double)(now_ns() - invoke_start) / 1e9;
-        timeout_result(env, res, secs);
-        finish(env, res, invoke_start, secs);
+    if (f.end != INIT_OK) {
+        init_failure_result(env, res, &f, invoke_start);
         return 0;
     }
 
@@ -635,25 +924,14 @@ int lbox_env_invoke(struct lbox_env *env, const struct lbox_invoke_request *req,
         kill_runtime(env);
         return -1;
     }
-    enum wait_end w = wait_for(env, invoke_over, deadline_ns, &ws);
+    enum wait_end w = wait_for(env, invoke_over, deadline_ns);
     struct lbox_rapi_result r = {0};
     if (w == W_COND && lbox_rapi_take_result(env->api, &r)) {
         take_answer(res, &r);
-        finish(env, res, invoke_start, 0);
+        answered_invoke_result(env, res, invoke_start, deadline_ns);
         return 0;
     }
-    if (w == W_EXIT) {
-        kill_runtime(env);
-        set_exit_error(env, res, ws);
-        finish(env, res, invoke_start, 0);
-        return 0;
-    }
-    /* Timeout: extensions hear about it, then the environment is reset. */
-    double secs = (double)(now_ns() - invoke_start) / 1e9;
-    shutdown_extensions(env, "timeout");
-    kill_runtime(env);
-    timeout_result(env, res, secs);
-    finish(env, res, invoke_start, secs);
+    failed_invoke_result(env, res, w == W_COND ? W_TIMEOUT : w, invoke_start);
     return 0;
 }
 
@@ -666,8 +944,11 @@ static void destroy(struct lbox_env *env, bool exiting)
 {
     if (!env)
         return;
-    if (env->sb && env->api)
-        shutdown_extensions(env, "spindown");
+    if (env->sb && env->api) {
+        /* A runtime or extension that died after the last invoke failed the environment. */
+        bool failed = env->running && (runtime_gone(env) || extension_crashed(env));
+        shut_down(env, failed ? "failure" : "spindown");
+    }
     if (exiting) {
         /* The sandbox is killed last: its processes' exits (unmapping a node heap) then
          * run after ours instead of competing with it for the CPU. Output still flowing
@@ -698,7 +979,8 @@ static void destroy(struct lbox_env *env, bool exiting)
     for (size_t i = 0; i < sizeof fds / sizeof *fds; i++)
         if (fds[i] >= 0)
             close(fds[i]);
-    lbox_rapi_result_free(&env->prewarm_error);
+    forget_extensions(env);
+    lbox_rapi_result_free(&env->prewarm.error);
     lbox_strv_free(&env->envp);
     lbox_strv_free(&env->ext_envp);
     free(env->rootfs);

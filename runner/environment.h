@@ -1,10 +1,16 @@
 /* One Lambda execution environment: a sandbox, its Runtime API server, and the lifecycle
  * Lambda gives them (reference §1.8, §5.6):
  *
- *   create ─► init (on the first invoke, or ahead with lbox_env_prewarm; 10 s limit)
+ *   create ─► init (on the first invoke, or ahead with lbox_env_prewarm; 10 s limit):
+ *          external extensions (/opt/extensions) register, then the runtime starts
  *          ─► invoke, invoke, ... (warm: the same runtime process, /tmp kept)
- *   timeout or runtime exit ─► the processes are killed, /tmp stays, the next invoke
- *          re-initialises.
+ *   timeout, or the runtime or an extension exiting (Extension.Crash) ─► reset: the
+ *          processes go, /tmp stays, the next invoke re-initialises.
+ *
+ * A reset ("timeout", "failure") and the final shutdown ("spindown") go as in RAPID: with an
+ * extension registered the runtime gets SIGTERM and 600 ms, then the external extensions get
+ * SHUTDOWN and the rest of 2 s to exit; whatever is left is killed. Without extensions the
+ * processes are simply killed.
  *
  * Platform lines (START/END/REPORT) and the function's output go to the log callback in
  * Lambda's order. Invokes on one environment are serialised by the caller. */
@@ -91,7 +97,8 @@ int lbox_env_prewarm(struct lbox_env *env, struct lbox_error *err);
 int lbox_env_invoke(struct lbox_env *env, const struct lbox_invoke_request *req,
                     struct lbox_invoke_result *res, struct lbox_error *err);
 void lbox_invoke_result_free(struct lbox_invoke_result *res);
-/* Sends SHUTDOWN to extensions (2 s budget), then kills everything. */
+/* Shuts down (SHUTDOWN "spindown", or "failure" when a process died since the last invoke;
+ * 2 s budget), then kills everything. */
 void lbox_env_destroy(struct lbox_env *env);
 /* The same for a caller that exits right after (`lbox invoke`): the sandbox's teardown is
  * left to the kernel and a detached cleaner (lbox_sandbox_abandon), not waited for. */

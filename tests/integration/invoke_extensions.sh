@@ -1,14 +1,70 @@
 #!/bin/bash
-# An external extension from a layer (/opt/extensions): it registers, receives an INVOKE
-# event for every invoke (with the request id) and SHUTDOWN when the environment ends.
+# External extensions (a layer's /opt/extensions executables) and internal ones (registered by
+# the runtime process) through Lambda's lifecycle (reference §1.8; RAPID's rapid/shutdown.go):
+# INVOKE per event, SHUTDOWN at the end, and the resets after a timeout or a failure, when the
+# runtime gets SIGTERM first, extensions get SHUTDOWN with 2 s to exit, and the next invoke
+# starts them all again.
 source "$(dirname "$0")/invoke_common.bash"
 
-(cd "$LBOX_SRC/examples/extension/layer" && zip -qr -X "$WORK/ext-layer.zip" extensions)
-tag="lbox-test-extension:$(content_hash "$LBOX_SRC/examples/extension" "$LBOX_SRC/base-images/runtime")"
-if ! "$LBOX" inspect "$tag" >/dev/null 2>&1; then
-  "$LBOX" build --runtime nodejs18.x --arch x86_64 --code "$LBOX_SRC/examples/extension/fn" \
-    --layer "$WORK/ext-layer.zip" --tag "$tag" >"$WORK/build.log" 2>&1 || { cat "$WORK/build.log"; fail "build"; }
-fi
+# layered_image NAME CODE_DIR LAYER_DIR: the function in CODE_DIR with LAYER_DIR's contents
+# as its one layer, tagged lbox-test-NAME:<hash of both and the runtime client> unless that
+# tag exists; earlier builds of NAME are untagged (their unpacked rootfs leave the cache).
+layered_image() {
+  local zip="$WORK/$1-layer.zip" prefix="lbox-test-$1:"
+  local tag="$prefix$(content_hash "$2" "$3" "$LBOX_SRC/base-images/runtime")"
+  if ! "$LBOX" inspect "$tag" >/dev/null 2>&1; then
+    (cd "$3" && zip -qr -X "$zip" .)
+    "$LBOX" build --runtime nodejs18.x --arch x86_64 --code "$2" --layer "$zip" --tag "$tag" \
+      >"$WORK/build.log" 2>&1 || { cat "$WORK/build.log" >&2; fail "building $1"; }
+    "$LBOX" images --json | jq -r --arg p "$prefix" --arg t "$tag" \
+      '.[].ref | select(startswith($p) and . != $t)' | xargs -r "$LBOX" rm >/dev/null 2>&1 || :
+  fi
+  echo "$tag"
+}
+
+tag=$(layered_image extension "$LBOX_SRC/examples/extension/fn" "$LBOX_SRC/examples/extension/layer")
+# The probe (tests/fixtures/code/ext-lifecycle): its extension misbehaves as PROBE_EXT says,
+# its function as each event says; and the same function without the layer, which has only
+# the internal extension it may register itself.
+PROBE_SRC=$LBOX_SRC/tests/fixtures/code/ext-lifecycle
+probe=$(layered_image ext-lifecycle "$PROBE_SRC/fn" "$PROBE_SRC/layer")
+internal=$(image ext-lifecycle-fn "$PROBE_SRC/fn")
+# An extension that cannot even be started (its interpreter is missing).
+broken=$(layered_image ext-lifecycle-broken "$PROBE_SRC/fn" "$PROBE_SRC/broken-layer")
+
+# tinv ARGS...: inv, also setting MS to how long it took.
+tinv() {
+  local start
+  start=$(date +%s%N)
+  inv "$@"
+  MS=$((($(date +%s%N) - start) / 1000000))
+}
+
+# line_of REGEX: the number of the first log line matching (grep -E), 0 when none.
+line_of() {
+  local n
+  n=$(grep -nE -m1 -- "$1" "$WORK/err" | cut -d: -f1)
+  echo "${n:-0}"
+}
+
+# before A B: the first log line matching A comes before the first matching B.
+before() {
+  local a b
+  a=$(line_of "$1")
+  b=$(line_of "$2")
+  [ "$a" -gt 0 ] && [ "$b" -gt 0 ] && [ "$a" -lt "$b" ]
+}
+
+# shutdown_ok REASON: the probe's extension got SHUTDOWN with that reason and a deadline at
+# most 2 s away.
+shutdown_ok() {
+  local left
+  left=$(grep -aoE "^\[ext-probe\] SHUTDOWN $1 -?[0-9]+$" "$WORK/err" | head -1 | awk '{print $4}')
+  [ -n "$left" ] && [ "$left" -gt 0 ] && [ "$left" -le 2000 ]
+}
+
+request_id() { grep '^START' "$WORK/err" | sed -n "${1}p" | awk '{print $3}'; }
+registrations() { grep -c '^\[ext-probe\] registered 200$' "$WORK/err" || :; }
 
 scenario() {
   inv "$tag" --event "$(event $'{}\n{}\n')"
@@ -20,6 +76,135 @@ scenario() {
   done
   grep -q '^\[lbox-demo-extension\] SHUTDOWN spindown$' "$WORK/err" || fail "SHUTDOWN event"
   ok "extension: register, INVOKE per event, SHUTDOWN at the end"
+
+  # Spindown: SIGTERM to the runtime (lbox may signal into the sandbox as any user), then
+  # SHUTDOWN.
+  inv "$probe" --event "$(event '{}')" --env PROBE_SIGTERM=1
+  expect_rc 0 "spindown"
+  before 'INFO	\[runtime\] SIGTERM$' '^\[ext-probe\] SHUTDOWN spindown' || fail "SIGTERM to the runtime before SHUTDOWN"
+  shutdown_ok spindown || fail "SHUTDOWN spindown with its deadline"
+  ok "spindown: SIGTERM to the runtime, then SHUTDOWN"
 }
 
 run_as_each scenario
+
+# The rest as the current user only.
+
+# A timeout resets the environment: SIGTERM, SHUTDOWN "timeout" before END and REPORT, and
+# the next invoke starts the extension again.
+inv "$probe" --event "$(event $'{"sleep":3000}\n{}\n')" --timeout 1 --env PROBE_SIGTERM=1
+expect_rc 4 "timeout"
+id1=$(request_id 1)
+id2=$(request_id 2)
+jqt '.errorType == "Sandbox.Timedout"' 1 || fail "timeout: $OUT"
+jqt ".requestId == \"$id2\"" 2 || fail "after the timeout: $OUT"
+before 'INFO	\[runtime\] SIGTERM$' '^\[ext-probe\] SHUTDOWN timeout' || fail "SIGTERM before SHUTDOWN timeout"
+shutdown_ok timeout || fail "SHUTDOWN timeout with its deadline"
+before '^\[ext-probe\] SHUTDOWN timeout' "^END RequestId: $id1\$" || fail "SHUTDOWN timeout before END"
+before "^END RequestId: $id1\$" "^REPORT RequestId: $id1	" || fail "END before REPORT"
+[ "$(registrations)" -eq 2 ] || fail "the extension starts again after the timeout"
+grep -q "^\[ext-probe\] INVOKE $id2$" "$WORK/err" || fail "INVOKE after the reset"
+shutdown_ok spindown || fail "SHUTDOWN spindown at the end"
+ok "timeout: SIGTERM, SHUTDOWN timeout, the extension restarted with the runtime"
+
+# An extension that exits on SHUTDOWN costs no wait: the 2 s are a limit, not a pause. (Its
+# image is unpacked by now, which the first invoke may take seconds for.)
+tinv "$probe" --event "$(event '{}')"
+expect_rc 0 "spindown"
+shutdown_ok spindown || fail "SHUTDOWN spindown"
+[ "$MS" -lt 1500 ] || fail "spindown waited ${MS} ms for an extension that had exited"
+ok "spindown: no wait once the extension is gone"
+
+# An extension that ignores SHUTDOWN is killed at its deadline: lbox does not hang.
+tinv "$probe" --event "$(event '{}')" --env PROBE_EXT=hang-on-shutdown
+expect_rc 0 "unresponsive extension"
+shutdown_ok spindown || fail "SHUTDOWN to the unresponsive extension"
+[ "$MS" -ge 1800 ] && [ "$MS" -lt 5000 ] || fail "unresponsive extension: lbox took ${MS} ms, expected the 2 s budget"
+ok "spindown: an unresponsive extension is killed after 2 s"
+
+# The runtime dies mid-invoke: Runtime.ExitError, SHUTDOWN "failure", a fresh init next.
+inv "$probe" --event "$(event $'{"exit":2}\n{}\n')"
+expect_rc 3 "runtime crash"
+id1=$(request_id 1)
+jqt '.errorType == "Runtime.ExitError"' 1 || fail "crash: $OUT"
+jqt '.requestId' 2 || fail "after the crash: $OUT"
+shutdown_ok failure || fail "SHUTDOWN failure after the crash"
+before '^\[ext-probe\] SHUTDOWN failure' "^END RequestId: $id1\$" || fail "SHUTDOWN failure before END"
+[ "$(registrations)" -eq 2 ] || fail "the extension starts again after the crash"
+ok "runtime crash: SHUTDOWN failure, extension and runtime started again"
+
+# An uncaught exception: the runtime posts the error, then exits instead of asking for the
+# next event, which fails this invoke's environment (Lambda's invoke ends at that /next): the
+# invoker gets the function's error (not Runtime.ExitError, even while the extension is still
+# busy with INVOKE), the extension SHUTDOWN "failure" before END.
+for mode in ok slow-invoke; do
+  inv "$probe" --event "$(event '{"throwLater":true,"sleep":200}')" --env PROBE_EXT=$mode
+  expect_rc 3 "uncaught exception ($mode)"
+  jqt '.errorType == "Error" and .errorMessage == "uncaught"' || fail "uncaught exception ($mode): $OUT"
+  shutdown_ok failure || fail "SHUTDOWN failure after the uncaught exception ($mode)"
+  before '^\[ext-probe\] SHUTDOWN failure' "^END RequestId: $(request_id 1)\$" || fail "SHUTDOWN failure before END ($mode)"
+done
+ok "uncaught exception: the function's error, SHUTDOWN failure within the invoke"
+
+# An extension that exits during init fails it at once with Extension.Crash (it used to wait
+# for the 10 s init limit and answer Sandbox.Timedout).
+for mode in exit-before-register exit-after-register; do
+  tinv "$probe" --event "$(event $'{}\n{}\n')" --env PROBE_EXT=$mode --timeout 2
+  expect_rc 3 "$mode"
+  id1=$(request_id 1)
+  jqt ".errorType == \"Extension.Crash\" and (.errorMessage | startswith(\"RequestId: $id1 Error: \"))" 1 \
+    || fail "$mode: $OUT"
+  jqt '.errorType == "Extension.Crash"' 2 || fail "$mode, init again: $OUT"
+  [ "$MS" -lt 5000 ] || fail "$mode took ${MS} ms"
+done
+ok "extension crash during init: Extension.Crash at once, init again next invoke"
+
+# An extension that cannot be started fails the init with Extension.LaunchError, an error of
+# the function's for the invoker (it used to stop lbox itself, exit status 1).
+inv "$broken" --event "$(event $'{}\n{}\n')"
+expect_rc 3 "extension launch error"
+jqt ".errorType == \"Extension.LaunchError\" and (.errorMessage | startswith(\"RequestId: $(request_id 1) Error: \") and contains(\"/opt/extensions/ext-broken\"))" 1 \
+  && jqt '.errorType == "Extension.LaunchError"' 2 || fail "extension launch error: $OUT"
+ok "extension that cannot start: Extension.LaunchError for each invoke"
+
+# An extension that exits during an invoke (crash, or after /extension/exit/error) fails it
+# before the function's answer; the runtime is reset (SIGTERM).
+for mode in crash-on-invoke exit-error-on-invoke; do
+  tinv "$probe" --event "$(event '{"sleep":3000}')" --env PROBE_EXT=$mode --env PROBE_SIGTERM=1 --timeout 5
+  expect_rc 3 "$mode"
+  # RAPID names an /exit/error Extension.ExitError; lbox's Runtime API does not say which
+  # extension posted one, so it is reported as the crash it also is.
+  jqt '.errorType | test("^Extension\\.(Crash|ExitError)$")' || fail "$mode: $OUT"
+  grep -q 'INFO	\[runtime\] SIGTERM$' "$WORK/err" || fail "$mode: the runtime is reset"
+  [ "$MS" -lt 2500 ] || fail "$mode: the invoke waited ${MS} ms for the function"
+done
+ok "extension crash during an invoke: Extension.Crash at once, runtime reset"
+
+# /extension/init/error fails the init with Extension.InitError; the next invoke inits again.
+inv "$probe" --event "$(event $'{}\n{}\n')" --env PROBE_EXT=init-error
+expect_rc 3 "init error"
+jqt '.errorType == "Extension.InitError"' 1 && jqt '.errorType == "Extension.InitError"' 2 || fail "init error: $OUT"
+[ "$(registrations)" -eq 2 ] || fail "init error: init again"
+ok "extension init error: Extension.InitError, init again next invoke"
+
+# An extension that never asks for an event keeps init from finishing: it ends at the 10 s
+# limit, is retried within the invoke's timeout, and the invoker gets Sandbox.Timedout.
+tinv "$probe" --event "$(event '{}')" --env PROBE_EXT=no-next --timeout 1
+expect_rc 4 "extension never calls next"
+jqt '.errorType == "Sandbox.Timedout" and (.errorMessage | test("after 1\\.[0-9]{2} seconds$"))' \
+  || fail "extension never calls next: $OUT"
+[ "$MS" -lt 20000 ] || fail "extension never calls next: ${MS} ms"
+ok "extension that never calls next: init limit, suppressed init, Sandbox.Timedout"
+
+# Internal extensions (the runtime's own) get INVOKE but no SHUTDOWN; having one still makes
+# Lambda SIGTERM the runtime at shutdown. Without any extension the runtime is just killed.
+inv "$internal" --event "$(event $'{}\n{}\n')" --env PROBE_INTERNAL=1 --env PROBE_SIGTERM=1
+expect_rc 0 "internal extension"
+for i in 1 2; do
+  grep -q "INFO	\[internal-probe\] INVOKE $(request_id $i)$" "$WORK/err" || fail "internal extension: INVOKE $i"
+done
+grep -q 'INFO	\[runtime\] SIGTERM$' "$WORK/err" || fail "internal extension: SIGTERM at shutdown"
+inv "$internal" --event "$(event '{}')" --env PROBE_SIGTERM=1
+expect_rc 0 "no extension"
+! grep -q '\[runtime\] SIGTERM' "$WORK/err" || fail "no extension: the runtime is killed, not asked"
+ok "internal extension: INVOKE events, SIGTERM to the runtime at shutdown; none: SIGKILL"

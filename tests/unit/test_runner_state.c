@@ -185,6 +185,42 @@ static void test_extensions_gate_init_and_invoke(void **st)
     assert_int_equal(lbox_rs_queue(&s, ID2), LBOX_RS_BAD_STATE);
 }
 
+/* A reset's SHUTDOWN (timeout, failure) finds extensions anywhere: one busy with INVOKE, one
+ * that never asked for an event (its init timed out). Neither is parked, so none is resumed
+ * now; each gets SHUTDOWN at its next event/next. One subscribed to INVOKE only gets none. */
+static void test_shutdown_reaches_busy_and_unready_extensions(void **st)
+{
+    (void)st;
+    struct lbox_rstate s;
+    lbox_rs_reset(&s);
+    assert_int_equal(lbox_rs_ext_register(&s, "busy", "ext-a", true, true), LBOX_RS_OK);
+    assert_int_equal(lbox_rs_ext_register(&s, "late", "ext-b", true, true), LBOX_RS_OK);
+    assert_int_equal(lbox_rs_ext_register(&s, "inv", "ext-c", true, false), LBOX_RS_OK);
+    assert_int_equal(lbox_rs_next(&s), LBOX_RS_PARK);
+    assert_int_equal(lbox_rs_ext_next(&s, "busy"), LBOX_RS_PARK);
+    assert_int_equal(lbox_rs_ext_next(&s, "inv"), LBOX_RS_PARK);
+    assert_false(lbox_rs_init_done(&s)); /* "late" never asked */
+    assert_int_equal(lbox_rs_queue(&s, ID1), LBOX_RS_DELIVER);
+    lbox_rs_ext_broadcast(&s, false);
+    assert_int_equal(lbox_rs_ext_take(lbox_rs_ext_find(&s, "busy")), LBOX_RS_DELIVER);
+    assert_int_equal(lbox_rs_ext_take(lbox_rs_ext_find(&s, "inv")), LBOX_RS_DELIVER);
+    assert_int_equal(lbox_rs_ext_next(&s, "inv"), LBOX_RS_PARK);
+    assert_int_equal(lbox_rs_take(&s), LBOX_RS_DELIVER);
+    assert_int_equal(lbox_rs_response(&s, ID1), LBOX_RS_OK);
+
+    assert_int_equal(lbox_rs_ext_broadcast(&s, true), 0);
+    assert_int_equal(lbox_rs_ext_next(&s, "busy"), LBOX_RS_DELIVER);
+    assert_true(lbox_rs_ext_find(&s, "busy")->shutdown);
+    assert_int_equal(lbox_rs_ext_next(&s, "late"), LBOX_RS_DELIVER);
+    assert_true(lbox_rs_ext_find(&s, "late")->shutdown);
+    assert_false(lbox_rs_ext_find(&s, "inv")->has_event);
+    /* Holding their SHUTDOWN, they are not idle until they ask again (or exit). */
+    assert_false(lbox_rs_invoke_done(&s));
+    assert_int_equal(lbox_rs_ext_next(&s, "busy"), LBOX_RS_PARK);
+    assert_int_equal(lbox_rs_ext_next(&s, "late"), LBOX_RS_PARK);
+    assert_true(lbox_rs_invoke_done(&s));
+}
+
 static void test_extension_limits(void **st)
 {
     (void)st;
@@ -213,6 +249,7 @@ int main(void)
         cmocka_unit_test(test_queue_rules),
         cmocka_unit_test(test_reset_forgets_invoke),
         cmocka_unit_test(test_extensions_gate_init_and_invoke),
+        cmocka_unit_test(test_shutdown_reaches_busy_and_unready_extensions),
         cmocka_unit_test(test_extension_limits),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

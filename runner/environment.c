@@ -501,7 +501,8 @@ static void note_init_failure(const struct lbox_env *env, struct init_failure *f
                               const struct lbox_error *launch)
 {
     f->wstatus = env->runtime_wstatus;
-    f->ext_type = launch->msg[0] ? "Extension.LaunchError" : "Extension.Crash";
+    f->ext_type = launch->msg[0] ? "Extension.LaunchError"
+                                 : lbox_rapi_extension_exit_type(env->api, env->crashed_ext);
     if (launch->msg[0])
         snprintf(f->what, sizeof f->what, "%.*s", (int)sizeof f->what - 1, launch->msg);
     else
@@ -855,7 +856,8 @@ static void failed_invoke_result(struct lbox_env *env, struct lbox_invoke_result
     } else {
         char what[128];
         describe_crash(env, what, sizeof what);
-        set_platform_error(env, res, "Extension.Crash", what);
+        set_platform_error(env, res, lbox_rapi_extension_exit_type(env->api, env->crashed_ext),
+                           what);
     }
     uint64_t peak;
     measure(env, res, invoke_start, secs, &peak);

@@ -750,6 +750,7 @@ static enum MHD_Result handle_ext_error(struct lbox_rapi *api, struct MHD_Connec
     struct lbox_ext_state *e = ext_of(api, c, id, "Unknown Lambda-Extension-Identifier", &ret);
     if (!e)
         return ret;
+    e->exit_type = rq->route == R_EXT_INIT_ERROR ? "Extension.InitError" : "Extension.ExitError";
     if (rq->route == R_EXT_INIT_ERROR && api->st.phase == LBOX_RT_STARTED) {
         /* An extension that cannot start fails the whole init, as on Lambda. */
         char msg[256];
@@ -759,6 +760,17 @@ static enum MHD_Result handle_ext_error(struct lbox_rapi *api, struct MHD_Connec
         wake(api);
     }
     return reply_status_ok(c);
+}
+
+const char *lbox_rapi_extension_exit_type(struct lbox_rapi *api, const char *name)
+{
+    const char *type = "Extension.Crash";
+    pthread_mutex_lock(&api->lock);
+    for (size_t i = 0; i < api->st.n_ext; i++)
+        if (!strcmp(api->st.ext[i].name, name) && api->st.ext[i].exit_type)
+            type = api->st.ext[i].exit_type;
+    pthread_mutex_unlock(&api->lock);
+    return type;
 }
 
 /* ---- the MHD callbacks -------------------------------------------------------------------- */

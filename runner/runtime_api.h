@@ -104,6 +104,11 @@ int lbox_rapi_queue(struct lbox_rapi *api, const struct lbox_rapi_invoke *inv,
 bool lbox_rapi_take_result(struct lbox_rapi *api, struct lbox_rapi_result *res);
 bool lbox_rapi_take_init_error(struct lbox_rapi *api, struct lbox_rapi_result *res);
 
+/* What the exit of the extension registered as `name` is, as RAPID names it:
+ * Extension.InitError or Extension.ExitError after it posted that error, else
+ * Extension.Crash. (A static string.) */
+const char *lbox_rapi_extension_exit_type(struct lbox_rapi *api, const char *name);
+
 /* Sends SHUTDOWN (reason "spindown", "timeout" or "failure") to subscribed extensions. */
 void lbox_rapi_shutdown(struct lbox_rapi *api, const char *reason, int64_t deadline_ms);
 

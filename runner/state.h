@@ -52,6 +52,9 @@ struct lbox_ext_state {
     enum lbox_ext_phase phase;
     bool has_event;   /* an event waits for this extension's next event/next */
     bool shutdown;    /* the waiting or delivered event is SHUTDOWN */
+    /* Set by /extension/init/error or /exit/error: what its exit will be called, as RAPID
+     * names it (Extension.InitError or .ExitError; NULL: Extension.Crash). */
+    const char *exit_type;
 };
 
 struct lbox_rstate {

@@ -896,6 +896,40 @@ static void test_reset_ends_parked_next(void **state)
     assert_false(st.init_done);
 }
 
+/* What an extension's exit is called follows the error it posted, as RAPID names it. */
+static void test_extension_exit_types(void **state)
+{
+    struct server *s = *state;
+    const char *external[] = {"plain", "init-err", "exit-err"};
+    lbox_rapi_set_external_extensions(s->api, external, 3);
+    char ids[3][64] = {{0}};
+    for (int i = 0; i < 3; i++) {
+        struct reply r;
+        register_with(s, external[i], NULL, &r);
+        char *idh = strcasestr(r.headers, "Lambda-Extension-Identifier: ");
+        assert_non_null(idh);
+        sscanf(idh + strlen("Lambda-Extension-Identifier: "), "%36s", ids[i]);
+    }
+    const char *paths[] = {NULL, "/2020-01-01/extension/init/error",
+                           "/2020-01-01/extension/exit/error"};
+    for (int i = 1; i < 3; i++) {
+        char hid[128];
+        snprintf(hid, sizeof hid, "Lambda-Extension-Identifier: %s", ids[i]);
+        const char *h[] = {hid, "Lambda-Extension-Function-Error-Type: Extension.Probe", NULL};
+        struct reply r;
+        http(s, "POST", paths[i], h, "{}", 2, &r, NULL);
+        assert_int_equal(r.status, 202);
+    }
+    assert_string_equal(lbox_rapi_extension_exit_type(s->api, "plain"), "Extension.Crash");
+    assert_string_equal(lbox_rapi_extension_exit_type(s->api, "init-err"), "Extension.InitError");
+    assert_string_equal(lbox_rapi_extension_exit_type(s->api, "exit-err"), "Extension.ExitError");
+    assert_string_equal(lbox_rapi_extension_exit_type(s->api, "never-registered"),
+                        "Extension.Crash");
+    /* A reset (a new runtime) forgets them. */
+    lbox_rapi_reset(s->api);
+    assert_string_equal(lbox_rapi_extension_exit_type(s->api, "exit-err"), "Extension.Crash");
+}
+
 int main(void)
 {
     curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -921,6 +955,7 @@ int main(void)
         T(test_bad_response_mode),
         T(test_logs_and_telemetry_not_supported),
         T(test_extensions),
+        T(test_extension_exit_types),
         T(test_extension_requests_checked_like_rapid),
         T(test_next_again_while_running),
         T(test_oversized_init_error_changes_nothing),

@@ -119,8 +119,10 @@ static char *xstrdup_or_null(const char *s)
     return s ? lbox_xstrdup(s) : NULL;
 }
 
-static enum MHD_Result reply(struct MHD_Connection *c, unsigned status, const char *ctype,
-                             const void *body, size_t len)
+/* ctype and the extra header (hname: hvalue) are left out when NULL. */
+static enum MHD_Result reply_with(struct MHD_Connection *c, unsigned status, const char *ctype,
+                                  const void *body, size_t len, const char *hname,
+                                  const char *hvalue)
 {
     struct MHD_Response *r =
         MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
@@ -128,9 +130,17 @@ static enum MHD_Result reply(struct MHD_Connection *c, unsigned status, const ch
         return MHD_NO;
     if (ctype)
         MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
+    if (hname && hvalue)
+        MHD_add_response_header(r, hname, hvalue);
     enum MHD_Result ret = MHD_queue_response(c, status, r);
     MHD_destroy_response(r);
     return ret;
+}
+
+static enum MHD_Result reply(struct MHD_Connection *c, unsigned status, const char *ctype,
+                             const void *body, size_t len)
+{
+    return reply_with(c, status, ctype, body, len, NULL, NULL);
 }
 
 static enum MHD_Result reply_json(struct MHD_Connection *c, unsigned status, json_t *j)
@@ -181,29 +191,15 @@ static enum MHD_Result reply_too_large(struct MHD_Connection *c)
 static enum MHD_Result reply_not_found(struct MHD_Connection *c)
 {
     static const char body[] = "404 page not found\n";
-    struct MHD_Response *r = MHD_create_response_from_buffer(sizeof body - 1, (void *)body,
-                                                             MHD_RESPMEM_PERSISTENT);
-    if (!r)
-        return MHD_NO;
-    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "text/plain; charset=utf-8");
-    MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
-    enum MHD_Result ret = MHD_queue_response(c, MHD_HTTP_NOT_FOUND, r);
-    MHD_destroy_response(r);
-    return ret;
+    return reply_with(c, MHD_HTTP_NOT_FOUND, "text/plain; charset=utf-8", body, sizeof body - 1,
+                      "X-Content-Type-Options", "nosniff");
 }
 
 /* A known path with another method: chi's default 405 has an empty body and no content
  * type, and lists the path's method in Allow (none when chi does not know the method). */
 static enum MHD_Result reply_bad_method(struct MHD_Connection *c, const char *allow)
 {
-    struct MHD_Response *r = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
-    if (!r)
-        return MHD_NO;
-    if (allow)
-        MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, allow);
-    enum MHD_Result ret = MHD_queue_response(c, MHD_HTTP_METHOD_NOT_ALLOWED, r);
-    MHD_destroy_response(r);
-    return ret;
+    return reply_with(c, MHD_HTTP_METHOD_NOT_ALLOWED, NULL, "", 0, MHD_HTTP_HEADER_ALLOW, allow);
 }
 
 static const char *header(struct MHD_Connection *c, const char *name)

@@ -63,7 +63,17 @@ helper_image() {
 NOBODY_CACHE=$LBOX_BUILD/test-cache-nobody
 prepare_nobody() {
   mkdir -p "$WORK/nobody/data" "$WORK/nobody/home" "$NOBODY_CACHE"
-  cp -a "$XDG_DATA_HOME/lbox" "$WORK/nobody/data/"
+  # Tests running alongside may be building into the shared store: hold it against
+  # collection as an lbox reader does (gc.lock shared), and copy again when a file that was
+  # being written vanished under cp (renamed into place).
+  local store=$XDG_DATA_HOME/lbox/store try
+  mkdir -p "$store"
+  for try in 1 2 3 4 5; do
+    rm -rf "$WORK/nobody/data/lbox"
+    flock -s "$store/gc.lock" cp -a "$XDG_DATA_HOME/lbox" "$WORK/nobody/data/" 2>"$WORK/cp.err" && break
+    [ "$try" -lt 5 ] || { cat "$WORK/cp.err" >&2; fail "copying the test store for nobody"; }
+    sleep 0.5
+  done
   chown -R 65534:65534 "$WORK/nobody"
   chown 65534:65534 "$NOBODY_CACHE"
   prune_nobody_cache

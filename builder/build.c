@@ -83,36 +83,6 @@ static int layer_cache_get(struct build *b, const char *key, struct lbox_layer *
  * .tmp.<pid> of lbox before locks). */
 static bool is_layer_temp(const char *name) { return strstr(name, ".tmp") != NULL; }
 
-static int write_all_fd(int fd, const void *data, size_t len)
-{
-    for (const char *p = data; len > 0;) {
-        ssize_t n = write(fd, p, len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return -1;
-        p += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
-static int copy_into(const char *src, int out)
-{
-    _cleanup_close_ int in = open(src, O_RDONLY | O_CLOEXEC);
-    static __thread char buf[128 * 1024];
-    ssize_t n;
-    if (in < 0)
-        return -1;
-    while ((n = read(in, buf, sizeof buf)) != 0) {
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0 || write_all_fd(out, buf, (size_t)n) < 0)
-            return -1;
-    }
-    return 0;
-}
-
 /* Puts `path` in place from a locked temporary name (cache_temp.h), so that a build killed half
  * way leaves only what the next build's sweep deletes. Either `link_from` (a hard link, no
  * copy, when it shares the file system) or a copy of it, or `data`. */
@@ -133,7 +103,12 @@ static int cache_put(const char *path, const char *link_from, const char *data, 
         tmp = lbox_strdupf("%s.tmp-XXXXXX", path);
         if (lbox_cache_temp(tmp, false, &lock, NULL) < 0)
             return -1;
-        r = link_from ? copy_into(link_from, lock) : write_all_fd(lock, data, len);
+        if (link_from) {
+            _cleanup_close_ int in = open(link_from, O_RDONLY | O_CLOEXEC);
+            r = in < 0 ? -1 : lbox_copy_fd(in, lock);
+        } else {
+            r = lbox_write_all(lock, data, len);
+        }
         if (r == 0)
             r = fchmod(lock, 0644);
     }

@@ -154,7 +154,7 @@ int lbox_read_file(const char *path, size_t limit, char **data, size_t *len, str
     return 0;
 }
 
-static int write_all(int fd, const void *data, size_t len)
+int lbox_write_all(int fd, const void *data, size_t len)
 {
     const char *p = data;
     while (len) {
@@ -177,7 +177,7 @@ int lbox_write_file_atomic(const char *path, const void *data, size_t len, mode_
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
     if (fd < 0)
         return lbox_err_errno(err, errno, "cannot create %s", tmp);
-    if (write_all(fd, data, len) < 0 || fsync(fd) < 0) {
+    if (lbox_write_all(fd, data, len) < 0 || fsync(fd) < 0) {
         int e = errno;
         close(fd);
         unlink(tmp);
@@ -189,6 +189,22 @@ int lbox_write_file_atomic(const char *path, const void *data, size_t len, mode_
         return lbox_err_errno(err, e, "cannot write %s", path);
     }
     return 0;
+}
+
+int lbox_copy_fd(int in, int out)
+{
+    char buf[65536];
+    for (;;) {
+        ssize_t r = read(in, buf, sizeof buf);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0)
+            return -1;
+        if (r == 0)
+            return 0;
+        if (lbox_write_all(out, buf, (size_t)r) < 0)
+            return -1;
+    }
 }
 
 int lbox_copy_file(const char *src, const char *dst, struct lbox_error *err)
@@ -203,19 +219,11 @@ int lbox_copy_file(const char *src, const char *dst, struct lbox_error *err)
     int out = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, st.st_mode & 07777);
     if (out < 0)
         return lbox_err_errno(err, errno, "cannot create %s", tmp);
-    char buf[65536];
-    for (;;) {
-        ssize_t r = read(in, buf, sizeof buf);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0 || write_all(out, buf, (size_t)r) < 0) {
-            if (r == 0)
-                break;
-            int e = errno;
-            close(out);
-            unlink(tmp);
-            return lbox_err_errno(err, e, "cannot copy %s to %s", src, dst);
-        }
+    if (lbox_copy_fd(in, out) < 0) {
+        int e = errno;
+        close(out);
+        unlink(tmp);
+        return lbox_err_errno(err, e, "cannot copy %s to %s", src, dst);
     }
     fchmod(out, st.st_mode & 07777);
     if (close(out) < 0 || rename(tmp, dst) < 0) {

@@ -20,6 +20,12 @@ int lbox_read_file(const char *path, size_t limit, char **data, size_t *len, str
 int lbox_write_file_atomic(const char *path, const void *data, size_t len, mode_t mode,
                            struct lbox_error *err);
 
+/* write(2) until all of data is written (EINTR retried); -1 with errno on failure. */
+int lbox_write_all(int fd, const void *data, size_t len);
+
+/* Copies what is left to read from `in` to `out`; -1 with errno on failure. */
+int lbox_copy_fd(int in, int out);
+
 /* Copies a regular file (mode preserved), via a temp name and rename. */
 int lbox_copy_file(const char *src, const char *dst, struct lbox_error *err);
 

@@ -16,6 +16,20 @@ const DRIVER = path.join(__dirname, 'transport-driver.js');
 
 // A server whose answer(request) returns {raw, closeAfterMs} (closeAfterMs: end the
 // connection that long after answering; 0 = at once). Records every request.
+// A local port nothing listens on, below the ephemeral range (32768 and up on Linux): a port
+// just freed there may be taken by another test's server meanwhile, or be the client's own
+// source port, and a connection to it then succeeds (TCP self-connect) instead of being refused.
+async function closedPort() {
+  for (let port = 20000 + (process.pid % 5000); ; port++) {
+    const free = await new Promise((resolve) => {
+      const s = net.createServer();
+      s.once('error', () => resolve(false));
+      s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
+    });
+    if (free) return port;
+  }
+}
+
 async function rawServer(answer) {
   const seen = { connections: 0, requests: [] };
   const server = net.createServer((sock) => {
@@ -154,9 +168,7 @@ for (const [version, node] of NODES) {
     });
 
     test('failures: refused, hung up mid-answer, garbage, a line break in a header', async () => {
-      const closed = await rawServer(() => ({ raw: '' }));
-      const port = closed.port;
-      await closed.close();
+      const port = await closedPort();
       const refused = await drive(node, { host: '127.0.0.1', port, steps: [{ requests: [GET] }] });
       assert.strictEqual(refused.results[0].code, 'ECONNREFUSED');
 

@@ -63,6 +63,37 @@ static int request(struct lbox_sandbox *sb, uint32_t type, uint32_t want,
     return recv_reply(sb, want, reply, NULL, err);
 }
 
+/* The slot of a started process, by its pid inside (ns_pid) or outside (host_pid); 0 is a
+ * wildcard for the one not looked up by. */
+static struct lbox_sandbox_proc *find_proc(struct lbox_sandbox *sb, pid_t ns_pid, pid_t host_pid)
+{
+    for (unsigned i = 0; i < sb->nprocs; i++) {
+        struct lbox_sandbox_proc *p = &sb->procs[i];
+        if ((!ns_pid || p->ns_pid == ns_pid) && (!host_pid || p->host_pid == host_pid))
+            return p;
+    }
+    return NULL;
+}
+
+static void remember(struct lbox_sandbox *sb, pid_t ns_pid, pid_t host_pid)
+{
+    struct lbox_sandbox_proc *p = NULL;
+    if (sb->nprocs < LBOX_SANDBOX_PROCS) {
+        p = &sb->procs[sb->nprocs++];
+    } else {
+        /* Full: the oldest slot whose process has ended (else the oldest at all). */
+        for (unsigned k = 0; k < LBOX_SANDBOX_PROCS && !p; k++) {
+            unsigned i = (sb->next_slot + k) % LBOX_SANDBOX_PROCS;
+            if (sb->procs[i].exited)
+                p = &sb->procs[i];
+        }
+        if (!p)
+            p = &sb->procs[sb->next_slot];
+        sb->next_slot = (unsigned)(p - sb->procs + 1) % LBOX_SANDBOX_PROCS;
+    }
+    *p = (struct lbox_sandbox_proc){.ns_pid = ns_pid, .host_pid = host_pid};
+}
+
 static size_t add_str(char *buf, size_t at, const char *s)
 {
     size_t n = strlen(s) + 1;
@@ -124,25 +155,31 @@ int lbox_sandbox_exec_fd3(struct lbox_sandbox *sb, const char *const *argv,
     if (rc < 0)
         return lbox_err_errno(err, e, "sandbox: sending the exec request for %s", argv[0]);
     pid_t host = 0;
+    sb->last_exec_errno = 0;
     if (recv_reply(sb, LBOX_MSG_EXEC_REPLY, &h, &host, err) < 0)
         return -1;
-    if (h.err)
+    if (h.err) {
+        if (!strcmp(h.text, "execve"))
+            sb->last_exec_errno = h.err;
         return lbox_err_errno(err, h.err, "sandbox: starting %s (%s)", argv[0], h.text);
+    }
     sb->cur_ns_pid = (pid_t)h.value;
-    sb->cur_exited = false;
+    remember(sb, sb->cur_ns_pid, host);
     if (pid)
         *pid = host;
     return 0;
 }
 
-int lbox_sandbox_poll_exit(struct lbox_sandbox *sb, int *wstatus, struct lbox_error *err)
+int lbox_sandbox_last_exec_errno(struct lbox_sandbox *sb)
+{
+    return sb->last_exec_errno;
+}
+
+/* Takes in what pid 1 has reported so far. Reports of processes killed before the last
+ * kill_procs find no slot and are dropped. */
+static int take_exit_reports(struct lbox_sandbox *sb, struct lbox_error *err)
 {
     for (;;) {
-        if (sb->cur_exited) {
-            if (wstatus)
-                *wstatus = sb->cur_status;
-            return 1;
-        }
         struct lbox_msg_head h;
         ssize_t n = recv(sb->event_fd, &h, sizeof h, MSG_DONTWAIT);
         if (n < 0 && errno == EINTR)
@@ -153,12 +190,36 @@ int lbox_sandbox_poll_exit(struct lbox_sandbox *sb, int *wstatus, struct lbox_er
             return lbox_err_errno(err, errno, "sandbox: reading exit events");
         if (n != (ssize_t)sizeof h || h.type != LBOX_MSG_EXITED)
             return lbox_err(err, LBOX_E_SYS, "sandbox: pid 1 is gone (the sandbox was killed?)");
-        /* Events of earlier processes (before a kill_procs) are dropped here. */
-        if ((pid_t)h.argc == sb->cur_ns_pid && sb->cur_ns_pid > 0) {
-            sb->cur_exited = true;
-            sb->cur_status = (int)h.value;
+        struct lbox_sandbox_proc *p = find_proc(sb, (pid_t)h.argc, 0);
+        if (p) {
+            p->exited = true;
+            p->status = (int)h.value;
         }
     }
+}
+
+int lbox_sandbox_poll_exit(struct lbox_sandbox *sb, int *wstatus, struct lbox_error *err)
+{
+    if (take_exit_reports(sb, err) < 0)
+        return -1;
+    struct lbox_sandbox_proc *p = sb->cur_ns_pid > 0 ? find_proc(sb, sb->cur_ns_pid, 0) : NULL;
+    if (!p || !p->exited)
+        return 0;
+    if (wstatus)
+        *wstatus = p->status;
+    return 1;
+}
+
+int lbox_sandbox_exit_status(struct lbox_sandbox *sb, pid_t pid, int *wstatus)
+{
+    if (take_exit_reports(sb, NULL) < 0)
+        return -1;
+    struct lbox_sandbox_proc *p = pid > 0 ? find_proc(sb, 0, pid) : NULL;
+    if (!p)
+        return -1;
+    if (p->exited && wstatus)
+        *wstatus = p->status;
+    return p->exited ? 1 : 0;
 }
 
 int lbox_sandbox_exit_fd(struct lbox_sandbox *sb)
@@ -169,7 +230,16 @@ int lbox_sandbox_exit_fd(struct lbox_sandbox *sb)
 int lbox_sandbox_kill_procs(struct lbox_sandbox *sb, struct lbox_error *err)
 {
     struct lbox_msg_head h;
-    return request(sb, LBOX_MSG_KILL, LBOX_MSG_KILL_REPLY, &h, err);
+    int r = request(sb, LBOX_MSG_KILL, LBOX_MSG_KILL_REPLY, &h, err);
+    /* Their reports were sent before the reply: take them in, then forget all but the last
+     * one started, whose end poll_exit still tells. */
+    take_exit_reports(sb, NULL);
+    struct lbox_sandbox_proc *cur = sb->cur_ns_pid > 0 ? find_proc(sb, sb->cur_ns_pid, 0) : NULL;
+    struct lbox_sandbox_proc keep = cur ? *cur : (struct lbox_sandbox_proc){0};
+    sb->nprocs = sb->next_slot = 0;
+    if (cur)
+        sb->procs[sb->nprocs++] = keep;
+    return r;
 }
 
 /* The larger of the cgroup's peak and the processes' own high-water marks: a cgroup is not

@@ -93,13 +93,24 @@ struct lbox_msg_head {
 
 /* ---- runner side ---- */
 
+/* The runtime and Lambda's 10 extensions fit, with room. */
+#define LBOX_SANDBOX_PROCS 32
+
 struct lbox_sandbox {
     pid_t init_pid;         /* host pid of the sandbox's pid 1 */
     int cmd_fd;             /* runner end of LBOX_FD_CMD (SO_PASSCRED set) */
     int event_fd;           /* runner end of LBOX_FD_EVENT */
     pid_t cur_ns_pid;       /* the process started by the last lbox_sandbox_exec */
-    bool cur_exited;
-    int cur_status;
+    /* Every process started since the last kill_procs, and how it ended once pid 1 said:
+     * the runner asks after the runtime and each extension. Full, an ended one's slot is
+     * taken again (the oldest first). */
+    struct lbox_sandbox_proc {
+        pid_t ns_pid, host_pid;
+        bool exited;
+        int status;
+    } procs[LBOX_SANDBOX_PROCS];
+    unsigned nprocs, next_slot;
+    int last_exec_errno;    /* errno of the last exec's execve, 0 if it did not fail there */
     struct lbox_cgroup *cg;     /* defined below */
     struct lbox_memwatch *memwatch; /* cgroup v1 with /tmp kept outside the limit */
     struct lbox_child_plan *plan;

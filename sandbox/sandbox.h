@@ -80,6 +80,16 @@ int lbox_sandbox_exec_fd3(struct lbox_sandbox *sb, const char *const *argv,
  * *wstatus (waitpid-style) when it has exited, 0 while it runs, -1 on error. */
 int lbox_sandbox_poll_exit(struct lbox_sandbox *sb, int *wstatus, struct lbox_error *err);
 
+/* How any process lbox_sandbox_exec started ended, by the host pid that call gave: 1 with
+ * *wstatus once pid 1 has reported it (a moment after the process ended), 0 until then, -1
+ * for a pid not started here or forgotten (lbox_sandbox_kill_procs forgets all but the
+ * last one started). */
+int lbox_sandbox_exit_status(struct lbox_sandbox *sb, pid_t pid, int *wstatus);
+
+/* The errno with which the last lbox_sandbox_exec's execve failed (EACCES for a file that
+ * is not executable, ENOENT for a missing interpreter...), 0 when it did not fail there. */
+int lbox_sandbox_last_exec_errno(struct lbox_sandbox *sb);
+
 /* An fd that becomes readable when the exec'd process exits (for poll loops). */
 int lbox_sandbox_exit_fd(struct lbox_sandbox *sb);
 

@@ -170,6 +170,64 @@ static void test_clean_environment_and_exit_status(void **state)
     lbox_sandbox_destroy(sb);
 }
 
+/* Waits up to 5 s for pid 1's report of how `pid` ended; returns its wait status. */
+static int wait_exit_of(struct lbox_sandbox *sb, pid_t pid)
+{
+    int st = -1;
+    for (int i = 0; i < 500; i++) {
+        int r = lbox_sandbox_exit_status(sb, pid, &st);
+        assert_int_not_equal(r, -1);
+        if (r == 1)
+            return st;
+        struct pollfd p = {lbox_sandbox_exit_fd(sb), POLLIN, 0};
+        poll(&p, 1, 10);
+    }
+    fail_msg("no exit report for pid %d", (int)pid);
+    return st;
+}
+
+/* Every started process's end is known, not only the last one's (extensions run beside the
+ * runtime, and Lambda's error names how an extension ended); a kill forgets them. */
+static void test_exit_status_of_every_process(void **state)
+{
+    (void)state;
+    struct lbox_sandbox_config cfg = base_config();
+    struct lbox_sandbox *sb = make(&cfg, NULL);
+    struct lbox_error err = {0};
+    const char *first[] = {"/bin/sh", "-c", "sleep 0.2; exit 7", NULL};
+    const char *second[] = {"/bin/sleep", "30", NULL};
+    const char *third[] = {"/bin/sleep", "30", NULL};
+    pid_t a = 0, b = 0, c = 0;
+    assert_int_equal(lbox_sandbox_exec(sb, first, test_env, "/", 2, 2, &a, &err), 0);
+    assert_int_equal(lbox_sandbox_exec(sb, second, test_env, "/", 2, 2, &b, &err), 0);
+    assert_int_equal(lbox_sandbox_exec(sb, third, test_env, "/", 2, 2, &c, &err), 0);
+    int st = wait_exit_of(sb, a);
+    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 7);
+    assert_int_equal(lbox_sandbox_exit_status(sb, b, &st), 0);
+    assert_int_equal(lbox_sandbox_poll_exit(sb, &st, &err), 0); /* the last one runs */
+    assert_int_equal(kill(b, SIGKILL), 0);
+    st = wait_exit_of(sb, b);
+    assert_true(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+    assert_int_equal(lbox_sandbox_poll_exit(sb, &st, &err), 0);
+    assert_int_equal(lbox_sandbox_exit_status(sb, getpid(), &st), -1);
+    /* A kill forgets them, but for the last one started, whose end poll_exit tells. */
+    assert_int_equal(lbox_sandbox_kill_procs(sb, &err), 0);
+    assert_int_equal(lbox_sandbox_exit_status(sb, a, &st), -1);
+    assert_int_equal(lbox_sandbox_exit_status(sb, b, &st), -1);
+    st = wait_exit_of(sb, c);
+    assert_true(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+    /* Why an execve failed: a file that is not executable, a missing one. */
+    const char *not_exec[] = {"/etc/passwd", NULL}, *missing[] = {"/bin/no-such", NULL};
+    assert_int_equal(lbox_sandbox_exec(sb, not_exec, test_env, "/", 2, 2, &a, &err), -1);
+    assert_int_equal(lbox_sandbox_last_exec_errno(sb), EACCES);
+    assert_int_equal(lbox_sandbox_exec(sb, missing, test_env, "/", 2, 2, &a, &err), -1);
+    assert_int_equal(lbox_sandbox_last_exec_errno(sb), ENOENT);
+    assert_int_equal(lbox_sandbox_exec(sb, second, test_env, "/", 2, 2, &b, &err), 0);
+    assert_int_equal(lbox_sandbox_last_exec_errno(sb), 0);
+    assert_int_equal(lbox_sandbox_kill_procs(sb, &err), 0);
+    lbox_sandbox_destroy(sb);
+}
+
 static void test_readonly_root_and_tmp(void **state)
 {
     (void)state;
@@ -510,6 +568,7 @@ static void test_qemu_foreign_arch(void **state)
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_identity_and_privileges),
     cmocka_unit_test(test_clean_environment_and_exit_status),
+        cmocka_unit_test(test_exit_status_of_every_process),
     cmocka_unit_test(test_readonly_root_and_tmp),
     cmocka_unit_test(test_seccomp_refusals),
     cmocka_unit_test(test_network_is_loopback_only),

@@ -1,5 +1,6 @@
 #include "environment.h"
 
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -22,6 +23,7 @@
 #include "ids.h"
 #include "log_stream.h"
 #include "report.h"
+#include "state.h"
 #include "sandbox/sandbox.h"
 
 #define SHUTDOWN_BUDGET_MS 2000
@@ -29,11 +31,11 @@
  * gives it 30%, rapid/shutdown.go). */
 #define RUNTIME_SHUTDOWN_MS (SHUTDOWN_BUDGET_MS * 3 / 10)
 
-/* An external extension's process. The sandbox reports only the runtime's exit, so each
- * extension is watched through a pidfd of its own: its exit outside a shutdown is Lambda's
- * Extension.Crash. */
+/* An external extension's process, watched through a pidfd of its own (the sandbox's exit
+ * fd wakes only for the runtime): its exit outside a shutdown is Lambda's Extension.Crash. */
 struct ext_proc {
     char name[64];
+    pid_t pid;              /* host pid, leader of its process group */
     int pidfd;              /* -1: gone (or not watchable) */
     bool gone;
 };
@@ -75,6 +77,7 @@ struct lbox_env {
     struct ext_proc *ext;   /* the external extensions started with it */
     size_t n_ext;
     char crashed_ext[64];   /* the first extension that exited outside a shutdown ("" none) */
+    pid_t crashed_pid;      /* ... its host pid */
     bool shutting_down;     /* SIGTERM or SHUTDOWN sent: exits are expected now */
     /* An init failure found by --prewarm, returned to the first invoke. */
     bool prewarm_failed;
@@ -199,8 +202,10 @@ static bool extension_crashed(struct lbox_env *env)
         close(e->pidfd);
         e->pidfd = -1;
         e->gone = true;
-        if (!env->shutting_down && !env->crashed_ext[0])
+        if (!env->shutting_down && !env->crashed_ext[0]) {
             snprintf(env->crashed_ext, sizeof env->crashed_ext, "%s", e->name);
+            env->crashed_pid = e->pid;
+        }
     }
     return env->crashed_ext[0] != 0;
 }
@@ -334,9 +339,40 @@ static int exec_in_sandbox(struct lbox_env *env, const char *path, char *const *
                                  env->log_wr, env->log_wr, tele_fd, pid, err);
 }
 
-static int filter_executable(const struct dirent *d)
+/* RAPID starts every entry of /opt/extensions that is not a directory (os.ReadDir: dot
+ * files too, in byte order), so a file that is not executable fails the init there. */
+static int filter_dots(const struct dirent *d)
 {
-    return d->d_name[0] != '.';
+    return strcmp(d->d_name, ".") && strcmp(d->d_name, "..");
+}
+
+static bool is_directory(const char *dir, const struct dirent *d)
+{
+    if (d->d_type != DT_UNKNOWN)
+        return d->d_type == DT_DIR;
+    char *path = lbox_path_join(dir, d->d_name);
+    struct stat sb;
+    bool yes = lstat(path, &sb) == 0 && S_ISDIR(sb.st_mode);
+    free(path);
+    return yes;
+}
+
+static int by_bytes(const struct dirent **a, const struct dirent **b)
+{
+    return strcmp((*a)->d_name, (*b)->d_name);
+}
+
+/* An extension that cannot be started, said as RAPID's Go supervisor says it ("fork/exec
+ * /opt/extensions/x: permission denied"); lbox's own message when it failed elsewhere. */
+static void launch_error(struct lbox_env *env, const char *path, struct lbox_error *err)
+{
+    int e = lbox_sandbox_last_exec_errno(env->sb);
+    if (!e)
+        return;
+    char why[128];
+    snprintf(why, sizeof why, "%s", strerror(e));
+    why[0] = (char)tolower((unsigned char)why[0]); /* Go's errno strings are lower case */
+    lbox_err(err, LBOX_E_INVAL, "fork/exec %s: %s", path, why);
 }
 
 static int start_extension(struct lbox_env *env, const char *name, struct lbox_error *err)
@@ -344,9 +380,12 @@ static int start_extension(struct lbox_env *env, const char *name, struct lbox_e
     char *inside = lbox_strdupf("/opt/extensions/%s", name);
     pid_t pid = 0;
     int r = exec_in_sandbox(env, inside, env->ext_envp.v, -1, &pid, err);
+    if (r < 0)
+        launch_error(env, inside, err);
     if (r == 0) {
         struct ext_proc *e = &env->ext[env->n_ext++];
         snprintf(e->name, sizeof e->name, "%s", name);
+        e->pid = pid;
         /* Without a pidfd (kernels before 5.3) its crash goes unnoticed, and a shutdown
          * waits for it until the deadline. */
         e->pidfd = pid > 0 ? pidfd_of(pid) : -1;
@@ -366,23 +405,24 @@ static int start_extensions(struct lbox_env *env, struct lbox_error *err)
         return 0;
     char *dir = lbox_path_join(env->rootfs, "opt/extensions");
     struct dirent **names = NULL;
-    int n = scandir(dir, &names, filter_executable, alphasort);
+    int n = scandir(dir, &names, filter_dots, by_bytes);
     const char **run = lbox_xcalloc(n > 0 ? (size_t)n : 1, sizeof *run);
     size_t n_run = 0;
-    for (int i = 0; i < n; i++) {
-        char *host = lbox_path_join(dir, names[i]->d_name);
-        struct stat sb;
-        if (stat(host, &sb) == 0 && S_ISREG(sb.st_mode) && (sb.st_mode & 0111))
+    for (int i = 0; i < n; i++)
+        if (!is_directory(dir, names[i]))
             run[n_run++] = names[i]->d_name;
-        free(host);
-    }
     /* Known before they start: by name, they are the external extensions. */
     lbox_rapi_set_external_extensions(env->api, run, n_run);
     forget_extensions(env);
     env->ext = lbox_xcalloc(n_run ? n_run : 1, sizeof *env->ext);
     int r = 0;
-    for (size_t i = 0; i < n_run && r == 0; i++)
-        r = start_extension(env, run[i], err);
+    for (size_t i = 0; i < n_run && r == 0; i++) {
+        /* RAPID starts ten, then fails the init on the eleventh, before starting it. */
+        if (i == LBOX_MAX_EXTENSIONS)
+            r = lbox_err(err, LBOX_E_LIMIT, "ErrTooManyExtensions");
+        else
+            r = start_extension(env, run[i], err);
+    }
     free(run);
     for (int i = 0; i < n; i++)
         free(names[i]);
@@ -445,6 +485,18 @@ static void signal_runtime(struct lbox_env *env, int sig)
         kill(-env->runtime_pid, sig);
 }
 
+/* RAPID kills the process group of each extension that did not subscribe to SHUTDOWN (or
+ * never registered) when SHUTDOWN goes out: only the subscribers are waited for. */
+static void kill_unsubscribed_extensions(struct lbox_env *env)
+{
+    extension_crashed(env); /* notes the ones already gone: their pid may be reused */
+    for (size_t i = 0; i < env->n_ext; i++) {
+        struct ext_proc *e = &env->ext[i];
+        if (e->pidfd >= 0 && e->pid > 0 && !lbox_rapi_extension_wants_shutdown(env->api, e->name))
+            kill(-e->pid, SIGKILL);
+    }
+}
+
 /* Lambda's shutdown (also its reset after a timeout or failure), as RAPID does it: with no
  * extension registered nothing is asked; otherwise the runtime gets SIGTERM and its share of
  * the budget to exit (SIGKILL after), then SHUTDOWN goes to the extensions, which have until
@@ -461,6 +513,7 @@ static void shut_down(struct lbox_env *env, const char *reason)
     wait_for(env, runtime_down, start + (int64_t)RUNTIME_SHUTDOWN_MS * 1000000);
     signal_runtime(env, SIGKILL);
     lbox_rapi_shutdown(env->api, reason, deadline_ms);
+    kill_unsubscribed_extensions(env);
     wait_for(env, extensions_done, start + (int64_t)SHUTDOWN_BUDGET_MS * 1000000);
 }
 
@@ -489,11 +542,25 @@ static int start_processes(struct lbox_env *env, int64_t deadline_ns, enum wait_
     return 0;
 }
 
-/* RAPID's message has the extension's exit status here; the sandbox reports the runtime's
- * only, so the extension is named instead. */
+/* RAPID's message is how the extension ended, as Go's exec says it ("exit status 3",
+ * "signal: killed"), and "exit code 0" for a clean exit. Its pidfd turned readable when it
+ * ended; pid 1 reports its status a moment later, once it has reaped it. */
 static void describe_crash(const struct lbox_env *env, char *what, size_t size)
 {
-    snprintf(what, size, "extension %s exited", env->crashed_ext);
+    int wstatus = 0, r = 0;
+    for (int64_t until = now_ns() + 500000000LL; now_ns() < until;) {
+        r = lbox_sandbox_exit_status(env->sb, env->crashed_pid, &wstatus);
+        if (r != 0)
+            break;
+        struct pollfd p = {.fd = lbox_sandbox_exit_fd(env->sb), .events = POLLIN};
+        poll(&p, 1, 10);
+    }
+    if (r != 1)
+        snprintf(what, size, "extension %s exited", env->crashed_ext);
+    else if (WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0)
+        snprintf(what, size, "exit code 0");
+    else
+        lbox_describe_exit(wstatus, what, size);
 }
 
 /* What the invoke is to be told of a failed init, kept before the reset forgets it. */

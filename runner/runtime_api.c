@@ -746,15 +746,9 @@ static enum MHD_Result handle_ext_error(struct lbox_rapi *api, struct MHD_Connec
     struct lbox_ext_state *e = ext_of(api, c, id, "Unknown Lambda-Extension-Identifier", &ret);
     if (!e)
         return ret;
+    /* Nothing ends yet: as in RAPID, the init fails when the extension exits (it never
+     * becomes ready), and its exit is then called by the error it posted. */
     e->exit_type = rq->route == R_EXT_INIT_ERROR ? "Extension.InitError" : "Extension.ExitError";
-    if (rq->route == R_EXT_INIT_ERROR && api->st.phase == LBOX_RT_STARTED) {
-        /* An extension that cannot start fails the whole init, as on Lambda. */
-        char msg[256];
-        snprintf(msg, sizeof msg, "Extension %s failed to initialise: %s", e->name, type);
-        set_platform_error(&api->init_error, "Extension.InitError", msg);
-        api->st.phase = LBOX_RT_INIT_ERROR;
-        wake(api);
-    }
     return reply_status_ok(c);
 }
 
@@ -767,6 +761,17 @@ const char *lbox_rapi_extension_exit_type(struct lbox_rapi *api, const char *nam
             type = api->st.ext[i].exit_type;
     pthread_mutex_unlock(&api->lock);
     return type;
+}
+
+bool lbox_rapi_extension_wants_shutdown(struct lbox_rapi *api, const char *name)
+{
+    bool yes = false;
+    pthread_mutex_lock(&api->lock);
+    for (size_t i = 0; i < api->st.n_ext; i++)
+        if (!strcmp(api->st.ext[i].name, name))
+            yes = api->st.ext[i].wants_shutdown;
+    pthread_mutex_unlock(&api->lock);
+    return yes;
 }
 
 /* ---- the MHD callbacks -------------------------------------------------------------------- */

@@ -109,6 +109,9 @@ bool lbox_rapi_take_init_error(struct lbox_rapi *api, struct lbox_rapi_result *r
  * Extension.Crash. (A static string.) */
 const char *lbox_rapi_extension_exit_type(struct lbox_rapi *api, const char *name);
 
+/* Whether the extension registered as `name` subscribed to SHUTDOWN (false: unknown). */
+bool lbox_rapi_extension_wants_shutdown(struct lbox_rapi *api, const char *name);
+
 /* Sends SHUTDOWN (reason "spindown", "timeout" or "failure") to subscribed extensions. */
 void lbox_rapi_shutdown(struct lbox_rapi *api, const char *reason, int64_t deadline_ms);
 

@@ -31,6 +31,21 @@ probe=$(layered_image ext-lifecycle "$PROBE_SRC/fn" "$PROBE_SRC/layer")
 internal=$(image ext-lifecycle-fn "$PROBE_SRC/fn")
 # An extension that cannot even be started (its interpreter is missing).
 broken=$(layered_image ext-lifecycle-broken "$PROBE_SRC/fn" "$PROBE_SRC/broken-layer")
+# Layers made here: the probe beside a file that is not executable; eleven extensions; the
+# probe beside a copy of itself (ext-quiet) that can subscribe to INVOKE only.
+mkdir -p "$WORK/noexec/extensions" "$WORK/many/extensions" "$WORK/mixed/extensions"
+cp "$PROBE_SRC/layer/extensions/ext-probe" "$WORK/noexec/extensions/"
+echo "not a program" >"$WORK/noexec/extensions/notes.txt"
+chmod 644 "$WORK/noexec/extensions/notes.txt"
+for i in $(seq -w 1 11); do
+  printf '#!/bin/bash\n# extension %s of eleven\nsleep 60\n' "$i" >"$WORK/many/extensions/ext-$i"
+  chmod 755 "$WORK/many/extensions/ext-$i"
+done
+cp "$PROBE_SRC/layer/extensions/ext-probe" "$WORK/mixed/extensions/ext-probe"
+cp "$PROBE_SRC/layer/extensions/ext-probe" "$WORK/mixed/extensions/ext-quiet"
+noexec=$(layered_image ext-lifecycle-noexec "$PROBE_SRC/fn" "$WORK/noexec")
+many=$(layered_image ext-lifecycle-many "$PROBE_SRC/fn" "$WORK/many")
+mixed=$(layered_image ext-lifecycle-mixed "$PROBE_SRC/fn" "$WORK/mixed")
 
 # tinv ARGS...: inv, also setting MS to how long it took.
 tinv() {
@@ -122,6 +137,18 @@ shutdown_ok spindown || fail "SHUTDOWN to the unresponsive extension"
 [ "$MS" -ge 1800 ] && [ "$MS" -lt 5000 ] || fail "unresponsive extension: lbox took ${MS} ms, expected the 2 s budget"
 ok "spindown: an unresponsive extension is killed after 2 s"
 
+# Only the extensions subscribed to SHUTDOWN are waited for: RAPID kills the others when it
+# sends SHUTDOWN (rapid/shutdown.go), so one that gets INVOKE only costs no wait either.
+for _ in 1 2; do # (timed the second time: the first unpacks the image)
+  tinv "$mixed" --event "$(event '{}')" --env PROBE_EXT_ext_quiet=invoke-only
+  expect_rc 0 "mixed subscriptions"
+done
+grep -q "^\[ext-quiet\] INVOKE $(request_id 1)$" "$WORK/err" || fail "mixed: INVOKE to the INVOKE-only extension"
+shutdown_ok spindown || fail "mixed: SHUTDOWN to the subscribed extension"
+! grep -q '^\[ext-quiet\] SHUTDOWN' "$WORK/err" || fail "mixed: SHUTDOWN to an extension that did not subscribe"
+[ "$MS" -lt 1500 ] || fail "mixed: spindown waited ${MS} ms for an extension not subscribed to SHUTDOWN"
+ok "spindown: an extension without SHUTDOWN is killed, not waited for"
+
 # The runtime dies mid-invoke: Runtime.ExitError, SHUTDOWN "failure", a fresh init next.
 inv "$probe" --event "$(event $'{"exit":2}\n{}\n')"
 expect_rc 3 "runtime crash"
@@ -147,25 +174,44 @@ done
 ok "uncaught exception: the function's error, SHUTDOWN failure within the invoke"
 
 # An extension that exits during init fails it at once with Extension.Crash (it used to wait
-# for the 10 s init limit and answer Sandbox.Timedout).
-for mode in exit-before-register exit-after-register; do
-  tinv "$probe" --event "$(event $'{}\n{}\n')" --env PROBE_EXT=$mode --timeout 2
+# for the 10 s init limit and answer Sandbox.Timedout), its message how it ended, as RAPID
+# says it (the probe exits 3 before registering, 4 after).
+for mode in exit-before-register:3 exit-after-register:4; do
+  tinv "$probe" --event "$(event $'{}\n{}\n')" --env PROBE_EXT=${mode%:*} --timeout 2
   expect_rc 3 "$mode"
-  id1=$(request_id 1)
-  jqt ".errorType == \"Extension.Crash\" and (.errorMessage | startswith(\"RequestId: $id1 Error: \"))" 1 \
+  jqt ".errorType == \"Extension.Crash\" and .errorMessage == \"RequestId: $(request_id 1) Error: exit status ${mode#*:}\"" 1 \
     || fail "$mode: $OUT"
   jqt '.errorType == "Extension.Crash"' 2 || fail "$mode, init again: $OUT"
   [ "$MS" -lt 5000 ] || fail "$mode took ${MS} ms"
 done
-ok "extension crash during init: Extension.Crash at once, init again next invoke"
+ok "extension crash during init: Extension.Crash at once (exit status N), init again next invoke"
 
 # An extension that cannot be started fails the init with Extension.LaunchError, an error of
 # the function's for the invoker (it used to stop lbox itself, exit status 1).
+# Its message is Go's exec error, as RAPID's supervisor gives it.
 inv "$broken" --event "$(event $'{}\n{}\n')"
 expect_rc 3 "extension launch error"
-jqt ".errorType == \"Extension.LaunchError\" and (.errorMessage | startswith(\"RequestId: $(request_id 1) Error: \") and contains(\"/opt/extensions/ext-broken\"))" 1 \
+jqt ".errorType == \"Extension.LaunchError\" and .errorMessage == \"RequestId: $(request_id 1) Error: fork/exec /opt/extensions/ext-broken: no such file or directory\"" 1 \
   && jqt '.errorType == "Extension.LaunchError"' 2 || fail "extension launch error: $OUT"
 ok "extension that cannot start: Extension.LaunchError for each invoke"
+
+# RAPID starts every file in /opt/extensions: one that is not executable fails the init (on
+# Lambda too), rather than being skipped.
+inv "$noexec" --event "$(event '{}')"
+expect_rc 3 "file that is not executable"
+jqt ".errorType == \"Extension.LaunchError\" and .errorMessage == \"RequestId: $(request_id 1) Error: fork/exec /opt/extensions/notes.txt: permission denied\"" \
+  || fail "file that is not executable: $OUT"
+ok "a file in /opt/extensions that is not executable: Extension.LaunchError"
+
+# Lambda allows 10 extensions: RAPID starts ten, then fails the init on the eleventh.
+for _ in 1 2; do # (timed the second time: the first unpacks the image)
+  tinv "$many" --event "$(event '{}')"
+  expect_rc 3 "eleven extensions"
+done
+jqt ".errorType == \"Extension.LaunchError\" and .errorMessage == \"RequestId: $(request_id 1) Error: ErrTooManyExtensions\"" \
+  || fail "eleven extensions: $OUT"
+[ "$MS" -lt 5000 ] || fail "eleven extensions: ${MS} ms"
+ok "eleven extensions: Extension.LaunchError ErrTooManyExtensions"
 
 # An extension that exits during an invoke (crash, or after /extension/exit/error) fails it
 # before the function's answer; the runtime is reset (SIGTERM).
@@ -173,18 +219,21 @@ for mode in crash-on-invoke exit-error-on-invoke; do
   tinv "$probe" --event "$(event '{"sleep":3000}')" --env PROBE_EXT=$mode --env PROBE_SIGTERM=1 --timeout 5
   expect_rc 3 "$mode"
   # RAPID names the exit of an extension that posted /exit/error Extension.ExitError.
-  want=Extension.Crash
-  [ "$mode" = exit-error-on-invoke ] && want=Extension.ExitError
-  jqt ".errorType == \"$want\"" || fail "$mode: want $want: $OUT"
+  want="Extension.Crash exit status 5"
+  [ "$mode" = exit-error-on-invoke ] && want="Extension.ExitError exit code 0"
+  jqt ".errorType == \"${want%% *}\" and .errorMessage == \"RequestId: $(request_id 1) Error: ${want#* }\"" \
+    || fail "$mode: want $want: $OUT"
   grep -q 'INFO	\[runtime\] SIGTERM$' "$WORK/err" || fail "$mode: the runtime is reset"
   [ "$MS" -lt 2500 ] || fail "$mode: the invoke waited ${MS} ms for the function"
 done
 ok "extension exit during an invoke: Extension.Crash or .ExitError at once, runtime reset"
 
-# /extension/init/error fails the init with Extension.InitError; the next invoke inits again.
+# /extension/init/error, then the extension's exit (0), fails the init with
+# Extension.InitError, said by how it ended; the next invoke inits again.
 inv "$probe" --event "$(event $'{}\n{}\n')" --env PROBE_EXT=init-error
 expect_rc 3 "init error"
-jqt '.errorType == "Extension.InitError"' 1 && jqt '.errorType == "Extension.InitError"' 2 || fail "init error: $OUT"
+jqt ".errorType == \"Extension.InitError\" and .errorMessage == \"RequestId: $(request_id 1) Error: exit code 0\"" 1 \
+  && jqt '.errorType == "Extension.InitError"' 2 || fail "init error: $OUT"
 [ "$(registrations)" -eq 2 ] || fail "init error: init again"
 ok "extension init error: Extension.InitError, init again next invoke"
 

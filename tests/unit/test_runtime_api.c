@@ -920,6 +920,11 @@ static void test_extension_exit_types(void **state)
         http(s, "POST", paths[i], h, "{}", 2, &r, NULL);
         assert_int_equal(r.status, 202);
     }
+    /* Posting an error ends nothing by itself: the init fails when the extension exits. */
+    struct lbox_rapi_status st;
+    lbox_rapi_status(s->api, &st);
+    assert_false(st.init_error);
+    assert_false(st.init_done);
     assert_string_equal(lbox_rapi_extension_exit_type(s->api, "plain"), "Extension.Crash");
     assert_string_equal(lbox_rapi_extension_exit_type(s->api, "init-err"), "Extension.InitError");
     assert_string_equal(lbox_rapi_extension_exit_type(s->api, "exit-err"), "Extension.ExitError");
@@ -928,6 +933,28 @@ static void test_extension_exit_types(void **state)
     /* A reset (a new runtime) forgets them. */
     lbox_rapi_reset(s->api);
     assert_string_equal(lbox_rapi_extension_exit_type(s->api, "exit-err"), "Extension.Crash");
+}
+
+/* Which extensions a shutdown waits for: those subscribed to SHUTDOWN (RAPID kills the
+ * others at once). */
+static void test_extension_shutdown_subscription(void **state)
+{
+    struct server *s = *state;
+    const char *external[] = {"both", "invoke-only"};
+    const char *bodies[] = {"{\"events\":[\"INVOKE\",\"SHUTDOWN\"]}", "{\"events\":[\"INVOKE\"]}"};
+    lbox_rapi_set_external_extensions(s->api, external, 2);
+    for (int i = 0; i < 2; i++) {
+        char hn[128];
+        snprintf(hn, sizeof hn, "Lambda-Extension-Name: %s", external[i]);
+        const char *h[] = {hn, NULL};
+        struct reply r;
+        http(s, "POST", "/2020-01-01/extension/register", h, bodies[i], strlen(bodies[i]), &r,
+             NULL);
+        assert_int_equal(r.status, 200);
+    }
+    assert_true(lbox_rapi_extension_wants_shutdown(s->api, "both"));
+    assert_false(lbox_rapi_extension_wants_shutdown(s->api, "invoke-only"));
+    assert_false(lbox_rapi_extension_wants_shutdown(s->api, "never-registered"));
 }
 
 int main(void)
@@ -956,6 +983,7 @@ int main(void)
         T(test_logs_and_telemetry_not_supported),
         T(test_extensions),
         T(test_extension_exit_types),
+        T(test_extension_shutdown_subscription),
         T(test_extension_requests_checked_like_rapid),
         T(test_next_again_while_running),
         T(test_oversized_init_error_changes_nothing),

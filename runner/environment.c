@@ -76,6 +76,7 @@ struct lbox_env {
     int runtime_wstatus;
     struct ext_proc *ext;   /* the external extensions started with it */
     size_t n_ext;
+    char launch_failed[64]; /* the extension that could not be started ("" none) */
     char crashed_ext[64];   /* the first extension that exited outside a shutdown ("" none) */
     pid_t crashed_pid;      /* ... its host pid */
     bool shutting_down;     /* SIGTERM or SHUTDOWN sent: exits are expected now */
@@ -416,12 +417,15 @@ static int start_extensions(struct lbox_env *env, struct lbox_error *err)
     forget_extensions(env);
     env->ext = lbox_xcalloc(n_run ? n_run : 1, sizeof *env->ext);
     int r = 0;
+    env->launch_failed[0] = 0;
     for (size_t i = 0; i < n_run && r == 0; i++) {
         /* RAPID starts ten, then fails the init on the eleventh, before starting it. */
         if (i == LBOX_MAX_EXTENSIONS)
             r = lbox_err(err, LBOX_E_LIMIT, "ErrTooManyExtensions");
         else
             r = start_extension(env, run[i], err);
+        if (r < 0)
+            snprintf(env->launch_failed, sizeof env->launch_failed, "%s", run[i]);
     }
     free(run);
     for (int i = 0; i < n; i++)
@@ -603,6 +607,11 @@ static int do_init(struct lbox_env *env, int64_t limit_ms, struct init_failure *
     env->init_ms = f->ms = (double)(now_ns() - start) / 1e6;
     f->end = launch.msg[0] ? INIT_EXT_FAILED
                            : init_end_of(w, lbox_rapi_take_init_error(env->api, &f->error));
+    /* Lambda logs where each extension stands once the init is over, however it ended. */
+    char *lines = lbox_rapi_extension_lines(env->api, launch.msg[0] ? env->launch_failed : NULL);
+    drain_logs(env);
+    if (lines)
+        emit(env, lines);
     if (f->end == INIT_OK) {
         env->initialized = true;
         return 0;

@@ -763,6 +763,60 @@ const char *lbox_rapi_extension_exit_type(struct lbox_rapi *api, const char *nam
     return type;
 }
 
+/* RAPID's name for where a registered extension stands (core/agentstate names). */
+static const char *ext_state_name(const struct lbox_ext_state *e)
+{
+    if (e->exit_type)
+        return !strcmp(e->exit_type, "Extension.InitError") ? "InitError" : "ExitError";
+    switch (e->phase) {
+    case LBOX_EXT_REGISTERED: return "Registered";
+    case LBOX_EXT_READY: return "Ready";
+    default: return "Running";
+    }
+}
+
+static void put_extension_line(FILE *f, const char *name, const char *state,
+                               const struct lbox_ext_state *e)
+{
+    bool invoke = e && e->wants_invoke, shutdown = e && e->wants_shutdown;
+    fprintf(f, "EXTENSION\tName: %s\tState: %s\tEvents: [%s%s%s]\n", name, state,
+            invoke ? "INVOKE" : "", invoke && shutdown ? ", " : "", shutdown ? "SHUTDOWN" : "");
+}
+
+char *lbox_rapi_extension_lines(struct lbox_rapi *api, const char *launch_failed)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    if (!f)
+        return NULL;
+    pthread_mutex_lock(&api->lock);
+    /* External ones in the order they were started (up to the one that could not be),
+     * then the internal ones, as RAPID lists its agents. */
+    for (size_t i = 0; i < api->n_external; i++) {
+        if (launch_failed && !strcmp(api->external[i], launch_failed))
+            break;
+        const struct lbox_ext_state *e = NULL;
+        for (size_t k = 0; k < api->st.n_ext && !e; k++)
+            if (!strcmp(api->st.ext[k].name, api->external[i]))
+                e = &api->st.ext[k];
+        put_extension_line(f, api->external[i], e ? ext_state_name(e) : "Started", e);
+    }
+    if (launch_failed)
+        put_extension_line(f, launch_failed, "LaunchError", NULL);
+    for (size_t k = 0; k < api->st.n_ext; k++)
+        if (!is_external(api, api->st.ext[k].name))
+            put_extension_line(f, api->st.ext[k].name, ext_state_name(&api->st.ext[k]),
+                               &api->st.ext[k]);
+    pthread_mutex_unlock(&api->lock);
+    fclose(f);
+    if (len == 0) {
+        free(text);
+        return NULL;
+    }
+    return text;
+}
+
 bool lbox_rapi_extension_wants_shutdown(struct lbox_rapi *api, const char *name)
 {
     bool yes = false;

@@ -109,6 +109,12 @@ bool lbox_rapi_take_init_error(struct lbox_rapi *api, struct lbox_rapi_result *r
  * Extension.Crash. (A static string.) */
 const char *lbox_rapi_extension_exit_type(struct lbox_rapi *api, const char *name);
 
+/* Lambda's log lines at the end of an init, one per extension: "EXTENSION\tName: x\tState:
+ * Ready\tEvents: [INVOKE, SHUTDOWN]" (external ones in start order, then internal ones);
+ * launch_failed names an external extension that could not be started (NULL: none). A
+ * malloc'd string, NULL when there is no extension. */
+char *lbox_rapi_extension_lines(struct lbox_rapi *api, const char *launch_failed);
+
 /* Whether the extension registered as `name` subscribed to SHUTDOWN (false: unknown). */
 bool lbox_rapi_extension_wants_shutdown(struct lbox_rapi *api, const char *name);
 

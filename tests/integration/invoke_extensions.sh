@@ -90,6 +90,9 @@ scenario() {
     grep -q "^\[lbox-demo-extension\] INVOKE $id$" "$WORK/err" || fail "INVOKE event for $id"
   done
   grep -q '^\[lbox-demo-extension\] SHUTDOWN spindown$' "$WORK/err" || fail "SHUTDOWN event"
+  # Lambda's line once the init is over, before the first START.
+  before '^EXTENSION	Name: lbox-demo-extension	State: Ready	Events: \[INVOKE, SHUTDOWN\]$' '^START ' \
+    || fail "EXTENSION line before START"
   ok "extension: register, INVOKE per event, SHUTDOWN at the end"
 
   # Spindown: SIGTERM to the runtime (lbox may signal into the sandbox as any user), then
@@ -146,6 +149,7 @@ done
 grep -q "^\[ext-quiet\] INVOKE $(request_id 1)$" "$WORK/err" || fail "mixed: INVOKE to the INVOKE-only extension"
 shutdown_ok spindown || fail "mixed: SHUTDOWN to the subscribed extension"
 ! grep -q '^\[ext-quiet\] SHUTDOWN' "$WORK/err" || fail "mixed: SHUTDOWN to an extension that did not subscribe"
+grep -q '^EXTENSION	Name: ext-quiet	State: Ready	Events: \[INVOKE\]$' "$WORK/err" || fail "mixed: EXTENSION line of the INVOKE-only extension"
 [ "$MS" -lt 1500 ] || fail "mixed: spindown waited ${MS} ms for an extension not subscribed to SHUTDOWN"
 ok "spindown: an extension without SHUTDOWN is killed, not waited for"
 
@@ -193,6 +197,7 @@ inv "$broken" --event "$(event $'{}\n{}\n')"
 expect_rc 3 "extension launch error"
 jqt ".errorType == \"Extension.LaunchError\" and .errorMessage == \"RequestId: $(request_id 1) Error: fork/exec /opt/extensions/ext-broken: no such file or directory\"" 1 \
   && jqt '.errorType == "Extension.LaunchError"' 2 || fail "extension launch error: $OUT"
+grep -q '^EXTENSION	Name: ext-broken	State: LaunchError	Events: \[\]$' "$WORK/err" || fail "EXTENSION line of the launch error"
 ok "extension that cannot start: Extension.LaunchError for each invoke"
 
 # RAPID starts every file in /opt/extensions: one that is not executable fails the init (on
@@ -234,6 +239,7 @@ inv "$probe" --event "$(event $'{}\n{}\n')" --env PROBE_EXT=init-error
 expect_rc 3 "init error"
 jqt ".errorType == \"Extension.InitError\" and .errorMessage == \"RequestId: $(request_id 1) Error: exit code 0\"" 1 \
   && jqt '.errorType == "Extension.InitError"' 2 || fail "init error: $OUT"
+grep -q '^EXTENSION	Name: ext-probe	State: InitError	Events: \[INVOKE, SHUTDOWN\]$' "$WORK/err" || fail "EXTENSION line of the init error"
 [ "$(registrations)" -eq 2 ] || fail "init error: init again"
 ok "extension init error: Extension.InitError, init again next invoke"
 
@@ -254,6 +260,7 @@ for i in 1 2; do
   grep -q "INFO	\[internal-probe\] INVOKE $(request_id $i)$" "$WORK/err" || fail "internal extension: INVOKE $i"
 done
 grep -q 'INFO	\[runtime\] SIGTERM$' "$WORK/err" || fail "internal extension: SIGTERM at shutdown"
+grep -q '^EXTENSION	Name: internal-probe	State: Ready	Events: \[INVOKE\]$' "$WORK/err" || fail "internal extension: EXTENSION line"
 inv "$internal" --event "$(event '{}')" --env PROBE_SIGTERM=1
 expect_rc 0 "no extension"
 ! grep -q '\[runtime\] SIGTERM' "$WORK/err" || fail "no extension: the runtime is killed, not asked"

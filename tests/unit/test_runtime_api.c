@@ -957,6 +957,38 @@ static void test_extension_shutdown_subscription(void **state)
     assert_false(lbox_rapi_extension_wants_shutdown(s->api, "never-registered"));
 }
 
+/* Lambda's EXTENSION lines: external extensions in start order (one never registered is
+ * "Started", one that could not start "LaunchError" and ends the list), then internal ones. */
+static void test_extension_log_lines(void **state)
+{
+    struct server *s = *state;
+    assert_null(lbox_rapi_extension_lines(s->api, NULL));
+    const char *external[] = {"a", "b", "c"};
+    lbox_rapi_set_external_extensions(s->api, external, 3);
+    const char *names[] = {"a", "internal-x"};
+    const char *bodies[] = {"{\"events\":[\"SHUTDOWN\",\"INVOKE\"]}", "{\"events\":[\"INVOKE\"]}"};
+    for (int i = 0; i < 2; i++) {
+        char hn[128];
+        snprintf(hn, sizeof hn, "Lambda-Extension-Name: %s", names[i]);
+        const char *h[] = {hn, NULL};
+        struct reply r;
+        http(s, "POST", "/2020-01-01/extension/register", h, bodies[i], strlen(bodies[i]), &r,
+             NULL);
+        assert_int_equal(r.status, 200);
+    }
+    char *lines = lbox_rapi_extension_lines(s->api, NULL);
+    assert_string_equal(lines, "EXTENSION\tName: a\tState: Registered\tEvents: [INVOKE, SHUTDOWN]\n"
+                               "EXTENSION\tName: b\tState: Started\tEvents: []\n"
+                               "EXTENSION\tName: c\tState: Started\tEvents: []\n"
+                               "EXTENSION\tName: internal-x\tState: Registered\tEvents: [INVOKE]\n");
+    free(lines);
+    lines = lbox_rapi_extension_lines(s->api, "b");
+    assert_string_equal(lines, "EXTENSION\tName: a\tState: Registered\tEvents: [INVOKE, SHUTDOWN]\n"
+                               "EXTENSION\tName: b\tState: LaunchError\tEvents: []\n"
+                               "EXTENSION\tName: internal-x\tState: Registered\tEvents: [INVOKE]\n");
+    free(lines);
+}
+
 int main(void)
 {
     curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -984,6 +1016,7 @@ int main(void)
         T(test_extensions),
         T(test_extension_exit_types),
         T(test_extension_shutdown_subscription),
+        T(test_extension_log_lines),
         T(test_extension_requests_checked_like_rapid),
         T(test_next_again_while_running),
         T(test_oversized_init_error_changes_nothing),

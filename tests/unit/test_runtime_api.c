@@ -935,6 +935,17 @@ static void test_extension_exit_types(void **state)
     assert_string_equal(lbox_rapi_extension_exit_type(s->api, "exit-err"), "Extension.Crash");
 }
 
+/* Registers the extension `name` with the registration body `body` (its events). */
+static void register_for(struct server *s, const char *name, const char *body)
+{
+    char hn[128];
+    snprintf(hn, sizeof hn, "Lambda-Extension-Name: %s", name);
+    const char *h[] = {hn, NULL};
+    struct reply r;
+    http(s, "POST", "/2020-01-01/extension/register", h, body, strlen(body), &r, NULL);
+    assert_int_equal(r.status, 200);
+}
+
 /* Which extensions a shutdown waits for: those subscribed to SHUTDOWN (RAPID kills the
  * others at once). */
 static void test_extension_shutdown_subscription(void **state)
@@ -943,15 +954,8 @@ static void test_extension_shutdown_subscription(void **state)
     const char *external[] = {"both", "invoke-only"};
     const char *bodies[] = {"{\"events\":[\"INVOKE\",\"SHUTDOWN\"]}", "{\"events\":[\"INVOKE\"]}"};
     lbox_rapi_set_external_extensions(s->api, external, 2);
-    for (int i = 0; i < 2; i++) {
-        char hn[128];
-        snprintf(hn, sizeof hn, "Lambda-Extension-Name: %s", external[i]);
-        const char *h[] = {hn, NULL};
-        struct reply r;
-        http(s, "POST", "/2020-01-01/extension/register", h, bodies[i], strlen(bodies[i]), &r,
-             NULL);
-        assert_int_equal(r.status, 200);
-    }
+    for (int i = 0; i < 2; i++)
+        register_for(s, external[i], bodies[i]);
     assert_true(lbox_rapi_extension_wants_shutdown(s->api, "both"));
     assert_false(lbox_rapi_extension_wants_shutdown(s->api, "invoke-only"));
     assert_false(lbox_rapi_extension_wants_shutdown(s->api, "never-registered"));
@@ -967,15 +971,8 @@ static void test_extension_log_lines(void **state)
     lbox_rapi_set_external_extensions(s->api, external, 3);
     const char *names[] = {"a", "internal-x"};
     const char *bodies[] = {"{\"events\":[\"SHUTDOWN\",\"INVOKE\"]}", "{\"events\":[\"INVOKE\"]}"};
-    for (int i = 0; i < 2; i++) {
-        char hn[128];
-        snprintf(hn, sizeof hn, "Lambda-Extension-Name: %s", names[i]);
-        const char *h[] = {hn, NULL};
-        struct reply r;
-        http(s, "POST", "/2020-01-01/extension/register", h, bodies[i], strlen(bodies[i]), &r,
-             NULL);
-        assert_int_equal(r.status, 200);
-    }
+    for (int i = 0; i < 2; i++)
+        register_for(s, names[i], bodies[i]);
     char *lines = lbox_rapi_extension_lines(s->api, NULL);
     assert_string_equal(lines, "EXTENSION\tName: a\tState: Registered\tEvents: [INVOKE, SHUTDOWN]\n"
                                "EXTENSION\tName: b\tState: Started\tEvents: []\n"

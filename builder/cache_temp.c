@@ -73,6 +73,20 @@ int lbox_cache_lock_temp(const char *path, int *fd_out)
     return 0;
 }
 
+/* Deletes the entry `name` of `dir` if nobody holds it; true when it did. */
+static bool delete_unheld(const char *dir, const char *name)
+{
+    _cleanup_free_ char *p = lbox_path_join(dir, name);
+    struct stat sb;
+    if (lstat(p, &sb) < 0 || !(S_ISREG(sb.st_mode) || S_ISDIR(sb.st_mode)))
+        return false; /* never opened: a FIFO would block, a device is not ours */
+    _cleanup_close_ int fd = open(p, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    /* Deleted under our lock: a maker that created it a moment ago and locks it only
+     * now finds it gone (same_entry) and makes another. */
+    return fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) == 0 && same_entry(fd, p) &&
+           lbox_rm_rf(p, NULL) == 0;
+}
+
 size_t lbox_cache_sweep(const char *dir, bool (*is_temp)(const char *name))
 {
     DIR *d = opendir(dir);
@@ -83,19 +97,41 @@ size_t lbox_cache_sweep(const char *dir, bool (*is_temp)(const char *name))
     while ((de = readdir(d))) {
         if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..") || !is_temp(de->d_name))
             continue;
-        _cleanup_free_ char *p = lbox_path_join(dir, de->d_name);
-        struct stat sb;
-        if (lstat(p, &sb) < 0 || !(S_ISREG(sb.st_mode) || S_ISDIR(sb.st_mode)))
-            continue; /* never opened: a FIFO would block, a device is not ours */
-        int fd = open(p, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-        if (fd < 0)
-            continue;
-        /* Deleted under our lock: a maker that created it a moment ago and locks it only
-         * now finds it gone (same_entry) and makes another. */
-        if (flock(fd, LOCK_EX | LOCK_NB) == 0 && same_entry(fd, p) && lbox_rm_rf(p, NULL) == 0)
+        if (delete_unheld(dir, de->d_name))
             n++;
-        close(fd);
     }
+    closedir(d);
+    return n;
+}
+
+/* `name` is `base` + ".tmp-" + six letters or digits, as mkstemp fills XXXXXX. */
+static bool is_temp_of(const char *name, const char *base)
+{
+    static const char alnum[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+    size_t n = strlen(base);
+    if (strncmp(name, base, n) || strncmp(name + n, ".tmp-", 5))
+        return false;
+    const char *x = name + n + 5;
+    return strspn(x, alnum) == 6 && x[6] == '\0';
+}
+
+size_t lbox_cache_sweep_siblings(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    const char *base = slash ? slash + 1 : path;
+    if (!*base)
+        return 0; /* "dir/": its temporaries would be inside dir, among the user's files */
+    _cleanup_free_ char *dir = lbox_xstrdup(slash ? path : ".");
+    if (slash)
+        dir[slash == path ? 1 : slash - path] = '\0';
+    DIR *d = opendir(dir);
+    if (!d)
+        return 0;
+    size_t n = 0;
+    struct dirent *de;
+    while ((de = readdir(d)))
+        if (is_temp_of(de->d_name, base) && delete_unheld(dir, de->d_name))
+            n++;
     closedir(d);
     return n;
 }

@@ -5,10 +5,14 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <sys/random.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cleanup.h"
@@ -232,6 +236,160 @@ int lbox_copy_file(const char *src, const char *dst, struct lbox_error *err)
         return lbox_err_errno(err, e, "cannot copy %s to %s", src, dst);
     }
     return 0;
+}
+
+bool lbox_out_no_tmpfile;
+
+static char *parent_dir(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    if (!slash)
+        return lbox_xstrdup(".");
+    return lbox_strdupf("%.*s", slash == path ? 1 : (int)(slash - path), path);
+}
+
+/* fd is open on what `path` names now, not on something a sweep deleted in between. */
+static bool same_file(int fd, const char *path)
+{
+    struct stat a, b;
+    return fstat(fd, &a) == 0 && lstat(path, &b) == 0 && a.st_ino == b.st_ino &&
+           a.st_dev == b.st_dev;
+}
+
+/* `path.tmp-XXXXXX` with six random letters and digits, like mkstemp's, so one sweep
+ * pattern covers both ways of naming. */
+static char *temp_name(const char *path)
+{
+    static const char chars[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+    uint64_t v;
+    if (getrandom(&v, sizeof v, GRND_NONBLOCK) != (ssize_t)sizeof v) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        v = ((uint64_t)ts.tv_nsec * 2654435761u) ^ ((uint64_t)getpid() << 32);
+    }
+    char x[7];
+    for (int i = 0; i < 6; i++, v /= 62)
+        x[i] = chars[v % 62];
+    x[6] = '\0';
+    return lbox_strdupf("%s.tmp-%s", path, x);
+}
+
+/* An unnamed file in `dir`, or -1: errno EOPNOTSUPP, EISDIR or EINVAL when it cannot be
+ * had here and the caller falls back to a named one. */
+static int open_unnamed(const char *dir, mode_t mode)
+{
+    if (lbox_out_no_tmpfile) {
+        errno = EOPNOTSUPP;
+        return -1;
+    }
+    int fd = open(dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, mode);
+    if (fd < 0)
+        return -1;
+    /* Without /proc it could never be linked: find that out before writing it all. */
+    char proc[32];
+    snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
+    struct stat a, b;
+    if (fstat(fd, &a) < 0 || stat(proc, &b) < 0 || a.st_ino != b.st_ino || a.st_dev != b.st_dev) {
+        close(fd);
+        errno = EOPNOTSUPP;
+        return -1;
+    }
+    /* Nobody else can reach it yet; the lock covers the temporary name it gets on commit. */
+    flock(fd, LOCK_EX | LOCK_NB);
+    return fd;
+}
+
+/* The fallback: `path.tmp-XXXXXX`, locked. A sweep by another lbox writing to the same path
+ * may take the new file before the lock; then another name is tried. */
+static int open_named(struct lbox_out_file *o, struct lbox_error *err)
+{
+    for (int attempt = 0; attempt < 8; attempt++) {
+        char *tmp = lbox_strdupf("%s.tmp-XXXXXX", o->path);
+        int fd = mkostemp(tmp, O_CLOEXEC);
+        if (fd < 0) {
+            int r = lbox_err_errno(err, errno, "cannot create %s", tmp);
+            free(tmp);
+            return r;
+        }
+        /* A file system without flock cannot be swept either: keep the file unlocked. */
+        bool ours = flock(fd, LOCK_EX | LOCK_NB) == 0 ? same_file(fd, tmp) : errno != EWOULDBLOCK;
+        if (ours) {
+            o->fd = fd;
+            o->tmp = tmp;
+            return 0;
+        }
+        close(fd);
+        free(tmp);
+    }
+    return lbox_err(err, LBOX_E_BUSY, "cannot keep a temporary file next to %s: another lbox "
+                    "deletes each one as it is made", o->path);
+}
+
+int lbox_out_open(struct lbox_out_file *o, const char *path, mode_t mode, struct lbox_error *err)
+{
+    *o = (struct lbox_out_file){.fd = -1, .path = lbox_xstrdup(path), .mode = mode};
+    _cleanup_free_ char *dir = parent_dir(path);
+    o->fd = open_unnamed(dir, mode);
+    if (o->fd >= 0)
+        return 0;
+    int r;
+    if (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL)
+        r = open_named(o, err);
+    else
+        r = lbox_err_errno(err, errno, "cannot create %s", path);
+    if (r < 0)
+        lbox_out_abandon(o);
+    return r;
+}
+
+/* linkat cannot replace a file, so the unnamed one gets a fresh temporary name first. */
+static int link_unnamed(struct lbox_out_file *o, struct lbox_error *err)
+{
+    char proc[32];
+    snprintf(proc, sizeof proc, "/proc/self/fd/%d", o->fd);
+    for (int attempt = 0; attempt < 100; attempt++) {
+        char *tmp = temp_name(o->path);
+        if (linkat(AT_FDCWD, proc, AT_FDCWD, tmp, AT_SYMLINK_FOLLOW) == 0) {
+            o->tmp = tmp;
+            return 0;
+        }
+        int e = errno;
+        if (e != EEXIST) {
+            lbox_err_errno(err, e, "cannot create %s", tmp);
+            free(tmp);
+            return -1;
+        }
+        free(tmp);
+    }
+    return lbox_err(err, LBOX_E_IO, "cannot find a free temporary name next to %s", o->path);
+}
+
+int lbox_out_commit(struct lbox_out_file *o, struct lbox_error *err)
+{
+    int r = 0;
+    if (fchmod(o->fd, o->mode) < 0 || fsync(o->fd) < 0)
+        r = lbox_err_errno(err, errno, "cannot write %s", o->tmp ? o->tmp : o->path);
+    if (r == 0 && !o->tmp)
+        r = link_unnamed(o, err);
+    if (r == 0 && rename(o->tmp, o->path) < 0)
+        r = lbox_err_errno(err, errno, "cannot rename %s to %s", o->tmp, o->path);
+    if (r == 0) {
+        free(o->tmp); /* it is `path` now: abandoning must not unlink it */
+        o->tmp = NULL;
+    }
+    lbox_out_abandon(o);
+    return r;
+}
+
+void lbox_out_abandon(struct lbox_out_file *o)
+{
+    if (o->tmp)
+        unlink(o->tmp);
+    if (o->fd >= 0)
+        close(o->fd);
+    free(o->tmp);
+    free(o->path);
+    *o = (struct lbox_out_file){.fd = -1};
 }
 
 static char *xdg_dir(const char *var, const char *fallback)

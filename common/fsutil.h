@@ -2,6 +2,7 @@
 #ifndef LBOX_FSUTIL_H
 #define LBOX_FSUTIL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -19,6 +20,36 @@ int lbox_read_file(const char *path, size_t limit, char **data, size_t *len, str
 /* Writes data to `path` through `path.tmp.<pid>` + fsync + rename: readers never see half a file. */
 int lbox_write_file_atomic(const char *path, const void *data, size_t len, mode_t mode,
                            struct lbox_error *err);
+
+/* A file the user asked for (an image archive, a rootfs tarball) that appears at `path`
+ * complete or not at all, and that a writer killed half way (Ctrl-C, kill -9) does not
+ * leave behind under a temporary name.
+ *
+ * lbox_out_open creates it without a name in the folder of `path` (O_TMPFILE), open for
+ * writing on o->fd. lbox_out_commit gives it `mode`, fsyncs it and names it: a link to a
+ * temporary name beside `path`, renamed over `path` (a link cannot replace a file).
+ * lbox_out_abandon drops it. Commit and abandon both release *o, and abandoning an *o that
+ * is released or failed to open does nothing, so `_cleanup_out_file_` can abandon on every
+ * return path. A failed open leaves nothing to release.
+ *
+ * Where the file system has no O_TMPFILE or /proc is not mounted (the link goes through
+ * /proc/self/fd), the file gets its temporary name `path.tmp-XXXXXX` at once, and a killed
+ * writer leaves it. Either way the writer holds an flock on the file, so a temporary name
+ * nobody holds is a killed writer's leftover: lbox_cache_sweep_siblings (builder/
+ * cache_temp.h) deletes those. */
+struct lbox_out_file {
+    int fd;
+    char *path;
+    char *tmp; /* its temporary name; NULL while it has none */
+    mode_t mode;
+};
+int lbox_out_open(struct lbox_out_file *o, const char *path, mode_t mode, struct lbox_error *err);
+int lbox_out_commit(struct lbox_out_file *o, struct lbox_error *err);
+void lbox_out_abandon(struct lbox_out_file *o);
+#define _cleanup_out_file_ __attribute__((cleanup(lbox_out_abandon)))
+
+/* Tests only: true makes lbox_out_open take the fallback, as without O_TMPFILE. */
+extern bool lbox_out_no_tmpfile;
 
 /* write(2) until all of data is written (EINTR retried); -1 with errno on failure. */
 int lbox_write_all(int fd, const void *data, size_t len);

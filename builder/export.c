@@ -18,6 +18,7 @@
 #include "../common/cleanup.h"
 #include "../common/fsutil.h"
 #include "../common/hash.h"
+#include "cache_temp.h"
 #include "image.h"
 #include "layer.h"
 #include "store_internal.h"
@@ -270,28 +271,23 @@ static int write_archive(struct archive *a, struct lbox_store *st, const struct 
 static int export_archive(struct lbox_store *st, const struct img *im, const char *out,
                           bool docker, struct lbox_error *err)
 {
-    _cleanup_free_ char *tmp = lbox_strdupf("%s.tmp-XXXXXX", out);
-    _cleanup_close_ int fd = mkostemp(tmp, O_CLOEXEC);
-    if (fd < 0)
-        return lbox_err_errno(err, errno, "cannot create %s", tmp);
+    _cleanup_out_file_ struct lbox_out_file f;
+    if (lbox_out_open(&f, out, 0644, err) < 0)
+        return -1;
     struct archive *a = archive_write_new();
     archive_write_set_format_pax_restricted(a);
     archive_write_set_bytes_in_last_block(a, 1);
-    int r = archive_write_open_fd(a, fd) == ARCHIVE_OK ? 0 : tar_fail(a, out, err);
+    int r = archive_write_open_fd(a, f.fd) == ARCHIVE_OK ? 0 : tar_fail(a, out, err);
     if (r == 0)
         r = write_archive(a, st, im, docker, out, err);
     if (r == 0 && archive_write_close(a) != ARCHIVE_OK)
         r = tar_fail(a, out, err);
     archive_write_free(a);
-    if (r == 0 && (fchmod(fd, 0644) < 0 || fsync(fd) < 0))
-        r = lbox_err_errno(err, errno, "cannot write %s", tmp);
-    if (r == 0 && rename(tmp, out) < 0)
-        r = lbox_err_errno(err, errno, "cannot rename %s to %s", tmp, out);
-    if (r < 0)
-        unlink(tmp);
-    return r;
+    return r == 0 ? lbox_out_commit(&f, err) : -1;
 }
 
+/* A folder cannot be made without a name, so it is filled under a locked temporary one that
+ * the next export to `out` sweeps if this lbox is killed. */
 static int export_rootfs_dir(struct lbox_store *st, const struct img *im, const char *out,
                              struct lbox_error *err)
 {
@@ -300,8 +296,9 @@ static int export_rootfs_dir(struct lbox_store *st, const struct img *im, const 
         return lbox_err(err, LBOX_E_INVAL, "%s already exists; remove it or choose another "
                         "output path", out);
     _cleanup_free_ char *tmp = lbox_strdupf("%s.tmp-XXXXXX", out);
-    if (!mkdtemp(tmp))
-        return lbox_err_errno(err, errno, "cannot create %s", tmp);
+    _cleanup_close_ int lock = -1;
+    if (lbox_cache_temp(tmp, true, &lock, err) < 0)
+        return -1;
     int r = lbox_store_unpack(st, im->digest, tmp, err);
     if (r == 0 && chmod(tmp, 0755) < 0)
         r = lbox_err_errno(err, errno, "cannot chmod %s", tmp);
@@ -315,6 +312,7 @@ static int export_rootfs_dir(struct lbox_store *st, const struct img *im, const 
 int lbox_image_export(struct lbox_store *st, const char *ref, const char *out,
                       enum lbox_export_format fmt, struct lbox_error *err)
 {
+    lbox_cache_sweep_siblings(out); /* what an export to `out` killed before left */
     struct img im;
     int r = img_load(st, ref, &im, err);
     if (r == 0) {

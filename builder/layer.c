@@ -334,16 +334,9 @@ int lbox_layer_write_dir(struct lbox_store *st, const char *dir, int64_t epoch,
 int lbox_layer_write_tar_file(const char *dir, int64_t epoch, const char *out,
                               struct lbox_error *err)
 {
-    _cleanup_free_ char *tmp = lbox_strdupf("%s.tmp-XXXXXX", out);
-    _cleanup_close_ int fd = mkostemp(tmp, O_CLOEXEC);
-    if (fd < 0)
-        return lbox_err_errno(err, errno, "cannot create %s", tmp);
-    int r = write_tar_fd(dir, epoch, fd, false, "tarball", NULL, NULL, err);
-    if (r == 0 && fchmod(fd, 0644) < 0)
-        r = lbox_err_errno(err, errno, "cannot chmod %s", tmp);
-    if (r == 0 && rename(tmp, out) < 0)
-        r = lbox_err_errno(err, errno, "cannot rename %s to %s", tmp, out);
-    if (r < 0)
-        unlink(tmp);
-    return r;
+    _cleanup_out_file_ struct lbox_out_file f;
+    if (lbox_out_open(&f, out, 0644, err) < 0 ||
+        write_tar_fd(dir, epoch, f.fd, false, "tarball", NULL, NULL, err) < 0)
+        return -1;
+    return lbox_out_commit(&f, err);
 }

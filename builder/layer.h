@@ -32,8 +32,8 @@ struct lbox_layer {
 int lbox_layer_write_dir(struct lbox_store *st, const char *dir, int64_t epoch,
                          struct lbox_layer *out, struct lbox_error *err);
 
-/* The same deterministic tar, uncompressed, written to the file `out` (temp name + rename).
- * Used for rootfs tarball exports. */
+/* The same deterministic tar, uncompressed, written to the file `out` (through
+ * lbox_out_open: complete or absent). Used for rootfs tarball exports. */
 int lbox_layer_write_tar_file(const char *dir, int64_t epoch, const char *out,
                               struct lbox_error *err);
 

@@ -13,7 +13,6 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -31,12 +30,11 @@
  * gives it 30%, rapid/shutdown.go). */
 #define RUNTIME_SHUTDOWN_MS (SHUTDOWN_BUDGET_MS * 3 / 10)
 
-/* An external extension's process, watched through a pidfd of its own (the sandbox's exit
- * fd wakes only for the runtime): its exit outside a shutdown is Lambda's Extension.Crash. */
+/* An external extension's process. The sandbox's pid 1 reports its end as it reports the
+ * runtime's: an end outside a shutdown is Lambda's Extension.Crash. */
 struct ext_proc {
     char name[64];
     pid_t pid;              /* host pid, leader of its process group */
-    int pidfd;              /* -1: gone (or not watchable) */
     bool gone;
 };
 
@@ -78,7 +76,7 @@ struct lbox_env {
     size_t n_ext;
     char launch_failed[64]; /* the extension that could not be started ("" none) */
     char crashed_ext[64];   /* the first extension that exited outside a shutdown ("" none) */
-    pid_t crashed_pid;      /* ... its host pid */
+    int crashed_wstatus;    /* ... how it ended (-1: not known) */
     bool shutting_down;     /* SIGTERM or SHUTDOWN sent: exits are expected now */
     /* An init failure found by --prewarm, returned to the first invoke. */
     bool prewarm_failed;
@@ -170,17 +168,6 @@ static bool drain_logs(struct lbox_env *env)
 
 /* ---- watching the processes ---------------------------------------------------------------- */
 
-static int pidfd_of(pid_t pid)
-{
-#ifdef SYS_pidfd_open
-    return (int)syscall(SYS_pidfd_open, pid, 0);
-#else
-    (void)pid;
-    errno = ENOSYS;
-    return -1;
-#endif
-}
-
 /* Whether the runtime has exited (remembered: the sandbox tells it once). */
 static bool runtime_gone(struct lbox_env *env)
 {
@@ -192,20 +179,18 @@ static bool runtime_gone(struct lbox_env *env)
 }
 
 /* Notes the extensions whose process has ended; true when one has crashed, i.e. ended while
- * nobody asked it to. */
+ * nobody asked it to. One pid 1 no longer knows of (it died with everything) is gone too. */
 static bool extension_crashed(struct lbox_env *env)
 {
     for (size_t i = 0; i < env->n_ext; i++) {
         struct ext_proc *e = &env->ext[i];
-        struct pollfd p = {.fd = e->pidfd, .events = POLLIN};
-        if (e->pidfd < 0 || poll(&p, 1, 0) <= 0)
+        int wstatus = -1;
+        if (e->gone || e->pid <= 0 || lbox_sandbox_exit_status(env->sb, e->pid, &wstatus) == 0)
             continue;
-        close(e->pidfd);
-        e->pidfd = -1;
         e->gone = true;
         if (!env->shutting_down && !env->crashed_ext[0]) {
             snprintf(env->crashed_ext, sizeof env->crashed_ext, "%s", e->name);
-            env->crashed_pid = e->pid;
+            env->crashed_wstatus = wstatus;
         }
     }
     return env->crashed_ext[0] != 0;
@@ -221,9 +206,6 @@ static bool extensions_all_gone(const struct lbox_env *env)
 
 static void forget_extensions(struct lbox_env *env)
 {
-    for (size_t i = 0; i < env->n_ext; i++)
-        if (env->ext[i].pidfd >= 0)
-            close(env->ext[i].pidfd);
     free(env->ext);
     env->ext = NULL;
     env->n_ext = 0;
@@ -276,19 +258,19 @@ static bool extensions_done(struct lbox_env *env, const struct lbox_rapi_status 
     return st->extensions_idle || extensions_all_gone(env);
 }
 
-/* The fds a wait wakes up for: the Runtime API's state, the output pipes, the runtime's exit
- * (until seen) and the extensions' pidfds (until gone). Returns how many it filled. */
-static nfds_t wait_fds(struct lbox_env *env, struct pollfd *p, size_t cap)
+/* The fds a wait wakes up for: the Runtime API's state, the output pipes, and pid 1's exit
+ * reports while the runtime or an extension may still end. Returns how many it filled. */
+static nfds_t wait_fds(struct lbox_env *env, struct pollfd *p)
 {
+    bool watched = env->running && !env->runtime_exited;
+    for (size_t i = 0; i < env->n_ext; i++)
+        watched = watched || (!env->ext[i].gone && env->ext[i].pid > 0);
     nfds_t n = 0;
     int fds[] = {lbox_rapi_wait_fd(env->api), env->log_rd, env->tele_rd,
-                 env->running && !env->runtime_exited ? lbox_sandbox_exit_fd(env->sb) : -1};
+                 watched ? lbox_sandbox_exit_fd(env->sb) : -1};
     for (size_t i = 0; i < sizeof fds / sizeof *fds; i++)
         if (fds[i] >= 0)
             p[n++] = (struct pollfd){.fd = fds[i], .events = POLLIN};
-    for (size_t i = 0; i < env->n_ext && n < cap; i++)
-        if (env->ext[i].pidfd >= 0)
-            p[n++] = (struct pollfd){.fd = env->ext[i].pidfd, .events = POLLIN};
     return n;
 }
 
@@ -296,7 +278,7 @@ static nfds_t wait_fds(struct lbox_env *env, struct pollfd *p, size_t cap)
  * forwarding the function's output meanwhile. */
 static enum wait_end wait_for(struct lbox_env *env, status_pred pred, int64_t deadline_ns)
 {
-    struct pollfd *p = lbox_xcalloc(4 + env->n_ext, sizeof *p);
+    struct pollfd p[4];
     enum wait_end end;
     for (;;) {
         drain_logs(env);
@@ -323,9 +305,8 @@ static enum wait_end wait_for(struct lbox_env *env, status_pred pred, int64_t de
         int ms = (int)(left / 1000000) + 1;
         if (lbox_sandbox_exit_fd(env->sb) < 0 && ms > 50)
             ms = 50; /* no exit fd: look at the process regularly */
-        poll(p, wait_fds(env, p, 4 + env->n_ext), ms);
+        poll(p, wait_fds(env, p), ms);
     }
-    free(p);
     return end;
 }
 
@@ -387,9 +368,6 @@ static int start_extension(struct lbox_env *env, const char *name, struct lbox_e
         struct ext_proc *e = &env->ext[env->n_ext++];
         snprintf(e->name, sizeof e->name, "%s", name);
         e->pid = pid;
-        /* Without a pidfd (kernels before 5.3) its crash goes unnoticed, and a shutdown
-         * waits for it until the deadline. */
-        e->pidfd = pid > 0 ? pidfd_of(pid) : -1;
         e->gone = false;
     }
     free(inside);
@@ -496,7 +474,7 @@ static void kill_unsubscribed_extensions(struct lbox_env *env)
     extension_crashed(env); /* notes the ones already gone: their pid may be reused */
     for (size_t i = 0; i < env->n_ext; i++) {
         struct ext_proc *e = &env->ext[i];
-        if (e->pidfd >= 0 && e->pid > 0 && !lbox_rapi_extension_wants_shutdown(env->api, e->name))
+        if (!e->gone && e->pid > 0 && !lbox_rapi_extension_wants_shutdown(env->api, e->name))
             kill(-e->pid, SIGKILL);
     }
 }
@@ -547,20 +525,12 @@ static int start_processes(struct lbox_env *env, int64_t deadline_ns, enum wait_
 }
 
 /* RAPID's message is how the extension ended, as Go's exec says it ("exit status 3",
- * "signal: killed"), and "exit code 0" for a clean exit. Its pidfd turned readable when it
- * ended; pid 1 reports its status a moment later, once it has reaped it. */
+ * "signal: killed"), and "exit code 0" for a clean exit. */
 static void describe_crash(const struct lbox_env *env, char *what, size_t size)
 {
-    int wstatus = 0, r = 0;
-    for (int64_t until = now_ns() + 500000000LL; now_ns() < until;) {
-        r = lbox_sandbox_exit_status(env->sb, env->crashed_pid, &wstatus);
-        if (r != 0)
-            break;
-        struct pollfd p = {.fd = lbox_sandbox_exit_fd(env->sb), .events = POLLIN};
-        poll(&p, 1, 10);
-    }
-    if (r != 1)
-        snprintf(what, size, "extension %s exited", env->crashed_ext);
+    int wstatus = env->crashed_wstatus;
+    if (wstatus == -1)
+        snprintf(what, size, "extension %s exited", env->crashed_ext); /* pid 1 died too */
     else if (WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0)
         snprintf(what, size, "exit code 0");
     else

@@ -104,14 +104,15 @@ size_t lbox_cache_sweep(const char *dir, bool (*is_temp)(const char *name))
     return n;
 }
 
-/* `name` is `base` + ".tmp-" + six letters or digits, as mkstemp fills XXXXXX. */
+/* `name` is `base` + ".lbox-tmp-" + six letters or digits, as mkstemp fills XXXXXX: only
+ * lbox's own names, never a user's `base.tmp-backup`. */
 static bool is_temp_of(const char *name, const char *base)
 {
     static const char alnum[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
     size_t n = strlen(base);
-    if (strncmp(name, base, n) || strncmp(name + n, ".tmp-", 5))
+    if (strncmp(name, base, n) || strncmp(name + n, ".lbox-tmp-", 10))
         return false;
-    const char *x = name + n + 5;
+    const char *x = name + n + 10;
     return strspn(x, alnum) == 6 && x[6] == '\0';
 }
 

@@ -24,7 +24,7 @@ int lbox_cache_lock_temp(const char *path, int *fd);
  * folders alike); returns how many. Best effort: what cannot be deleted is left. */
 size_t lbox_cache_sweep(const char *dir, bool (*is_temp)(const char *name));
 
-/* The same beside a file or folder the user asked for: deletes the `<path>.tmp-XXXXXX`
+/* The same beside a file or folder the user asked for: deletes the `<path>.lbox-tmp-XXXXXX`
  * entries (what lbox_out_open in common/fsutil.h names, and what a killed export of a rootfs
  * folder leaves) that nobody holds. Other names next to `path` are never touched. */
 size_t lbox_cache_sweep_siblings(const char *path);

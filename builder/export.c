@@ -295,7 +295,7 @@ static int export_rootfs_dir(struct lbox_store *st, const struct img *im, const 
     if (lstat(out, &sb) == 0)
         return lbox_err(err, LBOX_E_INVAL, "%s already exists; remove it or choose another "
                         "output path", out);
-    _cleanup_free_ char *tmp = lbox_strdupf("%s.tmp-XXXXXX", out);
+    _cleanup_free_ char *tmp = lbox_strdupf("%s.lbox-tmp-XXXXXX", out);
     _cleanup_close_ int lock = -1;
     if (lbox_cache_temp(tmp, true, &lock, err) < 0)
         return -1;

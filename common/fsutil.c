@@ -256,8 +256,9 @@ static bool same_file(int fd, const char *path)
            a.st_dev == b.st_dev;
 }
 
-/* `path.tmp-XXXXXX` with six random letters and digits, like mkstemp's, so one sweep
- * pattern covers both ways of naming. */
+/* `path.lbox-tmp-XXXXXX` with six random letters and digits, like mkstemp's, so one sweep
+ * pattern covers both ways of naming; "lbox" in it keeps the sweep off a user's own
+ * `path.tmp-backup`. */
 static char *temp_name(const char *path)
 {
     static const char chars[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
@@ -271,7 +272,7 @@ static char *temp_name(const char *path)
     for (int i = 0; i < 6; i++, v /= 62)
         x[i] = chars[v % 62];
     x[6] = '\0';
-    return lbox_strdupf("%s.tmp-%s", path, x);
+    return lbox_strdupf("%s.lbox-tmp-%s", path, x);
 }
 
 /* An unnamed file in `dir`, or -1: errno EOPNOTSUPP, EISDIR or EINVAL when it cannot be
@@ -299,12 +300,12 @@ static int open_unnamed(const char *dir, mode_t mode)
     return fd;
 }
 
-/* The fallback: `path.tmp-XXXXXX`, locked. A sweep by another lbox writing to the same path
+/* The fallback: `path.lbox-tmp-XXXXXX`, locked. A sweep by another lbox writing to the same path
  * may take the new file before the lock; then another name is tried. */
 static int open_named(struct lbox_out_file *o, struct lbox_error *err)
 {
     for (int attempt = 0; attempt < 8; attempt++) {
-        char *tmp = lbox_strdupf("%s.tmp-XXXXXX", o->path);
+        char *tmp = lbox_strdupf("%s.lbox-tmp-XXXXXX", o->path);
         int fd = mkostemp(tmp, O_CLOEXEC);
         if (fd < 0) {
             int r = lbox_err_errno(err, errno, "cannot create %s", tmp);

@@ -33,7 +33,7 @@ int lbox_write_file_atomic(const char *path, const void *data, size_t len, mode_
  * return path. A failed open leaves nothing to release.
  *
  * Where the file system has no O_TMPFILE or /proc is not mounted (the link goes through
- * /proc/self/fd), the file gets its temporary name `path.tmp-XXXXXX` at once, and a killed
+ * /proc/self/fd), the file gets its temporary name `path.lbox-tmp-XXXXXX` at once, and a killed
  * writer leaves it. Either way the writer holds an flock on the file, so a temporary name
  * nobody holds is a killed writer's leftover: lbox_cache_sweep_siblings (builder/
  * cache_temp.h) deletes those. */

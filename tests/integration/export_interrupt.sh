@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # kill -9 of `lbox build -o PATH` while it writes PATH (an OCI archive, a rootfs tarball, a
-# rootfs folder) leaves no PATH.tmp-* beside it once the next export to PATH is done, keeps
+# rootfs folder) leaves no PATH.lbox-tmp-* beside it once the next export to PATH is done, keeps
 # the PATH of the export before whole, and that next export writes PATH complete. A
 # temporary entry another lbox holds is never taken.
 source "$LBOX_SRC/tests/lib/common.sh"
@@ -37,7 +37,7 @@ kill_export() { # kill_export args...: a few tries, as a small export may finish
     --code "$LBOX_SRC/examples/hello" --tag exp:1 "$@" && return 0; done
   return 1
 }
-temps() { compgen -G "$1.tmp-*" || true; } # the temporary entries beside $1
+temps() { compgen -G "$1.lbox-tmp-*" || true; } # the temporary entries beside $1
 sum() { sha256sum "$1" | cut -d' ' -f1; }
 # held PATH: an entry as a running lbox keeps it (made, and locked by this shell).
 held() { [ -e "$1" ] || : >"$1"; exec {held_fd}<"$1"; flock -n "$held_fd"; }
@@ -75,12 +75,12 @@ for fmt in oci rootfs-tar; do
   fi
   # What a killed lbox of before left, or one on a file system without O_TMPFILE (a named
   # temporary file, unlocked), and the temporary file of an export still running (locked).
-  echo partial >"$out.tmp-abc123"
-  held "$out.tmp-HeLd00"
+  echo partial >"$out.lbox-tmp-abc123"
+  held "$out.lbox-tmp-HeLd00"
   check "the next export to $out succeeds" b -o "$out" --format $fmt
-  check "... deletes the temporary file of the killed lbox" test ! -e "$out.tmp-abc123"
-  check "... keeps the one a running lbox holds" test -e "$out.tmp-HeLd00"
-  release "$out.tmp-HeLd00"
+  check "... deletes the temporary file of the killed lbox" test ! -e "$out.lbox-tmp-abc123"
+  check "... keeps the one a running lbox holds" test -e "$out.lbox-tmp-HeLd00"
+  release "$out.lbox-tmp-HeLd00"
   check "... and writes $out whole" $whole "$out"
   check "... with nothing else beside it" test -z "$(temps "$out")"
 done
@@ -94,11 +94,11 @@ if kill_export -o "$out" --format rootfs; then
 else
   fail "lbox was killed while it wrote $out"
 fi
-mkdir "$out.tmp-HeLd01"
-held "$out.tmp-HeLd01"
+mkdir "$out.lbox-tmp-HeLd01"
+held "$out.lbox-tmp-HeLd01"
 check "the next export to $out succeeds" b -o "$out" --format rootfs
-check "... deletes the killed lbox's temporary folder" test "$(temps "$out")" = "$out.tmp-HeLd01"
-check "... keeps the one a running lbox holds" test -d "$out.tmp-HeLd01"
-release "$out.tmp-HeLd01"
+check "... deletes the killed lbox's temporary folder" test "$(temps "$out")" = "$out.lbox-tmp-HeLd01"
+check "... keeps the one a running lbox holds" test -d "$out.lbox-tmp-HeLd01"
+release "$out.lbox-tmp-HeLd01"
 check "... and writes the rootfs whole" rootfs_whole "$out"
 finish

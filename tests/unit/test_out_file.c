@@ -204,9 +204,9 @@ static void fallback_commits_and_abandons(void **state)
     if (lbox_out_open(&f, c->out, 0644, &err) < 0)
         fail_msg("%s", err.msg);
     assert_non_null(f.tmp);
-    assert_int_equal(fx_count(c->dir, "out.tar.tmp-"), 1);
+    assert_int_equal(fx_count(c->dir, "out.tar.lbox-tmp-"), 1);
     assert_int_equal(lbox_cache_sweep_siblings(c->out), 0); /* held: not swept */
-    assert_int_equal(fx_count(c->dir, "out.tar.tmp-"), 1);
+    assert_int_equal(fx_count(c->dir, "out.tar.lbox-tmp-"), 1);
     lbox_out_abandon(&f);
     assert_listing(c->dir, "keep");
 
@@ -220,7 +220,7 @@ static void fallback_leftover_of_a_killed_writer_is_swept(void **state)
 {
     struct ctx *c = *state;
     killed_writer(c);
-    assert_int_equal(fx_count(c->dir, "out.tar.tmp-"), 1);
+    assert_int_equal(fx_count(c->dir, "out.tar.lbox-tmp-"), 1);
     assert_int_equal(lbox_cache_sweep_siblings(c->out), 1);
     assert_listing(c->dir, "keep");
 }
@@ -252,25 +252,27 @@ static void without_proc_the_fallback_is_taken(void **state)
     assert_content(c->out, "no proc\n");
 }
 
-/* The sweep takes only `<out>.tmp-XXXXXX` entries nobody holds, files and folders. */
+/* The sweep takes only `<out>.lbox-tmp-XXXXXX` entries nobody holds, files and folders. */
 static void sweep_takes_only_unheld_temporaries_of_the_path(void **state)
 {
     struct ctx *c = *state;
-    fx_write(c->dir, "out.tar.tmp-abc123", "killed\n");
-    fx_write(c->dir, "out.tar.tmp-Zz9Yy8/var/task/index.js", "killed folder\n");
-    fx_write(c->dir, "out.tar.tmp-HeLd00", "running\n");
-    fx_write(c->dir, "out.tar.tmp-bak", "the user's\n");
-    fx_write(c->dir, "out.tar.tmp-ab.123", "the user's\n");
-    fx_write(c->dir, "out.tar.tmp-abc1234", "the user's\n");
-    fx_write(c->dir, "other.tmp-abc123", "the user's\n");
+    fx_write(c->dir, "out.tar.lbox-tmp-abc123", "killed\n");
+    fx_write(c->dir, "out.tar.lbox-tmp-Zz9Yy8/var/task/index.js", "killed folder\n");
+    fx_write(c->dir, "out.tar.lbox-tmp-HeLd00", "running\n");
+    fx_write(c->dir, "out.tar.lbox-tmp-bak", "the user's\n");
+    fx_write(c->dir, "out.tar.lbox-tmp-ab.123", "the user's\n");
+    fx_write(c->dir, "out.tar.lbox-tmp-abc1234", "the user's\n");
+    fx_write(c->dir, "other.lbox-tmp-abc123", "the user's\n");
+    fx_write(c->dir, "out.tar.tmp-backup", "the user's\n"); /* mkstemp's shape, not lbox's */
     fx_write(c->dir, "out.tar", "the last export\n");
-    _cleanup_free_ char *held = lbox_path_join(c->dir, "out.tar.tmp-HeLd00");
+    _cleanup_free_ char *held = lbox_path_join(c->dir, "out.tar.lbox-tmp-HeLd00");
     _cleanup_close_ int lock = open(held, O_RDONLY | O_CLOEXEC);
     assert_int_equal(flock(lock, LOCK_EX), 0);
 
     assert_int_equal(lbox_cache_sweep_siblings(c->out), 2);
-    assert_listing(c->dir, "keep other.tmp-abc123 out.tar out.tar.tmp-HeLd00 "
-                           "out.tar.tmp-ab.123 out.tar.tmp-abc1234 out.tar.tmp-bak");
+    assert_listing(c->dir, "keep other.lbox-tmp-abc123 out.tar out.tar.lbox-tmp-HeLd00 "
+                           "out.tar.lbox-tmp-ab.123 out.tar.lbox-tmp-abc1234 out.tar.lbox-tmp-bak "
+                           "out.tar.tmp-backup");
     _cleanup_free_ char *slash = lbox_strdupf("%s/", c->dir);
     assert_int_equal(lbox_cache_sweep_siblings(slash), 0);
 }

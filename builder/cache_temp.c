@@ -122,9 +122,7 @@ size_t lbox_cache_sweep_siblings(const char *path)
     const char *base = slash ? slash + 1 : path;
     if (!*base)
         return 0; /* "dir/": its temporaries would be inside dir, among the user's files */
-    _cleanup_free_ char *dir = lbox_xstrdup(slash ? path : ".");
-    if (slash)
-        dir[slash == path ? 1 : slash - path] = '\0';
+    _cleanup_free_ char *dir = lbox_parent_dir(path);
     DIR *d = opendir(dir);
     if (!d)
         return 0;

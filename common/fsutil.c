@@ -240,7 +240,7 @@ int lbox_copy_file(const char *src, const char *dst, struct lbox_error *err)
 
 bool lbox_out_no_tmpfile;
 
-static char *parent_dir(const char *path)
+char *lbox_parent_dir(const char *path)
 {
     const char *slash = strrchr(path, '/');
     if (!slash)
@@ -329,7 +329,7 @@ static int open_named(struct lbox_out_file *o, struct lbox_error *err)
 int lbox_out_open(struct lbox_out_file *o, const char *path, mode_t mode, struct lbox_error *err)
 {
     *o = (struct lbox_out_file){.fd = -1, .path = lbox_xstrdup(path), .mode = mode};
-    _cleanup_free_ char *dir = parent_dir(path);
+    _cleanup_free_ char *dir = lbox_parent_dir(path);
     o->fd = open_unnamed(dir, mode);
     if (o->fd >= 0)
         return 0;

@@ -60,6 +60,9 @@ int lbox_copy_fd(int in, int out);
 /* Copies a regular file (mode preserved), via a temp name and rename. */
 int lbox_copy_file(const char *src, const char *dst, struct lbox_error *err);
 
+/* The folder `path` is in, malloc'd: "." for a bare name, "/" for "/x". */
+char *lbox_parent_dir(const char *path);
+
 /* Returns a malloc'd "a/b" (one slash between). Never NULL (aborts on OOM). */
 char *lbox_path_join(const char *a, const char *b);
 

@@ -171,7 +171,7 @@ static int write_file(struct writer *w, const struct code_entry *e, read_fn rd, 
     if (fd < 0)
         return lbox_err_errno(err, errno, "%s: cannot create '%s'", w->input, e->path);
 
-    static __thread char buf[64 * 1024];
+    char buf[64 * 1024];
     for (;;) {
         ssize_t n = rd(ctx, buf, sizeof buf);
         if (n == 0)
@@ -366,7 +366,7 @@ static int zip_cross_check(struct writer *w, const char *src, const struct code_
         free(names);
         return -1;
     }
-    static __thread char buf[64 * 1024];
+    char buf[64 * 1024];
     uint64_t total = w->budget->used;
     struct archive_entry *ae;
     int rc = 0;

@@ -150,7 +150,7 @@ static int add_blob(struct archive *a, struct lbox_store *st, const char *digest
     int r = archive_write_header(a, e) == ARCHIVE_OK ? 0 : tar_fail(a, out, err);
     archive_entry_free(e);
     struct lbox_hash *h = lbox_hash_new("sha256");
-    static __thread char buf[128 * 1024];
+    char buf[64 * 1024];
     int64_t left = sb.st_size;
     while (r == 0 && left > 0) {
         ssize_t n = read(fd, buf, left < (int64_t)sizeof buf ? (size_t)left : sizeof buf);

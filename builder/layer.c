@@ -95,7 +95,7 @@ static int copy_body(struct archive *a, const char *full, const char *rel, int64
     _cleanup_close_ int fd = open(full, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0)
         return lbox_err_errno(err, errno, "cannot open %s for the %s", full, what);
-    static __thread char buf[128 * 1024];
+    char buf[64 * 1024];
     int64_t left = size;
     while (left > 0) {
         ssize_t n = read(fd, buf, left < (int64_t)sizeof buf ? (size_t)left : sizeof buf);
@@ -288,7 +288,7 @@ static int gunzip_sha256(const char *path, char *hex, struct lbox_error *err)
                      archive_error_string(a));
     } else {
         struct lbox_hash *h = lbox_hash_new("sha256");
-        static __thread char buf[128 * 1024];
+        char buf[64 * 1024];
         la_ssize_t n;
         while ((n = archive_read_data(a, buf, sizeof buf)) > 0)
             lbox_hash_update(h, buf, (size_t)n);

@@ -360,7 +360,7 @@ static int copy_hashing(const struct lbox_store *st, const char *src, int fd, ch
     if (in < 0)
         return lbox_err_errno(err, errno, "cannot open %s", src);
     struct lbox_hash *h = lbox_hash_new("sha256");
-    static __thread char buf[128 * 1024];
+    char buf[64 * 1024];
     ssize_t n;
     int r = 0;
     while ((n = read(in, buf, sizeof buf)) != 0) {

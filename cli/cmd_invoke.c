@@ -17,6 +17,7 @@
 #include "runner/env_vars.h"
 #include "runner/environment.h"
 #include "runner/event_input.h"
+#include "runner/runtime_api.h"
 #include "sandbox/sandbox.h"
 
 extern char **environ;
@@ -224,7 +225,9 @@ int cmd_invoke(int argc, char **argv)
     }
     const char *ref = argv[optind];
     rc = EXIT_LBOX_FAILED;
-    lbox_sandbox_prepare(); /* the seccomp filter compiles while the image is looked up */
+    /* The seccomp filter compiles and libmicrohttpd loads while the image is looked up. */
+    lbox_sandbox_prepare();
+    lbox_rapi_prepare();
 
     /* Everything the user gave is checked before anything starts. */
     fname = fname_flag ? lbox_xstrdup(fname_flag) : function_name_of(ref);

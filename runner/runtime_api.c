@@ -3,7 +3,6 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <jansson.h>
-#include <microhttpd.h>
 #include <openssl/evp.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -16,7 +15,11 @@
 
 #include "common/fsutil.h"
 #include "ids.h"
+#include "mhd_api.h"
 #include "state.h"
+
+/* libmicrohttpd, loaded by the first lbox_rapi_start (mhd_api.h). */
+static const struct lbox_mhd_api *_Atomic mhd; /* set by each start, to one value */
 
 #define RUNTIME_PREFIX "/2018-06-01/runtime/"
 #define EXTENSION_PREFIX "/2020-01-01/extension/"
@@ -125,15 +128,15 @@ static enum MHD_Result reply_with(struct MHD_Connection *c, unsigned status, con
                                   const char *hvalue)
 {
     struct MHD_Response *r =
-        MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
+        mhd->create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
     if (!r)
         return MHD_NO;
     if (ctype)
-        MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
+        mhd->add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
     if (hname && hvalue)
-        MHD_add_response_header(r, hname, hvalue);
-    enum MHD_Result ret = MHD_queue_response(c, status, r);
-    MHD_destroy_response(r);
+        mhd->add_response_header(r, hname, hvalue);
+    enum MHD_Result ret = mhd->queue_response(c, status, r);
+    mhd->destroy_response(r);
     return ret;
 }
 
@@ -204,7 +207,7 @@ static enum MHD_Result reply_bad_method(struct MHD_Connection *c, const char *al
 
 static const char *header(struct MHD_Connection *c, const char *name)
 {
-    return MHD_lookup_connection_value(c, MHD_HEADER_KIND, name);
+    return mhd->lookup_connection_value(c, MHD_HEADER_KIND, name);
 }
 
 /* A platform-made error result (the runtime did not write this body). */
@@ -318,23 +321,23 @@ static enum route route_of(const char *url, const char *method, struct request *
 /* Called with the lock held, the runtime now RUNNING with the queued event. */
 static enum MHD_Result deliver_event(struct lbox_rapi *api, struct MHD_Connection *c)
 {
-    struct MHD_Response *r = MHD_create_response_from_buffer(api->event_len, api->event,
+    struct MHD_Response *r = mhd->create_response_from_buffer(api->event_len, api->event,
                                                              MHD_RESPMEM_MUST_COPY);
     if (!r)
         return MHD_NO;
-    MHD_add_response_header(r, "Lambda-Runtime-Aws-Request-Id", api->st.request_id);
-    MHD_add_response_header(r, "Lambda-Runtime-Deadline-Ms", api->deadline);
-    MHD_add_response_header(r, "Lambda-Runtime-Invoked-Function-Arn", api->arn);
+    mhd->add_response_header(r, "Lambda-Runtime-Aws-Request-Id", api->st.request_id);
+    mhd->add_response_header(r, "Lambda-Runtime-Deadline-Ms", api->deadline);
+    mhd->add_response_header(r, "Lambda-Runtime-Invoked-Function-Arn", api->arn);
     if (api->trace_id && *api->trace_id)
-        MHD_add_response_header(r, "Lambda-Runtime-Trace-Id", api->trace_id);
+        mhd->add_response_header(r, "Lambda-Runtime-Trace-Id", api->trace_id);
     if (api->client_context && *api->client_context)
-        MHD_add_response_header(r, "Lambda-Runtime-Client-Context", api->client_context);
+        mhd->add_response_header(r, "Lambda-Runtime-Client-Context", api->client_context);
     if (api->cognito_identity && *api->cognito_identity)
-        MHD_add_response_header(r, "Lambda-Runtime-Cognito-Identity", api->cognito_identity);
-    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
+        mhd->add_response_header(r, "Lambda-Runtime-Cognito-Identity", api->cognito_identity);
+    mhd->add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
                             api->content_type ? api->content_type : "application/json");
-    enum MHD_Result ret = MHD_queue_response(c, MHD_HTTP_OK, r);
-    MHD_destroy_response(r);
+    enum MHD_Result ret = mhd->queue_response(c, MHD_HTTP_OK, r);
+    mhd->destroy_response(r);
     return ret;
 }
 
@@ -352,7 +355,7 @@ static enum MHD_Result park(struct lbox_rapi *api, struct MHD_Connection *c, str
     api->suspended++;
     rq->generation = api->generation;
     *slot = c;
-    MHD_suspend_connection(c);
+    mhd->suspend_connection(c);
     return MHD_YES;
 }
 
@@ -458,9 +461,9 @@ static enum MHD_Result handle_answer(struct lbox_rapi *api, struct MHD_Connectio
     if (rq->streaming) {
         res->streamed = api->cfg.stream != NULL;
         /* Errors after the stream began come in trailers: a type and a base64 JSON body. */
-        const char *etype = MHD_lookup_connection_value(c, MHD_FOOTER_KIND,
+        const char *etype = mhd->lookup_connection_value(c, MHD_FOOTER_KIND,
                                                         "Lambda-Runtime-Function-Error-Type");
-        const char *ebody = MHD_lookup_connection_value(c, MHD_FOOTER_KIND,
+        const char *ebody = mhd->lookup_connection_value(c, MHD_FOOTER_KIND,
                                                         "Lambda-Runtime-Function-Error-Body");
         if (etype || ebody) {
             res->kind = LBOX_RESULT_ERROR;
@@ -628,11 +631,11 @@ static enum MHD_Result handle_ext_register(struct lbox_rapi *api, struct MHD_Con
     char *s = json_dumps(j, JSON_COMPACT);
     json_decref(j);
     struct MHD_Response *r =
-        MHD_create_response_from_buffer(strlen(s), s, MHD_RESPMEM_MUST_FREE);
-    MHD_add_response_header(r, "Lambda-Extension-Identifier", id);
-    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
-    enum MHD_Result ret = MHD_queue_response(c, MHD_HTTP_OK, r);
-    MHD_destroy_response(r);
+        mhd->create_response_from_buffer(strlen(s), s, MHD_RESPMEM_MUST_FREE);
+    mhd->add_response_header(r, "Lambda-Extension-Identifier", id);
+    mhd->add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+    enum MHD_Result ret = mhd->queue_response(c, MHD_HTTP_OK, r);
+    mhd->destroy_response(r);
     return ret;
 }
 
@@ -685,11 +688,11 @@ static enum MHD_Result deliver_ext_event(struct lbox_rapi *api, struct MHD_Conne
     char eid[LBOX_ID_LEN];
     lbox_uuid4(eid);
     struct MHD_Response *r =
-        MHD_create_response_from_buffer(strlen(ev), (void *)ev, MHD_RESPMEM_MUST_COPY);
-    MHD_add_response_header(r, "Lambda-Extension-Event-Identifier", eid);
-    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
-    enum MHD_Result ret = MHD_queue_response(c, MHD_HTTP_OK, r);
-    MHD_destroy_response(r);
+        mhd->create_response_from_buffer(strlen(ev), (void *)ev, MHD_RESPMEM_MUST_COPY);
+    mhd->add_response_header(r, "Lambda-Extension-Event-Identifier", eid);
+    mhd->add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+    enum MHD_Result ret = mhd->queue_response(c, MHD_HTTP_OK, r);
+    mhd->destroy_response(r);
     wake(api);
     return ret;
 }
@@ -1010,7 +1013,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 static void resume(struct MHD_Connection **slot)
 {
     if (*slot) {
-        MHD_resume_connection(*slot);
+        mhd->resume_connection(*slot);
         *slot = NULL;
     }
 }
@@ -1022,9 +1025,16 @@ static void resume_all(struct lbox_rapi *api)
         resume(&api->ext_parked[i]);
 }
 
+void lbox_rapi_prepare(void)
+{
+    lbox_mhd_preload();
+}
+
 int lbox_rapi_start(int listen_fd, const struct lbox_rapi_config *cfg, struct lbox_rapi **out,
                     struct lbox_error *err)
 {
+    if (!(mhd = lbox_mhd_api(err)))
+        return -1;
     struct lbox_rapi *api = lbox_xcalloc(1, sizeof *api);
     api->listen_fd = listen_fd;
     api->cfg = *cfg;
@@ -1046,7 +1056,7 @@ int lbox_rapi_start(int listen_fd, const struct lbox_rapi_config *cfg, struct lb
      * up to 1 MB, as in RAPID (Go's default): the runtime repeats an error's message in
      * its X-Ray cause header, and a long one must still reach the invoker as the
      * function's error. The pool is mapped lazily, so it costs only what is used. */
-    api->daemon = MHD_start_daemon(
+    api->daemon = mhd->start_daemon(
         MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_ALLOW_SUSPEND_RESUME, 0, NULL,
         NULL, on_request, api, MHD_OPTION_LISTEN_SOCKET, listen_fd, MHD_OPTION_NOTIFY_COMPLETED,
         on_completed, api, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)0,
@@ -1106,7 +1116,7 @@ void lbox_rapi_stop(struct lbox_rapi *api)
     while (api->suspended && pthread_cond_timedwait(&api->resumed, &api->lock, &limit) == 0)
         ;
     pthread_mutex_unlock(&api->lock);
-    MHD_stop_daemon(api->daemon);
+    mhd->stop_daemon(api->daemon);
     close(api->wake_fd);
     free_invoke(api);
     free(api->ext_shutdown_event);

@@ -78,6 +78,10 @@ struct lbox_rapi_status {
 
 struct lbox_rapi;
 
+/* Loads libmicrohttpd in a background thread, for a caller that will start a Runtime API
+ * after other work (see mhd_api.h). Optional: lbox_rapi_start loads it, or waits for this. */
+void lbox_rapi_prepare(void);
+
 /* Takes ownership of listen_fd (closed by lbox_rapi_stop). */
 int lbox_rapi_start(int listen_fd, const struct lbox_rapi_config *cfg, struct lbox_rapi **api,
                     struct lbox_error *err);

@@ -1,8 +1,9 @@
 #include "curl_api.h"
 
-#include <dlfcn.h>
 #include <pthread.h>
 #include <stdio.h>
+
+#include "../common/dl.h"
 
 #define LIBCURL_SONAME "libcurl.so.4"
 
@@ -13,17 +14,9 @@ static char failure[512];
 
 static void load(void)
 {
-    void *h = dlopen(LIBCURL_SONAME, RTLD_NOW | RTLD_LOCAL);
-    if (!h) {
-        snprintf(failure, sizeof failure, "%s", dlerror());
-        return;
-    }
-    CURLcode (*global_init)(long) = (CURLcode (*)(long))dlsym(h, "curl_global_init");
-    /* POSIX (dlsym) guarantees that a function's address survives the trip through void *. */
-    struct {
-        const char *name;
-        void **slot;
-    } want[] = {
+    CURLcode (*global_init)(long) = NULL;
+    const struct lbox_dl_symbol want[] = {
+        {"curl_global_init", (void **)&global_init},
         {"curl_easy_init", (void **)&api.easy_init},
         {"curl_easy_setopt", (void **)&api.easy_setopt},
         {"curl_easy_perform", (void **)&api.easy_perform},
@@ -31,15 +24,9 @@ static void load(void)
         {"curl_easy_cleanup", (void **)&api.easy_cleanup},
         {"curl_easy_strerror", (void **)&api.easy_strerror},
     };
-    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
-        if (!(*want[i].slot = dlsym(h, want[i].name))) {
-            snprintf(failure, sizeof failure, "%s has no %s", LIBCURL_SONAME, want[i].name);
-            return;
-        }
-    if (!global_init) {
-        snprintf(failure, sizeof failure, "%s has no curl_global_init", LIBCURL_SONAME);
+    if (lbox_dl_load(LIBCURL_SONAME, want, sizeof want / sizeof want[0], failure,
+                     sizeof failure) < 0)
         return;
-    }
     CURLcode rc = global_init(CURL_GLOBAL_DEFAULT);
     if (rc != CURLE_OK) {
         snprintf(failure, sizeof failure, "curl_global_init failed (code %d)", (int)rc);

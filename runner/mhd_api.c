@@ -1,8 +1,8 @@
 #include "mhd_api.h"
 
-#include <dlfcn.h>
 #include <pthread.h>
-#include <stdio.h>
+
+#include "common/dl.h"
 
 #define LIBMICROHTTPD_SONAME "libmicrohttpd.so.12"
 
@@ -13,16 +13,7 @@ static char failure[512];
 
 static void load(void)
 {
-    void *h = dlopen(LIBMICROHTTPD_SONAME, RTLD_NOW | RTLD_LOCAL);
-    if (!h) {
-        snprintf(failure, sizeof failure, "%s", dlerror());
-        return;
-    }
-    /* POSIX (dlsym) guarantees that a function's address survives the trip through void *. */
-    struct {
-        const char *name;
-        void **slot;
-    } want[] = {
+    const struct lbox_dl_symbol want[] = {
         {"MHD_start_daemon", (void **)&api.start_daemon},
         {"MHD_stop_daemon", (void **)&api.stop_daemon},
         {"MHD_create_response_from_buffer", (void **)&api.create_response_from_buffer},
@@ -33,13 +24,9 @@ static void load(void)
         {"MHD_suspend_connection", (void **)&api.suspend_connection},
         {"MHD_resume_connection", (void **)&api.resume_connection},
     };
-    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
-        if (!(*want[i].slot = dlsym(h, want[i].name))) {
-            snprintf(failure, sizeof failure, "%s has no %s", LIBMICROHTTPD_SONAME,
-                     want[i].name);
-            return;
-        }
-    loaded = &api; /* the library stays loaded: daemons may outlive any caller */
+    if (lbox_dl_load(LIBMICROHTTPD_SONAME, want, sizeof want / sizeof want[0], failure,
+                     sizeof failure) == 0)
+        loaded = &api; /* the library stays loaded: daemons may outlive any caller */
 }
 
 static void *load_in_background(void *unused)

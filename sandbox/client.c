@@ -198,13 +198,13 @@ static int take_exit_reports(struct lbox_sandbox *sb, struct lbox_error *err)
     }
 }
 
+/* A report taken in stays good after pid 1 is gone (it reports, then may die). */
 int lbox_sandbox_poll_exit(struct lbox_sandbox *sb, int *wstatus, struct lbox_error *err)
 {
-    if (take_exit_reports(sb, err) < 0)
-        return -1;
+    int taken = take_exit_reports(sb, err);
     struct lbox_sandbox_proc *p = sb->cur_ns_pid > 0 ? find_proc(sb, sb->cur_ns_pid, 0) : NULL;
     if (!p || !p->exited)
-        return 0;
+        return taken < 0 ? -1 : 0;
     if (wstatus)
         *wstatus = p->status;
     return 1;
@@ -212,10 +212,9 @@ int lbox_sandbox_poll_exit(struct lbox_sandbox *sb, int *wstatus, struct lbox_er
 
 int lbox_sandbox_exit_status(struct lbox_sandbox *sb, pid_t pid, int *wstatus)
 {
-    if (take_exit_reports(sb, NULL) < 0)
-        return -1;
+    int taken = take_exit_reports(sb, NULL);
     struct lbox_sandbox_proc *p = pid > 0 ? find_proc(sb, 0, pid) : NULL;
-    if (!p)
+    if (!p || (!p->exited && taken < 0))
         return -1;
     if (p->exited && wstatus)
         *wstatus = p->status;

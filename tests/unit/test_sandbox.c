@@ -228,6 +228,35 @@ static void test_exit_status_of_every_process(void **state)
     lbox_sandbox_destroy(sb);
 }
 
+/* pid 1 reports an end, then may die (a hostile function can kill it with everything): what
+ * was reported stays known, and what was not is an error, not a hang. */
+static void test_exit_known_after_pid1_dies(void **state)
+{
+    (void)state;
+    struct lbox_sandbox_config cfg = base_config();
+    struct lbox_sandbox *sb = make(&cfg, NULL);
+    struct lbox_error err = {0};
+    const char *quick[] = {"/bin/sh", "-c", "exit 5", NULL};
+    const char *slow[] = {"/bin/sleep", "30", NULL};
+    pid_t a = 0, b = 0;
+    assert_int_equal(lbox_sandbox_exec(sb, slow, test_env, "/", 2, 2, &b, &err), 0);
+    assert_int_equal(lbox_sandbox_exec(sb, quick, test_env, "/", 2, 2, &a, &err), 0);
+    /* Let pid 1 report it without taking the report in, then kill pid 1. */
+    for (int i = 0; i < 500; i++) {
+        struct pollfd p = {lbox_sandbox_exit_fd(sb), POLLIN, 0};
+        if (poll(&p, 1, 10) == 1)
+            break;
+    }
+    assert_int_equal(kill(lbox_sandbox_init_pid(sb), SIGKILL), 0);
+    usleep(100000);
+    int st = -1;
+    assert_int_equal(lbox_sandbox_poll_exit(sb, &st, &err), 1);
+    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 5);
+    assert_int_equal(lbox_sandbox_exit_status(sb, a, &st), 1);
+    assert_int_equal(lbox_sandbox_exit_status(sb, b, &st), -1);
+    lbox_sandbox_destroy(sb);
+}
+
 static void test_readonly_root_and_tmp(void **state)
 {
     (void)state;
@@ -569,6 +598,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_identity_and_privileges),
     cmocka_unit_test(test_clean_environment_and_exit_status),
         cmocka_unit_test(test_exit_status_of_every_process),
+        cmocka_unit_test(test_exit_known_after_pid1_dies),
     cmocka_unit_test(test_readonly_root_and_tmp),
     cmocka_unit_test(test_seccomp_refusals),
     cmocka_unit_test(test_network_is_loopback_only),

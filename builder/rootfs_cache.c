@@ -19,7 +19,11 @@
  * and the next unpack or eviction pass takes it at once.
  *
  * Several stores may share the cache (it is keyed by content): evicting a rootfs another
- * store still uses only costs that store a new unpack, never a running sandbox. */
+ * store still uses only costs that store a new unpack, never a running sandbox.
+ *
+ * Bases (base-<key>/, rootfs_base.c) are the lower layers the images' rootfs are hard-link
+ * copies of. They follow the same locks, and go when no image of the store has them below
+ * its top layer. */
 #include "rootfs_cache.h"
 
 #include <dirent.h>
@@ -219,8 +223,53 @@ void lbox_rootfs_mark(const char *dir)
         close(m);
 }
 
+/* The base key of a "base-<key>" or "base-<key>.evict" entry, or NULL. */
+static const char *base_key(const char *name, char key[65])
+{
+    if (strncmp(name, "base-", 5) || strspn(name + 5, "0123456789abcdef") != 64)
+        return NULL;
+    const char *rest = name + 5 + 64;
+    if (*rest && strcmp(rest, ".evict"))
+        return NULL;
+    memcpy(key, name + 5, 64);
+    key[64] = 0;
+    return key;
+}
+
+static bool key_in(const char *key, const char *const *keys, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!strcmp(keys[i], key))
+            return true;
+    return false;
+}
+
+/* Takes into *trash the bases whose keys are not in `kept` (a held one is marked, and taken
+ * by a later pass); drops the marks of those kept. */
+static void take_bases(const char *cache, const char *const *kept, size_t nkept,
+                       struct paths *trash)
+{
+    DIR *d = opendir(cache);
+    struct dirent *de;
+    char key[65];
+    while (d && (de = readdir(d))) {
+        if (!base_key(de->d_name, key))
+            continue;
+        _cleanup_free_ char *name = lbox_strdupf("base-%s", key);
+        char *t;
+        if (!key_in(key, kept, nkept)) {
+            if (take(cache, name, &t) == 0)
+                add(trash, t);
+        } else if (strchr(de->d_name, '.')) {
+            unlinkat(dirfd(d), de->d_name, 0); /* wanted again: no longer to evict */
+        }
+    }
+    if (d)
+        closedir(d);
+}
+
 void lbox_rootfs_evict(const char *const *gone, size_t ngone, const char *const *kept,
-                       size_t nkept)
+                       size_t nkept, const char *const *kept_bases, size_t nkept_bases)
 {
     _cleanup_free_ char *cache = lbox_rootfs_cache_dir();
     struct paths trash = {0};
@@ -249,6 +298,8 @@ void lbox_rootfs_evict(const char *const *gone, size_t ngone, const char *const 
     }
     if (d)
         closedir(d);
+    if (kept_bases)
+        take_bases(cache, kept_bases, nkept_bases, &trash);
     take_leftovers(cache, &trash);
     delete_detached(trash.v, trash.n);
     for (size_t i = 0; i < trash.n; i++)

@@ -27,11 +27,13 @@ void lbox_rootfs_mark(const char *dir);
 
 /* Evicts the rootfs of each manifest digest ("sha256:<hex>") in `gone` that nobody holds
  * now; a held one is marked and evicted by a later call. Also retries earlier marks, except
- * on the digests in `kept` (the store names them again: a rebuild made the same image), and
- * takes the leftovers of killed processes (lbox_rootfs_sweep). The deletion runs in a
- * detached process. Best effort: a cache entry that stays only costs disk. */
+ * on the digests in `kept` (the store names them again: a rebuild made the same image),
+ * evicts the bases (rootfs_base.h) whose keys are not in `kept_bases` (NULL: the caller
+ * does not know them, so every base stays), and takes the leftovers of killed processes
+ * (lbox_rootfs_sweep). The deletion runs in a detached process. Best effort: a cache entry
+ * that stays only costs disk. */
 void lbox_rootfs_evict(const char *const *gone, size_t ngone, const char *const *kept,
-                       size_t nkept);
+                       size_t nkept, const char *const *kept_bases, size_t nkept_bases);
 
 /* Deletes, in a detached process, the half-unpacked images and unfinished deletions that
  * killed lboxes left in the cache (entries nobody holds; see rootfs_cache.c). */

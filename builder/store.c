@@ -15,6 +15,7 @@
 #include "../common/cleanup.h"
 #include "../common/fsutil.h"
 #include "../common/hash.h"
+#include "rootfs_base.h"
 #include "rootfs_cache.h"
 #include "store_internal.h"
 
@@ -266,9 +267,46 @@ static const char **referenced(json_t *idx, size_t *n)
     return out;
 }
 
+static void free_keys(char **keys)
+{
+    for (size_t i = 0; keys && keys[i]; i++)
+        free(keys[i]);
+    free(keys);
+}
+
+/* The base keys (rootfs_base.h) of the images `kept` names, *n of them, malloc'd; NULL when
+ * a manifest cannot be read: then no base can be known unused. */
+static char **base_keys(struct lbox_store *st, const char **kept, size_t nkept, size_t *n)
+{
+    char **keys = lbox_xcalloc(nkept + 1, sizeof *keys);
+    *n = 0;
+    for (size_t i = 0; i < nkept; i++) {
+        json_t *m = lbox_store_load_manifest(st, kept[i], NULL);
+        char key[65];
+        if (!m) {
+            free_keys(keys);
+            return NULL;
+        }
+        if (lbox_rootfs_base_key(m, key) == 0)
+            keys[(*n)++] = lbox_xstrdup(key);
+        json_decref(m);
+    }
+    return keys;
+}
+
+/* Evicts the unpacked rootfs of `gone` (NULL: none) and the bases no kept image names. */
+static void evict(struct lbox_store *st, const char **gone, size_t ngone, const char **kept,
+                  size_t nkept)
+{
+    size_t nbases;
+    char **bases = base_keys(st, kept, nkept, &nbases);
+    lbox_rootfs_evict(gone, ngone, kept, nkept, (const char *const *)bases, nbases);
+    free_keys(bases);
+}
+
 /* The digests of `removed` descriptors that no descriptor of `idx` still names: their
  * unpacked rootfs can go (lbox_rootfs_evict). */
-static void evict_unreferenced(json_t *idx, json_t *removed)
+static void evict_unreferenced(struct lbox_store *st, json_t *idx, json_t *removed)
 {
     const char *gone[64];
     size_t ngone = 0, nkept, i, j;
@@ -282,7 +320,7 @@ static void evict_unreferenced(json_t *idx, json_t *removed)
         if (dg && !used && ngone < sizeof gone / sizeof gone[0])
             gone[ngone++] = dg;
     }
-    lbox_rootfs_evict(gone, ngone, kept, nkept);
+    evict(st, gone, ngone, kept, nkept);
 }
 
 /* Runs the eviction a holder deferred; the index says which marks still stand. */
@@ -293,7 +331,7 @@ static void evict_marked(struct lbox_store *st)
         return; /* unreadable: keep everything rather than evict what it may name */
     size_t nkept;
     _cleanup_free_ const char **kept = referenced(idx, &nkept);
-    lbox_rootfs_evict(NULL, 0, kept, nkept);
+    evict(st, NULL, 0, kept, nkept);
     json_decref(idx);
 }
 
@@ -505,7 +543,7 @@ int lbox_store_tag(struct lbox_store *st, const char *ref, const char *manifest_
     }
     index_unlock(lock);
     if (r == 0) /* the tag's previous image, when nothing else names it */
-        evict_unreferenced(idx, replaced);
+        evict_unreferenced(st, idx, replaced);
     json_decref(replaced);
     json_decref(idx);
     return r < 0 ? lbox_err_prefix(err, "cannot tag %s", norm) : 0;
@@ -754,7 +792,7 @@ int lbox_store_remove(struct lbox_store *st, const char *ref, struct lbox_error 
     }
     index_unlock(lock);
     if (r == 0)
-        evict_unreferenced(idx, removed);
+        evict_unreferenced(st, idx, removed);
     json_decref(removed);
     json_decref(idx);
     if (r < 0)

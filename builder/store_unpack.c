@@ -16,6 +16,7 @@
 #include "../common/hash.h"
 #include "cache_temp.h"
 #include "store.h"
+#include "rootfs_base.h"
 #include "rootfs_cache.h"
 #include "store_internal.h"
 
@@ -202,9 +203,20 @@ static int copy_data(struct archive *in, struct archive *out, const char *layer,
     return 0;
 }
 
+/* Gives the file `full` an inode of its own when other trees share it (over a hard-link copy,
+ * tree_link.h): for a tar hard-link entry with data, which libarchive writes through the
+ * link into the target. */
+static int unshare(const char *full, struct lbox_error *err)
+{
+    struct stat st;
+    if (lstat(full, &st) < 0 || !S_ISREG(st.st_mode) || st.st_nlink < 2)
+        return 0;
+    return lbox_copy_file(full, full, err); /* a new inode, renamed over the shared one */
+}
+
 static int extract_entry(struct archive *in, struct archive *out, struct archive_entry *e,
                          const char *root, const char *layer, struct seen *seen,
-                         struct lbox_error *err)
+                         bool over_links, struct lbox_error *err)
 {
     /* a copy: rewriting the entry's pathname below frees libarchive's string */
     const char *name = archive_entry_pathname(e);
@@ -238,6 +250,8 @@ static int extract_entry(struct archive *in, struct archive *out, struct archive
         if (!lrel || !parents_are_dirs(root, lrel))
             return bad_entry(layer, orig, "is a hardlink to outside the layer", err);
         _cleanup_free_ char *lfull = lbox_path_join(root, lrel);
+        if (over_links && archive_entry_size(e) > 0 && unshare(lfull, err) < 0)
+            return -1;
         archive_entry_set_hardlink(e, lfull);
     }
     seen_add(seen, rel);
@@ -253,8 +267,8 @@ static int extract_entry(struct archive *in, struct archive *out, struct archive
     return 0;
 }
 
-static int extract_layer(struct lbox_store *st, const char *digest, const char *root,
-                         struct lbox_error *err)
+int lbox_store_extract_layer(struct lbox_store *st, const char *digest, const char *root,
+                             bool over_links, struct lbox_error *err)
 {
     _cleanup_free_ char *path = lbox_store_blob_path(st, digest);
     struct src *s = lbox_xcalloc(1, sizeof *s);
@@ -288,7 +302,7 @@ static int extract_layer(struct lbox_store *st, const char *digest, const char *
             r = lbox_err(err, LBOX_E_ARCHIVE, "layer %s is corrupt: %s", digest,
                          archive_error_string(in));
         else
-            r = extract_entry(in, out, e, root, digest, &seen, err);
+            r = extract_entry(in, out, e, root, digest, &seen, over_links, err);
     }
     if (r == 0 && archive_write_close(out) < ARCHIVE_WARN)
         r = lbox_err(err, LBOX_E_IO, "cannot finish unpacking layer %s: %s", digest,
@@ -324,10 +338,29 @@ int lbox_store_unpack(struct lbox_store *st, const char *manifest_digest, const 
     json_t *l;
     json_array_foreach(json_object_get(m, "layers"), i, l) {
         const char *d = json_string_value(json_object_get(l, "digest"));
-        if ((r = extract_layer(st, d, root, err)) < 0)
+        if ((r = lbox_store_extract_layer(st, d, root, false, err)) < 0)
             break;
     }
     json_decref(m);
+    return r;
+}
+
+/* The image's rootfs into `tmp`, a fresh folder of the cache: linked from its base when it
+ * has one (rootfs_base.c), else every layer unpacked. */
+static int unpack_image(struct lbox_store *st, const char *digest, const char *tmp,
+                        struct lbox_error *err)
+{
+    json_t *m = lbox_store_load_manifest(st, digest, err);
+    if (!m)
+        return -1;
+    int r = lbox_rootfs_base_unpack(st, m, tmp, err);
+    json_decref(m);
+    if (r == 1) { /* no base served: start again from an empty folder */
+        struct seen none = {0};
+        r = opaque_dir(tmp, NULL, &none, err);
+        if (r == 0)
+            r = lbox_store_unpack(st, digest, tmp, err);
+    }
     return r;
 }
 
@@ -352,7 +385,7 @@ static int unpack_cached(struct lbox_store *st, const char *ref, const char *dig
     if (lbox_cache_temp(tmp, true, &lock, err) < 0)
         return lbox_err_prefix(err, "cannot unpack image %s (make %s writable, or set "
                                "XDG_CACHE_HOME to another folder)", ref, parent);
-    int r = lbox_store_unpack(st, digest, tmp, err);
+    int r = unpack_image(st, digest, tmp, err);
     if (r == 0 && chmod(tmp, 0755) < 0)
         r = lbox_err_errno(err, errno, "cannot chmod %s", tmp);
     if (r == 0 && rename(tmp, *final) < 0) {

@@ -81,11 +81,13 @@ prepare_nobody() {
 
 # nobody's stores are throwaway copies that never untag anything, so lbox never evicts from
 # their cache: drop the unpacked images root's store no longer names, unless one is running
-# (an lbox invoke holds a shared flock on its rootfs; see builder/rootfs_cache.c).
+# (an lbox invoke holds a shared flock on its rootfs; see builder/rootfs_cache.c). The bases
+# (base-*, the lower layers the images link from) stay: few, and shared by every test.
 prune_nobody_cache() {
   local keep d
   keep=$("$LBOX" images --json | jq -r '.[].digest | sub("^sha256:"; "")')
   for d in "$NOBODY_CACHE"/lbox/rootfs/*; do
+    case ${d##*/} in base-*) continue ;; esac
     [ -d "$d" ] && ! grep -qxF "$(basename "$d")" <<<"$keep" || continue
     flock -xn "$d" mv "$d" "$d.trash.$$" 2>/dev/null && rm -rf "$d.trash.$$"
   done

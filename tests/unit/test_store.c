@@ -351,6 +351,8 @@ struct hentry {
     const char *link;
 };
 
+static void store_layer_file(struct ctx *c, const char *p, struct lbox_layer *l);
+
 static void hostile_layer(struct ctx *c, const struct hentry *es, size_t n, struct lbox_layer *l)
 {
     _cleanup_free_ char *p = lbox_path_join(c->root, "hostile.tar.gz");
@@ -376,6 +378,12 @@ static void hostile_layer(struct ctx *c, const struct hentry *es, size_t n, stru
     }
     archive_write_close(a);
     archive_write_free(a);
+    store_layer_file(c, p, l);
+}
+
+/* Puts the layer file at p into the store as the blob *l describes. */
+static void store_layer_file(struct ctx *c, const char *p, struct lbox_layer *l)
+{
     char hex[65];
     struct lbox_error err;
     must(lbox_sha256_file(p, hex, &err), &err);
@@ -701,6 +709,194 @@ static void untagged_while_unpacking_is_evicted_after_use(void **state)
     assert_true(exists(r2, "var/task/index.js"));
 }
 
+/* ---- bases: the lower layers, unpacked once and shared by hard links ---- */
+
+/* Appends one ustar header (and the data, padded) to f; a pax 'x' header first makes the
+ * archive pax interchange, whose hard-link entries may carry data. */
+static void tar_add(FILE *f, const char *name, char type, const char *link, const char *data)
+{
+    unsigned char h[512] = {0};
+    size_t size = data ? strlen(data) : 0;
+    snprintf((char *)h, 100, "%s", name);
+    snprintf((char *)h + 100, 8, "%07o", 0644);
+    snprintf((char *)h + 108, 8, "%07o", 0);
+    snprintf((char *)h + 116, 8, "%07o", 0);
+    snprintf((char *)h + 124, 12, "%011o", (unsigned)size);
+    snprintf((char *)h + 136, 12, "%011o", EPOCH);
+    memset(h + 148, ' ', 8);
+    h[156] = (unsigned char)type;
+    if (link)
+        snprintf((char *)h + 157, 100, "%s", link);
+    memcpy(h + 257, "ustar\0" "00", 8);
+    unsigned sum = 0;
+    for (size_t i = 0; i < sizeof h; i++)
+        sum += h[i];
+    snprintf((char *)h + 148, 7, "%06o", sum);
+    fwrite(h, 1, sizeof h, f);
+    static const char zeros[512];
+    if (size) {
+        fwrite(data, 1, size, f);
+        fwrite(zeros, 1, (512 - size % 512) % 512, f);
+    }
+}
+
+/* A top layer that replaces `replaced` and adds `hl`, a hard link to lower/shared that
+ * carries data: libarchive writes that data through the link into lower/shared itself
+ * (its own writer drops such data, so the bytes are laid out here). */
+static void top_layer(struct ctx *c, const char *replacement, struct lbox_layer *l)
+{
+    _cleanup_free_ char *p = lbox_path_join(c->root, "top.tar");
+    FILE *f = fopen(p, "w");
+    assert_non_null(f);
+    tar_add(f, "PaxHeaders/hl", 'x', NULL, "13 comment=x\n");
+    tar_add(f, "replaced", '0', NULL, replacement);
+    tar_add(f, "hl", '1', "lower/shared", "evil");
+    static const char end[1024];
+    fwrite(end, 1, sizeof end, f);
+    assert_int_equal(fclose(f), 0);
+    store_layer_file(c, p, l);
+}
+
+/* A listing of the tree under dir, one sorted line per entry: type, mode, owner, size,
+ * content or link target (and the time, but for directories, which unpacking touches). Link
+ * counts are left out: a shared file also counts its base's names. */
+static char *tree_listing(const char *dir)
+{
+    _cleanup_free_ char *cmd = lbox_strdupf(
+        "cd '%s' && find . -printf '%%p %%y %%m %%U:%%G %%s %%l\\n' | sort && "
+        "find . ! -type d -printf '%%p %%T@\\n' | sort && "
+        "find . -type f -exec sha256sum {} + | sort", dir);
+    FILE *p = popen(cmd, "r");
+    assert_non_null(p);
+    char *out = NULL;
+    size_t len = 0;
+    FILE *m = open_memstream(&out, &len);
+    char buf[4096];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, p)) > 0)
+        fwrite(buf, 1, n, m);
+    assert_int_equal(pclose(p), 0);
+    fclose(m);
+    return out;
+}
+
+static ino_t inode_of(const char *root, const char *rel)
+{
+    _cleanup_free_ char *p = lbox_path_join(root, rel);
+    struct stat st;
+    assert_int_equal(lstat(p, &st), 0);
+    return st.st_ino;
+}
+
+static char *content_of(const char *root, const char *rel)
+{
+    _cleanup_free_ char *p = lbox_path_join(root, rel);
+    char *out = NULL;
+    size_t len;
+    struct lbox_error err;
+    must(lbox_read_file(p, 1 << 20, &out, &len, &err), &err);
+    return out;
+}
+
+/* The path of the one base in the rootfs cache (malloc'd), or NULL when there is none. */
+static char *the_base(const char *cache)
+{
+    DIR *d = opendir(cache);
+    struct dirent *de;
+    char *base = NULL;
+    while (d && (de = readdir(d)))
+        if (!strncmp(de->d_name, "base-", 5) && !strchr(de->d_name, '.')) {
+            assert_null(base);
+            base = lbox_path_join(cache, de->d_name);
+        }
+    if (d)
+        closedir(d);
+    return base;
+}
+
+/* An image of several layers unpacks as a hard-link copy of its lower layers, made once:
+ * the same tree as unpacking every layer, sharing the lower files, and never writing into
+ * them (the hard link with data in the top layer gets a copy of its own). */
+static void lower_layers_are_shared(void **state)
+{
+    struct ctx *c = *state;
+    struct lbox_error err;
+    _cleanup_free_ char *t1 = lbox_path_join(c->root, "lower-tree");
+    fx_write(t1, "lower/shared", "orig");
+    fx_write(t1, "lower/other", "other");
+    fx_write(t1, "replaced", "old");
+    fx_write(t1, "ro/file", "read-only");
+    fx_write(t1, "sgid/file", "s");
+    _cleanup_free_ char *ln = lbox_path_join(t1, "link");
+    assert_int_equal(symlink("lower/shared", ln), 0);
+    _cleanup_free_ char *ro = lbox_path_join(t1, "ro");
+    _cleanup_free_ char *sg = lbox_path_join(t1, "sgid");
+    _cleanup_free_ char *other = lbox_path_join(t1, "lower/other");
+    assert_int_equal(chmod(other, 0640), 0);
+    assert_int_equal(chmod(sg, 02775), 0);
+    assert_int_equal(chmod(ro, 0555), 0);
+    struct lbox_layer l[2];
+    must(lbox_layer_write_dir(c->st, t1, EPOCH, &l[0], &err), &err);
+    top_layer(c, "new!", &l[1]);
+    commit_layers(c, "one", l, 2);
+
+    _cleanup_free_ char *r = NULL;
+    must(lbox_store_rootfs(c->st, "one", &r, &err), &err);
+    _cleanup_free_ char *rootfs_cache = lbox_rootfs_cache_dir();
+    _cleanup_free_ char *base = the_base(rootfs_cache);
+    assert_non_null(base);
+
+    /* the same tree as unpacking each layer in turn */
+    char md[72];
+    must(lbox_store_resolve(c->st, "one", md, &err), &err);
+    _cleanup_free_ char *full = lbox_path_join(c->root, "full");
+    fx_mkdir(c->root, "full");
+    must(lbox_store_unpack(c->st, md, full, &err), &err);
+    _cleanup_free_ char *want = tree_listing(full);
+    _cleanup_free_ char *got = tree_listing(r);
+    assert_string_equal(got, want);
+
+    /* lower files shared with the base; what the top layer wrote is the image's own */
+    assert_int_equal(inode_of(r, "lower/other"), inode_of(base, "lower/other"));
+    assert_int_equal(inode_of(r, "link"), inode_of(base, "link"));
+    assert_int_not_equal(inode_of(r, "replaced"), inode_of(base, "replaced"));
+    assert_int_equal(inode_of(r, "hl"), inode_of(r, "lower/shared"));
+    assert_int_not_equal(inode_of(r, "lower/shared"), inode_of(base, "lower/shared"));
+    _cleanup_free_ char *shared = content_of(r, "lower/shared");
+    _cleanup_free_ char *kept = content_of(base, "lower/shared");
+    _cleanup_free_ char *old = content_of(base, "replaced");
+    assert_string_equal(shared, "evil");
+    assert_string_equal(kept, "orig");
+    assert_string_equal(old, "old");
+
+    /* a second image on the same lower layers links from the same base */
+    ino_t base_ino = inode_of(base, ".");
+    struct lbox_layer l2[2] = {l[0]};
+    top_layer(c, "two!", &l2[1]);
+    commit_layers(c, "two", l2, 2);
+    _cleanup_free_ char *r2 = NULL;
+    must(lbox_store_rootfs(c->st, "two", &r2, &err), &err);
+    assert_string_not_equal(r, r2);
+    assert_int_equal(inode_of(base, "."), base_ino);
+    assert_int_equal(inode_of(r2, "lower/other"), inode_of(base, "lower/other"));
+    _cleanup_free_ char *two = content_of(r2, "replaced");
+    assert_string_equal(two, "two!");
+    assert_int_equal(fx_count(rootfs_cache, ".tmp"), 0);
+
+    /* the base stays while an image names it, and goes with the last one */
+    lbox_store_close(c->st); /* drops the holds this handle took */
+    must(lbox_store_open(c->store_dir, &c->st, &err), &err);
+    must(lbox_store_remove(c->st, "one", &err), &err);
+    assert_true(gone_within_10s(r));
+    assert_int_equal(access(base, F_OK), 0);
+    _cleanup_free_ char *still = content_of(r2, "lower/other");
+    assert_string_equal(still, "other");
+    must(lbox_store_remove(c->st, "two", &err), &err);
+    assert_true(gone_within_10s(base));
+    assert_true(gone_within_10s(r2));
+    assert_true(trash_emptied(rootfs_cache));
+}
+
 /* An lbox killed while saving index.json leaves index.json.tmp.<pid>; collection removes it. */
 static void killed_index_write_is_swept(void **state)
 {
@@ -776,6 +972,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(hostile_layers_are_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(unpacks_as_non_root, setup, teardown),
         cmocka_unit_test_setup_teardown(rootfs_cache_follows_the_store, setup, teardown),
+        cmocka_unit_test_setup_teardown(lower_layers_are_shared, setup, teardown),
         cmocka_unit_test_setup_teardown(listing_outlives_a_retag, setup, teardown),
         cmocka_unit_test_setup_teardown(killed_unpack_is_swept, setup, teardown),
         cmocka_unit_test_setup_teardown(untagged_while_unpacking_is_evicted_after_use, setup,

@@ -783,6 +783,12 @@ static void measure(struct lbox_env *env, struct lbox_invoke_result *res, int64_
     res->duration_ms = timed_out_after > 0 ? timed_out_after * 1000
                                            : (double)(now_ns() - started) / 1e6;
     *peak = lbox_sandbox_memory_peak(env->sb);
+    /* Lambda never reports more than the function has. Without a cgroup the limit is
+     * enforced by sampling, so a function that runs out of memory is caught a little past
+     * it: that overshoot is the enforcement's, not the function's. */
+    uint64_t limit = (uint64_t)env->cfg.memory_mb << 20;
+    if (limit && *peak > limit)
+        *peak = limit;
     res->max_memory_mb = lbox_memory_used_mb(*peak);
 }
 

@@ -11,12 +11,12 @@ LIFE=$(image lifecycle)
 # Shared memory outside /tmp (a memfd, mapped and touched) by a static helper.
 SHM=$(helper_image shmhog hog)
 
-# With a kernel-enforced limit (no "not enforced" warning), the kill comes near 128 MB: the
-# process's peak RSS is the charged 128 MB plus the node binary's pages (charged to no one
-# here) and at most one 16 MB chunk. The RSS watch polls, so it may overshoot further.
+# The kill comes near 128 MB, and the report says at most 128 MB, as Lambda's does: the peak
+# RSS may pass the limit by the node binary's pages (charged to no one here) and, with the
+# RSS watch, by what grew between two samples; that overshoot is not the function's.
 near_limit() {
   grep -q 'memory limit not enforced' "$WORK/err" && return 0
-  [ "$1" -le 200 ] || fail "killed at $1 MB RSS: far past --memory 128"
+  [ "$1" -le 128 ] || fail "Max Memory Used $1 MB is more than the 128 MB the function has"
 }
 
 scenario() {

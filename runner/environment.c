@@ -460,22 +460,23 @@ static void kill_runtime(struct lbox_env *env)
     env->shutting_down = false;
 }
 
-/* Signals the runtime's process group, unless the runtime is gone (its pid may be reused). */
+/* Signals the runtime's process group, through pid 1 (lbox_sandbox_signal: never a process
+ * that got its pid after it). */
 static void signal_runtime(struct lbox_env *env, int sig)
 {
     if (env->running && env->runtime_pid > 0 && !runtime_gone(env))
-        kill(-env->runtime_pid, sig);
+        lbox_sandbox_signal(env->sb, env->runtime_pid, sig, NULL);
 }
 
 /* RAPID kills the process group of each extension that did not subscribe to SHUTDOWN (or
  * never registered) when SHUTDOWN goes out: only the subscribers are waited for. */
 static void kill_unsubscribed_extensions(struct lbox_env *env)
 {
-    extension_crashed(env); /* notes the ones already gone: their pid may be reused */
+    extension_crashed(env); /* notes the ones already gone */
     for (size_t i = 0; i < env->n_ext; i++) {
         struct ext_proc *e = &env->ext[i];
         if (!e->gone && e->pid > 0 && !lbox_rapi_extension_wants_shutdown(env->api, e->name))
-            kill(-e->pid, SIGKILL);
+            lbox_sandbox_signal(env->sb, e->pid, SIGKILL, NULL);
     }
 }
 

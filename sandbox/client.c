@@ -54,13 +54,20 @@ static int recv_reply(struct lbox_sandbox *sb, uint32_t want, struct lbox_msg_he
     return 0;
 }
 
+/* Sends the request `h` (no payload) and waits for its answer of type `want`. */
+static int request_head(struct lbox_sandbox *sb, const struct lbox_msg_head *h, uint32_t want,
+                        struct lbox_msg_head *reply, struct lbox_error *err)
+{
+    if (lbox_send_msg(sb->cmd_fd, h, NULL, 0, NULL, 0) < 0)
+        return lbox_err_errno(err, errno, "sandbox: sending a request to pid 1");
+    return recv_reply(sb, want, reply, NULL, err);
+}
+
 static int request(struct lbox_sandbox *sb, uint32_t type, uint32_t want,
                    struct lbox_msg_head *reply, struct lbox_error *err)
 {
     struct lbox_msg_head h = {.type = type};
-    if (lbox_send_msg(sb->cmd_fd, &h, NULL, 0, NULL, 0) < 0)
-        return lbox_err_errno(err, errno, "sandbox: sending a request to pid 1");
-    return recv_reply(sb, want, reply, NULL, err);
+    return request_head(sb, &h, want, reply, err);
 }
 
 /* The slot of a started process, by its pid inside (ns_pid) or outside (host_pid); 0 is a
@@ -224,6 +231,22 @@ int lbox_sandbox_exit_status(struct lbox_sandbox *sb, pid_t pid, int *wstatus)
 int lbox_sandbox_exit_fd(struct lbox_sandbox *sb)
 {
     return sb->event_fd;
+}
+
+int lbox_sandbox_signal(struct lbox_sandbox *sb, pid_t pid, int sig, struct lbox_error *err)
+{
+    const struct lbox_sandbox_proc *p = find_proc(sb, 0, pid);
+    if (!p || p->exited)
+        return 1;
+    struct lbox_msg_head h = {.type = LBOX_MSG_SIGNAL, .value = sig, .argc = (uint32_t)p->ns_pid};
+    struct lbox_msg_head r;
+    if (request_head(sb, &h, LBOX_MSG_SIGNAL_REPLY, &r, err) < 0)
+        return -1;
+    if (r.err == ESRCH)
+        return 1;
+    if (r.err)
+        return lbox_err_errno(err, r.err, "sandbox: signal %d to process %d", sig, (int)pid);
+    return 0;
 }
 
 int lbox_sandbox_kill_procs(struct lbox_sandbox *sb, struct lbox_error *err)

@@ -113,6 +113,14 @@ static bool any_tracked(void)
     return false;
 }
 
+static bool is_tracked(pid_t pid)
+{
+    for (int i = 0; pid > 0 && i < TRACK_MAX; i++)
+        if (tracked[i] == pid)
+            return true;
+    return false;
+}
+
 static void reaped(pid_t pid, int status, const struct rusage *ru)
 {
     uint64_t rss = (uint64_t)ru->ru_maxrss * 1024;
@@ -490,6 +498,15 @@ static void serve_request(void)
         case LBOX_MSG_PEAK:
             reply(LBOX_MSG_PEAK_REPLY, 0, (int64_t)measured_peak(), NULL);
             break;
+        case LBOX_MSG_SIGNAL: {
+            /* Sent here, not by the runner: a process we have not reaped yet keeps its pid
+             * (a zombie at worst), so the signal cannot reach another process that was
+             * given the pid after it. Reaping happens only in this same loop. */
+            pid_t target = (pid_t)h.argc;
+            int e = !is_tracked(target) ? ESRCH : kill(-target, (int)h.value) < 0 ? errno : 0;
+            reply(LBOX_MSG_SIGNAL_REPLY, e, 0, NULL);
+            break;
+        }
         case LBOX_MSG_PEAK_RESET: {
             uint64_t none = 0;
             for_each_pid(clear_hwm, &none);

@@ -81,6 +81,8 @@ enum lbox_msg_type {
     LBOX_MSG_PEAK_RESET,
     LBOX_MSG_PEAK_REPLY,
     LBOX_MSG_EXITED,        /* pid 1 -> runner (event fd): an exec'd process ended */
+    LBOX_MSG_SIGNAL,        /* runner -> pid 1: signal (value) to the group of ns pid (argc) */
+    LBOX_MSG_SIGNAL_REPLY,  /* err ESRCH: that process has ended (reaped) */
 };
 
 struct lbox_msg_head {

@@ -93,6 +93,12 @@ int lbox_sandbox_last_exec_errno(struct lbox_sandbox *sb);
 /* An fd that becomes readable when the exec'd process exits (for poll loops). */
 int lbox_sandbox_exit_fd(struct lbox_sandbox *sb);
 
+/* Sends `sig` to the process group of a process lbox_sandbox_exec started (by the host pid
+ * that call gave): 0 sent, 1 it has ended (or is not known here), -1 error. Sent by pid 1,
+ * which reaps, so it never reaches a process that got the pid after the one meant: a
+ * kill() by host pid from the runner could, once pid 1 reaped it. */
+int lbox_sandbox_signal(struct lbox_sandbox *sb, pid_t pid, int sig, struct lbox_error *err);
+
 /* Kills every process in the sandbox except pid 1 and waits until they are gone. */
 int lbox_sandbox_kill_procs(struct lbox_sandbox *sb, struct lbox_error *err);
 

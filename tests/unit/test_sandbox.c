@@ -228,6 +228,38 @@ static void test_exit_status_of_every_process(void **state)
     lbox_sandbox_destroy(sb);
 }
 
+/* A signal to a started process goes, through pid 1, to its whole process group (the
+ * runtime's SIGTERM must reach what it forked), and to nothing once the process has ended:
+ * its pid may already belong to another process. */
+static void test_signal_through_pid1(void **state)
+{
+    (void)state;
+    struct lbox_sandbox_config cfg = base_config();
+    struct lbox_sandbox *sb = make(&cfg, NULL);
+    struct lbox_error err = {0};
+    /* The shell ignores SIGTERM and its child does not: exit 9 once the child is killed. */
+    const char *group[] = {"/bin/sh", "-c", "trap '' TERM; (trap - TERM; exec sleep 30); exit 9",
+                           NULL};
+    pid_t a = 0;
+    assert_int_equal(lbox_sandbox_exec(sb, group, test_env, "/", 2, 2, &a, &err), 0);
+    usleep(200000); /* the subshell's trap reset and exec */
+    assert_int_equal(lbox_sandbox_signal(sb, a, SIGTERM, &err), 0);
+    int st = wait_exit_of(sb, a);
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 9);
+    /* ended and reaped: nothing is sent */
+    assert_int_equal(lbox_sandbox_signal(sb, a, SIGKILL, &err), 1);
+    assert_int_equal(lbox_sandbox_signal(sb, getpid(), SIGKILL, &err), 1);
+    /* a process that ended but whose report the runner has not taken in yet: pid 1 knows */
+    const char *quick[] = {"/bin/sh", "-c", "exit 4", NULL};
+    assert_int_equal(lbox_sandbox_exec(sb, quick, test_env, "/", 2, 2, &a, &err), 0);
+    usleep(200000);
+    assert_int_equal(lbox_sandbox_signal(sb, a, SIGKILL, &err), 1);
+    st = wait_exit_of(sb, a);
+    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 4);
+    lbox_sandbox_destroy(sb);
+}
+
 /* pid 1 reports an end, then may die (a hostile function can kill it with everything): what
  * was reported stays known, and what was not is an error, not a hang. */
 static void test_exit_known_after_pid1_dies(void **state)
@@ -599,6 +631,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_clean_environment_and_exit_status),
         cmocka_unit_test(test_exit_status_of_every_process),
         cmocka_unit_test(test_exit_known_after_pid1_dies),
+        cmocka_unit_test(test_signal_through_pid1),
     cmocka_unit_test(test_readonly_root_and_tmp),
     cmocka_unit_test(test_seccomp_refusals),
     cmocka_unit_test(test_network_is_loopback_only),

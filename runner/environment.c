@@ -40,7 +40,7 @@ struct ext_proc {
 
 enum init_end { INIT_OK, INIT_FAILED, INIT_EXITED, INIT_EXT_FAILED, INIT_TIMED_OUT };
 
-/* Why an init did not finish, kept from a pre-warm for the first invoke. */
+/* Why an init did not finish. */
 struct init_failure {
     enum init_end end;
     struct lbox_rapi_result error;  /* INIT_FAILED: the /init/error */
@@ -67,7 +67,7 @@ struct lbox_env {
     bool log_mid_line;
     bool running;           /* a runtime process was started and not killed */
     bool initialized;       /* ... and finished its init */
-    bool ever_initialized;  /* Init Duration is reported once, on the cold start */
+    bool init_phase_done;   /* the environment's first init (its init phase) was tried */
     double init_ms;         /* last init's duration */
     pid_t runtime_pid;      /* host pid, leader of the runtime's process group */
     bool runtime_exited;    /* ... and it has exited (runtime_wstatus says how) */
@@ -78,9 +78,6 @@ struct lbox_env {
     char crashed_ext[64];   /* the first extension that exited outside a shutdown ("" none) */
     int crashed_wstatus;    /* ... how it ended (-1: not known) */
     bool shutting_down;     /* SIGTERM or SHUTDOWN sent: exits are expected now */
-    /* An init failure found by --prewarm, returned to the first invoke. */
-    bool prewarm_failed;
-    struct init_failure prewarm;
 };
 
 static int64_t now_ns(void)
@@ -592,6 +589,24 @@ static int do_init(struct lbox_env *env, int64_t limit_ms, struct init_failure *
     return 0;
 }
 
+/* The error type Lambda gives a failed init (INIT_REPORT, REPORT), NULL for a timeout. */
+static const char *init_error_type(const struct init_failure *f)
+{
+    switch (f->end) {
+    case INIT_FAILED: return lbox_platform_error_type(f->error.error_type);
+    case INIT_EXITED: return "Runtime.ExitError";
+    case INIT_EXT_FAILED: return f->ext_type;
+    default: return NULL;
+    }
+}
+
+/* Lambda's line for a failed init: in its init phase, or in the retry inside an invoke. */
+static void init_report(struct lbox_env *env, const struct init_failure *f, const char *phase)
+{
+    emit(env, lbox_report_init_line(f->ms, phase, f->end == INIT_TIMED_OUT ? "timeout" : "error",
+                                    init_error_type(f)));
+}
+
 static int64_t init_limit_ms(const struct lbox_env *env)
 {
     return env->qemu ? LBOX_INIT_LIMIT_EMULATED_MS : LBOX_INIT_LIMIT_MS;
@@ -696,25 +711,19 @@ fail:
     return -1;
 }
 
+/* The init phase ahead of any invoke. A failure is logged (INIT_REPORT); the first invoke
+ * tries again inside itself, and that attempt's failure is its answer. */
 int lbox_env_prewarm(struct lbox_env *env, struct lbox_error *err)
 {
-    if (env->initialized || env->prewarm_failed)
+    if (env->init_phase_done)
         return 0;
+    env->init_phase_done = true;
     struct init_failure f = {0};
     if (do_init(env, init_limit_ms(env), &f, err) < 0)
         return -1;
-    if (f.end == INIT_OK) {
-        env->ever_initialized = true;
-        return 0;
-    }
-    /* A timed-out pre-warm is retried by the first invoke, within its timeout ("suppressed
-     * init"); a failed one is that invoke's answer. */
-    if (f.end == INIT_TIMED_OUT) {
-        lbox_rapi_result_free(&f.error);
-        return 0;
-    }
-    env->prewarm_failed = true;
-    env->prewarm = f;
+    if (f.end != INIT_OK)
+        init_report(env, &f, "init");
+    lbox_rapi_result_free(&f.error);
     return 0;
 }
 
@@ -747,6 +756,8 @@ static void set_platform_error(struct lbox_env *env, struct lbox_invoke_result *
     snprintf(msg, sizeof msg, "RequestId: %s Error: %.560s", res->request_id, what);
     set_error(res, LBOX_INVOKE_FUNCTION_ERROR, type, msg);
     emit(env, lbox_strdupf("%s\n%s\n", msg, type));
+    res->report_status = "error";
+    snprintf(res->report_error_type, sizeof res->report_error_type, "%s", type);
 }
 
 static void set_exit_error(struct lbox_env *env, struct lbox_invoke_result *res, int wstatus)
@@ -802,7 +813,10 @@ static void report(struct lbox_env *env, struct lbox_invoke_result *res, uint64_
     emit(env, lbox_report_end(res->request_id));
     struct lbox_report rep = {.request_id = res->request_id, .duration_ms = res->duration_ms,
                               .memory_mb = env->cfg.memory_mb, .max_memory_bytes = peak,
-                              .init_duration_ms = res->init_duration_ms};
+                              .init_duration_ms = res->init_duration_ms,
+                              .status = res->report_status,
+                              .error_type = res->report_error_type[0] ? res->report_error_type
+                                                                      : NULL};
     emit(env, lbox_report_line(&rep));
     if (timed_out_after > 0)
         emit(env, lbox_report_timeout_line(res->request_id, timed_out_after));
@@ -822,6 +836,7 @@ static void timeout_result(struct lbox_invoke_result *res, double seconds)
     snprintf(msg, sizeof msg, "RequestId: %s Error: Task timed out after %.2f seconds",
              res->request_id, seconds);
     set_error(res, LBOX_INVOKE_TIMEOUT, "Sandbox.Timedout", msg);
+    res->report_status = "timeout";
 }
 
 /* A runtime or extension that died since the last invoke (an uncaught exception exits after
@@ -840,36 +855,36 @@ static void reset_if_failed(struct lbox_env *env, int64_t deadline_ns)
         reset(env, "failure");
 }
 
-/* Initialises when needed; an init over the limit is retried inside the invoke, against its
- * timeout ("suppressed init"). */
+/* Initialises when needed, as Lambda does. The environment's first init is its init phase
+ * (the 10 s limit; its time is the cold start's Init Duration). Every later init (after a
+ * failure, a timeout or a failed first one) runs inside the invoke, against its timeout
+ * ("suppressed init"): its time is part of the invoke's Duration, and its failure the
+ * invoke's answer. A failed init is logged as Lambda does (INIT_REPORT). */
 static int init_for_invoke(struct lbox_env *env, struct lbox_invoke_result *res,
                            struct init_failure *f, int64_t *invoke_start, bool *suppressed,
                            struct lbox_error *err)
 {
-    if (env->prewarm_failed) {
-        *f = env->prewarm;
-        memset(&env->prewarm, 0, sizeof env->prewarm);
-        env->prewarm_failed = false;
-        return 0;
-    }
     f->end = INIT_OK;
     if (env->initialized)
         return 0;
-    bool cold = !env->ever_initialized;
-    if (do_init(env, init_limit_ms(env), f, err) < 0)
-        return -1;
-    if (f->end == INIT_TIMED_OUT) {
-        lbox_rapi_result_free(&f->error);
-        *suppressed = true;
-        *invoke_start = now_ns();
-        if (do_init(env, env->cfg.timeout_s * 1000, f, err) < 0)
+    if (!env->init_phase_done) {
+        env->init_phase_done = true;
+        if (do_init(env, init_limit_ms(env), f, err) < 0)
             return -1;
-    }
-    if (f->end == INIT_OK) {
-        if (cold && !*suppressed)
+        if (f->end == INIT_OK) {
             res->init_duration_ms = env->init_ms;
-        env->ever_initialized = true;
+            return 0;
+        }
+        init_report(env, f, "init");
+        lbox_rapi_result_free(&f->error);
+        memset(f, 0, sizeof *f);
     }
+    *suppressed = true;
+    *invoke_start = now_ns();
+    if (do_init(env, env->cfg.timeout_s * 1000, f, err) < 0)
+        return -1;
+    if (f->end != INIT_OK && f->end != INIT_TIMED_OUT) /* a timeout is the invoke's own */
+        init_report(env, f, "invoke");
     return 0;
 }
 
@@ -880,6 +895,11 @@ static void init_failure_result(struct lbox_env *env, struct lbox_invoke_result 
 {
     double secs = 0;
     if (f->end == INIT_FAILED) {
+        /* The answer is the error the runtime posted; the log names only its type. */
+        const char *type = init_error_type(f);
+        res->report_status = "error";
+        snprintf(res->report_error_type, sizeof res->report_error_type, "%s", type);
+        emit(env, lbox_strdupf("Unknown application error occurred\n%s\n", type));
         f->error.kind = LBOX_RESULT_ERROR;
         take_answer(res, &f->error);
     } else if (f->end == INIT_EXITED) {
@@ -1037,7 +1057,6 @@ static void destroy(struct lbox_env *env, bool exiting)
         if (fds[i] >= 0)
             close(fds[i]);
     forget_extensions(env);
-    lbox_rapi_result_free(&env->prewarm.error);
     lbox_strv_free(&env->envp);
     lbox_strv_free(&env->ext_envp);
     free(env->rootfs);

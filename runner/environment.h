@@ -83,6 +83,10 @@ struct lbox_invoke_result {
     double duration_ms;
     double init_duration_ms;       /* < 0 unless this invoke was a cold start */
     unsigned max_memory_mb;
+    /* REPORT's Status when the environment failed: "timeout", "error" (with the type in
+     * report_error_type), NULL otherwise (a function's own error included). */
+    const char *report_status;
+    char report_error_type[64];
 };
 
 struct lbox_env;
@@ -90,7 +94,8 @@ struct lbox_env;
 int lbox_env_create(const struct lbox_env_config *cfg, struct lbox_env **env,
                     struct lbox_error *err);
 /* Initialises now (Lambda's provisioned/pre-warmed start). An init failure is not an error
- * here: like Lambda, it is returned to the first invoke. */
+ * here: like Lambda, it is logged (INIT_REPORT), and the first invoke initialises again
+ * inside itself, that attempt's failure being its answer. */
 int lbox_env_prewarm(struct lbox_env *env, struct lbox_error *err);
 /* Runs one event. Returns -1 only when lbox itself failed (sandbox, oversized event); every
  * function failure is a result. */

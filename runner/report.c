@@ -1,6 +1,8 @@
 #include "report.h"
 
+#include <ctype.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/time.h>
@@ -37,15 +39,49 @@ unsigned lbox_memory_used_mb(uint64_t bytes)
 
 char *lbox_report_line(const struct lbox_report *r)
 {
-    char init[64] = "";
-    /* Lambda puts Init Duration after Max Memory Used, and ends the line with a tab. */
+    char init[64] = "", status[128] = "";
+    /* Lambda puts Init Duration after Max Memory Used, and ends the line with a tab; when the
+     * environment failed, Status (and Error Type) follow, with no tab after them. */
     if (r->init_duration_ms >= 0)
         snprintf(init, sizeof init, "Init Duration: %.2f ms\t", r->init_duration_ms);
+    if (r->status && r->error_type)
+        snprintf(status, sizeof status, "Status: %s\tError Type: %.80s", r->status,
+                 r->error_type);
+    else if (r->status)
+        snprintf(status, sizeof status, "Status: %s", r->status);
     return lbox_strdupf("REPORT RequestId: %s\tDuration: %.2f ms\tBilled Duration: %llu ms\t"
-                        "Memory Size: %u MB\tMax Memory Used: %u MB\t%s\n",
+                        "Memory Size: %u MB\tMax Memory Used: %u MB\t%s%s\n",
                         r->request_id, r->duration_ms,
                         (unsigned long long)lbox_billed_ms(r->duration_ms), r->memory_mb,
-                        lbox_memory_used_mb(r->max_memory_bytes), init);
+                        lbox_memory_used_mb(r->max_memory_bytes), init, status);
+}
+
+char *lbox_report_init_line(double ms, const char *phase, const char *status,
+                            const char *error_type)
+{
+    return lbox_strdupf("INIT_REPORT Init Duration: %.2f ms\tPhase: %s\tStatus: %s%s%.80s\n",
+                        ms, phase, status, error_type ? "\tError Type: " : "",
+                        error_type ? error_type : "");
+}
+
+/* RAPID's test, unanchored: "Runtime." or "Function.", an upper-case letter, then at
+ * least one more letter. */
+static bool names_a_type(const char *s)
+{
+    for (const char *p = s; (p = strpbrk(p, "RF")); p++) {
+        const char *rest = !strncmp(p, "Runtime.", 8) ? p + 8
+                           : !strncmp(p, "Function.", 9) ? p + 9 : NULL;
+        if (rest && isupper((unsigned char)rest[0]) && isalpha((unsigned char)rest[1]))
+            return true;
+    }
+    return false;
+}
+
+const char *lbox_platform_error_type(const char *posted)
+{
+    if (posted && names_a_type(posted))
+        return posted;
+    return posted && !strncmp(posted, "Function.", 9) ? "Function.Unknown" : "Runtime.Unknown";
 }
 
 char *lbox_report_timeout_line(const char *request_id, double seconds)

@@ -12,12 +12,23 @@ struct lbox_report {
     unsigned memory_mb;       /* configured */
     uint64_t max_memory_bytes;/* measured peak; 0 when it could not be measured */
     double init_duration_ms;  /* < 0: not a cold start, no Init Duration field */
+    const char *status;       /* NULL, or "timeout" / "error": the environment failed */
+    const char *error_type;   /* with status "error": what failed (Runtime.ExitError...) */
 };
 
 /* Each returns a malloc'd line ending in '\n'. */
 char *lbox_report_start(const char *request_id, const char *version);
 char *lbox_report_end(const char *request_id);
 char *lbox_report_line(const struct lbox_report *r);
+/* A failed init: "INIT_REPORT Init Duration: N.NN ms\tPhase: init|invoke\tStatus:
+ * error|timeout[\tError Type: T]\n". Phase init is the environment's first init; invoke,
+ * its retry inside an invoke (error_type NULL for a timeout). */
+char *lbox_report_init_line(double ms, const char *phase, const char *status,
+                            const char *error_type);
+/* The type Lambda reports for an error a runtime posted (RAPID keeps a "Runtime.X" or
+ * "Function.X" type and calls any other Runtime.Unknown, or Function.Unknown); a pointer
+ * into `posted` or a static string. */
+const char *lbox_platform_error_type(const char *posted);
 /* "<ISO time> <id> Task timed out after 3.00 seconds\n" */
 char *lbox_report_timeout_line(const char *request_id, double seconds);
 

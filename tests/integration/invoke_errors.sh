@@ -48,6 +48,11 @@ scenario() {
     >/dev/null || fail "exit 3: $(sed -n 10p <<<"$OUT") (id $id)"
   grep -q "^RequestId: $id Error: Runtime exited with error: exit status 3$" "$WORK/err" || fail "exit line in the log"
   grep -q '^Runtime.ExitError$' "$WORK/err" || fail "Runtime.ExitError in the log"
+  grep -Pq "^REPORT RequestId: $id\t.*\tMax Memory Used: [0-9]+ MB\tStatus: error\tError Type: Runtime\.ExitError$" \
+    "$WORK/err" || fail "exit REPORT: $(grep "^REPORT RequestId: $id" "$WORK/err")"
+  # The function's own errors leave the environment working: no Status on their REPORT.
+  ! grep -q '^REPORT.*Status' <(sed -n '1,/^END RequestId: '"$id"'/p' "$WORK/err" | grep -v "^REPORT RequestId: $id") \
+    || fail "a function error's REPORT has a Status"
   jqt '.ok and .invocations == 1' 11 || fail "after exit the runtime is fresh: $(sed -n 11p <<<"$OUT")"
   jqt '.errorType == "Runtime.ExitError" and (.errorMessage | endswith("Error: Runtime exited without providing a reason"))' 12 \
     || fail "exit 0: $(sed -n 12p <<<"$OUT")"
@@ -58,14 +63,31 @@ scenario() {
   jqt '.ok' 14 || fail "after the big response: $(sed -n 14p <<<"$OUT")"
   ok "7 MB response: Function.ResponseSizeTooLarge"
 
-  # An init failure is the first invoke's answer; the next invoke tries init again.
+  # An init failure, as Lambda runs and logs it: the init phase fails (INIT_REPORT Phase:
+  # init), the invoke initialises again inside itself (the function's init runs twice) and
+  # that failure is its answer (INIT_REPORT Phase: invoke before START, the platform's two
+  # lines, a REPORT whose Duration is that init, with Status and Error Type). The runtime
+  # posts type "Error", which RAPID reports as Runtime.Unknown. Each next invoke does the same
+  # inside itself.
   evs=$(event $'{"mode":"ok"}\n{"mode":"ok"}\n')
   inv "$ERRS" --event "$evs" --env FAIL_INIT=1
   expect_rc 3 "init failure"
   jqt '(.errorMessage | contains("refusing to initialise"))' 1 || fail "init error 1: $OUT"
   jqt '(.errorMessage | contains("refusing to initialise"))' 2 || fail "init error 2: $OUT"
   [ "$(grep -c '^START' "$WORK/err")" -eq 2 ] || fail "two START lines"
-  ok "init failure returned to each invoke"
+  [ "$(grep -c 'refusing to initialise' "$WORK/err")" -eq 3 ] \
+    || fail "the function's init should have run three times: $ERR"
+  local want
+  want=$(printf '%s\n' "INIT_REPORT init error Runtime.Unknown" "INIT_REPORT invoke error Runtime.Unknown" \
+    START "Unknown application error occurred" Runtime.Unknown END REPORT \
+    "INIT_REPORT invoke error Runtime.Unknown" START "Unknown application error occurred" \
+    Runtime.Unknown END REPORT)
+  [ "$(grep -E '^(INIT_REPORT|START|END|REPORT|Unknown application|Runtime\.)' "$WORK/err" \
+      | sed -E 's/^INIT_REPORT Init Duration: [0-9]+\.[0-9]{2} ms\tPhase: ([a-z]+)\tStatus: ([a-z]+)\tError Type: (.*)$/INIT_REPORT \1 \2 \3/; s/^(START|END|REPORT) .*/\1/')" = "$want" ] \
+    || fail "init failure log lines: $(grep -E '^(INIT_REPORT|START|END|REPORT)' "$WORK/err")"
+  grep -P '^REPORT ' "$WORK/err" | grep -qvP '\tDuration: (?!0\.00 )[0-9]+\.[0-9]{2} ms\t.*\tMax Memory Used: [0-9]+ MB\tStatus: error\tError Type: Runtime\.Unknown$' \
+    && fail "init failure REPORT lines: $(grep '^REPORT' "$WORK/err")"
+  ok "init failure: retried inside each invoke, the answer and the log lines as on Lambda"
 
   # The runtime repeats the message in its X-Ray cause header: a long one is still the
   # function's own error (RAPID's Go server takes headers up to 1 MB), not a crash.

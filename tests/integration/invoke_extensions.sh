@@ -234,14 +234,17 @@ done
 ok "extension exit during an invoke: Extension.Crash or .ExitError at once, runtime reset"
 
 # /extension/init/error, then the extension's exit (0), fails the init with
-# Extension.InitError, said by how it ended; the next invoke inits again.
+# Extension.InitError, said by how it ended. As on Lambda, the first invoke retries the init
+# inside itself and the next one inits again: three registrations for two invokes.
 inv "$probe" --event "$(event $'{}\n{}\n')" --env PROBE_EXT=init-error
 expect_rc 3 "init error"
 jqt ".errorType == \"Extension.InitError\" and .errorMessage == \"RequestId: $(request_id 1) Error: exit code 0\"" 1 \
   && jqt '.errorType == "Extension.InitError"' 2 || fail "init error: $OUT"
 grep -q '^EXTENSION	Name: ext-probe	State: InitError	Events: \[INVOKE, SHUTDOWN\]$' "$WORK/err" || fail "EXTENSION line of the init error"
-[ "$(registrations)" -eq 2 ] || fail "init error: init again"
-ok "extension init error: Extension.InitError, init again next invoke"
+[ "$(registrations)" -eq 3 ] || fail "init error: init again"
+[ "$(grep -c '^INIT_REPORT Init Duration: [0-9.]* ms	Phase: invoke	Status: error	Error Type: Extension.InitError$' "$WORK/err")" -eq 2 ] \
+  || fail "init error: INIT_REPORT of each invoke's init"
+ok "extension init error: Extension.InitError, init again in each invoke"
 
 # An extension that never asks for an event keeps init from finishing: it ends at the 10 s
 # limit, is retried within the invoke's timeout, and the invoker gets Sandbox.Timedout.

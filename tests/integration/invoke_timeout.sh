@@ -15,7 +15,8 @@ scenario() {
     '.errorType == "Sandbox.Timedout" and (.errorMessage | test("^RequestId: " + $id + " Error: Task timed out after 1\\.[0-9]{2} seconds$"))' \
     >/dev/null || fail "timeout body: $(sed -n 2p <<<"$OUT")"
   grep -Eq "^[0-9T:.-]+Z $id Task timed out after 1\.[0-9]{2} seconds$" "$WORK/err" || fail "timeout log line"
-  grep -Pq "^REPORT RequestId: $id\tDuration: 1[0-9]{3}\.[0-9]{2} ms" "$WORK/err" || fail "timeout REPORT duration"
+  grep -Pq "^REPORT RequestId: $id\tDuration: 1[0-9]{3}\.[0-9]{2} ms\t.*\tMax Memory Used: [0-9]+ MB\tStatus: timeout$" \
+    "$WORK/err" || fail "timeout REPORT: $(grep "^REPORT RequestId: $id" "$WORK/err")"
   jqt '.invocations == 1 and .tmpKept == true' 3 || fail "after the timeout: $(sed -n 3p <<<"$OUT")"
   [ "$(grep -c 'Init Duration' "$WORK/err")" -eq 1 ] || fail "Init Duration only on the cold start"
   ok "timeout: Sandbox.Timedout, fresh runtime next, /tmp kept"
@@ -35,7 +36,11 @@ run_as_each scenario
 inv "$SLOW" --event "$(event '{"ms":10}')" --timeout 15 --env INIT_SLEEP_MS=11000
 expect_rc 0 "init over 10 s within the timeout"
 jqt '.invocations == 1' || fail "suppressed init: $OUT"
-! grep -q 'Init Duration' "$WORK/err" || fail "a suppressed init is part of the invoke, not an Init Duration"
+! grep -q '^REPORT.*Init Duration' "$WORK/err" || fail "a suppressed init is part of the invoke, not an Init Duration"
+grep -Pq '^INIT_REPORT Init Duration: 1[0-9]{4}\.[0-9]{2} ms\tPhase: init\tStatus: timeout$' "$WORK/err" \
+  || fail "no INIT_REPORT for the init phase's timeout: $ERR"
+grep -Pq '^REPORT .*\tDuration: 1[0-9]{4}\.[0-9]{2} ms\t.*\tMax Memory Used: [0-9]+ MB\t$' "$WORK/err" \
+  || fail "the invoke's Duration holds its 11 s init: $ERR"
 inv "$SLOW" --event "$(event '{"ms":10}')" --timeout 5 --env INIT_SLEEP_MS=11000
 expect_rc 4 "init over 10 s and over the timeout"
 jqt '.errorType == "Sandbox.Timedout"' || fail "init timeout: $OUT"

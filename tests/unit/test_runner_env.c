@@ -187,6 +187,41 @@ static void test_report_lines(void **st)
     assert_int_equal(lbox_memory_used_mb((74u << 20) + 1), 75);
 }
 
+/* A failed environment's REPORT ends with Status (and Error Type), no tab after them; a
+ * failed init has its INIT_REPORT line; the type of a posted error is RAPID's. All as in
+ * CloudWatch logs of real functions. */
+static void test_failure_lines(void **st)
+{
+    (void)st;
+    const char *id = "c793869b-ee49-115b-a5b6-4fd21e8dedac";
+    struct lbox_report r = {.request_id = id, .duration_ms = 3000, .memory_mb = 128,
+                            .max_memory_bytes = 73u << 20, .init_duration_ms = 402.04,
+                            .status = "timeout"};
+    char *s = lbox_report_line(&r);
+    assert_non_null(strstr(s, "\tMax Memory Used: 73 MB\tInit Duration: 402.04 ms\tStatus: timeout\n"));
+    free(s);
+    r.init_duration_ms = -1;
+    r.status = "error";
+    r.error_type = "Runtime.ExitError";
+    s = lbox_report_line(&r);
+    assert_non_null(strstr(s, "\tMax Memory Used: 73 MB\tStatus: error\tError Type: Runtime.ExitError\n"));
+    free(s);
+    s = lbox_report_init_line(150.794, "init", "error", "Runtime.UserCodeSyntaxError");
+    assert_string_equal(s, "INIT_REPORT Init Duration: 150.79 ms\tPhase: init\tStatus: error\t"
+                           "Error Type: Runtime.UserCodeSyntaxError\n");
+    free(s);
+    s = lbox_report_init_line(9999.79, "init", "timeout", NULL);
+    assert_string_equal(s, "INIT_REPORT Init Duration: 9999.79 ms\tPhase: init\tStatus: timeout\n");
+    free(s);
+    assert_string_equal(lbox_platform_error_type("Runtime.ImportModuleError"),
+                        "Runtime.ImportModuleError");
+    assert_string_equal(lbox_platform_error_type("Error"), "Runtime.Unknown");
+    assert_string_equal(lbox_platform_error_type(NULL), "Runtime.Unknown");
+    assert_string_equal(lbox_platform_error_type("Runtime.x"), "Runtime.Unknown");
+    assert_string_equal(lbox_platform_error_type("Function.oops"), "Function.Unknown");
+    assert_string_equal(lbox_platform_error_type("Function.MyError"), "Function.MyError");
+}
+
 static void test_describe_exit(void **st)
 {
     (void)st;
@@ -420,6 +455,7 @@ int main(void)
         cmocka_unit_test(test_function_name),
         cmocka_unit_test(test_extension_env),
         cmocka_unit_test(test_report_lines),
+        cmocka_unit_test(test_failure_lines),
         cmocka_unit_test(test_describe_exit),
         cmocka_unit_test(test_events),
         cmocka_unit_test(test_events_jansson_cannot_hold),

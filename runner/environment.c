@@ -769,6 +769,7 @@ static void set_exit_error(struct lbox_env *env, struct lbox_invoke_result *res,
     else
         snprintf(what, sizeof what, "Runtime exited with error: %s", how);
     set_platform_error(env, res, "Runtime.ExitError", what);
+    res->runtime_killed = WIFSIGNALED(wstatus) && WTERMSIG(wstatus) == SIGKILL;
 }
 
 static void take_answer(struct lbox_invoke_result *res, struct lbox_rapi_result *r)
@@ -801,6 +802,12 @@ static void measure(struct lbox_env *env, struct lbox_invoke_result *res, int64_
      * function's. Under QEMU the figure includes the emulator's own memory, which has an
      * allowance past the limit (README), so it is left whole. */
     uint64_t limit = (uint64_t)env->cfg.memory_mb << 20;
+    /* A runtime SIGKILLed at its memory limit was killed for memory (cgroup, the /tmp-aware
+     * watch, or pid 1's RSS watch): Lambda's REPORT calls that Runtime.OutOfMemory. The
+     * invoker's answer stays Runtime.ExitError "signal: killed". */
+    if (res->runtime_killed && !strcmp(res->report_error_type, "Runtime.ExitError") &&
+        *peak >= limit / 100 * 95)
+        snprintf(res->report_error_type, sizeof res->report_error_type, "Runtime.OutOfMemory");
     if (!env->qemu && limit && *peak > limit)
         *peak = limit;
     res->max_memory_mb = lbox_memory_used_mb(*peak);

@@ -87,6 +87,7 @@ struct lbox_invoke_result {
      * report_error_type), NULL otherwise (a function's own error included). */
     const char *report_status;
     char report_error_type[64];
+    bool runtime_killed;           /* the runtime died of SIGKILL (memory, if at the limit) */
 };
 
 struct lbox_env;

@@ -28,6 +28,9 @@ scenario() {
     >/dev/null || fail "OOM body: $(sed -n 1p <<<"$OUT")"
   used=$(grep -P "^REPORT RequestId: $id\t" "$WORK/err" | grep -o 'Max Memory Used: [0-9]*' | grep -o '[0-9]*$')
   [ -n "$used" ] && [ "$used" -ge 100 ] || fail "Max Memory Used after OOM: '$used'"
+  # Lambda's REPORT names the cause; the answer stays Runtime.ExitError (checked above).
+  grep -Pq "^REPORT RequestId: $id\t.*\tStatus: error\tError Type: Runtime\.OutOfMemory$" "$WORK/err" \
+    || fail "OOM REPORT: $(grep "^REPORT RequestId: $id" "$WORK/err")"
   near_limit "$used"
   jqt '.ok and .invocations == 1' 2 || fail "after OOM: $(sed -n 2p <<<"$OUT")"
   used2=$(grep '^REPORT' "$WORK/err" | sed -n 3p | grep -o 'Max Memory Used: [0-9]*' | grep -o '[0-9]*$')

@@ -89,6 +89,14 @@ scenario() {
     && fail "init failure REPORT lines: $(grep '^REPORT' "$WORK/err")"
   ok "init failure: retried inside each invoke, the answer and the log lines as on Lambda"
 
+  # --prewarm is the init phase: its failure is logged then, and the first invoke retries.
+  inv "$ERRS" --event "$(event '{"mode":"ok"}')" --env FAIL_INIT=1 --prewarm
+  expect_rc 3 "init failure with --prewarm"
+  jqt '(.errorMessage | contains("refusing to initialise"))' || fail "prewarmed init error: $OUT"
+  [ "$(grep -oE '^(START|INIT_REPORT .*Phase: [a-z]+)' "$WORK/err" | grep -oE '[a-z]+$|^START' | tr '\n' ' ')" = "init invoke START " ] \
+    || fail "prewarmed init failure lines: $(grep -E '^(INIT_REPORT|START)' "$WORK/err")"
+  ok "init failure with --prewarm: logged in the init phase, retried by the first invoke"
+
   # The runtime repeats the message in its X-Ray cause header: a long one is still the
   # function's own error (RAPID's Go server takes headers up to 1 MB), not a crash.
   inv "$ERRS" --event "$(event '{"mode":"throw","messageBytes":300000}')" --event "$(event '{"mode":"ok"}')"

@@ -124,16 +124,17 @@ int lbox_rm_rf(const char *path, struct lbox_error *err)
     return 0;
 }
 
-int lbox_read_file(const char *path, size_t limit, char **data, size_t *len, struct lbox_error *err)
+int lbox_read_fd(int fd, const char *name, size_t limit, char **data, size_t *len,
+                 struct lbox_error *err)
 {
-    _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return lbox_err_errno(err, errno, "cannot open %s", path);
     size_t cap = 8192, n = 0;
+    if (limit && cap > limit)
+        cap = limit + 1;
     char *buf = lbox_xmalloc(cap + 1);
     for (;;) {
         if (n == cap) {
-            cap *= 2;
+            /* Never more than one byte past the limit: that byte is how we know. */
+            cap = limit && cap * 2 > limit + 1 ? limit + 1 : cap * 2;
             buf = lbox_xrealloc(buf, cap + 1);
         }
         ssize_t r = read(fd, buf + n, cap - n);
@@ -141,14 +142,14 @@ int lbox_read_file(const char *path, size_t limit, char **data, size_t *len, str
             if (errno == EINTR)
                 continue;
             free(buf);
-            return lbox_err_errno(err, errno, "cannot read %s", path);
+            return lbox_err_errno(err, errno, "cannot read %s", name);
         }
         if (r == 0)
             break;
         n += (size_t)r;
         if (limit && n > limit) {
             free(buf);
-            return lbox_err(err, LBOX_E_LIMIT, "%s is larger than %zu bytes", path, limit);
+            return lbox_err(err, LBOX_E_LIMIT, "%s is larger than %zu bytes", name, limit);
         }
     }
     buf[n] = '\0';
@@ -156,6 +157,14 @@ int lbox_read_file(const char *path, size_t limit, char **data, size_t *len, str
     if (len)
         *len = n;
     return 0;
+}
+
+int lbox_read_file(const char *path, size_t limit, char **data, size_t *len, struct lbox_error *err)
+{
+    _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return lbox_err_errno(err, errno, "cannot open %s", path);
+    return lbox_read_fd(fd, path, limit, data, len, err);
 }
 
 int lbox_write_all(int fd, const void *data, size_t len)

@@ -14,7 +14,11 @@ int lbox_mkdir_p(const char *path, mode_t mode, struct lbox_error *err);
 /* rm -rf; a missing path is not an error. Never follows symlinks. */
 int lbox_rm_rf(const char *path, struct lbox_error *err);
 
-/* Reads a whole file (max `limit` bytes, 0 = no limit) into a NUL-terminated buffer. */
+/* Reads a whole file (max `limit` bytes, 0 = no limit) into a NUL-terminated buffer; past
+ * the limit it stops reading (a pipe or /dev/zero included) and fails with LBOX_E_LIMIT.
+ * lbox_read_fd does the same from an open descriptor, `name` naming it in errors. */
+int lbox_read_fd(int fd, const char *name, size_t limit, char **data, size_t *len,
+                 struct lbox_error *err);
 int lbox_read_file(const char *path, size_t limit, char **data, size_t *len, struct lbox_error *err);
 
 /* Writes data to `path` through `path.tmp.<pid>` + fsync + rename: readers never see half a file. */

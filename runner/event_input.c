@@ -12,28 +12,6 @@
 #include "common/fsutil.h"
 #include "runtime_api.h"
 
-static int read_stdin(char **data, size_t *len, struct lbox_error *err)
-{
-    size_t cap = 65536, n = 0;
-    char *buf = lbox_xmalloc(cap);
-    for (;;) {
-        if (n + 1 >= cap)
-            buf = lbox_xrealloc(buf, cap *= 2);
-        ssize_t r = read(STDIN_FILENO, buf + n, cap - n - 1);
-        if (r == 0)
-            break;
-        if (r < 0) {
-            free(buf);
-            return lbox_err_errno(err, errno, "reading the event from stdin");
-        }
-        n += (size_t)r;
-    }
-    buf[n] = 0;
-    *data = buf;
-    *len = n;
-    return 0;
-}
-
 static void push(struct lbox_events *evs, const char *data, size_t len, char *origin)
 {
     evs->v = lbox_xrealloc(evs->v, (evs->n + 1) * sizeof *evs->v);
@@ -293,7 +271,15 @@ int lbox_events_add_file(struct lbox_events *evs, const char *path, struct lbox_
     const char *name = from_stdin ? "stdin" : path;
     char *data = NULL;
     size_t len = 0;
-    if (from_stdin ? read_stdin(&data, &len, err) : lbox_read_file(path, 0, &data, &len, err))
+    int rd = from_stdin ? lbox_read_fd(STDIN_FILENO, name, LBOX_MAX_EVENT_FILE_BYTES, &data,
+                                       &len, err)
+                        : lbox_read_file(path, LBOX_MAX_EVENT_FILE_BYTES, &data, &len, err);
+    if (rd < 0 && err && err->code == LBOX_E_LIMIT)
+        return lbox_err(err, LBOX_E_LIMIT,
+                        "--event: %s holds more than %zu MiB, and lbox reads an event file "
+                        "whole before the first invoke: split it into several files",
+                        name, (size_t)LBOX_MAX_EVENT_FILE_BYTES >> 20);
+    if (rd < 0)
         return lbox_err_prefix(err, "--event");
     if (blank(data, len)) {
         free(data);

@@ -21,6 +21,10 @@ struct lbox_events {
     size_t n;
 };
 
+/* An event file (or stdin) may hold many events, each within Lambda's limit, but lbox reads
+ * it whole: past this size it stops reading and refuses the file. */
+#define LBOX_MAX_EVENT_FILE_BYTES (256u << 20)
+
 /* Adds the event(s) in path ("-" = stdin): one JSON document, else JSON lines when the
  * first non-blank line is a JSON value by itself (a bad line is named); else the document's
  * own error, with its line and column. Any valid JSON passes, as on Lambda, including what

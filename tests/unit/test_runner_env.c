@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -279,6 +280,35 @@ static void test_events(void **st)
     free(one); free(lines); free(bad); free(empty);
 }
 
+/* A file or stdin without end (/dev/zero) is refused after a bounded read, not read until
+ * memory runs out; what was added before stays. */
+static void test_events_endless_input(void **st)
+{
+    (void)st;
+    struct lbox_events ev = {0};
+    struct lbox_error err = {0};
+    assert_int_equal(lbox_events_add_buffer(&ev, "{}", 2, "first", &err), 0);
+    assert_int_equal(lbox_events_add_file(&ev, "/dev/zero", &err), -1);
+    assert_int_equal(err.code, LBOX_E_LIMIT);
+    assert_non_null(strstr(err.msg, "/dev/zero holds more than 256 MiB"));
+    assert_non_null(strstr(err.msg, "split it"));
+
+    int saved = dup(STDIN_FILENO);
+    int zero = open("/dev/zero", O_RDONLY);
+    assert_true(saved >= 0 && zero >= 0);
+    assert_int_equal(dup2(zero, STDIN_FILENO), STDIN_FILENO);
+    memset(&err, 0, sizeof err);
+    int rc = lbox_events_add_file(&ev, "-", &err);
+    dup2(saved, STDIN_FILENO);
+    close(saved);
+    close(zero);
+    assert_int_equal(rc, -1);
+    assert_int_equal(err.code, LBOX_E_LIMIT);
+    assert_non_null(strstr(err.msg, "stdin holds more than"));
+    assert_int_equal(ev.n, 1);
+    lbox_events_free(&ev);
+}
+
 /* Valid JSON that jansson cannot hold in C values is still an event, passed as written. */
 static void test_events_jansson_cannot_hold(void **st)
 {
@@ -458,6 +488,7 @@ int main(void)
         cmocka_unit_test(test_failure_lines),
         cmocka_unit_test(test_describe_exit),
         cmocka_unit_test(test_events),
+        cmocka_unit_test(test_events_endless_input),
         cmocka_unit_test(test_events_jansson_cannot_hold),
         cmocka_unit_test(test_events_error_position),
         cmocka_unit_test(test_sam_env_file),

@@ -1,8 +1,9 @@
-/* Memory limit and peak measurement through a per-sandbox cgroup: v2 when the caller's
- * cgroup has a memory controller it may delegate to a child (rootless: a delegated subtree,
- * e.g. a systemd user scope with Delegate=yes), else v1's memory hierarchy when writable
- * (root on a legacy or hybrid host). When neither is usable the mode text says why, and
- * create.c falls back to the RSS watchdog in pid 1 (see lbox_sandbox_memory_mode). */
+/* Memory limit and peak measurement through a per-sandbox cgroup: v2 where some cgroup of
+ * ours may have a child with a memory controller (see place_v2: the root, a delegated scope,
+ * or the nearest slice we may write, as root or under systemd's user manager), else v1's
+ * memory hierarchy when writable (root on a legacy or hybrid host). When neither is usable
+ * the mode text says why, and create.c falls back to the RSS watchdog in pid 1 (see
+ * lbox_sandbox_memory_mode). */
 #include "internal.h"
 
 #include <errno.h>
@@ -84,8 +85,19 @@ static void unique_name(char *out, size_t len)
     sfmt(out, len, "lbox-%d-%u", (int)getpid(), atomic_fetch_add(&counter, 1));
 }
 
+/* Whether name is one lbox gives cgroups: lbox-<pid>-<n> for a sandbox, lbox-<pid>-runner
+ * for a runner's own leaf (see take_over). */
+static bool stale_name(const char *name, int *pid)
+{
+    int end = 0;
+    if (sscanf(name, "lbox-%d-%n", pid, &end) != 1 || end == 0)
+        return false;
+    const char *rest = name + end;
+    return !strcmp(rest, "runner") || (*rest && strspn(rest, "0123456789") == strlen(rest));
+}
+
 /* Removes the cgroups that runners killed before their clean-up left in parent: named
- * lbox-<pid>-<n>, that pid gone, older than a minute (a runner of another pid namespace,
+ * as above, that pid gone, older than a minute (a runner of another pid namespace,
  * whose pid we cannot see, is not caught between its mkdir and its move). A cgroup with
  * processes left cannot be removed, so nothing alive is touched. */
 static void sweep_stale(const char *parent)
@@ -97,9 +109,7 @@ static void sweep_stale(const char *parent)
     struct dirent *e;
     while ((e = readdir(d))) {
         int pid;
-        unsigned n;
-        char tail;
-        if (sscanf(e->d_name, "lbox-%d-%u%c", &pid, &n, &tail) != 2 || pid <= 0 ||
+        if (!stale_name(e->d_name, &pid) || pid <= 0 ||
             pid == getpid() || kill(pid, 0) == 0 || errno != ESRCH)
             continue;
         char path[PATH_MAX];
@@ -109,6 +119,105 @@ static void sweep_stale(const char *parent)
             rmdir(path);
     }
     closedir(d);
+}
+
+/* Whether the children of cgroup dir may have a memory controller (dir/cgroup.subtree_control
+ * lists it). */
+static bool children_have_memory(const char *dir)
+{
+    char path[PATH_MAX + 64], buf[512];
+    sfmt(path, sizeof path, "%s/cgroup.subtree_control", dir);
+    return lbox_read_text(path, buf, sizeof buf) == 0 && has_word(buf, "memory");
+}
+
+/* Whether this process is the only one in cgroup dir. */
+static bool alone_in(const char *dir)
+{
+    char path[PATH_MAX + 64];
+    sfmt(path, sizeof path, "%s/cgroup.procs", dir);
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return false;
+    int pid, n = 0;
+    bool alone = true;
+    while (fscanf(f, "%d", &pid) == 1)
+        if (n++, pid != getpid())
+            alone = false;
+    fclose(f);
+    return alone && n == 1;
+}
+
+/* Makes the sandbox's cgroup, lbox-<pid>-<n>, under parent: 0, or -1 with errno. */
+static int make_child(struct lbox_cgroup *cg, const char *parent)
+{
+    char name[64];
+    sweep_stale(parent);
+    unique_name(name, sizeof name);
+    sfmt(cg->dir, sizeof cg->dir, "%s/%s", parent, name);
+    return mkdir(cg->dir, 0755);
+}
+
+/* We are alone in own, a cgroup we may write (a delegated scope): as crun does, move into a
+ * leaf of it, lbox-<pid>-runner, so that own holds no process and may give its children
+ * memory. The leaf stays for the rest of our life (and our remover's); sweep_stale, or
+ * systemd ending the scope, removes it. One runner makes one sandbox today; one that made
+ * more, one after another, would find itself alone in the leaf and nest another. */
+static int take_over(const char *own)
+{
+    char leaf[PATH_MAX], pid[32];
+    sfmt(leaf, sizeof leaf, "%s/lbox-%d-runner", own, (int)getpid());
+    sfmt(pid, sizeof pid, "%d", (int)getpid());
+    if (mkdir(leaf, 0755) < 0 && errno != EEXIST)
+        return -1;
+    if (write_small(leaf, "cgroup.procs", pid) < 0) {
+        rmdir(leaf);
+        return -1;
+    }
+    if (write_small(own, "cgroup.subtree_control", "+memory") < 0) {
+        int saved = errno;
+        write_small(own, "cgroup.procs", pid);
+        rmdir(leaf);
+        errno = saved;
+        return -1;
+    }
+    return 0;
+}
+
+/* Where the sandbox's cgroup goes on v2. A cgroup that holds processes cannot give its
+ * children a memory controller (the "no internal processes" rule; only the root is exempt),
+ * and ours holds at least lbox. So, in order:
+ *  1. our own cgroup, when its children have memory already (we are in the root);
+ *  2. our own cgroup, when we are alone in it and may write it: a delegated scope such as
+ *     `systemd-run --user --scope -p Delegate=yes lbox ...` (see take_over);
+ *  3. the nearest ancestor whose children have memory and where we may make a cgroup: as
+ *     root, a slice or the root; as a desktop user, systemd's user manager delegates its
+ *     whole tree (app.slice and up to user@UID.service) to the user.
+ * The sandbox's process is then moved from our cgroup into the new one, which the kernel
+ * allows when we may write the cgroup.procs of both and of their common ancestor: true in
+ * each case above. */
+static int place_v2(struct lbox_cgroup *cg, const char *mnt, const char *own, char *why,
+                    size_t whylen)
+{
+    if (children_have_memory(own) && make_child(cg, own) == 0)
+        return 0;
+    if (access(own, W_OK) == 0 && alone_in(own) && take_over(own) == 0 &&
+        make_child(cg, own) == 0)
+        return 0;
+    char dir[PATH_MAX];
+    sfmt(dir, sizeof dir, "%s", own);
+    size_t root_len = strlen(mnt);
+    while (strlen(dir) > root_len) {
+        *strrchr(dir, '/') = 0;
+        const char *at = strlen(dir) > root_len ? dir : mnt;
+        if (children_have_memory(at) && make_child(cg, at) == 0)
+            return 0;
+    }
+    sfmt(why, whylen,
+         "v2: no cgroup of ours may have a memory limit (%s holds processes besides lbox, "
+         "and no cgroup above it both has memory for its children and lets us make one; "
+         "run lbox in a delegated cgroup: systemd-run --user --scope -p Delegate=yes lbox ...)",
+         own);
+    return -1;
 }
 
 static int try_v2(struct lbox_cgroup *cg, unsigned memory_mb, char *why, size_t whylen)
@@ -121,25 +230,15 @@ static int try_v2(struct lbox_cgroup *cg, unsigned memory_mb, char *why, size_t 
         mnt = "/sys/fs/cgroup/unified";
     if (!mnt)
         return sfmt(why, whylen, "v2: not mounted"), -1;
-    char own[PATH_MAX / 2], parent[PATH_MAX], buf[512], name[64];
-    if (own_cgroup("", own, sizeof own) < 0)
+    char own_path[PATH_MAX / 2], own[PATH_MAX], buf[512];
+    if (own_cgroup("", own_path, sizeof own_path) < 0)
         return sfmt(why, whylen, "v2: no entry in /proc/self/cgroup"), -1;
-    sfmt(parent, sizeof parent, "%s%s", mnt, strcmp(own, "/") ? own : "");
-    sfmt(buf, sizeof buf, "%s/cgroup.controllers", parent);
+    sfmt(own, sizeof own, "%s%s", mnt, strcmp(own_path, "/") ? own_path : "");
+    sfmt(buf, sizeof buf, "%s/cgroup.controllers", own);
     if (lbox_read_text(buf, buf, sizeof buf) < 0 || !has_word(buf, "memory"))
-        return sfmt(why, whylen, "v2: no memory controller available in %s", parent), -1;
-    sfmt(buf, sizeof buf, "%s/cgroup.subtree_control", parent);
-    if ((lbox_read_text(buf, buf, sizeof buf) < 0 || !has_word(buf, "memory")) &&
-        write_small(parent, "cgroup.subtree_control", "+memory") < 0)
-        return sfmt(why, whylen,
-                        "v2: cannot enable memory for children of %s (%s; run lbox in a "
-                        "delegated cgroup, e.g. systemd-run --user --scope -p Delegate=yes)",
-                        parent, strerror(errno)), -1;
-    sweep_stale(parent);
-    unique_name(name, sizeof name);
-    sfmt(cg->dir, sizeof cg->dir, "%s/%s", parent, name);
-    if (mkdir(cg->dir, 0755) < 0)
-        return sfmt(why, whylen, "v2: mkdir %s: %s", cg->dir, strerror(errno)), -1;
+        return sfmt(why, whylen, "v2: no memory controller available in %s", own), -1;
+    if (place_v2(cg, mnt, own, why, whylen) < 0)
+        return -1;
     if (memory_mb) {
         sfmt(buf, sizeof buf, "%" PRIu64, (uint64_t)memory_mb << 20);
         if (write_small(cg->dir, "memory.max", buf) < 0) {

@@ -14,6 +14,7 @@ pkgs=(
   busybox-static hyperfine       # sandbox test image root (static busybox); sandbox benchmark
   skopeo podman                  # independent readers of exported OCI/docker archives (tests)
   python3                        # build_bad_input: hostile zips, a loopback mirror
+  qemu-system-x86                # a VM with cgroup v2 alone (invoke_cgroup_v2; tests/vm/)
 )
 
 missing=()

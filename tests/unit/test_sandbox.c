@@ -585,22 +585,35 @@ static void test_stale_cgroups_are_swept(void **state)
     if (gone == 0)
         _exit(0);
     waitpid(gone, NULL, 0);
-    char old_dir[PATH_MAX + 64], young_dir[PATH_MAX + 64];
+    /* A runner's own leaf (cgroup v2, a delegated scope) is swept like a sandbox's cgroup;
+     * a name lbox does not give is not. */
+    char old_dir[PATH_MAX + 64], young_dir[PATH_MAX + 64], leaf_dir[PATH_MAX + 64],
+        other_dir[PATH_MAX + 64];
     snprintf(old_dir, sizeof old_dir, "%s/lbox-%d-7", parent, (int)gone);
     snprintf(young_dir, sizeof young_dir, "%s/lbox-%d-8", parent, (int)gone);
-    assert_int_equal(mkdir(old_dir, 0755), 0);
-    assert_int_equal(mkdir(young_dir, 0755), 0);
+    snprintf(leaf_dir, sizeof leaf_dir, "%s/lbox-%d-runner", parent, (int)gone);
+    snprintf(other_dir, sizeof other_dir, "%s/lbox-%d-7x", parent, (int)gone);
     struct timespec two_minutes_ago[2] = {{time(NULL) - 120, 0}, {time(NULL) - 120, 0}};
-    assert_int_equal(utimensat(AT_FDCWD, old_dir, two_minutes_ago, 0), 0);
+    const char *old_dirs[] = {old_dir, leaf_dir, other_dir};
+    for (size_t i = 0; i < 3; i++) {
+        assert_int_equal(mkdir(old_dirs[i], 0755), 0);
+        assert_int_equal(utimensat(AT_FDCWD, old_dirs[i], two_minutes_ago, 0), 0);
+    }
+    assert_int_equal(mkdir(young_dir, 0755), 0);
 
     sb = make(&cfg, NULL);
     lbox_sandbox_destroy(sb);
     struct stat st;
-    bool old_left = stat(old_dir, &st) == 0, young_left = stat(young_dir, &st) == 0;
+    bool old_left = stat(old_dir, &st) == 0, young_left = stat(young_dir, &st) == 0,
+         leaf_left = stat(leaf_dir, &st) == 0, other_left = stat(other_dir, &st) == 0;
     rmdir(old_dir);
     rmdir(young_dir);
+    rmdir(leaf_dir);
+    rmdir(other_dir);
     assert_false(old_left);
+    assert_false(leaf_left);
     assert_true(young_left);
+    assert_true(other_left);
 }
 
 static void test_qemu_foreign_arch(void **state)

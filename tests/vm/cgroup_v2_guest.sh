@@ -1,0 +1,134 @@
+#!/bin/bash
+# Runs inside the test VM (tests/integration/invoke_cgroup_v2.sh): a kernel with cgroup v2
+# alone, its tree laid out as systemd lays it out, and lbox in the places a user runs it
+# from. Each case checks where lbox put the sandbox's memory cgroup (seen while a function
+# runs), that the limit holds (a function eating memory is killed at --memory), and that
+# the cgroup goes when lbox does.
+# env: LBOX, DATA and CACHE (nobody's store and cache), ERRS and TMO (example images),
+#      EVDIR (holds oom.json and sleep.json)
+set -uo pipefail
+: "${LBOX:?}" "${DATA:?}" "${CACHE:?}" "${ERRS:?}" "${TMO:?}" "${EVDIR:?}"
+CG=/sys/fs/cgroup
+T=$(mktemp -d)
+chmod 755 "$T"
+FAILS=0
+ok() { echo "ok [vm]: $*"; }
+fail() { echo "FAIL [vm]: $*"; [ -f "$T/err" ] && tail -n 15 "$T/err"; FAILS=$((FAILS + 1)); }
+
+mount -t cgroup2 cgroup2 "$CG" || { echo "FAIL [vm]: cannot mount cgroup2"; exit 1; }
+
+# systemd's layout: memory handed down from the root to the slices; the user's manager,
+# user@UID.service, and everything below it belong to the user (Delegate=yes: the folder
+# and its cgroup.procs, cgroup.subtree_control and cgroup.threads); a login session's scope
+# belongs to root.
+enable() { echo +memory >"$CG/$1/cgroup.subtree_control"; }
+delegate() { chown 65534:65534 "$CG/$1" "$CG/$1"/cgroup.{procs,subtree_control,threads}; }
+U=user.slice/user-65534.slice
+mkdir -p "$CG/system.slice/test.service" "$CG/$U/user@65534.service/app.slice/term.scope" \
+  "$CG/$U/run-1.scope" "$CG/$U/session-1.scope"
+enable . && enable system.slice && enable user.slice && enable "$U" &&
+  enable "$U/user@65534.service" && enable "$U/user@65534.service/app.slice" ||
+  { echo "FAIL [vm]: cannot enable the memory controller"; exit 1; }
+for d in "$U/user@65534.service" "$U/user@65534.service/app.slice" \
+  "$U/user@65534.service/app.slice/term.scope" "$U/run-1.scope"; do
+  delegate "$d"
+done
+
+# A process that stays in a cgroup beside lbox, as a shell's other jobs do.
+companion() { sleep 3600 & echo $! >"$CG/$1/cgroup.procs"; }
+companion system.slice/test.service
+companion "$U/user@65534.service/app.slice/term.scope"
+companion "$U/session-1.scope"
+
+# lbox_in CGROUP WHO ARGS...: becomes `lbox ARGS` as root or nobody, started in CGROUP (run
+# it in a subshell or in the background).
+lbox_in() {
+  local cg=$1 who=$2
+  shift 2
+  local as=()
+  [ "$who" = nobody ] && as=(setpriv --reuid=65534 --regid=65534 --clear-groups)
+  exec bash -c 'echo $$ >"$0/cgroup.procs" && exec "$@"' "$CG/$cg" "${as[@]}" \
+    env -i PATH="$PATH" HOME=/tmp XDG_DATA_HOME="$DATA" XDG_CACHE_HOME="$CACHE" "$LBOX" "$@"
+}
+
+# placed CGROUP WHO PARENT LABEL: while a function sleeps, the sandbox's cgroup is a
+# lbox-<pid>-<n> in PARENT with memory.max 128 MB and the sandbox's processes; when lbox is
+# killed (SIGTERM, which it leaves to its default action) the cgroup goes.
+placed() {
+  local cg=$1 who=$2 parent=$3 label=$4 pid found="" i
+  lbox_in "$cg" "$who" invoke "$TMO" --event "$EVDIR/sleep.json" --timeout 600 \
+    >"$T/out" 2>"$T/err" &
+  pid=$!
+  local deadline=$((SECONDS + 90)) # TCG: node starts in ~5 s, the sandbox well before
+  while [ "$SECONDS" -lt "$deadline" ]; do
+    found=$(ls -d "$CG/$parent"/lbox-*-[0-9]* 2>/dev/null | head -n 1)
+    [ -n "$found" ] && grep -q . "$found/cgroup.procs" 2>/dev/null && break
+    found=""
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  if [ -z "$found" ]; then
+    kill "$pid" 2>/dev/null; wait "$pid"
+    fail "$label: no sandbox cgroup with processes appeared in /$parent"
+    return
+  fi
+  local max
+  max=$(cat "$found/memory.max")
+  kill "$pid"
+  wait "$pid"
+  local rc=$?
+  [ "$max" = 134217728 ] || { fail "$label: $found has memory.max $max"; return; }
+  [ "$rc" = 143 ] || { fail "$label: lbox ended with $rc after SIGTERM, expected 143"; return; }
+  for i in $(seq 100); do [ -d "$found" ] || break; sleep 0.1; done
+  [ ! -d "$found" ] || { fail "$label: $found is still there after lbox ended"; return; }
+  grep -q 'memory limit not enforced' "$T/err" && { fail "$label: lbox says the limit is not enforced"; return; }
+  ok "$label: the sandbox's cgroup is in /$parent with memory.max 128 MB, and goes with lbox"
+}
+
+# killed CGROUP WHO LABEL [WATCHDOG]: a function eating memory is killed at 128 MB, by the
+# cgroup (or, with WATCHDOG, by the RSS watch lbox says it falls back to).
+killed() {
+  local cg=$1 who=$2 label=$3 watchdog=${4:-}
+  (lbox_in "$cg" "$who" invoke "$ERRS" --event "$EVDIR/oom.json" --memory 128 --timeout 300 \
+    >"$T/out" 2>"$T/err")
+  local rc=$?
+  [ "$rc" = 3 ] || { fail "$label: exit status $rc, expected 3"; return; }
+  grep -q '"errorMessage":"RequestId: [^ ]* Error: Runtime exited with error: signal: killed"' "$T/out" ||
+    { fail "$label: response $(cat "$T/out")"; return; }
+  local used
+  used=$(grep -o 'Max Memory Used: [0-9]*' "$T/err" | grep -o '[0-9]*$')
+  [ -n "$used" ] && [ "$used" -ge 100 ] && [ "$used" -le 128 ] ||
+    { fail "$label: Max Memory Used '$used' MB"; return; }
+  if [ -n "$watchdog" ]; then
+    grep -q 'memory limit not enforced by the kernel: no usable cgroup (v2: no cgroup of ours may have a memory limit' "$T/err" ||
+      { fail "$label: lbox does not say why no cgroup is usable"; return; }
+    ok "$label: no cgroup v2 to use, and lbox says why; the RSS watch kills at 128 MB"
+  else
+    grep -q 'memory limit not enforced' "$T/err" && { fail "$label: lbox says the limit is not enforced"; return; }
+    grep -q 'Error Type: Runtime.OutOfMemory' "$T/err" || { fail "$label: REPORT lacks Runtime.OutOfMemory"; return; }
+    ok "$label: killed at 128 MB by its cgroup (Max Memory Used $used MB, Runtime.OutOfMemory)"
+  fi
+}
+
+APP=$U/user@65534.service/app.slice
+# A desktop user: lbox in a terminal's scope beside the shell; the user manager's app.slice
+# is the nearest cgroup above that may have children with memory.
+placed "$APP/term.scope" nobody "$APP" "nobody in a terminal's scope"
+killed "$APP/term.scope" nobody "nobody in a terminal's scope"
+# systemd-run --user --scope -p Delegate=yes lbox ...: alone in a scope of its own, whose
+# parent the user may not write: lbox moves into a leaf of it and uses the rest.
+placed "$U/run-1.scope" nobody "$U/run-1.scope" "nobody alone in a delegated scope"
+leaf=$(ls -d "$CG/$U/run-1.scope"/lbox-*-runner 2>/dev/null | head -n 1)
+if [ -n "$leaf" ] && ! grep -q . "$leaf/cgroup.procs"; then
+  ok "nobody alone in a delegated scope: lbox ran from the leaf $(basename "$leaf"), empty now"
+else
+  fail "nobody alone in a delegated scope: no empty lbox-<pid>-runner leaf in $U/run-1.scope"
+fi
+# An ssh login: the session's scope and everything above it belong to root.
+killed "$U/session-1.scope" nobody "nobody in a root-owned session scope" watchdog
+# Root in a service beside another process: system.slice is the nearest with memory.
+placed system.slice/test.service root system.slice "root in a service"
+killed system.slice/test.service root "root in a service"
+
+rm -rf "$T"
+exit $((FAILS > 0))

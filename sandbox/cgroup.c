@@ -147,6 +147,15 @@ static bool alone_in(const char *dir)
     return alone && n == 1;
 }
 
+/* Whether we may write dir's cgroup.procs: moving a process between two cgroups below dir
+ * takes that, besides the right to write the destination's. */
+static bool procs_writable(const char *dir)
+{
+    char path[PATH_MAX + 64];
+    sfmt(path, sizeof path, "%s/cgroup.procs", dir);
+    return access(path, W_OK) == 0;
+}
+
 /* Makes the sandbox's cgroup, lbox-<pid>-<n>, under parent: 0, or -1 with errno. */
 static int make_child(struct lbox_cgroup *cg, const char *parent)
 {
@@ -193,8 +202,8 @@ static int take_over(const char *own)
  *     root, a slice or the root; as a desktop user, systemd's user manager delegates its
  *     whole tree (app.slice and up to user@UID.service) to the user.
  * The sandbox's process is then moved from our cgroup into the new one, which the kernel
- * allows when we may write the cgroup.procs of both and of their common ancestor: true in
- * each case above. */
+ * allows when we may write the cgroup.procs of the new one (we made it) and of the common
+ * ancestor: ours in 1 and 2, checked in 3. */
 static int place_v2(struct lbox_cgroup *cg, const char *mnt, const char *own, char *why,
                     size_t whylen)
 {
@@ -209,7 +218,7 @@ static int place_v2(struct lbox_cgroup *cg, const char *mnt, const char *own, ch
     while (strlen(dir) > root_len) {
         *strrchr(dir, '/') = 0;
         const char *at = strlen(dir) > root_len ? dir : mnt;
-        if (children_have_memory(at) && make_child(cg, at) == 0)
+        if (children_have_memory(at) && procs_writable(at) && make_child(cg, at) == 0)
             return 0;
     }
     sfmt(why, whylen,

@@ -32,7 +32,7 @@ vm_prepare() {
   mkdir -p "$ir"/{bin,mods,proc,sys,dev,host}
   cp /bin/busybox "$ir/bin/" && cp "$src/init" "$ir/init" || return 1
   for m in virtio virtio_ring virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci \
-           netfs fscache 9pnet 9pnet_virtio 9p; do
+           netfs fscache 9pnet 9pnet_virtio 9p overlay; do
     find "$VM_KERNEL_DIR/lib/modules" -name "$m.ko" -exec cp {} "$ir/mods/" \;
   done
   VM_INITRD=$dir/initrd-$pkg.gz

@@ -229,7 +229,8 @@ static int place_v2(struct lbox_cgroup *cg, const char *mnt, const char *own, ch
     return -1;
 }
 
-static int try_v2(struct lbox_cgroup *cg, unsigned memory_mb, char *why, size_t whylen)
+static int try_v2(struct lbox_cgroup *cg, unsigned memory_mb, unsigned tmp_mb, char *why,
+                  size_t whylen)
 {
     const char *mnt = NULL;
     struct statfs sf;
@@ -249,7 +250,8 @@ static int try_v2(struct lbox_cgroup *cg, unsigned memory_mb, char *why, size_t 
     if (place_v2(cg, mnt, own, why, whylen) < 0)
         return -1;
     if (memory_mb) {
-        sfmt(buf, sizeof buf, "%" PRIu64, (uint64_t)memory_mb << 20);
+        /* As on v1 (see try_v1): room for a full /tmp, and memwatch.c holds the rest. */
+        sfmt(buf, sizeof buf, "%" PRIu64, (uint64_t)(memory_mb + tmp_mb) << 20);
         if (write_small(cg->dir, "memory.max", buf) < 0) {
             sfmt(why, whylen, "v2: writing memory.max: %s", strerror(errno));
             rmdir(cg->dir);
@@ -262,9 +264,13 @@ static int try_v2(struct lbox_cgroup *cg, unsigned memory_mb, char *why, size_t 
     if (cg->peak_fd < 0)
         cg->peak_fd = open(buf, O_RDONLY | O_CLOEXEC);
     cg->kind = LBOX_CG_V2;
+    cg->tmp_outside = (uint64_t)memory_mb << 20;
     if (memory_mb)
-        sfmt(cg->mode, sizeof cg->mode, "cgroup v2 (%s, memory.max %u MB)", cg->dir,
-                 memory_mb);
+        sfmt(cg->mode, sizeof cg->mode,
+             "cgroup v2 (%s): memory.max %u MB = %u MB for the function plus %u MB for /tmp, "
+             "whose pages the kernel charges here; the runner kills the largest process when "
+             "memory other than /tmp passes %u MB (memory.high event)",
+             cg->dir, memory_mb + tmp_mb, memory_mb, tmp_mb, memory_mb);
     else
         sfmt(cg->mode, sizeof cg->mode, "cgroup v2 (%s, no limit requested)", cg->dir);
     return 0;
@@ -369,7 +375,7 @@ void lbox_cgroup_create(struct lbox_cgroup *cg, unsigned memory_mb, unsigned tmp
     cg->peak_fd = -1;
     cg->remover_fd = -1;
     cg->remover_pid = -1;
-    if (try_v2(cg, memory_mb, why2, sizeof why2) == 0 ||
+    if (try_v2(cg, memory_mb, tmp_mb, why2, sizeof why2) == 0 ||
         try_v1(cg, memory_mb, tmp_mb, why1, sizeof why1) == 0) {
         start_remover(cg);
         return;
@@ -403,7 +409,7 @@ int lbox_cgroup_open_tasks(struct lbox_cgroup *cg)
 uint64_t lbox_cgroup_peak(struct lbox_cgroup *cg)
 {
     char buf[64], path[PATH_MAX + 64];
-    /* v1's peak includes /tmp, and /tmp's share of it at that moment is not recorded (it
+    /* The cgroup's peak includes /tmp, and /tmp's share of it at that moment is not recorded (it
      * may have shrunk since): 0 here leaves Max Memory Used to the processes' own peaks,
      * which pid 1 measures and which never include /tmp. */
     if (cg->tmp_outside)

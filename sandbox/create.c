@@ -466,10 +466,11 @@ int lbox_sandbox_create(const struct lbox_sandbox_config *cfg, struct lbox_sandb
     if (wait_ready(sb, listen_fd, err) < 0)
         goto fail;
 
-    /* R7: v1 charges /tmp's pages to the sandbox's cgroup; a runner thread holds the memory
-     * outside /tmp to the limit (see memwatch.c). */
-    if (sb->cg->kind == LBOX_CG_V1 && sb->cg->tmp_outside &&
-        lbox_memwatch_start(sb->cg->dir, sb->cg->tmp_outside, pid, &sb->memwatch, err) < 0)
+    /* R7: the kernel charges /tmp's pages to the sandbox's cgroup; a runner thread holds
+     * the memory outside /tmp to the limit (see memwatch.c). */
+    if (sb->cg->kind != LBOX_CG_NONE && sb->cg->tmp_outside &&
+        lbox_memwatch_start(sb->cg->dir, sb->cg->kind == LBOX_CG_V2, sb->cg->tmp_outside, pid,
+                            &sb->memwatch, err) < 0)
         goto fail;
     *out = sb;
     return 0;

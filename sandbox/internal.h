@@ -114,7 +114,7 @@ struct lbox_sandbox {
     unsigned nprocs, next_slot;
     int last_exec_errno;    /* errno of the last exec's execve, 0 if it did not fail there */
     struct lbox_cgroup *cg;     /* defined below */
-    struct lbox_memwatch *memwatch; /* cgroup v1 with /tmp kept outside the limit */
+    struct lbox_memwatch *memwatch; /* a cgroup with /tmp kept outside the limit */
     struct lbox_child_plan *plan;
     char mode[1024];
 };
@@ -132,9 +132,8 @@ struct lbox_cgroup {
     char dir[PATH_MAX];     /* the sandbox's cgroup directory */
     char mode[512];         /* lbox_sandbox_memory_mode() text */
     int peak_fd;            /* v2 memory.peak kept open: writing to it resets its view */
-    uint64_t tmp_outside;   /* v1: bytes the function may use outside /tmp, which
-                             * memwatch.c enforces (the cgroup's limit includes /tmp); 0 if
-                             * the cgroup's own limit is the memory limit */
+    uint64_t tmp_outside;   /* bytes the function may use outside /tmp, which memwatch.c
+                             * enforces (the cgroup's limit includes /tmp); 0: no limit */
     int remover_fd;         /* closing it (or the runner's death) lets the remover go */
     pid_t remover_pid;
 };
@@ -157,11 +156,11 @@ void lbox_cgroup_destroy_detached(struct lbox_cgroup *cg);
  * descendants. 0 applied, 1 not supported by this kernel, -1 error (errno). */
 int lbox_landlock_scope(void);
 
-/* memwatch.c: on cgroup v1, a runner thread that kills the sandbox's largest process when
+/* memwatch.c: a runner thread that kills the sandbox's largest process when
  * its memory outside /tmp and the file cache (usage - shmem - file LRUs) passes `limit`;
  * spare: pid 1, never killed. */
 struct lbox_memwatch;
-int lbox_memwatch_start(const char *cgroup_dir, uint64_t limit, pid_t spare,
+int lbox_memwatch_start(const char *cgroup_dir, bool v2, uint64_t limit, pid_t spare,
                         struct lbox_memwatch **out, struct lbox_error *err);
 void lbox_memwatch_stop(struct lbox_memwatch *w);
 

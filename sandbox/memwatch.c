@@ -1,8 +1,8 @@
-/* Keeps /tmp out of the function's memory on cgroup v1.
+/* Keeps /tmp out of the function's memory, on cgroup v1 and v2 alike.
  *
  * /tmp is a tmpfs, and the kernel charges its pages (shmem) to the cgroup of whoever wrote
  * them: with a plain limit, a 128 MB function writing 300 MB to /tmp would be killed. On
- * Lambda /tmp is disk, not memory. So create.c sets the cgroup's hard limit to memory plus
+ * Lambda /tmp is disk, not memory. So cgroup.c sets the cgroup's hard limit to memory plus
  * the /tmp size (the kernel's backstop), and this thread of the runner enforces the memory
  * part: when the cgroup's usage, less what /tmp holds and less the file cache the kernel
  * would reclaim first, passes the limit, it kills the largest process, as the kernel's OOM
@@ -10,11 +10,17 @@
  * mappings) is the function's memory, so what /tmp holds is read from its filesystem
  * (statfs) and at most that much of the cgroup's shmem is left out.
  *
- * No polling: v1 signals an eventfd when memory.usage_in_bytes crosses a threshold
- * registered through cgroup.event_control. The threshold sits at limit + what is exempt,
- * and is re-armed (closing the eventfd unregisters the old one) whenever it fires, since
- * /tmp and the file cache grow and shrink. The kernel checks thresholds every few hundred KB of charges, so the
- * kill comes within that much of the limit.
+ * No polling: the kernel tells us when usage crosses a threshold at limit + what is exempt,
+ * which is moved (re-armed) whenever it fires, since /tmp and the file cache grow and
+ * shrink.
+ *  - v1: an eventfd registered through cgroup.event_control on memory.usage_in_bytes;
+ *    closing the eventfd unregisters the old threshold. The kernel checks thresholds every
+ *    few hundred KB of charges, so the kill comes within that much of the limit.
+ *  - v2 has no such event, but it has memory.high: past it the kernel counts a "high"
+ *    event in memory.events, which wakes poll() (POLLPRI), and reclaims. With swap off for
+ *    the cgroup it can only reclaim file cache, which the count leaves out anyway, and it
+ *    delays the charging task only once usage is more than ~1% over (then in proportion to
+ *    the square of the excess), so re-arming at once costs the function nothing.
  *
  * The thread never calls malloc: the runner may clone another sandbox while it runs. */
 #include "internal.h"
@@ -39,9 +45,11 @@ struct lbox_memwatch {
     char dir[PATH_MAX];
     uint64_t limit;   /* bytes the function may use outside /tmp */
     pid_t spare;      /* the sandbox's pid 1: never the one killed */
-    int usage_fd;     /* memory.usage_in_bytes, the file the threshold watches */
-    int control_fd;   /* cgroup.event_control */
-    int armed_fd;     /* eventfd of the current threshold */
+    bool v2;
+    int usage_fd;     /* v1 memory.usage_in_bytes, v2 memory.current */
+    int control_fd;   /* where the threshold is set: v1 cgroup.event_control, v2 memory.high */
+    int armed_fd;     /* what poll() waits on: v1 the current threshold's eventfd, v2
+                       * memory.events (POLLPRI) */
     int stop_fd;      /* eventfd written by lbox_memwatch_stop */
     int tmp_fd;       /* the sandbox's /tmp; -1: unknown, all shmem counts as /tmp */
     pthread_t thread;
@@ -101,8 +109,22 @@ static uint64_t counted(struct lbox_memwatch *w, uint64_t *exempt)
     return usage > *exempt ? usage - *exempt : 0;
 }
 
+/* v2: memory.events wakes poll() once each time it changes after it was last read. */
+static void ack_events(struct lbox_memwatch *w)
+{
+    char buf[256];
+    if (pread(w->armed_fd, buf, sizeof buf, 0) < 0) {
+        /* nothing to do: a missed read only means one extra wake-up */
+    }
+}
+
 static int arm(struct lbox_memwatch *w, uint64_t threshold)
 {
+    if (w->v2) {
+        char num[32];
+        int len = snprintf(num, sizeof num, "%" PRIu64, threshold);
+        return pwrite(w->control_fd, num, (size_t)len, 0) == len ? 0 : -1;
+    }
     int efd = eventfd(0, EFD_CLOEXEC);
     if (efd < 0)
         return -1;
@@ -171,20 +193,22 @@ static void *watch(void *arg)
         /* Usage may have crossed the new threshold while it was being registered. */
         if (counted(w, &exempt) > w->limit)
             continue;
-        struct pollfd p[2] = {{.fd = w->armed_fd, .events = POLLIN},
+        struct pollfd p[2] = {{.fd = w->armed_fd, .events = w->v2 ? POLLPRI : POLLIN},
                               {.fd = w->stop_fd, .events = POLLIN}};
         while (poll(p, 2, -1) < 0 && errno == EINTR)
             ;
         if (p[1].revents)
             return NULL;
         uint64_t ignored;
-        if (read(w->armed_fd, &ignored, sizeof ignored) < 0) {
+        if (w->v2)
+            ack_events(w);
+        else if (read(w->armed_fd, &ignored, sizeof ignored) < 0) {
             /* nothing to drain: the threshold is re-armed below anyway */
         }
     }
 }
 
-int lbox_memwatch_start(const char *cgroup_dir, uint64_t limit, pid_t spare,
+int lbox_memwatch_start(const char *cgroup_dir, bool v2, uint64_t limit, pid_t spare,
                         struct lbox_memwatch **out, struct lbox_error *err)
 {
     *out = NULL;
@@ -192,22 +216,31 @@ int lbox_memwatch_start(const char *cgroup_dir, uint64_t limit, pid_t spare,
     snprintf(w->dir, sizeof w->dir, "%s", cgroup_dir);
     w->limit = limit;
     w->spare = spare;
+    w->v2 = v2;
     w->armed_fd = -1;
     char path[PATH_MAX + 32];
     /* Set up by now (pivot_root done): this is the sandbox's own /tmp. */
     snprintf(path, sizeof path, "/proc/%d/root/tmp", (int)spare);
     w->tmp_fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    snprintf(path, sizeof path, "%s/memory.usage_in_bytes", cgroup_dir);
+    const char *usage = v2 ? "memory.current" : "memory.usage_in_bytes",
+               *control = v2 ? "memory.high" : "cgroup.event_control";
+    snprintf(path, sizeof path, "%s/%s", cgroup_dir, usage);
     w->usage_fd = open(path, O_RDONLY | O_CLOEXEC);
-    snprintf(path, sizeof path, "%s/cgroup.event_control", cgroup_dir);
+    snprintf(path, sizeof path, "%s/%s", cgroup_dir, control);
     w->control_fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (v2) {
+        snprintf(path, sizeof path, "%s/memory.events", cgroup_dir);
+        w->armed_fd = open(path, O_RDONLY | O_CLOEXEC);
+    }
     w->stop_fd = eventfd(0, EFD_CLOEXEC);
-    if (w->usage_fd < 0 || w->control_fd < 0 || w->stop_fd < 0) {
+    if (w->usage_fd < 0 || w->control_fd < 0 || (v2 && w->armed_fd < 0) || w->stop_fd < 0) {
         int e = errno;
         lbox_memwatch_stop(w);
-        return lbox_err_errno(err, e, "sandbox: opening %s's memory.usage_in_bytes and "
-                              "cgroup.event_control", cgroup_dir);
+        return lbox_err_errno(err, e, "sandbox: opening %s's %s, %s%s", cgroup_dir, usage,
+                              control, v2 ? " and memory.events" : "");
     }
+    if (v2)
+        ack_events(w); /* a fresh open counts as changed: start from what is there */
     int rc = pthread_create(&w->thread, NULL, watch, w);
     if (rc != 0) {
         lbox_memwatch_stop(w);

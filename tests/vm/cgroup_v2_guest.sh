@@ -3,11 +3,11 @@
 # alone, its tree laid out as systemd lays it out, and lbox in the places a user runs it
 # from. Each case checks where lbox put the sandbox's memory cgroup (seen while a function
 # runs), that the limit holds (a function eating memory is killed at --memory), and that
-# the cgroup goes when lbox does.
-# env: LBOX, DATA and CACHE (nobody's store and cache), ERRS and TMO (example images),
-#      EVDIR (holds oom.json and sleep.json)
+# the cgroup goes when lbox does; and, once, that /tmp does not count as memory.
+# env: LBOX, DATA and CACHE (nobody's store and cache), ERRS, TMO, LIFE and SHM (example
+#      images), EVDIR (holds oom.json, sleep.json, tmp300.json, oomtmp.jsonl, shm400.json)
 set -uo pipefail
-: "${LBOX:?}" "${DATA:?}" "${CACHE:?}" "${ERRS:?}" "${TMO:?}" "${EVDIR:?}"
+: "${LBOX:?}" "${DATA:?}" "${CACHE:?}" "${ERRS:?}" "${TMO:?}" "${LIFE:?}" "${SHM:?}" "${EVDIR:?}"
 CG=/sys/fs/cgroup
 T=$(mktemp -d)
 chmod 755 "$T"
@@ -52,8 +52,10 @@ lbox_in() {
 }
 
 # placed CGROUP WHO PARENT LABEL: while a function sleeps, the sandbox's cgroup is a
-# lbox-<pid>-<n> in PARENT with memory.max 128 MB and the sandbox's processes; when lbox is
-# killed (SIGTERM, which it leaves to its default action) the cgroup goes.
+# lbox-<pid>-<n> in PARENT with the sandbox's processes, memory.max 128 MB plus /tmp's
+# 512 MB (the kernel's backstop) and memory.high set by the runner's /tmp-aware watch (at
+# 128 MB plus what /tmp and the file cache hold); when lbox is killed (SIGTERM, which it
+# leaves to its default action) the cgroup goes.
 placed() {
   local cg=$1 who=$2 parent=$3 label=$4 pid found="" i
   lbox_in "$cg" "$who" invoke "$TMO" --event "$EVDIR/sleep.json" --timeout 600 \
@@ -72,21 +74,25 @@ placed() {
     fail "$label: no sandbox cgroup with processes appeared in /$parent"
     return
   fi
-  local max
+  local max high
   max=$(cat "$found/memory.max")
+  high=$(cat "$found/memory.high")
   kill "$pid"
   wait "$pid"
   local rc=$?
-  [ "$max" = 134217728 ] || { fail "$label: $found has memory.max $max"; return; }
+  [ "$max" = $(((128 + 512) << 20)) ] || { fail "$label: $found has memory.max $max"; return; }
+  [ "$high" != max ] && [ "$high" -ge $((128 << 20)) ] && [ "$high" -lt "$max" ] ||
+    { fail "$label: $found has memory.high $high: the /tmp-aware watch did not arm"; return; }
   [ "$rc" = 143 ] || { fail "$label: lbox ended with $rc after SIGTERM, expected 143"; return; }
   for i in $(seq 100); do [ -d "$found" ] || break; sleep 0.1; done
   [ ! -d "$found" ] || { fail "$label: $found is still there after lbox ended"; return; }
   grep -q 'memory limit not enforced' "$T/err" && { fail "$label: lbox says the limit is not enforced"; return; }
-  ok "$label: the sandbox's cgroup is in /$parent with memory.max 128 MB, and goes with lbox"
+  ok "$label: the sandbox's cgroup is in /$parent, limited to 128 MB + /tmp (memory.high $((high >> 20)) MB), and goes with lbox"
 }
 
 # killed CGROUP WHO LABEL [WATCHDOG]: a function eating memory is killed at 128 MB, by the
-# cgroup (or, with WATCHDOG, by the RSS watch lbox says it falls back to).
+# runner's watch of its cgroup (or, with WATCHDOG, by the RSS watch lbox says it falls back
+# to).
 killed() {
   local cg=$1 who=$2 label=$3 watchdog=${4:-}
   (lbox_in "$cg" "$who" invoke "$ERRS" --event "$EVDIR/oom.json" --memory 128 --timeout 300 \
@@ -106,8 +112,31 @@ killed() {
   else
     grep -q 'memory limit not enforced' "$T/err" && { fail "$label: lbox says the limit is not enforced"; return; }
     grep -q 'Error Type: Runtime.OutOfMemory' "$T/err" || { fail "$label: REPORT lacks Runtime.OutOfMemory"; return; }
-    ok "$label: killed at 128 MB by its cgroup (Max Memory Used $used MB, Runtime.OutOfMemory)"
+    ok "$label: killed at 128 MB through its cgroup (Max Memory Used $used MB, Runtime.OutOfMemory)"
   fi
+}
+
+# tmp_not_memory CGROUP WHO LABEL: as on Lambda, where /tmp is disk, 300 MB written to /tmp
+# pass with --memory 128; a /tmp holding 400 MB lends the function nothing (it is still
+# killed at 128 MB, and the next event gets a fresh runtime); shared memory outside /tmp (a
+# 400 MB memfd) is not exempt.
+tmp_not_memory() {
+  local cg=$1 who=$2 label=$3 rc
+  (lbox_in "$cg" "$who" invoke "$LIFE" --event "$EVDIR/tmp300.json" --memory 128 --timeout 300 \
+    >"$T/out" 2>"$T/err")
+  rc=$?
+  [ "$rc" = 0 ] && grep -q '"tmpWrittenMB":300' "$T/out" ||
+    { fail "$label: 300 MB in /tmp with --memory 128: exit status $rc, $(cat "$T/out")"; return; }
+  (lbox_in "$cg" "$who" invoke "$ERRS" --event "$EVDIR/oomtmp.jsonl" --memory 128 --timeout 300 \
+    >"$T/out" 2>"$T/err")
+  rc=$?
+  [ "$rc" = 3 ] && sed -n 1p "$T/out" | grep -q 'signal: killed' && sed -n 2p "$T/out" | grep -q '"ok":true' ||
+    { fail "$label: out of memory beside a 400 MB /tmp: exit status $rc, $(cat "$T/out")"; return; }
+  (lbox_in "$cg" "$who" invoke "$SHM" --event "$EVDIR/shm400.json" --memory 128 --timeout 300 \
+    >"$T/out" 2>"$T/err")
+  grep -q '"survived":false' "$T/out" || grep -q 'signal: killed' "$T/out" ||
+    { fail "$label: 400 MB of memfd not stopped: $(cat "$T/out")"; return; }
+  ok "$label: /tmp is not memory (300 MB written with --memory 128), a full /tmp lends none, a memfd counts"
 }
 
 APP=$U/user@65534.service/app.slice
@@ -115,6 +144,7 @@ APP=$U/user@65534.service/app.slice
 # is the nearest cgroup above that may have children with memory.
 placed "$APP/term.scope" nobody "$APP" "nobody in a terminal's scope"
 killed "$APP/term.scope" nobody "nobody in a terminal's scope"
+tmp_not_memory "$APP/term.scope" nobody "nobody in a terminal's scope"
 # systemd-run --user --scope -p Delegate=yes lbox ...: alone in a scope of its own, whose
 # parent the user may not write: lbox moves into a leaf of it and uses the rest.
 placed "$U/run-1.scope" nobody "$U/run-1.scope" "nobody alone in a delegated scope"

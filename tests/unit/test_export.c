@@ -7,6 +7,8 @@
 #include <stdint.h>
 
 #include <cmocka.h>
+
+#include "skip_unless.h"
 #include <jansson.h>
 
 #include "builder/image.h"
@@ -284,8 +286,7 @@ static void rootfs_exports(void **state)
 static void skopeo_reads_the_archive(void **state)
 {
     struct ctx *c = *state;
-    if (access("/usr/bin/skopeo", X_OK) < 0)
-        skip(); /* scripts/install-deps.sh installs it */
+    SKIP_UNLESS(access("/usr/bin/skopeo", X_OK) == 0, "no skopeo: scripts/install-deps.sh installs it");
     _cleanup_free_ char *out = lbox_path_join(c->root, "image.tar");
     export(c, LBOX_EXPORT_OCI, out);
     _cleanup_free_ char *dir = lbox_path_join(c->root, "copied");

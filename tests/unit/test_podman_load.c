@@ -9,6 +9,8 @@
 
 #include <cmocka.h>
 
+#include "skip_unless.h"
+
 #include "builder/image.h"
 #include "builder/layer.h"
 #include "builder/store.h"
@@ -82,8 +84,8 @@ static char *run(const char *cmd)
 
 static void loads(struct ctx *c, enum lbox_export_format fmt)
 {
-    if (geteuid() != 0 || access("/usr/bin/podman", X_OK) < 0)
-        skip();
+    SKIP_UNLESS(geteuid() == 0 && access("/usr/bin/podman", X_OK) == 0,
+                "needs root and podman (scripts/install-deps.sh)");
     _cleanup_free_ char *tar = lbox_path_join(c->root, "image.tar");
     struct lbox_error err;
     must(lbox_image_export(c->st, "lbox-podman:t", tar, fmt, &err), &err);

@@ -1,7 +1,8 @@
 /* The sandbox library against a busybox image root (tests/fixtures/sandbox/mkrootfs.sh):
  * identity, capabilities, seccomp, read-only root, /tmp, network, process limit, kill and
- * reset, listening socket, runner death, memory, QEMU. Run as root, every test runs twice:
- * as root and again in a child that dropped to nobody (the rootless path). */
+ * reset, listening socket, runner death, memory, QEMU. Run as root, every test runs twice
+ * (but the stale-cgroup one, see main): as root and again in a child that dropped to
+ * nobody (the rootless path). */
 #include <errno.h>
 #include <fcntl.h>
 #include <arpa/inet.h>
@@ -28,6 +29,8 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+
+#include "skip_unless.h"
 
 #include "sandbox/sandbox.h"
 
@@ -578,8 +581,7 @@ static void test_stale_cgroups_are_swept(void **state)
     if (!strncmp(mode, "cgroup v", 8) && open_paren && slash && slash > open_paren)
         snprintf(parent, sizeof parent, "%.*s", (int)(slash - open_paren - 1), open_paren + 1);
     lbox_sandbox_destroy(sb);
-    if (!parent[0])
-        skip(); /* no usable cgroup for this user: nothing is created, nothing to sweep */
+    SKIP_UNLESS(parent[0], "no usable cgroup for this user: nothing is created, nothing to sweep");
 
     pid_t gone = fork();
     if (gone == 0)
@@ -619,8 +621,7 @@ static void test_stale_cgroups_are_swept(void **state)
 static void test_qemu_foreign_arch(void **state)
 {
     (void)state;
-    if (!have_arm)
-        skip();
+    SKIP_UNLESS(have_arm, "no foreign-arch busybox (apt-get download failed?) or no QEMU");
     struct lbox_sandbox_config cfg = base_config();
     cfg.rootfs = rootfs_arm;
     cfg.arch = "arm64";
@@ -704,7 +705,15 @@ int main(void)
                 setresuid(65534, 65534, 65534) < 0)
                 _exit(99);
             prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
-            _exit(cmocka_run_group_tests_name("sandbox as nobody", tests, NULL, NULL));
+            /* Less the stale-cgroup test: nobody, started from root's cgroup, has no cgroup
+             * to use or sweep (v1 needs root; nothing on v2 is delegated to it). The sweep
+             * code is the same for every user, and the root pass above runs it. */
+            struct CMUnitTest as_nobody[sizeof tests / sizeof tests[0]];
+            size_t n = 0;
+            for (size_t i = 0; i < sizeof tests / sizeof tests[0]; i++)
+                if (tests[i].test_func != test_stale_cgroups_are_swept)
+                    as_nobody[n++] = tests[i];
+            _exit(_cmocka_run_group_tests("sandbox as nobody", as_nobody, n, NULL, NULL));
         }
         int st = 0;
         waitpid(child, &st, 0);

@@ -6,7 +6,8 @@
  *   R3. clone into new user, mount, pid, ipc, uts and (unless host_network) net namespaces
  *   R4. write the child's uid/gid maps, send GO
  *   R5. move the child into the cgroup while it builds its mounts, send IN_CGROUP
- *   R6. wait for READY (and the listening socket)
+ *   R6. wait for READY (with the sandbox's /tmp and the listening socket)
+ *   R7. with a cgroup, start the thread that keeps /tmp out of the memory limit
  *
  * Sandbox side (child_main, then pid 1 for the sandbox's whole life):
  *   C0. cgroup v1: move ourselves into the cgroup (R5 has nothing left to do then)
@@ -19,7 +20,8 @@
  *   C5. hostname, loopback up
  *   C6. mounts and pivot_root (mounts.c; binfmt_misc for QEMU on our own /proc)
  *   C7. wait for IN_CGROUP, then a new cgroup namespace rooted at our cgroup
- *   C8. listening socket inside our network namespace, READY to the runner
+ *   C8. listening socket inside our network namespace, READY to the runner with it and
+ *       our /tmp (the runner may not open /proc/<pid 1>/root once C9 makes us undumpable)
  *   C9. pid 1 loop (init.c): processes it starts enter their own user namespace as
  *       993:990, drop capabilities, set no_new_privs and load seccomp last before execve.
  * If pid 1 dies the kernel kills every process of its pid namespace; pid 1 dies with the
@@ -207,9 +209,14 @@ child_main(const struct lbox_child_plan *plan, int cmd, int event, int cmd_peer,
         lfd = listen_socket(0); /* the host's port is taken (another environment): any port */
     if (plan->listen_port && lfd < 0)
         child_fail("listening on 127.0.0.1 inside the sandbox");
+    int tmp = open("/tmp", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (tmp < 0)
+        child_fail("opening /tmp for the runner");
+    int fds[2] = {tmp, lfd};
     struct lbox_msg_head ready = {.type = LBOX_MSG_READY};
-    if (lbox_send_msg(LBOX_FD_CMD, &ready, NULL, 0, &lfd, lfd >= 0 ? 1 : 0) < 0)
+    if (lbox_send_msg(LBOX_FD_CMD, &ready, NULL, 0, fds, lfd >= 0 ? 2 : 1) < 0)
         _exit(1);
+    close(tmp);
     if (lfd >= 0)
         close(lfd);
 
@@ -252,12 +259,15 @@ static int clone_error(int e, struct lbox_error *err)
     return lbox_err(err, LBOX_E_SYS, "sandbox: creating namespaces: %s%s", strerror(e), hint);
 }
 
-static int wait_ready(struct lbox_sandbox *sb, int *listen_fd, struct lbox_error *err)
+/* READY carries the sandbox's /tmp (*tmp_fd) and, when one was asked for, the listening
+ * socket (*listen_fd, or closed when listen_fd is NULL). */
+static int wait_ready(struct lbox_sandbox *sb, int *tmp_fd, int *listen_fd,
+                      struct lbox_error *err)
 {
     struct lbox_msg_head h;
     struct iovec iov = {&h, sizeof h};
     union {
-        char buf[CMSG_SPACE(sizeof(int)) + CMSG_SPACE(sizeof(struct ucred))];
+        char buf[CMSG_SPACE(2 * sizeof(int)) + CMSG_SPACE(sizeof(struct ucred))];
         struct cmsghdr align;
     } u;
     struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
@@ -266,25 +276,31 @@ static int wait_ready(struct lbox_sandbox *sb, int *listen_fd, struct lbox_error
     do
         n = recvmsg(sb->cmd_fd, &m, MSG_CMSG_CLOEXEC);
     while (n < 0 && errno == EINTR);
-    int fd = -1;
+    int fds[2] = {-1, -1};
     for (struct cmsghdr *c = n > 0 ? CMSG_FIRSTHDR(&m) : NULL; c; c = CMSG_NXTHDR(&m, c))
-        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
-            memcpy(&fd, CMSG_DATA(c), sizeof fd);
-    if (n != (ssize_t)sizeof h || h.type != LBOX_MSG_READY) {
-        if (fd >= 0)
-            close(fd);
+        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
+            size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+            memcpy(fds, CMSG_DATA(c), (k < 2 ? k : 2) * sizeof(int));
+        }
+    bool failed = n != (ssize_t)sizeof h || h.type != LBOX_MSG_READY || h.err;
+    if (failed || !listen_fd) {
+        if (fds[1] >= 0)
+            close(fds[1]);
+        fds[1] = -1;
+    }
+    if (failed && fds[0] >= 0)
+        close(fds[0]);
+    if (n != (ssize_t)sizeof h || h.type != LBOX_MSG_READY)
         return lbox_err(err, LBOX_E_SYS,
                         "sandbox: the set-up process ended without reporting (killed, or "
                         "out of memory?)");
-    }
     if (h.err) {
         h.text[sizeof h.text - 1] = 0;
         return lbox_err(err, LBOX_E_SYS, "sandbox set-up: %s: %s", h.text, strerror(h.err));
     }
+    *tmp_fd = fds[0];
     if (listen_fd)
-        *listen_fd = fd;
-    else if (fd >= 0)
-        close(fd);
+        *listen_fd = fds[1];
     return 0;
 }
 
@@ -463,15 +479,19 @@ int lbox_sandbox_create(const struct lbox_sandbox_config *cfg, struct lbox_sandb
     }
 
     /* R6 */
-    if (wait_ready(sb, listen_fd, err) < 0)
+    int tmp_fd = -1;
+    if (wait_ready(sb, &tmp_fd, listen_fd, err) < 0)
         goto fail;
 
     /* R7: the kernel charges /tmp's pages to the sandbox's cgroup; a runner thread holds
-     * the memory outside /tmp to the limit (see memwatch.c). */
-    if (sb->cg->kind != LBOX_CG_NONE && sb->cg->tmp_outside &&
-        lbox_memwatch_start(sb->cg->dir, sb->cg->kind == LBOX_CG_V2, sb->cg->tmp_outside, pid,
-                            &sb->memwatch, err) < 0)
-        goto fail;
+     * the memory outside /tmp to the limit (see memwatch.c). It takes tmp_fd. */
+    if (sb->cg->kind != LBOX_CG_NONE && sb->cg->tmp_outside) {
+        if (lbox_memwatch_start(sb->cg->dir, sb->cg->kind == LBOX_CG_V2, sb->cg->tmp_outside,
+                                pid, tmp_fd, &sb->memwatch, err) < 0)
+            goto fail;
+    } else if (tmp_fd >= 0) {
+        close(tmp_fd);
+    }
     *out = sb;
     return 0;
 

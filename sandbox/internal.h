@@ -156,12 +156,12 @@ void lbox_cgroup_destroy_detached(struct lbox_cgroup *cg);
  * descendants. 0 applied, 1 not supported by this kernel, -1 error (errno). */
 int lbox_landlock_scope(void);
 
-/* memwatch.c: a runner thread that kills the sandbox's largest process when
- * its memory outside /tmp and the file cache (usage - shmem - file LRUs) passes `limit`;
- * spare: pid 1, never killed. */
+/* memwatch.c: a runner thread that kills the sandbox's largest process when its memory
+ * outside /tmp and the file cache (usage - shmem - file LRUs) passes `limit`; spare: pid 1,
+ * never killed; tmp_fd: the sandbox's /tmp, taken over (closed by stop, or on failure). */
 struct lbox_memwatch;
 int lbox_memwatch_start(const char *cgroup_dir, bool v2, uint64_t limit, pid_t spare,
-                        struct lbox_memwatch **out, struct lbox_error *err);
+                        int tmp_fd, struct lbox_memwatch **out, struct lbox_error *err);
 void lbox_memwatch_stop(struct lbox_memwatch *w);
 
 /* binfmt: fills plan->qemu/binfmt_private/binfmt_line for a foreign-arch image, or fails

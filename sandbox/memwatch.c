@@ -209,7 +209,7 @@ static void *watch(void *arg)
 }
 
 int lbox_memwatch_start(const char *cgroup_dir, bool v2, uint64_t limit, pid_t spare,
-                        struct lbox_memwatch **out, struct lbox_error *err)
+                        int tmp_fd, struct lbox_memwatch **out, struct lbox_error *err)
 {
     *out = NULL;
     struct lbox_memwatch *w = lbox_xcalloc(1, sizeof *w);
@@ -218,10 +218,8 @@ int lbox_memwatch_start(const char *cgroup_dir, bool v2, uint64_t limit, pid_t s
     w->spare = spare;
     w->v2 = v2;
     w->armed_fd = -1;
+    w->tmp_fd = tmp_fd;
     char path[PATH_MAX + 32];
-    /* Set up by now (pivot_root done): this is the sandbox's own /tmp. */
-    snprintf(path, sizeof path, "/proc/%d/root/tmp", (int)spare);
-    w->tmp_fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     const char *usage = v2 ? "memory.current" : "memory.usage_in_bytes",
                *control = v2 ? "memory.high" : "cgroup.event_control";
     snprintf(path, sizeof path, "%s/%s", cgroup_dir, usage);

@@ -121,8 +121,12 @@ static void ack_events(struct lbox_memwatch *w)
 static int arm(struct lbox_memwatch *w, uint64_t threshold)
 {
     if (w->v2) {
+        /* Never below usage: a write of memory.high reclaims down to it there and then, in
+         * this thread, for as long as reclaim makes progress. Above the limit (only when
+         * the caller is about to kill) the next check does not wait for an event. */
+        uint64_t now = usage_now(w);
         char num[32];
-        int len = snprintf(num, sizeof num, "%" PRIu64, threshold);
+        int len = snprintf(num, sizeof num, "%" PRIu64, now > threshold ? now : threshold);
         return pwrite(w->control_fd, num, (size_t)len, 0) == len ? 0 : -1;
     }
     int efd = eventfd(0, EFD_CLOEXEC);

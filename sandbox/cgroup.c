@@ -259,10 +259,12 @@ static int try_v2(struct lbox_cgroup *cg, unsigned memory_mb, unsigned tmp_mb, c
         }
         write_small(cg->dir, "memory.swap.max", "0"); /* absent without swap accounting */
     }
-    sfmt(buf, sizeof buf, "%s/memory.peak", cg->dir);
-    cg->peak_fd = open(buf, O_RDWR | O_CLOEXEC);
-    if (cg->peak_fd < 0)
-        cg->peak_fd = open(buf, O_RDONLY | O_CLOEXEC);
+    if (!memory_mb) { /* with a limit, /tmp is in the peak: see lbox_cgroup_peak */
+        sfmt(buf, sizeof buf, "%s/memory.peak", cg->dir);
+        cg->peak_fd = open(buf, O_RDWR | O_CLOEXEC);
+        if (cg->peak_fd < 0)
+            cg->peak_fd = open(buf, O_RDONLY | O_CLOEXEC);
+    }
     cg->kind = LBOX_CG_V2;
     cg->tmp_outside = (uint64_t)memory_mb << 20;
     if (memory_mb)
@@ -409,9 +411,9 @@ int lbox_cgroup_open_tasks(struct lbox_cgroup *cg)
 uint64_t lbox_cgroup_peak(struct lbox_cgroup *cg)
 {
     char buf[64], path[PATH_MAX + 64];
-    /* The cgroup's peak includes /tmp, and /tmp's share of it at that moment is not recorded (it
-     * may have shrunk since): 0 here leaves Max Memory Used to the processes' own peaks,
-     * which pid 1 measures and which never include /tmp. */
+    /* The cgroup's peak includes /tmp, and /tmp's share of it at that moment is not
+     * recorded (it may have shrunk since): 0 here leaves Max Memory Used to the processes'
+     * own peaks, which pid 1 measures and which never include /tmp. */
     if (cg->tmp_outside)
         return 0;
     if (cg->kind == LBOX_CG_V2) {
@@ -434,6 +436,8 @@ uint64_t lbox_cgroup_peak(struct lbox_cgroup *cg)
 
 void lbox_cgroup_peak_reset(struct lbox_cgroup *cg)
 {
+    if (cg->tmp_outside)
+        return; /* not read either: see lbox_cgroup_peak */
     /* v2: Linux >= 6.12 resets the peak seen through this fd; older kernels keep the
      * all-time peak (the value is then a peak since creation, never an echo). */
     if (cg->kind == LBOX_CG_V2 && cg->peak_fd >= 0 && pwrite(cg->peak_fd, "0\n", 2, 0) < 0)

@@ -229,6 +229,16 @@ static int place_v2(struct lbox_cgroup *cg, const char *mnt, const char *own, ch
     return -1;
 }
 
+/* Our cgroup's directory in the v2 hierarchy mounted at mnt. */
+static int own_v2(const char *mnt, char *out, size_t len)
+{
+    char path[PATH_MAX / 2];
+    if (own_cgroup("", path, sizeof path) < 0)
+        return -1;
+    sfmt(out, len, "%s%s", mnt, strcmp(path, "/") ? path : "");
+    return 0;
+}
+
 static int try_v2(struct lbox_cgroup *cg, unsigned memory_mb, unsigned tmp_mb, char *why,
                   size_t whylen)
 {
@@ -240,15 +250,26 @@ static int try_v2(struct lbox_cgroup *cg, unsigned memory_mb, unsigned tmp_mb, c
         mnt = "/sys/fs/cgroup/unified";
     if (!mnt)
         return sfmt(why, whylen, "v2: not mounted"), -1;
-    char own_path[PATH_MAX / 2], own[PATH_MAX], buf[512];
-    if (own_cgroup("", own_path, sizeof own_path) < 0)
+    char own[PATH_MAX], buf[512];
+    if (own_v2(mnt, own, sizeof own) < 0)
         return sfmt(why, whylen, "v2: no entry in /proc/self/cgroup"), -1;
-    sfmt(own, sizeof own, "%s%s", mnt, strcmp(own_path, "/") ? own_path : "");
     sfmt(buf, sizeof buf, "%s/cgroup.controllers", own);
     if (lbox_read_text(buf, buf, sizeof buf) < 0 || !has_word(buf, "memory"))
         return sfmt(why, whylen, "v2: no memory controller available in %s", own), -1;
-    if (place_v2(cg, mnt, own, why, whylen) < 0)
-        return -1;
+    if (place_v2(cg, mnt, own, why, whylen) < 0) {
+        /* Nothing of ours: the user's systemd, when it is there, delegates a scope. */
+        if (!lbox_systemd_user_bus_present())
+            return -1;
+        char bus_why[512] = "";
+        if (lbox_systemd_scope_enter(bus_why, sizeof bus_why) < 0 ||
+            own_v2(mnt, own, sizeof own) < 0 ||
+            place_v2(cg, mnt, own, bus_why, sizeof bus_why) < 0) {
+            size_t used = strlen(why);
+            sfmt(why + used, whylen - used, "; nor did the user's systemd give one: %s",
+                 bus_why);
+            return -1;
+        }
+    }
     if (memory_mb) {
         /* As on v1 (see try_v1): room for a full /tmp, and memwatch.c holds the rest. */
         sfmt(buf, sizeof buf, "%" PRIu64, (uint64_t)(memory_mb + tmp_mb) << 20);

@@ -152,6 +152,13 @@ void lbox_cgroup_peak_reset(struct lbox_cgroup *cg);
 void lbox_cgroup_destroy(struct lbox_cgroup *cg);
 void lbox_cgroup_destroy_detached(struct lbox_cgroup *cg);
 
+/* systemd_scope.c: on cgroup v2 with no cgroup of ours to use, asks the user's systemd
+ * manager over D-Bus for a transient scope delegated to us and holding this process.
+ * present: whether a user bus is there to ask (no library is loaded to tell). enter: 0 once
+ * this process is in the new scope, else -1 and why. */
+bool lbox_systemd_user_bus_present(void);
+int lbox_systemd_scope_enter(char *why, size_t whylen);
+
 /* landlock.c: scopes abstract UNIX sockets and signals to the calling process's future
  * descendants. 0 applied, 1 not supported by this kernel, -1 error (errno). */
 int lbox_landlock_scope(void);

@@ -7,6 +7,7 @@ pkgs=(
   build-essential cmake pkg-config git ca-certificates
   libarchive-dev libcurl4-openssl-dev libjansson-dev libseccomp-dev libmicrohttpd-dev
   libssl-dev libyaml-dev libcmocka-dev
+  libsystemd-dev                 # sd-bus: a delegated scope from the user's systemd (cgroup v2)
   libacl1-dev libzstd-dev liblz4-dev libbz2-dev liblzma-dev nettle-dev zlib1g-dev  # static libarchive
   qemu-user-static bubblewrap jq    # foreign-arch images; the sandbox benchmark baseline
   nodejs npm                     # runs the runtime client's test suite and the SDK lock script
@@ -14,7 +15,7 @@ pkgs=(
   busybox-static hyperfine       # sandbox test image root (static busybox); sandbox benchmark
   skopeo podman                  # independent readers of exported OCI/docker archives (tests)
   python3                        # build_bad_input: hostile zips, a loopback mirror
-  qemu-system-x86                # a VM with cgroup v2 alone (invoke_cgroup_v2; tests/vm/)
+  qemu-system-x86 dbus-daemon    # a VM with cgroup v2 alone, a user bus in it (tests/vm/)
 )
 
 missing=()

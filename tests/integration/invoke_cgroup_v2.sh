@@ -4,9 +4,10 @@
 # cannot give its children a memory controller, and lbox's own cgroup holds lbox: lbox must
 # put the sandbox's cgroup where it may (see sandbox/cgroup.c, place_v2). The guest checks,
 # for nobody in a terminal's scope, nobody alone in a delegated scope, nobody in a root-owned
-# login scope (no cgroup: lbox says so and falls back) and root in a service, where the
-# cgroup went, that it held the function to 128 MB and that it went away with lbox; and
-# that /tmp does not count as memory there, as on Lambda (memwatch.c's v2 half).
+# login scope (no cgroup: lbox says so and falls back; with systemd on the user's bus, a
+# stand-in here, lbox gets a delegated scope from it: sandbox/systemd_scope.c) and root in a
+# service, where the cgroup went, that it held the function to 128 MB and that it went away
+# with lbox; and that /tmp does not count as memory there, as on Lambda (memwatch.c).
 source "$(dirname "$0")/invoke_common.bash"
 source "$LBOX_SRC/tests/vm/vm.bash"
 
@@ -18,6 +19,8 @@ ERRS=$(image errors)
 TMO=$(image timeout)
 LIFE=$(image lifecycle)
 SHM=$(helper_image shmhog hog)
+gcc -O2 -Wall -o "$WORK/systemd_standin" "$LBOX_SRC/tests/vm/systemd_standin.c" -lsystemd ||
+  fail "cannot build tests/vm/systemd_standin.c (libsystemd-dev: scripts/install-deps.sh)"
 prepare_nobody
 # The guest runs nobody's store and cache as they are: unpack both images now, on the host.
 AS=nobody inv "$ERRS"
@@ -37,7 +40,7 @@ chmod 644 "$WORK"/*.json
 
 cat >"$WORK/vm-run" <<RUN
 export LBOX='$LBOX' DATA='$WORK/nobody/data' CACHE='$NOBODY_CACHE' ERRS='$ERRS' TMO='$TMO'
-export LIFE='$LIFE' SHM='$SHM' EVDIR='$WORK'
+export LIFE='$LIFE' SHM='$SHM' EVDIR='$WORK' STANDIN='$WORK/systemd_standin'
 exec bash '$LBOX_SRC/tests/vm/cgroup_v2_guest.sh'
 RUN
 set +e
@@ -51,5 +54,5 @@ if [ "$rc" -ne 0 ]; then
   fail "the guest's checks failed (exit status $rc)"
 fi
 n=$(tr -d '\r' <"$WORK/console.log" | grep -cE 'ok \[vm\]: ')
-[ "$n" -eq 8 ] || fail "the guest passed $n checks, expected 8"
+[ "$n" -eq 10 ] || fail "the guest passed $n checks, expected 10"
 ok "cgroup v2 (in a VM): the sandbox's memory cgroup placed, enforced and removed in every case"

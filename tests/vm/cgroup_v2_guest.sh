@@ -5,9 +5,12 @@
 # runs), that the limit holds (a function eating memory is killed at --memory), and that
 # the cgroup goes when lbox does; and, once, that /tmp does not count as memory.
 # env: LBOX, DATA and CACHE (nobody's store and cache), ERRS, TMO, LIFE and SHM (example
-#      images), EVDIR (holds oom.json, sleep.json, tmp300.json, oomtmp.jsonl, shm400.json)
+#      images), EVDIR (holds oom.json, sleep.json, tmp300.json, oomtmp.jsonl, shm400.json),
+#      STANDIN (tests/vm/systemd_standin.c, built)
 set -uo pipefail
 : "${LBOX:?}" "${DATA:?}" "${CACHE:?}" "${ERRS:?}" "${TMO:?}" "${LIFE:?}" "${SHM:?}" "${EVDIR:?}"
+: "${STANDIN:?}"
+BUS="" # the user's D-Bus bus, once the case that has one starts it
 CG=/sys/fs/cgroup
 T=$(mktemp -d)
 chmod 755 "$T"
@@ -48,7 +51,8 @@ lbox_in() {
   local as=()
   [ "$who" = nobody ] && as=(setpriv --reuid=65534 --regid=65534 --clear-groups)
   exec bash -c 'echo $$ >"$0/cgroup.procs" && exec "$@"' "$CG/$cg" "${as[@]}" \
-    env -i PATH="$PATH" HOME=/tmp XDG_DATA_HOME="$DATA" XDG_CACHE_HOME="$CACHE" "$LBOX" "$@"
+    env -i PATH="$PATH" HOME=/tmp XDG_DATA_HOME="$DATA" XDG_CACHE_HOME="$CACHE" \
+    ${BUS:+DBUS_SESSION_BUS_ADDRESS="$BUS"} "$LBOX" "$@"
 }
 
 # placed CGROUP WHO PARENT LABEL: while a function sleeps, the sandbox's cgroup is a
@@ -139,6 +143,44 @@ tmp_not_memory() {
   ok "$label: /tmp is not memory (300 MB written with --memory 128), a full /tmp lends none, a memfd counts"
 }
 
+# via_systemd: nobody in root's session scope, a user bus with systemd on it. lbox asks for
+# a transient scope holding itself with Delegate=yes, and runs the sandbox's cgroup in it
+# (memory.max 128 MB + /tmp), gone with lbox; a function eating memory is killed at 128 MB
+# by that cgroup.
+via_systemd() {
+  local label="nobody in a root-owned session scope, with systemd on the user bus"
+  local pid found="" scope
+  lbox_in "$U/session-1.scope" nobody invoke "$TMO" --event "$EVDIR/sleep.json" --timeout 600 \
+    >"$T/out" 2>"$T/err" &
+  pid=$!
+  local deadline=$((SECONDS + 90))
+  while [ "$SECONDS" -lt "$deadline" ]; do
+    found=$(ls -d "$CG/$APP"/lbox-*.scope/lbox-*-[0-9]* 2>/dev/null | head -n 1)
+    [ -n "$found" ] && grep -q . "$found/cgroup.procs" 2>/dev/null && break
+    found=""
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  if [ -z "$found" ]; then
+    kill "$pid" 2>/dev/null; wait "$pid"
+    fail "$label: no sandbox cgroup with processes in a scope of /$APP (stand-in log: $(cat "$T/standin.log" 2>/dev/null))"
+    return
+  fi
+  scope=$(dirname "$found")
+  local max
+  max=$(cat "$found/memory.max")
+  kill "$pid"
+  wait "$pid"
+  [ "$max" = $(((128 + 512) << 20)) ] || { fail "$label: $found has memory.max $max"; return; }
+  grep -q "^$(basename "$scope") delegate=1 pids=$pid\$" "$T/standin.log" ||
+    { fail "$label: lbox (pid $pid) did not ask for $(basename "$scope") with Delegate=yes and itself: $(cat "$T/standin.log")"; return; }
+  for _ in $(seq 100); do [ -d "$found" ] || break; sleep 0.1; done
+  [ ! -d "$found" ] || { fail "$label: $found is still there after lbox ended"; return; }
+  grep -q 'memory limit not enforced' "$T/err" && { fail "$label: lbox says the limit is not enforced"; return; }
+  ok "$label: lbox asked systemd for a delegated scope, and its sandbox's cgroup was there with memory.max 128 MB + /tmp"
+  killed "$U/session-1.scope" nobody "$label"
+}
+
 APP=$U/user@65534.service/app.slice
 # A desktop user: lbox in a terminal's scope beside the shell; the user manager's app.slice
 # is the nearest cgroup above that may have children with memory.
@@ -156,6 +198,40 @@ else
 fi
 # An ssh login: the session's scope and everything above it belong to root.
 killed "$U/session-1.scope" nobody "nobody in a root-owned session scope" watchdog
+# The same ssh login where the user's systemd manager is on the session bus (pam_systemd
+# starts one): lbox asks it for a scope delegated to the user, as podman does, and uses
+# that. A stand-in answers for systemd (tests/vm/systemd_standin.c) on a bus of nobody's.
+cat >"$T/bus.conf" <<CONF
+<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>session</type>
+  <listen>unix:path=$T/bus</listen>
+  <auth>EXTERNAL</auth>
+  <policy context="default">
+    <allow user="*"/>
+    <allow own="*"/>
+    <allow send_destination="*"/>
+    <allow receive_sender="*"/>
+  </policy>
+</busconfig>
+CONF
+dbus-daemon --config-file="$T/bus.conf" --nofork --nopidfile >"$T/bus.log" 2>&1 &
+bus_pid=$!
+for _ in $(seq 100); do [ -S "$T/bus" ] && break; sleep 0.1; done
+DBUS_SESSION_BUS_ADDRESS="unix:path=$T/bus" "$STANDIN" "$CG/$APP" 65534 "$T/standin.log" \
+  "$T/standin.ready" 2>"$T/standin.err" &
+standin_pid=$!
+for _ in $(seq 100); do [ -e "$T/standin.ready" ] && break; sleep 0.1; done
+if [ -e "$T/standin.ready" ]; then
+  BUS="unix:path=$T/bus"
+  via_systemd
+else
+  fail "the D-Bus bus or the systemd stand-in did not start: $(cat "$T/bus.log" "$T/standin.err")"
+fi
+BUS=""
+kill "$standin_pid" "$bus_pid" 2>/dev/null
+
 # Root in a service beside another process: system.slice is the nearest with memory.
 placed system.slice/test.service root system.slice "root in a service"
 killed system.slice/test.service root "root in a service"

@@ -54,5 +54,5 @@ if [ "$rc" -ne 0 ]; then
   fail "the guest's checks failed (exit status $rc)"
 fi
 n=$(tr -d '\r' <"$WORK/console.log" | grep -cE 'ok \[vm\]: ')
-[ "$n" -eq 10 ] || fail "the guest passed $n checks, expected 10"
+[ "$n" -eq 11 ] || fail "the guest passed $n checks, expected 11"
 ok "cgroup v2 (in a VM): the sandbox's memory cgroup placed, enforced and removed in every case"

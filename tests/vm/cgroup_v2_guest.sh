@@ -56,27 +56,28 @@ lbox_in() {
 }
 
 # placed CGROUP WHO PARENT LABEL: while a function sleeps, the sandbox's cgroup is a
-# lbox-<pid>-<n> in PARENT with the sandbox's processes, memory.max 128 MB plus /tmp's
-# 512 MB (the kernel's backstop) and memory.high set by the runner's /tmp-aware watch (at
-# 128 MB plus what /tmp and the file cache hold); when lbox is killed (SIGTERM, which it
-# leaves to its default action) the cgroup goes.
+# lbox-<pid>-<n> in PARENT (a glob) with the sandbox's processes, memory.max 128 MB plus
+# /tmp's 512 MB (the kernel's backstop) and memory.high set by the runner's /tmp-aware
+# watch (at 128 MB plus what /tmp and the file cache hold); when lbox is killed (SIGTERM,
+# which it leaves to its default action) the cgroup goes. Sets PLACED (the cgroup) and
+# PLACED_BY (lbox's pid).
 placed() {
-  local cg=$1 who=$2 parent=$3 label=$4 pid found="" i
+  local cg=$1 who=$2 parent=$3 label=$4 pid found="" try i
+  PLACED="" PLACED_BY=""
   lbox_in "$cg" "$who" invoke "$TMO" --event "$EVDIR/sleep.json" --timeout 600 \
     >"$T/out" 2>"$T/err" &
   pid=$!
   local deadline=$((SECONDS + 90)) # TCG: node starts in ~5 s, the sandbox well before
-  while [ "$SECONDS" -lt "$deadline" ]; do
-    found=$(ls -d "$CG/$parent"/lbox-*-[0-9]* 2>/dev/null | head -n 1)
-    [ -n "$found" ] && grep -q . "$found/cgroup.procs" 2>/dev/null && break
-    found=""
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.1
+  while [ -z "$found" ] && [ "$SECONDS" -lt "$deadline" ] && kill -0 "$pid" 2>/dev/null; do
+    for try in $CG/$parent/lbox-*-[0-9]*; do
+      grep -q . "$try/cgroup.procs" 2>/dev/null && found=$try && break
+    done
+    [ -n "$found" ] || sleep 0.1
   done
   if [ -z "$found" ]; then
     kill "$pid" 2>/dev/null; wait "$pid"
     fail "$label: no sandbox cgroup with processes appeared in /$parent"
-    return
+    return 1
   fi
   local max high
   max=$(cat "$found/memory.max")
@@ -84,14 +85,15 @@ placed() {
   kill "$pid"
   wait "$pid"
   local rc=$?
-  [ "$max" = $(((128 + 512) << 20)) ] || { fail "$label: $found has memory.max $max"; return; }
+  [ "$max" = $(((128 + 512) << 20)) ] || { fail "$label: $found has memory.max $max"; return 1; }
   [ "$high" != max ] && [ "$high" -ge $((128 << 20)) ] && [ "$high" -lt "$max" ] ||
-    { fail "$label: $found has memory.high $high: the /tmp-aware watch did not arm"; return; }
-  [ "$rc" = 143 ] || { fail "$label: lbox ended with $rc after SIGTERM, expected 143"; return; }
+    { fail "$label: $found has memory.high $high: the /tmp-aware watch did not arm"; return 1; }
+  [ "$rc" = 143 ] || { fail "$label: lbox ended with $rc after SIGTERM, expected 143"; return 1; }
   for i in $(seq 100); do [ -d "$found" ] || break; sleep 0.1; done
-  [ ! -d "$found" ] || { fail "$label: $found is still there after lbox ended"; return; }
-  grep -q 'memory limit not enforced' "$T/err" && { fail "$label: lbox says the limit is not enforced"; return; }
-  ok "$label: the sandbox's cgroup is in /$parent, limited to 128 MB + /tmp (memory.high $((high >> 20)) MB), and goes with lbox"
+  [ ! -d "$found" ] || { fail "$label: $found is still there after lbox ended"; return 1; }
+  grep -q 'memory limit not enforced' "$T/err" && { fail "$label: lbox says the limit is not enforced"; return 1; }
+  ok "$label: the sandbox's cgroup is in ${found%/*}, limited to 128 MB + /tmp (memory.high $((high >> 20)) MB), and goes with lbox"
+  PLACED=$found PLACED_BY=$pid
 }
 
 # killed CGROUP WHO LABEL [WATCHDOG]: a function eating memory is killed at 128 MB, by the
@@ -145,39 +147,14 @@ tmp_not_memory() {
 
 # via_systemd: nobody in root's session scope, a user bus with systemd on it. lbox asks for
 # a transient scope holding itself with Delegate=yes, and runs the sandbox's cgroup in it
-# (memory.max 128 MB + /tmp), gone with lbox; a function eating memory is killed at 128 MB
-# by that cgroup.
+# (placed there); a function eating memory is killed at 128 MB by that cgroup.
 via_systemd() {
-  local label="nobody in a root-owned session scope, with systemd on the user bus"
-  local pid found="" scope
-  lbox_in "$U/session-1.scope" nobody invoke "$TMO" --event "$EVDIR/sleep.json" --timeout 600 \
-    >"$T/out" 2>"$T/err" &
-  pid=$!
-  local deadline=$((SECONDS + 90))
-  while [ "$SECONDS" -lt "$deadline" ]; do
-    found=$(ls -d "$CG/$APP"/lbox-*.scope/lbox-*-[0-9]* 2>/dev/null | head -n 1)
-    [ -n "$found" ] && grep -q . "$found/cgroup.procs" 2>/dev/null && break
-    found=""
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  if [ -z "$found" ]; then
-    kill "$pid" 2>/dev/null; wait "$pid"
-    fail "$label: no sandbox cgroup with processes in a scope of /$APP (stand-in log: $(cat "$T/standin.log" 2>/dev/null))"
-    return
-  fi
-  scope=$(dirname "$found")
-  local max
-  max=$(cat "$found/memory.max")
-  kill "$pid"
-  wait "$pid"
-  [ "$max" = $(((128 + 512) << 20)) ] || { fail "$label: $found has memory.max $max"; return; }
-  grep -q "^$(basename "$scope") delegate=1 pids=$pid\$" "$T/standin.log" ||
-    { fail "$label: lbox (pid $pid) did not ask for $(basename "$scope") with Delegate=yes and itself: $(cat "$T/standin.log")"; return; }
-  for _ in $(seq 100); do [ -d "$found" ] || break; sleep 0.1; done
-  [ ! -d "$found" ] || { fail "$label: $found is still there after lbox ended"; return; }
-  grep -q 'memory limit not enforced' "$T/err" && { fail "$label: lbox says the limit is not enforced"; return; }
-  ok "$label: lbox asked systemd for a delegated scope, and its sandbox's cgroup was there with memory.max 128 MB + /tmp"
+  local label="nobody in a root-owned session scope, with systemd on the user bus" scope
+  placed "$U/session-1.scope" nobody "$APP/lbox-*.scope" "$label" || return
+  scope=$(basename "$(dirname "$PLACED")")
+  grep -q "^$scope delegate=1 pids=$PLACED_BY\$" "$T/standin.log" &&
+    ok "$label: lbox asked systemd for $scope, holding itself, with Delegate=yes" ||
+    fail "$label: lbox (pid $PLACED_BY) did not ask for $scope with Delegate=yes and itself: $(cat "$T/standin.log")"
   killed "$U/session-1.scope" nobody "$label"
 }
 

@@ -16,6 +16,7 @@ pkgs=(
   skopeo podman                  # independent readers of exported OCI/docker archives (tests)
   python3                        # build_bad_input: hostile zips, a loopback mirror
   qemu-system-x86 dbus-daemon    # a VM with cgroup v2 alone, a user bus in it (tests/vm/)
+  systemd dbus-user-session libpam-systemd  # the VM booted with systemd and a user manager
 )
 
 missing=()

@@ -43,16 +43,32 @@ export LBOX='$LBOX' DATA='$WORK/nobody/data' CACHE='$NOBODY_CACHE' ERRS='$ERRS' 
 export LIFE='$LIFE' SHM='$SHM' EVDIR='$WORK' STANDIN='$WORK/systemd_standin'
 exec bash '$LBOX_SRC/tests/vm/cgroup_v2_guest.sh'
 RUN
-set +e
-vm_boot "$WORK" "$WORK/console.log"
-rc=$?
-set -e
-# The firmware's screen codes may lead the first line: take each result from its start.
-tr -d '\r' <"$WORK/console.log" | grep -oE '(ok|FAIL) \[vm\]: .*' || :
-if [ "$rc" -ne 0 ]; then
-  tr -d '\r' <"$WORK/console.log" | tail -n 40 >&2
-  fail "the guest's checks failed (exit status $rc)"
-fi
-n=$(tr -d '\r' <"$WORK/console.log" | grep -cE 'ok \[vm\]: ')
-[ "$n" -eq 11 ] || fail "the guest passed $n checks, expected 11"
+# boot_guest INIT CHECKS: boots the VM (INIT: sh, or the host's systemd), shows the guest's
+# results and fails unless all CHECKS passed.
+boot_guest() {
+  local init=$1 want=$2 rc n
+  set +e
+  vm_boot "$WORK" "$WORK/console.$init.log" "$init"
+  rc=$?
+  set -e
+  # The firmware's screen codes may lead the first line: take each result from its start.
+  tr -d '\r' <"$WORK/console.$init.log" | grep -oE '(ok|FAIL) \[vm\]: .*' || :
+  if [ "$rc" -ne 0 ]; then
+    tr -d '\r' <"$WORK/console.$init.log" | tail -n 40 >&2
+    fail "the guest's checks failed (pid 1 $init, exit status $rc)"
+  fi
+  n=$(tr -d '\r' <"$WORK/console.$init.log" | grep -cE 'ok \[vm\]: ')
+  [ "$n" -eq "$want" ] || fail "the guest (pid 1 $init) passed $n checks, expected $want"
+}
+boot_guest sh 11
 ok "cgroup v2 (in a VM): the sandbox's memory cgroup placed, enforced and removed in every case"
+
+# Again with the real systemd, for the ssh login's case: lbox asks nobody's user manager for
+# a delegated scope (tests/vm/systemd_guest.sh).
+cat >"$WORK/vm-run" <<RUN
+export LBOX='$LBOX' DATA='$WORK/nobody/data' CACHE='$NOBODY_CACHE' ERRS='$ERRS' TMO='$TMO'
+export EVDIR='$WORK'
+exec bash '$LBOX_SRC/tests/vm/systemd_guest.sh'
+RUN
+boot_guest systemd 5
+ok "cgroup v2 under systemd (in a VM): from a root-owned cgroup, lbox gets a delegated scope from the user's manager"

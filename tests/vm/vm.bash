@@ -6,8 +6,10 @@
 # (scripts/install-deps.sh); the kernel package comes through apt's configured mirror.
 #
 #   vm_prepare DIR     kernel and initramfs into DIR (kept there: later runs reuse them)
-#   vm_boot WORK LOG   boots; WORK (a host folder) is shared read-write at the same path,
-#                      and WORK/vm-run is run as root inside. Returns vm-run's exit status
+#   vm_boot WORK LOG [systemd]
+#                      boots; WORK (a host folder) is shared read-write at the same path,
+#                      and WORK/vm-run is run as root inside (with `systemd`, as a service
+#                      of the host's systemd booted as pid 1). Returns vm-run's exit status
 #                      (125 when the VM did not get that far); the console goes to LOG.
 
 vm_prepare() {
@@ -44,12 +46,12 @@ vm_prepare() {
 }
 
 vm_boot() {
-  local work=$1 log=$2
+  local work=$1 log=$2 init=${3:-sh}
   # Two CPUs, as on the host; 2 GiB, plenty for a 128 MB function and node. TCG is
   # several times slower than the host: the caller's scenarios allow for it.
   timeout 1200 qemu-system-x86_64 -accel tcg,thread=multi -cpu max -smp 2 -m 2048 \
     -nographic -no-reboot -nic none -kernel "$VM_KERNEL" -initrd "$VM_INITRD" \
-    -append "console=ttyS0 quiet panic=-1 lbox.work=$work" \
+    -append "console=ttyS0 quiet panic=-1 lbox.work=$work lbox.init=$init" \
     -virtfs local,path=/,mount_tag=host,security_model=none,readonly=on,multidevs=remap \
     -virtfs local,path="$work",mount_tag=work,security_model=none,multidevs=remap \
     </dev/null >"$log" 2>&1

@@ -1,9 +1,11 @@
 /* Creating and destroying a sandbox: the whole sequence in one place.
  *
  * Runner side (lbox_sandbox_create):
- *   R1. compile the seccomp filter (once per process), plan QEMU, open the image root
+ *   R1. plan QEMU, open the image root
  *   R2. create the cgroup (or decide on the RSS watchdog)
- *   R3. clone into new user, mount, pid, ipc, uts and (unless host_network) net namespaces
+ *   R3. take the seccomp filter (compiled once per process, in a thread started by
+ *       lbox_sandbox_prepare while R1 and R2 ran); clone into new user, mount, pid, ipc,
+ *       uts and (unless host_network) net namespaces
  *   R4. write the child's uid/gid maps, send GO
  *   R5. move the child into the cgroup while it builds its mounts, send IN_CGROUP
  *   R6. wait for READY (with the sandbox's /tmp and the listening socket)
@@ -383,8 +385,6 @@ int lbox_sandbox_create(const struct lbox_sandbox_config *cfg, struct lbox_sandb
     /* uid/gid 0 of pid 1's namespace: 993:990 for the processes it runs. */
     snprintf(plan->tmp_opts, sizeof plan->tmp_opts, "size=%um,mode=1777,uid=0,gid=0",
              cfg->tmp_size_mb);
-    if (lbox_seccomp_program(&plan->seccomp, err) < 0)
-        goto fail;
     if (cfg->qemu_path && lbox_binfmt_plan(plan, cfg->arch, cfg->qemu_path, err) < 0)
         goto fail;
     if ((rootfs = open_rootfs(cfg->rootfs, err)) < 0)
@@ -425,9 +425,10 @@ int lbox_sandbox_create(const struct lbox_sandbox_config *cfg, struct lbox_sandb
     } else
         snprintf(sb->mode, sizeof sb->mode, "no limit requested; %s", sb->cg->mode);
 
+    /* R3: the child gets the filter with its copy of our memory. */
+    if (lbox_seccomp_program(&plan->seccomp, err) < 0)
+        goto fail;
     plan->cgroup_tasks_fd = lbox_cgroup_open_tasks(sb->cg);
-
-    /* R3 */
     long flags = CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS |
                  SIGCHLD;
     if (!cfg->host_network)

@@ -50,9 +50,12 @@ JS
 #  - bare: the image's node runs the handler outside any sandbox with a clean environment;
 #  - bare-lambda: the same node as Lambda's bootstrap starts it (its flags and
 #    NODE_EXTRA_CA_CERTS, with which node 18 builds its whole root store at start, as it
-#    also does on Lambda): the gap to this one is what the sandbox and the runner cost.
+#    also does on Lambda): the gap to this one is what the sandbox and the runner cost;
+#  - lbox-noca: `lbox invoke --env NODE_EXTRA_CA_CERTS=` (lbox's bootstrap keeps an empty
+#    value, and node then loads no extra certificates): against the clean bare node, the
+#    same node start on both sides.
 rootfs=$(dirname "$(dirname "$(dirname "$(dirname "$node_bin")")")")
-: >"$work/cold"; : >"$work/bare"; : >"$work/bare-lambda"; : >"$work/init"; : >"$work/outside"
+: >"$work/cold"; : >"$work/cold-noca"; : >"$work/bare"; : >"$work/bare-lambda"; : >"$work/init"; : >"$work/outside"
 for _ in $(seq "$RUNS"); do
   t0=$(now); "$LBOX" invoke bench-hello --event "$work/e.json" >/dev/null 2>"$work/cold.err"; t1=$(now)
   echo "$t1 - $t0" | bc >>"$work/cold"
@@ -62,6 +65,10 @@ for _ in $(seq "$RUNS"); do
   # Neither the runtime's init nor the invoke: lbox's start, the sandbox, the bootstrap
   # script, the Runtime API round trips and the exit.
   echo "($t1 - $t0) * 1000 - $init_ms - $dur_ms" | bc >>"$work/outside"
+  t0=$(now)
+  "$LBOX" invoke bench-hello --event "$work/e.json" --env NODE_EXTRA_CA_CERTS= >/dev/null 2>&1
+  t1=$(now)
+  echo "$t1 - $t0" | bc >>"$work/cold-noca"
   t0=$(now); env -i "$node_bin" "$work/bare.js" "$src/examples/hello/index.js" >/dev/null; t1=$(now)
   echo "$t1 - $t0" | bc >>"$work/bare"
   t0=$(now)
@@ -81,9 +88,13 @@ printf '  vs bare node with the bootstrap flags and NODE_EXTRA_CA_CERTS: %.1f ms
 printf '  of which Init Duration (bootstrap exec to first GET next): %.1f ms; outside Init and Duration: %.1f ms\n' \
   "$init" "$(median <"$work/outside")"
 # Ratios taken within each round, then their median: steadier when the machine drifts.
-paired() { paste "$work/cold" "$1" | awk '{print $1 / $2}' | median; }
+paired() { paste "$1" "$2" | awk '{print $1 / $2}' | median; }
 printf '  per-round ratios (median): %.2fx vs clean bare node, %.2fx vs bare node as the bootstrap starts it\n' \
-  "$(paired "$work/bare")" "$(paired "$work/bare-lambda")"
+  "$(paired "$work/cold" "$work/bare")" "$(paired "$work/cold" "$work/bare-lambda")"
+printf 'cold invoke with --env NODE_EXTRA_CA_CERTS= (no extra certificates, as the clean bare node): %.1f ms\n' \
+  "$(echo "$(median <"$work/cold-noca") * 1000" | bc)"
+printf '  vs bare node, clean environment: ratio %.2fx (per round %.2fx)\n' \
+  "$(echo "$(median <"$work/cold-noca") / $bare" | bc -l)" "$(paired "$work/cold-noca" "$work/bare")"
 
 # Warm: many events through one environment.
 for _ in $(seq "$EVENTS"); do echo '{"name":"bench"}'; done >"$work/many.jsonl"

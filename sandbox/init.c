@@ -204,31 +204,41 @@ static ssize_t read_proc(const char *pid, const char *file, char *buf, size_t le
     return n;
 }
 
+/* The value in kB of the /proc/<pid>/status field KEY ("RssAnon:"), in bytes; 0 when
+ * absent. Matched at the start of a line only: the first line is the process's own name,
+ * which it sets at will (prctl PR_SET_NAME) to anything, "RssAnon:0" included; the kernel
+ * escapes a newline in it, so no name can start a line of its own. */
+static uint64_t status_field(const char *buf, const char *key)
+{
+    size_t klen = strlen(key);
+    for (const char *line = buf; line;) {
+        if (strncmp(line, key, klen) == 0)
+            return strtoull(line + klen, NULL, 10) * 1024;
+        line = strchr(line, '\n');
+        if (line)
+            line++;
+    }
+    return 0;
+}
+
 /* Anonymous plus shared-memory pages (RssAnon + RssShmem): what a memory cgroup would
  * charge, less the files' pages (libraries, the node binary) that the kernel can drop.
  * Shared memory (/dev/shm, memfd, MAP_SHARED) counts: it is the function's memory. A
  * segment several processes map counts once for each, erring on the side of the limit. */
 static void add_rss(const char *pid, uint64_t *acc)
 {
-    char buf[2048];
+    char buf[4096];
     if (read_proc(pid, "/status", buf, sizeof buf) <= 0)
         return;
-    const char *keys[] = {"RssAnon:", "RssShmem:"};
-    for (size_t i = 0; i < 2; i++) {
-        char *p = strstr(buf, keys[i]);
-        if (p)
-            *acc += strtoull(p + strlen(keys[i]), NULL, 10) * 1024;
-    }
+    *acc += status_field(buf, "RssAnon:") + status_field(buf, "RssShmem:");
 }
 
 static void add_hwm(const char *pid, uint64_t *acc)
 {
-    char buf[2048];
+    char buf[4096];
     if (read_proc(pid, "/status", buf, sizeof buf) <= 0)
         return;
-    char *p = strstr(buf, "VmHWM:");
-    if (p)
-        *acc += strtoull(p + 6, NULL, 10) * 1024;
+    *acc += status_field(buf, "VmHWM:");
 }
 
 static void clear_hwm(const char *pid, uint64_t *acc)

@@ -37,6 +37,15 @@ scenario() {
   [ "$used2" -lt 100 ] || fail "a small invoke reports $used2 MB: memory is echoed, not measured"
   ok "OOM: signal: killed, measured memory, fresh runtime next"
 
+  # A process named like the fields of /proc/<pid>/status the RSS watch reads ("RssAnon:0")
+  # is still measured and killed.
+  inv "$ERRS" --event "$(event '{"mode":"oom","title":"RssAnon:0VmHWM:"}')" --memory 128 --timeout 60
+  expect_rc 3 "out of memory, renamed"
+  grep -q 'Runtime exited with error: signal: killed' <<<"$OUT" || fail "renamed OOM not killed: $OUT"
+  used=$(grep -o 'Max Memory Used: [0-9]*' "$WORK/err" | grep -o '[0-9]*$')
+  [ -n "$used" ] && [ "$used" -ge 100 ] || fail "renamed OOM: Max Memory Used '$used'"
+  ok "a process named \"RssAnon:0VmHWM:\" is measured and killed all the same"
+
   # 300 MB through /tmp with 128 MB of memory: fine on Lambda, so fine here.
   inv "$LIFE" --event "$(event '{"tmpMB":300}')" --memory 128 --timeout 60
   expect_rc 0 "300 MB in /tmp with --memory 128"

@@ -381,30 +381,46 @@ static enum MHD_Result handle_next(struct lbox_rapi *api, struct MHD_Connection 
     return park(api, c, rq, &api->runtime_parked);
 }
 
-/* An error body in the "error cause" flavour loses its X-Ray errorCause member; one that
- * is not a JSON object becomes RAPID's "Invalid error body" (a JSON string). */
-static void strip_error_cause(struct lbox_rapi_result *res)
+/* A JSON string member of an error body: absent or null counts as "" (RAPID's Go decoding
+ * leaves such a field at its zero value); any other type makes the body invalid. */
+static bool error_string(json_t *body, const char *key, const char **out)
 {
-    json_t *j = json_loadb(res->body, res->len, 0, NULL);
-    if (!j || !json_is_object(j)) {
-        json_decref(j);
-        free(res->body);
-        res->body = lbox_xstrdup("\"Invalid error body\"");
-        res->len = strlen(res->body);
-        free(res->content_type);
-        res->content_type = lbox_xstrdup("application/octet-stream");
-        return;
+    json_t *v = json_object_get(body, key);
+    *out = json_is_string(v) ? json_string_value(v) : "";
+    return !v || json_is_null(v) || json_is_string(v);
+}
+
+/* An error body in the "error cause" flavour is rebuilt as RAPID rebuilds it: errorMessage,
+ * errorType and, when non-empty, stackTrace (an array of strings), as application/json;
+ * everything else, the X-Ray errorCause among it, is dropped. A body that does not decode
+ * into those fields becomes RAPID's "Invalid error body" (a JSON string). */
+static void reshape_error_cause(struct lbox_rapi_result *res)
+{
+    json_t *in = json_loadb(res->body, res->len, JSON_DECODE_ANY, NULL);
+    json_t *out = NULL;
+    const char *message, *type;
+    json_t *trace = json_is_object(in) ? json_object_get(in, "stackTrace") : NULL;
+    bool valid = json_is_null(in) ||
+                 (json_is_object(in) && error_string(in, "errorMessage", &message) &&
+                  error_string(in, "errorType", &type) &&
+                  (!trace || json_is_null(trace) || json_is_array(trace)));
+    for (size_t i = 0; valid && json_is_array(trace) && i < json_array_size(trace); i++)
+        valid = json_is_string(json_array_get(trace, i));
+    if (valid) {
+        if (json_is_null(in))
+            message = type = "";
+        out = json_pack("{s:s,s:s}", "errorMessage", message, "errorType", type);
+        if (json_array_size(trace) > 0)
+            json_object_set(out, "stackTrace", trace);
     }
-    json_object_del(j, "errorCause");
-    char *s = json_dumps(j, JSON_COMPACT);
-    json_decref(j);
-    if (!s)
-        return;
+    char *s = out ? json_dumps(out, JSON_COMPACT) : NULL;
+    json_decref(in);
+    json_decref(out);
     free(res->body);
-    res->body = s;
-    res->len = strlen(s);
     free(res->content_type);
-    res->content_type = lbox_xstrdup("application/json");
+    res->body = s ? s : lbox_xstrdup("\"Invalid error body\"");
+    res->len = strlen(res->body);
+    res->content_type = lbox_xstrdup(s ? "application/json" : "application/octet-stream");
 }
 
 static void take_body(struct lbox_rapi *api, struct request *rq, struct lbox_rapi_result *res)
@@ -495,7 +511,7 @@ static enum MHD_Result handle_answer(struct lbox_rapi *api, struct MHD_Connectio
     if (rq->route == R_ERROR) {
         res->error_type = xstrdup_or_null(header(c, "Lambda-Runtime-Function-Error-Type"));
         if (ctype && !strcmp(ctype, "application/vnd.aws.lambda.error.cause+json"))
-            strip_error_cause(res);
+            reshape_error_cause(res);
     }
     return reply_status_ok(c);
 }

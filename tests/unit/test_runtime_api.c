@@ -591,20 +591,46 @@ static void test_error_post(void **state)
     lbox_rapi_result_free(&res);
 }
 
-static void test_error_cause_body_not_json(void **state)
+/* The "error cause" flavour is rebuilt as RAPID rebuilds it: only errorMessage, errorType
+ * and a non-empty stackTrace of strings go on; a body that does not decode into them is
+ * RAPID's "Invalid error body". One invoke per body, through one runtime. */
+static void test_error_cause_bodies_reshaped(void **state)
 {
+    static const struct {
+        const char *body, *want, *ctype;
+    } cases[] = {
+        {"{\"errorType\":\"T\",\"errorMessage\":\"m\",\"trace\":[\"a\"],\"extra\":1,\"errorCause\":{\"x\":1}}",
+         "{\"errorMessage\":\"m\",\"errorType\":\"T\"}", "application/json"},
+        {"{\"errorMessage\":\"m\",\"errorType\":\"T\",\"stackTrace\":[],\"errorCause\":{}}",
+         "{\"errorMessage\":\"m\",\"errorType\":\"T\"}", "application/json"},
+        {"{\"stackTrace\":[\"at a\",\"at b\"],\"errorType\":\"T\",\"errorMessage\":\"m\"}",
+         "{\"errorMessage\":\"m\",\"errorType\":\"T\",\"stackTrace\":[\"at a\",\"at b\"]}",
+         "application/json"},
+        {"null", "{\"errorMessage\":\"\",\"errorType\":\"\"}", "application/json"},
+        {"{\"errorMessage\":null}", "{\"errorMessage\":\"\",\"errorType\":\"\"}", "application/json"},
+        {"{\"errorMessage\":\"m\",\"stackTrace\":[1,2]}", "\"Invalid error body\"",
+         "application/octet-stream"},
+        {"{\"errorMessage\":5}", "\"Invalid error body\"", "application/octet-stream"},
+        {"[1]", "\"Invalid error body\"", "application/octet-stream"},
+        {"notjson", "\"Invalid error body\"", "application/octet-stream"},
+        {"", "\"Invalid error body\"", "application/octet-stream"},
+    };
     struct server *s = *state;
-    struct reply r;
-    start_invoke(s, RID, &r);
     const char *h[] = {"Content-Type: application/vnd.aws.lambda.error.cause+json", NULL};
-    http(s, "POST", "/2018-06-01/runtime/invocation/0b7a7c4e-1d2f-4a3b-9c8d-7e6f5a4b3c2d/error",
-         h, "notjson", 7, &r, NULL);
-    assert_int_equal(r.status, 202);
-    struct lbox_rapi_result res;
-    assert_true(lbox_rapi_take_result(s->api, &res));
-    assert_string_equal(res.body, "\"Invalid error body\"");
-    assert_string_equal(res.content_type, "application/octet-stream");
-    lbox_rapi_result_free(&res);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char id[64], path[160];
+        snprintf(id, sizeof id, "0b7a7c4e-1d2f-4a3b-9c8d-7e6f5a4b3c%02zu", i);
+        snprintf(path, sizeof path, "/2018-06-01/runtime/invocation/%s/error", id);
+        struct reply r;
+        start_invoke(s, id, &r);
+        http(s, "POST", path, h, cases[i].body, strlen(cases[i].body), &r, NULL);
+        assert_int_equal(r.status, 202);
+        struct lbox_rapi_result res;
+        assert_true(lbox_rapi_take_result(s->api, &res));
+        assert_string_equal(res.body, cases[i].want);
+        assert_string_equal(res.content_type, cases[i].ctype);
+        lbox_rapi_result_free(&res);
+    }
 }
 
 static void test_init_error(void **state)
@@ -1017,7 +1043,7 @@ int main(void)
         T(test_extension_requests_checked_like_rapid),
         T(test_next_again_while_running),
         T(test_oversized_init_error_changes_nothing),
-        T(test_error_cause_body_not_json),
+        T(test_error_cause_bodies_reshaped),
         T(test_bodies_held_are_bounded),
         T(test_oversized_event_refused),
         T(test_reset_ends_parked_next),

@@ -17,7 +17,7 @@ const char *lbox_rs_phase_name(enum lbox_rt_phase p)
     case LBOX_RT_READY: return "Ready";
     case LBOX_RT_RUNNING: return "Running";
     case LBOX_RT_STREAMING: return "InvocationResponse"; /* RAPID has no state of its own */
-    case LBOX_RT_RESPONSE_SENT: return "ResponseSent";
+    case LBOX_RT_RESPONSE_SENT: return "RuntimeResponseSentState"; /* RAPID's name, as is */
     }
     return "Unknown";
 }

@@ -436,7 +436,7 @@ static void test_wrong_id_and_second_response(void **state)
     assert_int_equal(r.status, 202);
     post(s, "/2018-06-01/runtime/invocation/0b7a7c4e-1d2f-4a3b-9c8d-7e6f5a4b3c2d/response", "2", &r);
     assert_json_error(&r, 403, "InvalidStateTransition",
-                      "State transition from ResponseSent to InvocationResponse failed for "
+                      "State transition from RuntimeResponseSentState to InvocationResponse failed for "
                       "runtime. Error: State transition is not allowed");
     post(s, "/2018-06-01/runtime/invocation/0b7a7c4e-1d2f-4a3b-9c8d-7e6f5a4b3c2d/error", "{}", &r);
     assert_json_error(&r, 403, "InvalidStateTransition", NULL);

@@ -25,6 +25,10 @@
 #include "state.h"
 #include "sandbox/sandbox.h"
 
+/* The sandbox's hostname: Lambda's environments answer with their link-local address, and
+ * the host's own name stays outside. */
+#define LAMBDA_HOSTNAME "169.254.100.1"
+
 #define SHUTDOWN_BUDGET_MS 2000
 /* The part of it the runtime has to exit after SIGTERM before extensions hear SHUTDOWN (RAPID
  * gives it 30%, rapid/shutdown.go). */
@@ -679,7 +683,7 @@ int lbox_env_create(const struct lbox_env_config *cfg, struct lbox_env **out,
         .rootfs = env->rootfs, .tmp_size_mb = cfg->tmp_size_mb,
         .memory_mb = cfg->memory_mb + (env->qemu ? lbox_env_qemu_allowance_mb(cfg->memory_mb) : 0),
         .host_network = cfg->host_network, .listen_port = 9001, .arch = env->arch,
-        .qemu_path = env->qemu, .hostname = NULL,
+        .qemu_path = env->qemu, .hostname = LAMBDA_HOSTNAME,
     };
     int listen_fd = -1;
     if (lbox_sandbox_create(&sc, &env->sb, &listen_fd, err) < 0)

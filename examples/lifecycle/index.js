@@ -51,6 +51,7 @@ exports.handler = async (event, context) => {
     },
     uid: process.getuid(),
     gid: process.getgid(),
+    hostname: require('os').hostname(),
     cwd: process.cwd(),
     env: process.env,
     context: {

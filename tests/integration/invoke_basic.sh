@@ -40,7 +40,9 @@ scenario() {
   jqt '.writes == {tmp:"written",task:"EROFS",opt:"EROFS",root:"EROFS",runtime:"EROFS",etc:"EROFS"}' 1 \
     || fail "writes: $(printf '%s\n' "$OUT" | head -1 | jq -c .writes)"
   jqt '.uid == 993 and .gid == 990 and .cwd == "/var/task"' 1 || fail "uid/gid/cwd"
-  ok "EROFS outside /tmp, uid 993, cwd /var/task"
+  # The host's name stays outside; Lambda's are the environment's link-local address.
+  jqt '.hostname == "169.254.100.1"' 1 || fail "hostname: $(sed -n 1p <<<"$OUT" | jqe .hostname)"
+  ok "EROFS outside /tmp, uid 993, cwd /var/task, hostname 169.254.100.1"
 
   # Environment variables and the context object.
   jqt '.env.AWS_LAMBDA_FUNCTION_NAME == "lbox-test-lifecycle"

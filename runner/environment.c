@@ -827,7 +827,10 @@ static void report(struct lbox_env *env, struct lbox_invoke_result *res, uint64_
                               .init_duration_ms = res->init_duration_ms,
                               .status = res->report_status,
                               .error_type = res->report_error_type[0] ? res->report_error_type
-                                                                      : NULL};
+                                                                      : NULL,
+                              .billed_cap_ms = timed_out_after > 0
+                                                   ? (uint64_t)env->cfg.timeout_s * 1000
+                                                   : 0};
     emit(env, lbox_report_line(&rep));
     if (timed_out_after > 0)
         emit(env, lbox_report_timeout_line(res->request_id, timed_out_after));

@@ -49,10 +49,15 @@ char *lbox_report_line(const struct lbox_report *r)
                  r->error_type);
     else if (r->status)
         snprintf(status, sizeof status, "Status: %s", r->status);
+    /* A timed-out invoke runs a little past its timeout before it is stopped; Lambda bills
+     * the timeout (Duration 3071.27 ms, Billed Duration 3000 ms in a real log). */
+    uint64_t billed = lbox_billed_ms(r->duration_ms);
+    if (r->billed_cap_ms && billed > r->billed_cap_ms)
+        billed = r->billed_cap_ms;
     return lbox_strdupf("REPORT RequestId: %s\tDuration: %.2f ms\tBilled Duration: %llu ms\t"
                         "Memory Size: %u MB\tMax Memory Used: %u MB\t%s%s\n",
                         r->request_id, r->duration_ms,
-                        (unsigned long long)lbox_billed_ms(r->duration_ms), r->memory_mb,
+                        (unsigned long long)billed, r->memory_mb,
                         lbox_memory_used_mb(r->max_memory_bytes), init, status);
 }
 

@@ -14,6 +14,7 @@ struct lbox_report {
     double init_duration_ms;  /* < 0: not a cold start, no Init Duration field */
     const char *status;       /* NULL, or "timeout" / "error": the environment failed */
     const char *error_type;   /* with status "error": what failed (Runtime.ExitError...) */
+    uint64_t billed_cap_ms;   /* > 0: the timeout, past which nothing is billed */
 };
 
 /* Each returns a malloc'd line ending in '\n'. */

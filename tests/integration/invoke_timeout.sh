@@ -15,7 +15,7 @@ scenario() {
     '.errorType == "Sandbox.Timedout" and (.errorMessage | test("^RequestId: " + $id + " Error: Task timed out after 1\\.[0-9]{2} seconds$"))' \
     >/dev/null || fail "timeout body: $(sed -n 2p <<<"$OUT")"
   grep -Eq "^[0-9T:.-]+Z $id Task timed out after 1\.[0-9]{2} seconds$" "$WORK/err" || fail "timeout log line"
-  grep -Pq "^REPORT RequestId: $id\tDuration: 1[0-9]{3}\.[0-9]{2} ms\t.*\tMax Memory Used: [0-9]+ MB\tStatus: timeout$" \
+  grep -Pq "^REPORT RequestId: $id\tDuration: 1[0-9]{3}\.[0-9]{2} ms\tBilled Duration: 1000 ms\t.*\tMax Memory Used: [0-9]+ MB\tStatus: timeout$" \
     "$WORK/err" || fail "timeout REPORT: $(grep "^REPORT RequestId: $id" "$WORK/err")"
   jqt '.invocations == 1 and .tmpKept == true' 3 || fail "after the timeout: $(sed -n 3p <<<"$OUT")"
   [ "$(grep -c 'Init Duration' "$WORK/err")" -eq 1 ] || fail "Init Duration only on the cold start"

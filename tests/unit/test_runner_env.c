@@ -201,6 +201,13 @@ static void test_failure_lines(void **st)
     char *s = lbox_report_line(&r);
     assert_non_null(strstr(s, "\tMax Memory Used: 73 MB\tInit Duration: 402.04 ms\tStatus: timeout\n"));
     free(s);
+    /* Stopped a little past a 3 s timeout: billed 3000 ms, as Lambda bills it. */
+    r.duration_ms = 3071.27;
+    r.billed_cap_ms = 3000;
+    s = lbox_report_line(&r);
+    assert_non_null(strstr(s, "\tDuration: 3071.27 ms\tBilled Duration: 3000 ms\t"));
+    free(s);
+    r.billed_cap_ms = 0;
     r.init_duration_ms = -1;
     r.status = "error";
     r.error_type = "Runtime.ExitError";

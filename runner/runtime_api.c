@@ -60,6 +60,7 @@ struct request {
     size_t streamed;          /* bytes of it passed on so far */
     enum lbox_rs_verdict stream_verdict;
     bool bad_mode;            /* Lambda-Runtime-Function-Response-Mode with a wrong value */
+    bool whole;               /* the request arrived whole and was handled */
     bool parked;              /* suspended, waiting for an event */
     bool suspended;           /* parked and not yet handled again (counted in api) */
     unsigned generation;      /* api generation when parked (a reset ends stale requests) */
@@ -970,6 +971,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 
     pthread_mutex_lock(&api->lock);
     resumed(api, rq);
+    rq->whole = true;
     enum MHD_Result ret;
     switch (rq->route) {
     case R_NEXT: ret = handle_next(api, c, rq); break;
@@ -1016,6 +1018,16 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
         lbox_rs_stream_end(&api->st);
         set_platform_error(&api->result, "Runtime.TruncatedResponse",
                            "Response stream was truncated");
+        wake(api);
+    }
+    /* So does a buffered one for the current invoke: RAPID reads a body cut short as its
+     * response (TruncatedHTTPRequest, to a runtime that can no longer hear it) and the
+     * invoker gets Runtime.TruncatedResponse. */
+    if (rq->route == R_RESPONSE && !rq->streaming && !rq->whole && !rq->bad_mode &&
+        !rq->id_too_long && toe != MHD_REQUEST_TERMINATED_COMPLETED_OK &&
+        lbox_rs_response(&api->st, rq->id) == LBOX_RS_OK) {
+        set_platform_error(&api->result, "Runtime.TruncatedResponse",
+                           "Response payload was truncated");
         wake(api);
     }
     pthread_mutex_unlock(&api->lock);

@@ -76,7 +76,7 @@ static int proc_mask(const char *path)
 static int make_proc(const struct lbox_child_plan *plan, const char **what)
 {
     static const char *const covers[] = {"proc/sys", "proc/sysrq-trigger", "proc/irq",
-                                         "proc/bus"};
+                                         "proc/bus", "proc/fs"};
     static const char *const masks[] = {"proc/kcore",       "proc/keys",
                                         "proc/timer_list",  "proc/sched_debug",
                                         "proc/latency_stats", "proc/acpi",
@@ -89,7 +89,8 @@ static int make_proc(const struct lbox_child_plan *plan, const char **what)
         return -1;
     for (size_t i = 0; i < sizeof covers / sizeof covers[0]; i++)
         if (proc_cover(covers[i]) < 0)
-            FAIL("read-only cover over /proc/sys, /proc/sysrq-trigger, /proc/irq or /proc/bus");
+            FAIL("read-only cover over /proc/sys, /proc/sysrq-trigger, /proc/irq, /proc/bus "
+                 "or /proc/fs");
     for (size_t i = 0; i < sizeof masks / sizeof masks[0]; i++)
         if (proc_mask(masks[i]) < 0)
             FAIL("masking /proc/kcore, /proc/keys, /proc/timer_list and similar");

@@ -318,6 +318,30 @@ struct expect_errno {
     int err;
 };
 
+/* The parts of /proc that could change the host are read-only (as Docker makes them), and
+ * the ones that leak kernel details are empty. */
+static void test_proc_covers(void **state)
+{
+    (void)state;
+    struct lbox_sandbox_config cfg = base_config();
+    struct lbox_sandbox *sb = make(&cfg, NULL);
+    char out[4096];
+    /* Some kernels have no /proc/sysrq-trigger or /proc/kcore (this host's has neither). */
+    int st = run_sh(sb, "for p in /proc/sys /proc/sysrq-trigger /proc/fs; do"
+                        "  [ -e $p ] || { echo $p absent; continue; };"
+                        "  awk -v p=$p '$5 == p { split($6, o, \",\"); print p, o[1] }' /proc/self/mountinfo;"
+                        " done; for p in /proc/kcore /proc/keys; do"
+                        "  [ -e $p ] && echo $p $(wc -c < $p) || echo $p absent; done",
+                    out, sizeof out);
+    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    assert_contains(out, "/proc/sys ro\n");
+    assert_contains(out, "/proc/fs ro\n");
+    assert_true(strstr(out, "/proc/sysrq-trigger ro\n") || strstr(out, "/proc/sysrq-trigger absent\n"));
+    assert_true(strstr(out, "/proc/kcore 0\n") || strstr(out, "/proc/kcore absent\n"));
+    assert_contains(out, "/proc/keys 0\n");
+    lbox_sandbox_destroy(sb);
+}
+
 static void test_seccomp_refusals(void **state)
 {
     (void)state;
@@ -647,6 +671,7 @@ static const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_exit_known_after_pid1_dies),
         cmocka_unit_test(test_signal_through_pid1),
     cmocka_unit_test(test_readonly_root_and_tmp),
+    cmocka_unit_test(test_proc_covers),
     cmocka_unit_test(test_seccomp_refusals),
     cmocka_unit_test(test_network_is_loopback_only),
     cmocka_unit_test(test_forkbomb_stops_and_kill_resets),

@@ -59,6 +59,7 @@ struct lbox_env {
     char *rootfs, *arch, *qemu, *name, *version, *arn, *handler;
     struct lbox_strv envp, ext_envp;
     struct lbox_sandbox *sb;
+    uint16_t api_port;        /* the Runtime API's port (with the host's network, on its loopback) */
     struct lbox_rapi *api;
     /* The function's output: stdout and stderr of every process (one pipe), and the
      * runtime's console records, written synchronously to its telemetry pipe (fd 3). */
@@ -647,6 +648,14 @@ static const char *arn_account(const char *arn, char *buf, size_t size)
     return buf;
 }
 
+/* The Runtime API's accept policy with the host's network (runtime_api.h, peer_ok). */
+static bool peer_in_sandbox(void *ctx, const struct sockaddr *peer, socklen_t len)
+{
+    struct lbox_env *env = ctx;
+    return len >= sizeof(struct sockaddr_in) && peer->sa_family == AF_INET &&
+           lbox_sandbox_has_tcp_peer(env->sb, (const struct sockaddr_in *)peer, env->api_port);
+}
+
 /* ---- public ------------------------------------------------------------------------------- */
 
 int lbox_env_create(const struct lbox_env_config *cfg, struct lbox_env **out,
@@ -695,6 +704,7 @@ int lbox_env_create(const struct lbox_env_config *cfg, struct lbox_env **out,
         char api_addr[32];
         snprintf(api_addr, sizeof api_addr, "127.0.0.1:%u", ntohs(a.sin_port));
         lbox_strv_set(&env->envp, "AWS_LAMBDA_RUNTIME_API", api_addr);
+        env->api_port = ntohs(a.sin_port);
     }
     lbox_env_for_extensions(&env->envp, &env->ext_envp);
     /* The runtime's only: as on Lambda, extensions log through stdout. */
@@ -705,6 +715,8 @@ int lbox_env_create(const struct lbox_env_config *cfg, struct lbox_env **out,
         .function_name = env->name, .function_version = env->version, .handler = env->handler,
         .account_id = arn_account(env->arn, account, sizeof account),
         .stream = cfg->stream, .stream_ctx = cfg->stream_ctx,
+        /* On the host's loopback any local process could connect: only the sandbox's may. */
+        .peer_ok = cfg->host_network ? peer_in_sandbox : NULL, .peer_ctx = env,
     };
     if (lbox_rapi_start(listen_fd, &rc, &env->api, err) < 0)
         goto fail;

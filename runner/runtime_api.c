@@ -1036,6 +1036,13 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     *con_cls = NULL;
 }
 
+/* libmicrohttpd's accept policy: the runner's say on who may connect (cfg.peer_ok). */
+static enum MHD_Result accept_peer(void *cls, const struct sockaddr *addr, socklen_t len)
+{
+    struct lbox_rapi *api = cls;
+    return api->cfg.peer_ok(api->cfg.peer_ctx, addr, len) ? MHD_YES : MHD_NO;
+}
+
 /* ---- runner side -------------------------------------------------------------------------- */
 
 static void resume(struct MHD_Connection **slot)
@@ -1085,8 +1092,8 @@ int lbox_rapi_start(int listen_fd, const struct lbox_rapi_config *cfg, struct lb
      * its X-Ray cause header, and a long one must still reach the invoker as the
      * function's error. The pool is mapped lazily, so it costs only what is used. */
     api->daemon = mhd->start_daemon(
-        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_ALLOW_SUSPEND_RESUME, 0, NULL,
-        NULL, on_request, api, MHD_OPTION_LISTEN_SOCKET, listen_fd, MHD_OPTION_NOTIFY_COMPLETED,
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_ALLOW_SUSPEND_RESUME, 0,
+        cfg->peer_ok ? accept_peer : NULL, api, on_request, api, MHD_OPTION_LISTEN_SOCKET, listen_fd, MHD_OPTION_NOTIFY_COMPLETED,
         on_completed, api, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)0,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)LBOX_RAPI_CONNECTIONS, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
         (size_t)LBOX_RAPI_CONNECTION_MEMORY, MHD_OPTION_END);

@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #include "common/error.h"
 
@@ -36,6 +37,10 @@ struct lbox_rapi_config {
     const char *account_id;
     lbox_rapi_stream_fn stream;   /* may be NULL: streamed bytes are then buffered */
     void *stream_ctx;
+    /* May be NULL: every connection is taken. Else asked for each connection before it is
+     * taken (its peer's address); false refuses it (closed at once). */
+    bool (*peer_ok)(void *ctx, const struct sockaddr *peer, socklen_t len);
+    void *peer_ctx;
 };
 
 /* The event handed to the runtime with its Lambda-Runtime-* headers. Strings are copied. */

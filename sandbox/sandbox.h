@@ -9,6 +9,8 @@
  *  - When listen_port != 0, pid 1 creates a TCP socket bound to 127.0.0.1:listen_port inside
  *    the sandbox's network namespace and hands the listening fd back to the caller
  *    (*listen_fd): the runner serves the Runtime API on it; nothing outside can connect.
+ *    With host_network that namespace is the host's: lbox_sandbox_has_tcp_peer() tells
+ *    the sandbox's own connections from any other local process's.
  *  - lbox_sandbox_exec() asks pid 1 to start a process (the runtime bootstrap) with exactly
  *    the given argv/envp/cwd (nothing inherited from the host environment), its own process
  *    group, rlimits (nofile 1024, nproc 1024), no capabilities, no_new_privs and the seccomp
@@ -105,6 +107,13 @@ int lbox_sandbox_kill_procs(struct lbox_sandbox *sb, struct lbox_error *err);
 /* Peak memory of the sandbox in bytes since the last reset (0 if it cannot be measured). */
 uint64_t lbox_sandbox_memory_peak(struct lbox_sandbox *sb);
 void lbox_sandbox_memory_peak_reset(struct lbox_sandbox *sb);
+
+/* With host_network, whether the loopback TCP connection from `peer` to 127.0.0.1:
+ * local_port was made by one of the sandbox's processes (the Runtime API then takes it,
+ * and refuses any other local process's). Reads /proc: about a millisecond. */
+struct sockaddr_in;
+bool lbox_sandbox_has_tcp_peer(struct lbox_sandbox *sb, const struct sockaddr_in *peer,
+                               uint16_t local_port);
 
 /* One line describing how memory is enforced (cgroup v2 / v1 / "not enforced: <why>"). */
 const char *lbox_sandbox_memory_mode(struct lbox_sandbox *sb);

@@ -14,7 +14,7 @@ pkgs=(
   autoconf automake libtool g++ unzip zip xz-utils  # aws-lambda-ric's native addon; test fixtures
   busybox-static hyperfine       # sandbox test image root (static busybox); sandbox benchmark
   skopeo podman                  # independent readers of exported OCI/docker archives (tests)
-  python3                        # build_bad_input: hostile zips, a loopback mirror
+  python3 curl                   # build_bad_input: hostile zips, a loopback mirror; HTTP probes
   qemu-system-x86 dbus-daemon    # a VM with cgroup v2 alone, a user bus in it (tests/vm/)
   systemd dbus-user-session libpam-systemd  # the VM booted with systemd and a user manager
 )

@@ -2,7 +2,7 @@
 # --network host: the function reaches the host's loopback (a server this test starts),
 # while without it the same address is the sandbox's own, empty loopback. Two host-network
 # environments at once both run: the second one's Runtime API takes a free port (9001 is
-# the first one's) and AWS_LAMBDA_RUNTIME_API says which.
+# the first one's) and AWS_LAMBDA_RUNTIME_API says which; neither can use the other's.
 source "$(dirname "$0")/invoke_common.bash"
 
 ABUSE=$(image abuse)
@@ -45,6 +45,27 @@ scenario() {
   jqt '.body == "host-says-hi" and (.runtimeApi | startswith("127.0.0.1:")) and .runtimeApi != "127.0.0.1:9001"' \
     || fail "second host-network environment: $OUT"
   ok "--network host: host loopback reachable, two environments at once on different ports"
+
+  # On the host's loopback the Runtime API takes only its own sandbox's connections: the
+  # second environment, posting to the first one's request id on 9001, and this shell, are
+  # both refused, and the first one's answer is its own.
+  rm -f "$WORK/first.out" "$WORK/first.err"
+  lbox invoke "$ABUSE" --network host --timeout 20 --event "$(event '{"case":"sleep","ms":4000}')" \
+    >"$WORK/first.out" 2>"$WORK/first.err" &
+  first=$!
+  for _ in $(seq 1 100); do grep -q '^START' "$WORK/first.err" 2>/dev/null && break; sleep 0.1; done
+  local fid
+  fid=$(grep '^START' "$WORK/first.err" | awk '{print $3}' || true)
+  [ -n "$fid" ] || fail "the first host-network environment did not start"
+  ! curl -s -m 2 "http://127.0.0.1:9001/2018-06-01/ping" >/dev/null ||
+    fail "a host process reached a host-network environment's Runtime API"
+  inv "$ABUSE" --network host --event "$(event "{\"case\":\"hijack\",\"id\":\"$fid\"}")" --timeout 10
+  expect_rc 0 "hijack attempt on the host's loopback"
+  jqt '.result == "ECONNRESET"' || fail "hijack on the host's loopback: $OUT"
+  wait "$first" || fail "the first host-network environment failed: $(tail -3 "$WORK/first.err")"
+  jqe '.case == "sleep" and .result == "ok"' <"$WORK/first.out" >/dev/null ||
+    fail "the first environment's answer was hijacked: $(cat "$WORK/first.out")"
+  ok "--network host: another environment and a host process cannot reach the Runtime API"
 
   # The host's abstract sockets (an X server, a container shim) stay out of reach even on
   # the host's network; the sandbox's own still work among its processes.

@@ -18,6 +18,7 @@
 #include "ca_certs.h"
 #include "code.h"
 #include "debian.h"
+#include "esm_links.h"
 #include "layout.h"
 #include "lint.h"
 #include "npm_install.h"
@@ -28,7 +29,7 @@
 /* Bump when what a layer holds for the same inputs changes (layout files, node subset). */
 #define BASE_LAYOUT_VERSION "lbox-base-2"
 #define NODE_LAYOUT_VERSION "lbox-node-1"
-#define RUNTIME_LAYOUT_VERSION "lbox-runtime-2"
+#define RUNTIME_LAYOUT_VERSION "lbox-runtime-3"
 
 struct build {
     struct lbox_fetcher *f;
@@ -316,6 +317,7 @@ static int build_runtime(struct build *b, struct lbox_error *err)
     lbox_hash_update(h, RUNTIME_LAYOUT_VERSION, sizeof RUNTIME_LAYOUT_VERSION);
     lbox_hash_update(h, r->runtime, strlen(r->runtime) + 1);
     lbox_hash_update(h, base_digest, strlen(base_digest) + 1);
+    lbox_hash_update(h, r->esm_node_path ? "esm" : "", r->esm_node_path ? 4 : 1);
     if (hash_tree(h, client, "", err) < 0 || (have_lock && hash_tree(h, lock, "", err) < 0) ||
         (roots && hash_tree(h, roots, "", err) < 0)) {
         lbox_hash_free(h);
@@ -337,6 +339,9 @@ static int build_runtime(struct build *b, struct lbox_error *err)
     if (lbox_ca_extra_certs(base_blob, roots, ca, err) < 0)
         return lbox_err_prefix(err, "making /var/runtime/ca-cert.pem");
     if (have_lock && lbox_sdk_install(b->f, lock, b->o->npm_registry, dir, err) < 0)
+        return -1;
+    const char *sdk[] = {"var/runtime/node_modules"};
+    if (r->esm_node_path && lbox_esm_links(dir, sdk, 1, err) < 0)
         return -1;
     return commit_layer(b, l, dir, key, err);
 }
@@ -382,6 +387,12 @@ static int build_code(struct build *b, struct lbox_error *err)
         for (size_t i = 0; i < o->nlayers; i++)
             if (lbox_code_install(o->layers[i], opt, "/opt", &budget, err) < 0)
                 return -1; /* the message names the input already */
+        /* The layers' packages, in NODE_PATH's order, over the runtime's SDK (esm_links.h). */
+        _cleanup_free_ char *versioned =
+            lbox_strdupf("opt/nodejs/node%d/node_modules", b->recipe.node_major);
+        const char *layer_dirs[] = {versioned, "opt/nodejs/node_modules"};
+        if (b->recipe.esm_node_path && lbox_esm_links(dir, layer_dirs, 2, err) < 0)
+            return -1;
         if (add_lint(b, dir, err) < 0 || commit_layer(b, next_layer(b, "opt"), dir, NULL, err) < 0)
             return -1;
     }

@@ -118,6 +118,7 @@ int lbox_recipe_load(const char *runtime, const char *arch, struct lbox_recipe *
     r->runtime_client = dup_str(root, "runtime_client");
     r->sdk_lock = dup_str(root, "sdk_lock");
     r->node_root_certs = dup_str(root, "node_root_certs");
+    r->esm_node_path = json_is_true(json_object_get(root, "esm_node_path"));
     r->env = dup_str_array(json_object_get(root, "env"), &r->nenv);
     json_decref(root);
 

@@ -5,6 +5,7 @@
 #ifndef LBOX_RECIPE_H
 #define LBOX_RECIPE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -36,6 +37,7 @@ struct lbox_recipe {
     char *runtime_client;   /* folder, relative to dir */
     char *sdk_lock;         /* file, relative to dir; NULL: no SDK */
     char *node_root_certs;  /* SHA-256 list of node's built-in roots, relative to dir; may be NULL */
+    bool esm_node_path;     /* import searches NODE_PATH too, as on Lambda's nodejs18.x */
     char **env;             /* "K=V", NULL-terminated */
     size_t nenv;
 };

@@ -584,7 +584,7 @@ static enum MHD_Result handle_ext_register(struct lbox_rapi *api, struct MHD_Con
     const char *name = header(c, "Lambda-Extension-Name");
     if (!name || !*name)
         return reply_error(c, MHD_HTTP_FORBIDDEN, "Extension.InvalidExtensionName",
-                           "Missing Lambda-Extension-Name header");
+                           "Empty extension name");
     json_error_t jerr;
     json_t *body = json_loadb(rq->body ? rq->body : "", rq->len, 0, &jerr);
     json_t *events = body ? json_object_get(body, "events") : NULL;
@@ -982,7 +982,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     case R_EXT_NEXT: ret = handle_ext_next(api, c, rq); break;
     case R_EXT_INIT_ERROR:
     case R_EXT_EXIT_ERROR: ret = handle_ext_error(api, c, rq); break;
-    case R_PING: ret = reply(c, MHD_HTTP_OK, "text/plain", "pong", 4); break;
+    /* Go's type for a body it sniffs as text: RAPID's ping sets none. */
+    case R_PING: ret = reply(c, MHD_HTTP_OK, "text/plain; charset=utf-8", "pong", 4); break;
     case R_LOGS:
         ret = reply_error(c, MHD_HTTP_ACCEPTED, "Logs.NotSupported", "Logs API is not supported");
         break;

@@ -262,6 +262,7 @@ static void test_ping_404_405(void **state)
     http(s, "GET", "/2018-06-01/ping", NULL, NULL, 0, &r, NULL);
     assert_int_equal(r.status, 200);
     assert_string_equal(r.body, "pong");
+    assert_true(has_header(&r, "Content-Type: text/plain; charset=utf-8"));
     http(s, "GET", "/2018-06-01/runtime/nope", NULL, NULL, 0, &r, NULL);
     assert_int_equal(r.status, 404);
     post(s, "/2018-06-01/runtime/invocation/next", "", &r);
@@ -770,7 +771,7 @@ static void test_extensions(void **state)
     lbox_rapi_set_external_extensions(s->api, external, 1);
     http(s, "POST", "/2020-01-01/extension/register", NULL, "{\"events\":[\"INVOKE\"]}", 21, &r,
          NULL);
-    assert_json_error(&r, 403, "Extension.InvalidExtensionName", NULL);
+    assert_json_error(&r, 403, "Extension.InvalidExtensionName", "Empty extension name");
     const char *hn[] = {"Lambda-Extension-Name: my-ext", NULL};
     const char *body = "{\"events\":[\"INVOKE\",\"SHUTDOWN\"]}";
     http(s, "POST", "/2020-01-01/extension/register", hn, body, strlen(body), &r, NULL);

@@ -702,12 +702,18 @@ static enum MHD_Result deliver_ext_event(struct lbox_rapi *api, struct MHD_Conne
     const char *ev = e->shutdown ? api->ext_shutdown_event : api->ext_invoke_event;
     if (!ev)
         ev = "{}";
-    char eid[LBOX_ID_LEN];
-    lbox_uuid4(eid);
     struct MHD_Response *r =
         mhd->create_response_from_buffer(strlen(ev), (void *)ev, MHD_RESPMEM_MUST_COPY);
-    mhd->add_response_header(r, "Lambda-Extension-Event-Identifier", eid);
-    mhd->add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+    /* As RAPID's renderers: an INVOKE event has an identifier and its JSON type; SHUTDOWN
+     * has neither, and Go sends its type as sniffed from the JSON text. */
+    if (e->shutdown) {
+        mhd->add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "text/plain; charset=utf-8");
+    } else {
+        char eid[LBOX_ID_LEN];
+        lbox_uuid4(eid);
+        mhd->add_response_header(r, "Lambda-Extension-Event-Identifier", eid);
+        mhd->add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+    }
     enum MHD_Result ret = mhd->queue_response(c, MHD_HTTP_OK, r);
     mhd->destroy_response(r);
     wake(api);

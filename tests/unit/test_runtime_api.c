@@ -826,6 +826,7 @@ static void test_extensions(void **state)
     pthread_join(ex2.t, NULL);
     ev = json_loads(ex2.r.body, 0, NULL);
     assert_string_equal(json_string_value(json_object_get(ev, "eventType")), "SHUTDOWN");
+    assert_false(has_header(&ex2.r, "Lambda-Extension-Event-Identifier"));
     assert_string_equal(json_string_value(json_object_get(ev, "shutdownReason")), "spindown");
     json_decref(ev);
 

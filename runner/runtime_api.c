@@ -1007,7 +1007,6 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
-    (void)toe;
     struct lbox_rapi *api = cls;
     struct request *rq = *con_cls;
     if (!rq)

@@ -29,7 +29,7 @@
 /* Bump when what a layer holds for the same inputs changes (layout files, node subset). */
 #define BASE_LAYOUT_VERSION "lbox-base-2"
 #define NODE_LAYOUT_VERSION "lbox-node-1"
-#define RUNTIME_LAYOUT_VERSION "lbox-runtime-3"
+#define RUNTIME_LAYOUT_VERSION "lbox-runtime-4"
 
 struct build {
     struct lbox_fetcher *f;

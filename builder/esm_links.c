@@ -10,7 +10,7 @@
 #include "../common/cleanup.h"
 #include "../common/fsutil.h"
 
-#define LINKS_DIR "var/node_modules"
+#define LINKS_DIR "node_modules"
 
 static int hidden(const struct dirent *d) { return d->d_name[0] != '.'; }
 

@@ -12,7 +12,12 @@ L=$WORK/layer
 mkdir -p "$L/nodejs/node_modules/greetpkg" "$L/nodejs/node18/node_modules/@aws-sdk/client-s3"
 echo '{"name":"greetpkg","version":"1.0.0","type":"module","exports":"./index.js"}' \
   >"$L/nodejs/node_modules/greetpkg/package.json"
-echo 'export const greet = (n) => `hi ${n}`;' >"$L/nodejs/node_modules/greetpkg/index.js"
+# It imports the SDK itself, which NODE_PATH gives it from the node18 folder.
+cat >"$L/nodejs/node_modules/greetpkg/index.js" <<'JS'
+import { S3Client } from '@aws-sdk/client-s3';
+export const greet = (n) => `hi ${n}`;
+export const sdk = S3Client.name;
+JS
 echo '{"name":"@aws-sdk/client-s3","version":"0.0.0-layer","main":"index.js"}' \
   >"$L/nodejs/node18/node_modules/@aws-sdk/client-s3/package.json"
 echo 'exports.S3Client = class LayerS3Client {};' \
@@ -27,8 +32,8 @@ import { S3Client } from '@aws-sdk/client-s3';
 export const handler = async () => ({ client: new S3Client({ region: 'us-east-1' }).constructor.name });
 JS
 cat >"$WORK/greet/index.mjs" <<'JS'
-import { greet } from 'greetpkg';
-export const handler = async () => ({ greeting: greet('lbox') });
+import { greet, sdk } from 'greetpkg';
+export const handler = async () => ({ greeting: greet('lbox'), sdk });
 JS
 cat >"$WORK/shadow/index.mjs" <<'JS'
 import { createRequire } from 'node:module';
@@ -53,13 +58,13 @@ ok "nodejs18.x: an ES module imports the AWS SDK the runtime ships"
 build esm-greet nodejs18.x "$WORK/greet" --layer "$WORK/layer.zip"
 inv esm-greet
 expect_rc 0 "import from a layer"
-jqt '.greeting == "hi lbox"' || fail "import from a layer: $OUT"
+jqt '.greeting == "hi lbox" and .sdk == "LayerS3Client"' || fail "import from a layer: $OUT"
 build esm-shadow nodejs18.x "$WORK/shadow" --layer "$WORK/layer.zip"
 inv esm-shadow
 expect_rc 0 "a layer's package over the runtime's"
 jqt '.imported == "LayerS3Client" and .required == "LayerS3Client"' ||
   fail "nodejs/node18/node_modules must win over the runtime's SDK, for import and require: $OUT"
-ok "nodejs18.x: import finds layers' packages, in NODE_PATH's order, as require does"
+ok "nodejs18.x: import finds layers' packages (from the function and from a layer's package), in NODE_PATH's order, as require does"
 
 build esm-greet16 nodejs16.x "$WORK/greet" --layer "$WORK/layer.zip"
 inv esm-greet16

@@ -6,9 +6,11 @@ const { describe, test } = require('node:test');
 const assert = require('node:assert');
 const path = require('path');
 const { execFileSync } = require('child_process');
-const { runClient, logLines, HANDLERS } = require('./harness');
+const { runClient, logLines, HANDLERS, ROOT } = require('./harness');
 
 const NODES = ['14', '16', '18'].map((v) => [v, process.env['NODE' + v]]);
+// The runtime file a "Require stack" ends with, as on Lambda (index.js on nodejs14.x).
+const entryOf = (version) => path.join(ROOT, 'base-images/runtime', version === '14' ? 'index.js' : 'index.mjs');
 const APP = path.join(HANDLERS, 'app');
 
 const body = (p) => JSON.parse(p.body.toString('utf8'));
@@ -196,8 +198,10 @@ for (const [version, node] of NODES) {
         "'../app/basic.asyncEcho' is not a valid handler name. Use absolute paths when specifying root directories in handler names."],
       ['basic.missing', APP, 'Runtime.HandlerNotFound', 'basic.missing is undefined or not exported'],
       ['basic.notAFunction', APP, 'Runtime.HandlerNotFound', 'basic.notAFunction is not a function'],
-      ['nothere.handler', APP, 'Runtime.ImportModuleError', /^Error: Cannot find module 'nothere'\nRequire stack:\n- /],
-      ['requires-missing.handler', APP, 'Runtime.ImportModuleError', /^Error: Cannot find module 'definitely-not-installed-package'/],
+      ['nothere.handler', APP, 'Runtime.ImportModuleError',
+        `Error: Cannot find module 'nothere'\nRequire stack:\n- ${entryOf(version)}`],
+      ['requires-missing.handler', APP, 'Runtime.ImportModuleError',
+        `Error: Cannot find module 'definitely-not-installed-package'\nRequire stack:\n- ${path.join(APP, 'requires-missing.js')}\n- ${entryOf(version)}`],
       ['syntax.handler', APP, 'Runtime.UserCodeSyntaxError', /^SyntaxError: Unexpected token/],
       ['throws.handler', path.join(HANDLERS, 'init-crash'), 'TypeError', 'bad config at load'],
     ];

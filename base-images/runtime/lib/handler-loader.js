@@ -41,8 +41,15 @@ function exists(file) {
   return require('fs').existsSync(file);
 }
 
+// Function code is required as if from Lambda's own runtime file, /var/runtime/index.mjs
+// (index.js on nodejs14.x): a "Require stack" then ends as Lambda's does ("- /var/task/app.js
+// - /var/runtime/index.mjs"), not with this client's files.
+const RUNTIME_ENTRY = path.join(__dirname, '..',
+  Number(process.versions.node.split('.')[0]) >= 16 ? 'index.mjs' : 'index.js');
+const userRequire = require('module').createRequire(RUNTIME_ENTRY);
+
 function requireIfExists(file) {
-  return exists(file) ? require(file) : undefined;
+  return exists(file) ? userRequire(file) : undefined;
 }
 
 async function importIfExists(file) {
@@ -81,7 +88,7 @@ async function loadModule(appRoot, moduleRoot, moduleName) {
     || requireIfExists(base + '.cjs');
   if (found) return found;
 
-  return require(require.resolve(moduleName, { paths: [appRoot, moduleRoot] }));
+  return userRequire(userRequire.resolve(moduleName, { paths: [appRoot, moduleRoot] }));
 }
 
 // awslambda.HttpResponseStream.from(stream, {statusCode, headers, cookies}): for function

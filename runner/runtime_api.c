@@ -1,3 +1,7 @@
+/* The Runtime API (2018-06-01) each environment's runtime talks to: routing, the runtime's
+ * endpoints and their state machine (state.c), libmicrohttpd's callbacks, and the runner's
+ * side (queue an invoke, take its answer, reset, stop). The Extensions API is in
+ * rapi_extensions.c, the shared replies in rapi_reply.c. */
 #include "runtime_api.h"
 
 #include <errno.h>
@@ -14,101 +18,11 @@
 #include <unistd.h>
 
 #include "common/fsutil.h"
-#include "ids.h"
-#include "mhd_api.h"
-#include "state.h"
+#include "rapi_internal.h"
 
-/* libmicrohttpd, loaded by the first lbox_rapi_start (mhd_api.h). */
-static const struct lbox_mhd_api *_Atomic mhd; /* set by each start, to one value */
-
-#define RUNTIME_PREFIX "/2018-06-01/runtime/"
-#define EXTENSION_PREFIX "/2020-01-01/extension/"
-#define LBOX_RAPI_CONNECTION_MEMORY ((1u << 20) + (64u << 10)) /* headers up to 1 MB, + a read buffer */
-/* What a function can make the runner hold: request bodies of all connections together (a
- * runtime sends one answer at a time: 6 MB), and connections (runtime, 10 extensions and
- * their spares). */
-#define LBOX_RAPI_BODY_BUDGET (16u << 20)
-#define LBOX_RAPI_CONNECTIONS 32
-
-enum route {
-    R_NOT_FOUND,
-    R_BAD_METHOD,
-    R_PING,
-    R_NEXT,
-    R_RESPONSE,
-    R_ERROR,
-    R_INIT_ERROR,
-    R_EXT_REGISTER,
-    R_EXT_NEXT,
-    R_EXT_INIT_ERROR,
-    R_EXT_EXIT_ERROR,
-    R_LOGS,
-    R_TELEMETRY,
-};
-
-/* One HTTP request in flight (MHD's per-request context). */
-struct request {
-    enum route route;
-    char id[LBOX_ID_LEN];     /* request id from the path, or extension id from the header */
-    bool id_too_long;
-    const char *allow;        /* R_BAD_METHOD: the path's one method (Allow), or NULL */
-    char *body;
-    size_t len, cap;
-    bool too_large;
-    bool unwanted;            /* a body nobody will read: dropped as it comes */
-    bool streaming;           /* a streamed /response whose bytes go straight out */
-    size_t streamed;          /* bytes of it passed on so far */
-    enum lbox_rs_verdict stream_verdict;
-    bool bad_mode;            /* Lambda-Runtime-Function-Response-Mode with a wrong value */
-    bool whole;               /* the request arrived whole and was handled */
-    bool parked;              /* suspended, waiting for an event */
-    bool suspended;           /* parked and not yet handled again (counted in api) */
-    unsigned generation;      /* api generation when parked (a reset ends stale requests) */
-    int ext_index;
-};
-
-struct lbox_rapi {
-    struct MHD_Daemon *daemon;
-    int listen_fd;
-    int wake_fd;
-    pthread_mutex_t lock;
-    pthread_cond_t resumed;   /* signalled when `suspended` drops to 0 */
-    struct lbox_rapi_config cfg;
-    char *function_name, *function_version, *handler;
-    char *account_id;         /* NULL: unknown */
-
-    struct lbox_rstate st;
-    unsigned generation;
-    bool stopping;
-    unsigned suspended;       /* connections MHD still holds suspended (see lbox_rapi_stop) */
-    struct MHD_Connection *runtime_parked;
-    struct MHD_Connection *ext_parked[LBOX_MAX_EXTENSIONS];
-    /* Names of the external extensions the runner started (files in /opt/extensions); any
-     * other name registers as an internal extension, which cannot have SHUTDOWN. */
-    char external[LBOX_MAX_EXTENSIONS][64];
-    size_t n_external;
-
-    /* The current invoke (copied from lbox_rapi_queue). */
-    char *event;
-    size_t event_len;
-    char deadline[24];
-    char *arn, *trace_id, *client_context, *cognito_identity, *content_type;
-    char *ext_invoke_event, *ext_shutdown_event;
-
-    atomic_size_t buffered;   /* bytes of request bodies held (changed by MHD's thread) */
-
-    struct lbox_rapi_result result;      /* of the current invoke */
-    struct lbox_rapi_result init_error;
-};
+const struct lbox_mhd_api *_Atomic rapi_mhd;
 
 /* ---- small helpers ---------------------------------------------------------------------- */
-
-static void wake(struct lbox_rapi *api)
-{
-    uint64_t one = 1;
-    ssize_t r = write(api->wake_fd, &one, sizeof one);
-    (void)r; /* an eventfd write only fails when the counter is saturated: it is readable then */
-}
 
 void lbox_rapi_result_free(struct lbox_rapi_result *res)
 {
@@ -123,55 +37,9 @@ static char *xstrdup_or_null(const char *s)
     return s ? lbox_xstrdup(s) : NULL;
 }
 
-/* ctype and the extra header (hname: hvalue) are left out when NULL. */
-static enum MHD_Result reply_with(struct MHD_Connection *c, unsigned status, const char *ctype,
-                                  const void *body, size_t len, const char *hname,
-                                  const char *hvalue)
-{
-    struct MHD_Response *r =
-        mhd->create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
-    if (!r)
-        return MHD_NO;
-    if (ctype)
-        mhd->add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
-    if (hname && hvalue)
-        mhd->add_response_header(r, hname, hvalue);
-    enum MHD_Result ret = mhd->queue_response(c, status, r);
-    mhd->destroy_response(r);
-    return ret;
-}
-
-static enum MHD_Result reply(struct MHD_Connection *c, unsigned status, const char *ctype,
-                             const void *body, size_t len)
-{
-    return reply_with(c, status, ctype, body, len, NULL, NULL);
-}
-
-static enum MHD_Result reply_json(struct MHD_Connection *c, unsigned status, json_t *j)
-{
-    char *s = json_dumps(j, JSON_COMPACT);
-    json_decref(j);
-    if (!s)
-        return MHD_NO;
-    enum MHD_Result ret = reply(c, status, "application/json", s, strlen(s));
-    free(s);
-    return ret;
-}
-
-static enum MHD_Result reply_error(struct MHD_Connection *c, unsigned status, const char *type,
-                                   const char *msg)
-{
-    return reply_json(c, status, json_pack("{s:s,s:s}", "errorMessage", msg, "errorType", type));
-}
-
-static enum MHD_Result reply_status_ok(struct MHD_Connection *c)
-{
-    return reply_json(c, MHD_HTTP_ACCEPTED, json_pack("{s:s}", "status", "OK"));
-}
-
 static enum MHD_Result reply_bad_id(struct MHD_Connection *c)
 {
-    return reply_error(c, MHD_HTTP_BAD_REQUEST, "InvalidRequestID", "Invalid request ID");
+    return rapi_reply_error(c, MHD_HTTP_BAD_REQUEST, "InvalidRequestID", "Invalid request ID");
 }
 
 static enum MHD_Result reply_bad_state(struct MHD_Connection *c, enum lbox_rt_phase from,
@@ -182,33 +50,29 @@ static enum MHD_Result reply_bad_state(struct MHD_Connection *c, enum lbox_rt_ph
              "State transition from %s to %s failed for runtime. Error: State transition is "
              "not allowed",
              lbox_rs_phase_name(from), to);
-    return reply_error(c, MHD_HTTP_FORBIDDEN, "InvalidStateTransition", msg);
+    return rapi_reply_error(c, MHD_HTTP_FORBIDDEN, "InvalidStateTransition", msg);
 }
 
 static enum MHD_Result reply_too_large(struct MHD_Connection *c)
 {
-    return reply_error(c, 413, "RequestEntityTooLarge",
-                       "Exceeded maximum allowed payload size (6291556 bytes).");
+    return rapi_reply_error(c, 413, "RequestEntityTooLarge",
+                            "Exceeded maximum allowed payload size (6291556 bytes).");
 }
 
 /* An unknown path: RAPID's chi router answers with Go's http.NotFound, plain text. */
 static enum MHD_Result reply_not_found(struct MHD_Connection *c)
 {
     static const char body[] = "404 page not found\n";
-    return reply_with(c, MHD_HTTP_NOT_FOUND, "text/plain; charset=utf-8", body, sizeof body - 1,
-                      "X-Content-Type-Options", "nosniff");
+    return rapi_reply_with(c, MHD_HTTP_NOT_FOUND, "text/plain; charset=utf-8", body,
+                           sizeof body - 1, "X-Content-Type-Options", "nosniff");
 }
 
 /* A known path with another method: chi's default 405 has an empty body and no content
  * type, and lists the path's method in Allow (none when chi does not know the method). */
 static enum MHD_Result reply_bad_method(struct MHD_Connection *c, const char *allow)
 {
-    return reply_with(c, MHD_HTTP_METHOD_NOT_ALLOWED, NULL, "", 0, MHD_HTTP_HEADER_ALLOW, allow);
-}
-
-static const char *header(struct MHD_Connection *c, const char *name)
-{
-    return mhd->lookup_connection_value(c, MHD_HEADER_KIND, name);
+    return rapi_reply_with(c, MHD_HTTP_METHOD_NOT_ALLOWED, NULL, "", 0, MHD_HTTP_HEADER_ALLOW,
+                           allow);
 }
 
 /* A platform-made error result (the runtime did not write this body). */
@@ -322,41 +186,41 @@ static enum route route_of(const char *url, const char *method, struct request *
 /* Called with the lock held, the runtime now RUNNING with the queued event. */
 static enum MHD_Result deliver_event(struct lbox_rapi *api, struct MHD_Connection *c)
 {
-    struct MHD_Response *r = mhd->create_response_from_buffer(api->event_len, api->event,
-                                                             MHD_RESPMEM_MUST_COPY);
+    struct MHD_Response *r =
+        rapi_mhd->create_response_from_buffer(api->event_len, api->event, MHD_RESPMEM_MUST_COPY);
     if (!r)
         return MHD_NO;
-    mhd->add_response_header(r, "Lambda-Runtime-Aws-Request-Id", api->st.request_id);
-    mhd->add_response_header(r, "Lambda-Runtime-Deadline-Ms", api->deadline);
-    mhd->add_response_header(r, "Lambda-Runtime-Invoked-Function-Arn", api->arn);
+    rapi_mhd->add_response_header(r, "Lambda-Runtime-Aws-Request-Id", api->st.request_id);
+    rapi_mhd->add_response_header(r, "Lambda-Runtime-Deadline-Ms", api->deadline);
+    rapi_mhd->add_response_header(r, "Lambda-Runtime-Invoked-Function-Arn", api->arn);
     if (api->trace_id && *api->trace_id)
-        mhd->add_response_header(r, "Lambda-Runtime-Trace-Id", api->trace_id);
+        rapi_mhd->add_response_header(r, "Lambda-Runtime-Trace-Id", api->trace_id);
     if (api->client_context && *api->client_context)
-        mhd->add_response_header(r, "Lambda-Runtime-Client-Context", api->client_context);
+        rapi_mhd->add_response_header(r, "Lambda-Runtime-Client-Context", api->client_context);
     if (api->cognito_identity && *api->cognito_identity)
-        mhd->add_response_header(r, "Lambda-Runtime-Cognito-Identity", api->cognito_identity);
-    mhd->add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
-                            api->content_type ? api->content_type : "application/json");
-    enum MHD_Result ret = mhd->queue_response(c, MHD_HTTP_OK, r);
-    mhd->destroy_response(r);
+        rapi_mhd->add_response_header(r, "Lambda-Runtime-Cognito-Identity", api->cognito_identity);
+    rapi_mhd->add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
+                                  api->content_type ? api->content_type : "application/json");
+    enum MHD_Result ret = rapi_mhd->queue_response(c, MHD_HTTP_OK, r);
+    rapi_mhd->destroy_response(r);
     return ret;
 }
 
-static enum MHD_Result park(struct lbox_rapi *api, struct MHD_Connection *c, struct request *rq,
-                            struct MHD_Connection **slot)
+enum MHD_Result rapi_park(struct lbox_rapi *api, struct MHD_Connection *c, struct request *rq,
+                          struct MHD_Connection **slot)
 {
     if (api->stopping) /* nothing will come: stop may not find it suspended (see there) */
-        return reply_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "InternalServerError",
-                           "Internal Server Error");
+        return rapi_reply_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "InternalServerError",
+                                "Internal Server Error");
     if (*slot && *slot != c) /* never lose a held request: MHD cannot stop with one */
-        return reply_error(c, MHD_HTTP_FORBIDDEN, "InvalidStateTransition",
-                           "Another request of this process is already waiting for an event");
+        return rapi_reply_error(c, MHD_HTTP_FORBIDDEN, "InvalidStateTransition",
+                                "Another request of this process is already waiting for an event");
     rq->parked = true;
     rq->suspended = true;
     api->suspended++;
     rq->generation = api->generation;
     *slot = c;
-    mhd->suspend_connection(c);
+    rapi_mhd->suspend_connection(c);
     return MHD_YES;
 }
 
@@ -367,19 +231,19 @@ static enum MHD_Result handle_next(struct lbox_rapi *api, struct MHD_Connection 
     if (rq->parked) {
         /* Resumed: by an invoke, by a reset (the runtime that asked is gone) or by stop. */
         if (api->stopping || rq->generation != api->generation)
-            return reply_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "InternalServerError",
-                               "Internal Server Error");
+            return rapi_reply_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "InternalServerError",
+                                    "Internal Server Error");
         v = lbox_rs_take(&api->st);
     } else {
         enum lbox_rt_phase from = api->st.phase;
         v = lbox_rs_next(&api->st);
         if (v == LBOX_RS_BAD_STATE)
             return reply_bad_state(c, from, "Ready");
-        wake(api); /* init may be complete now, or the previous invoke */
+        rapi_wake(api); /* init may be complete now, or the previous invoke */
     }
     if (v == LBOX_RS_DELIVER)
         return deliver_event(api, c);
-    return park(api, c, rq, &api->runtime_parked);
+    return rapi_park(api, c, rq, &api->runtime_parked);
 }
 
 /* A JSON string member of an error body: absent or null counts as "" (RAPID's Go decoding
@@ -456,13 +320,13 @@ static enum MHD_Result handle_answer(struct lbox_rapi *api, struct MHD_Connectio
 
     struct lbox_rapi_result *res = &api->result;
     lbox_rapi_result_free(res);
-    wake(api);
+    rapi_wake(api);
 
     if (rq->bad_mode) {
         set_platform_error(res, "Runtime.InvalidResponseModeHeader",
                            "Invalid Lambda-Runtime-Function-Response-Mode header");
-        return reply_error(c, MHD_HTTP_BAD_REQUEST, "InvalidFunctionResponseMode",
-                           "Invalid function response mode");
+        return rapi_reply_error(c, MHD_HTTP_BAD_REQUEST, "InvalidFunctionResponseMode",
+                                "Invalid function response mode");
     }
     if (rq->too_large) {
         set_platform_error(res, "Function.ResponseSizeTooLarge",
@@ -473,15 +337,15 @@ static enum MHD_Result handle_answer(struct lbox_rapi *api, struct MHD_Connectio
         res->streamed = rq->streaming && api->cfg.stream; /* bytes up to the limit went out */
         return reply_too_large(c);
     }
-    const char *ctype = header(c, MHD_HTTP_HEADER_CONTENT_TYPE);
+    const char *ctype = rapi_header(c, MHD_HTTP_HEADER_CONTENT_TYPE);
     res->content_type = xstrdup_or_null(ctype);
     if (rq->streaming) {
         res->streamed = api->cfg.stream != NULL;
         /* Errors after the stream began come in trailers: a type and a base64 JSON body. */
-        const char *etype = mhd->lookup_connection_value(c, MHD_FOOTER_KIND,
-                                                        "Lambda-Runtime-Function-Error-Type");
-        const char *ebody = mhd->lookup_connection_value(c, MHD_FOOTER_KIND,
-                                                        "Lambda-Runtime-Function-Error-Body");
+        const char *etype = rapi_mhd->lookup_connection_value(c, MHD_FOOTER_KIND,
+                                                              "Lambda-Runtime-Function-Error-Type");
+        const char *ebody = rapi_mhd->lookup_connection_value(c, MHD_FOOTER_KIND,
+                                                              "Lambda-Runtime-Function-Error-Body");
         if (etype || ebody) {
             res->kind = LBOX_RESULT_ERROR;
             res->error_type = xstrdup_or_null(etype);
@@ -505,16 +369,16 @@ static enum MHD_Result handle_answer(struct lbox_rapi *api, struct MHD_Connectio
             take_body(api, rq, res);
         else
             res->body = lbox_xstrdup("");
-        return reply_status_ok(c);
+        return rapi_reply_status_ok(c);
     }
     res->kind = rq->route == R_ERROR ? LBOX_RESULT_ERROR : LBOX_RESULT_RESPONSE;
     take_body(api, rq, res);
     if (rq->route == R_ERROR) {
-        res->error_type = xstrdup_or_null(header(c, "Lambda-Runtime-Function-Error-Type"));
+        res->error_type = xstrdup_or_null(rapi_header(c, "Lambda-Runtime-Function-Error-Type"));
         if (ctype && !strcmp(ctype, "application/vnd.aws.lambda.error.cause+json"))
             reshape_error_cause(res);
     }
-    return reply_status_ok(c);
+    return rapi_reply_status_ok(c);
 }
 
 static enum MHD_Result handle_init_error(struct lbox_rapi *api, struct MHD_Connection *c,
@@ -534,324 +398,9 @@ static enum MHD_Result handle_init_error(struct lbox_rapi *api, struct MHD_Conne
     json_t *j = json_loadb(res->body, res->len, 0, NULL);
     res->content_type = lbox_xstrdup(j ? "application/json" : "application/octet-stream");
     json_decref(j);
-    res->error_type = xstrdup_or_null(header(c, "Lambda-Runtime-Function-Error-Type"));
-    wake(api);
-    return reply_status_ok(c);
-}
-
-/* ---- extensions --------------------------------------------------------------------------- */
-
-static bool is_external(const struct lbox_rapi *api, const char *name)
-{
-    for (size_t i = 0; i < api->n_external; i++)
-        if (!strcmp(api->external[i], name))
-            return true;
-    return false;
-}
-
-static const char *ext_phase_name(enum lbox_ext_phase p)
-{
-    return p == LBOX_EXT_REGISTERED ? "Registered" : p == LBOX_EXT_READY ? "Ready" : "Running";
-}
-
-/* Whether the extension listed `feature` in Lambda-Extension-Accept-Feature: RAPID splits the
- * (first) header's value at commas and compares each trimmed item exactly. */
-static bool accepts_feature(struct MHD_Connection *c, const char *feature)
-{
-    const char *v = header(c, "Lambda-Extension-Accept-Feature");
-    size_t flen = strlen(feature);
-    while (v) {
-        const char *end = strchr(v, ',');
-        size_t n = end ? (size_t)(end - v) : strlen(v);
-        while (n && strchr(" \t\r\n\v\f", *v)) {
-            v++;
-            n--;
-        }
-        while (n && strchr(" \t\r\n\v\f", v[n - 1]))
-            n--;
-        if (n == flen && !memcmp(v, feature, n))
-            return true;
-        v = end ? end + 1 : NULL;
-    }
-    return false;
-}
-
-/* Registration, checked in RAPID's order: the name, the body, then (external or internal)
- * the events and whether the extension may register now. */
-static enum MHD_Result handle_ext_register(struct lbox_rapi *api, struct MHD_Connection *c,
-                                          struct request *rq)
-{
-    const char *name = header(c, "Lambda-Extension-Name");
-    if (!name || !*name)
-        return reply_error(c, MHD_HTTP_FORBIDDEN, "Extension.InvalidExtensionName",
-                           "Empty extension name");
-    json_error_t jerr;
-    json_t *body = json_loadb(rq->body ? rq->body : "", rq->len, 0, &jerr);
-    json_t *events = body ? json_object_get(body, "events") : NULL;
-    json_t *keys = body ? json_object_get(body, "configurationKeys") : NULL;
-    const char *bad = !json_is_object(body) ? "Registration body must be a JSON object"
-                      : events && !json_is_array(events) ? "events must be an array"
-                      : json_array_size(keys) ? "configurationKeys are deprecated; use "
-                                                "environment variables instead"
-                                              : NULL;
-    if (bad) {
-        json_decref(body);
-        return reply_error(c, MHD_HTTP_FORBIDDEN, "InvalidRequestFormat", bad);
-    }
-    bool external = is_external(api, name), inv = false, shut = false;
-    size_t i;
-    json_t *ev;
-    char msg[256];
-    json_array_foreach(events, i, ev) {
-        const char *s = json_string_value(ev);
-        if (s && !strcmp(s, "INVOKE"))
-            inv = true;
-        else if (s && !strcmp(s, "SHUTDOWN") && external)
-            shut = true;
-        else {
-            snprintf(msg, sizeof msg, "%.64s: %s", s ? s : "?",
-                     s && !strcmp(s, "SHUTDOWN") ? "ShutdownEventNotSupportedForInternalExtension"
-                                                 : "ErrorInvalidEventType");
-            json_decref(body);
-            return reply_error(c, MHD_HTTP_FORBIDDEN, "Extension.InvalidEventType", msg);
-        }
-    }
-    json_decref(body);
-    for (i = 0; i < api->st.n_ext; i++) {
-        if (strcmp(api->st.ext[i].name, name) != 0)
-            continue;
-        if (!external)
-            return reply_error(c, MHD_HTTP_FORBIDDEN, "Extension.InvalidExtensionState",
-                               "Extension with this name already registered");
-        snprintf(msg, sizeof msg, "State transition from %s to Registered failed for extension "
-                 "%.64s. Error: State transition is not allowed",
-                 ext_phase_name(api->st.ext[i].phase), name);
-        return reply_error(c, MHD_HTTP_FORBIDDEN, "Extension.InvalidExtensionState", msg);
-    }
-    char id[LBOX_ID_LEN];
-    lbox_uuid4(id);
-    enum lbox_rs_verdict v = lbox_rs_ext_register(&api->st, id, name, inv, shut);
-    if (v == LBOX_RS_TOO_MANY_EXT)
-        return reply_error(c, MHD_HTTP_FORBIDDEN, "Extension.TooManyExtensions",
-                           "Extension limit (10) reached");
-    if (v != LBOX_RS_OK)
-        return reply_error(c, MHD_HTTP_FORBIDDEN, "Extension.RegistrationClosed",
-                           "Extension registration closed already");
-    wake(api);
-    json_t *j = json_object();
-    /* Asked for and known, the account comes first, where RAPID's answer has it. */
-    if (api->account_id && *api->account_id && accepts_feature(c, "accountId"))
-        json_object_set_new(j, "accountId", json_string(api->account_id));
-    json_object_set_new(j, "functionName", json_string(api->function_name));
-    json_object_set_new(j, "functionVersion", json_string(api->function_version));
-    json_object_set_new(j, "handler", json_string(api->handler));
-    char *s = json_dumps(j, JSON_COMPACT);
-    json_decref(j);
-    struct MHD_Response *r =
-        mhd->create_response_from_buffer(strlen(s), s, MHD_RESPMEM_MUST_FREE);
-    mhd->add_response_header(r, "Lambda-Extension-Identifier", id);
-    mhd->add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
-    enum MHD_Result ret = mhd->queue_response(c, MHD_HTTP_OK, r);
-    mhd->destroy_response(r);
-    return ret;
-}
-
-static bool is_uuid(const char *s)
-{
-    for (int i = 0; i < 36; i++) {
-        bool dash = i == 8 || i == 13 || i == 18 || i == 23;
-        if (dash ? s[i] != '-' : !strchr("0123456789abcdefABCDEF", s[i]) || !s[i])
-            return false;
-    }
-    return s[36] == 0;
-}
-
-/* The identifier header, checked as RAPID's middleware does (present, a UUID); answers 403
- * and returns NULL otherwise. */
-static const char *ext_id_header(struct MHD_Connection *c, enum MHD_Result *ret)
-{
-    const char *id = header(c, "Lambda-Extension-Identifier");
-    if (!id || !*id) {
-        *ret = reply_error(c, MHD_HTTP_FORBIDDEN, "Extension.MissingExtensionIdentifier",
-                           "Missing Lambda-Extension-Identifier header");
-        return NULL;
-    }
-    if (!is_uuid(id)) {
-        *ret = reply_error(c, MHD_HTTP_FORBIDDEN, "Extension.InvalidExtensionIdentifier",
-                           "Invalid Lambda-Extension-Identifier");
-        return NULL;
-    }
-    return id;
-}
-
-/* The extension a well-formed identifier names, or a 403 saying it is unknown (NULL). */
-static struct lbox_ext_state *ext_of(struct lbox_rapi *api, struct MHD_Connection *c,
-                                     const char *id, const char *unknown_msg,
-                                     enum MHD_Result *ret)
-{
-    struct lbox_ext_state *e = lbox_rs_ext_find(&api->st, id);
-    if (!e)
-        *ret = reply_error(c, MHD_HTTP_FORBIDDEN, "Extension.UnknownExtensionIdentifier",
-                           unknown_msg);
-    return e;
-}
-
-static enum MHD_Result deliver_ext_event(struct lbox_rapi *api, struct MHD_Connection *c,
-                                         struct lbox_ext_state *e)
-{
-    const char *ev = e->shutdown ? api->ext_shutdown_event : api->ext_invoke_event;
-    if (!ev)
-        ev = "{}";
-    struct MHD_Response *r =
-        mhd->create_response_from_buffer(strlen(ev), (void *)ev, MHD_RESPMEM_MUST_COPY);
-    /* As RAPID's renderers: an INVOKE event has an identifier and its JSON type; SHUTDOWN
-     * has neither, and Go sends its type as sniffed from the JSON text. */
-    if (e->shutdown) {
-        mhd->add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "text/plain; charset=utf-8");
-    } else {
-        char eid[LBOX_ID_LEN];
-        lbox_uuid4(eid);
-        mhd->add_response_header(r, "Lambda-Extension-Event-Identifier", eid);
-        mhd->add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
-    }
-    enum MHD_Result ret = mhd->queue_response(c, MHD_HTTP_OK, r);
-    mhd->destroy_response(r);
-    wake(api);
-    return ret;
-}
-
-static enum MHD_Result handle_ext_next(struct lbox_rapi *api, struct MHD_Connection *c,
-                                       struct request *rq)
-{
-    if (rq->parked) {
-        if (api->stopping || rq->generation != api->generation || rq->ext_index < 0 ||
-            (size_t)rq->ext_index >= api->st.n_ext)
-            return reply_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "InternalServerError",
-                               "Internal Server Error");
-        struct lbox_ext_state *e = &api->st.ext[rq->ext_index];
-        if (lbox_rs_ext_take(e) == LBOX_RS_DELIVER)
-            return deliver_ext_event(api, c, e);
-        return park(api, c, rq, &api->ext_parked[rq->ext_index]);
-    }
-    enum MHD_Result ret = MHD_NO;
-    const char *id = ext_id_header(c, &ret);
-    if (!id)
-        return ret;
-    char unknown[96];
-    snprintf(unknown, sizeof unknown, "Unknown extension %s", id);
-    struct lbox_ext_state *e = ext_of(api, c, id, unknown, &ret);
-    if (!e)
-        return ret;
-    rq->ext_index = (int)(e - api->st.ext);
-    if (api->ext_parked[rq->ext_index]) {
-        /* It already waits on another connection: one event/next at a time. */
-        char msg[160];
-        snprintf(msg, sizeof msg, "State transition from Ready to Ready failed for extension "
-                 "%s. Error: State transition is not allowed", e->id);
-        return reply_error(c, MHD_HTTP_FORBIDDEN, "Extension.InvalidExtensionState", msg);
-    }
-    enum lbox_rs_verdict v = lbox_rs_ext_next(&api->st, e->id);
-    wake(api);
-    if (v == LBOX_RS_DELIVER)
-        return deliver_ext_event(api, c, e);
-    return park(api, c, rq, &api->ext_parked[rq->ext_index]);
-}
-
-static enum MHD_Result handle_ext_error(struct lbox_rapi *api, struct MHD_Connection *c,
-                                        struct request *rq)
-{
-    (void)rq;
-    enum MHD_Result ret = MHD_NO;
-    const char *id = ext_id_header(c, &ret);
-    if (!id)
-        return ret;
-    const char *type = header(c, "Lambda-Extension-Function-Error-Type");
-    if (!type || !*type)
-        return reply_error(c, MHD_HTTP_FORBIDDEN, "Extension.MissingHeader",
-                           "Lambda-Extension-Function-Error-Type not found");
-    struct lbox_ext_state *e = ext_of(api, c, id, "Unknown Lambda-Extension-Identifier", &ret);
-    if (!e)
-        return ret;
-    /* Nothing ends yet: as in RAPID, the init fails when the extension exits (it never
-     * becomes ready), and its exit is then called by the error it posted. */
-    e->exit_type = rq->route == R_EXT_INIT_ERROR ? "Extension.InitError" : "Extension.ExitError";
-    return reply_status_ok(c);
-}
-
-const char *lbox_rapi_extension_exit_type(struct lbox_rapi *api, const char *name)
-{
-    const char *type = "Extension.Crash";
-    pthread_mutex_lock(&api->lock);
-    for (size_t i = 0; i < api->st.n_ext; i++)
-        if (!strcmp(api->st.ext[i].name, name) && api->st.ext[i].exit_type)
-            type = api->st.ext[i].exit_type;
-    pthread_mutex_unlock(&api->lock);
-    return type;
-}
-
-/* RAPID's name for where a registered extension stands (core/agentstate names). */
-static const char *ext_state_name(const struct lbox_ext_state *e)
-{
-    if (e->exit_type)
-        return !strcmp(e->exit_type, "Extension.InitError") ? "InitError" : "ExitError";
-    switch (e->phase) {
-    case LBOX_EXT_REGISTERED: return "Registered";
-    case LBOX_EXT_READY: return "Ready";
-    default: return "Running";
-    }
-}
-
-static void put_extension_line(FILE *f, const char *name, const char *state,
-                               const struct lbox_ext_state *e)
-{
-    bool invoke = e && e->wants_invoke, shutdown = e && e->wants_shutdown;
-    fprintf(f, "EXTENSION\tName: %s\tState: %s\tEvents: [%s%s%s]\n", name, state,
-            invoke ? "INVOKE" : "", invoke && shutdown ? ", " : "", shutdown ? "SHUTDOWN" : "");
-}
-
-char *lbox_rapi_extension_lines(struct lbox_rapi *api, const char *launch_failed)
-{
-    char *text = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&text, &len);
-    if (!f)
-        return NULL;
-    pthread_mutex_lock(&api->lock);
-    /* External ones in the order they were started (up to the one that could not be),
-     * then the internal ones, as RAPID lists its agents. */
-    for (size_t i = 0; i < api->n_external; i++) {
-        if (launch_failed && !strcmp(api->external[i], launch_failed))
-            break;
-        const struct lbox_ext_state *e = NULL;
-        for (size_t k = 0; k < api->st.n_ext && !e; k++)
-            if (!strcmp(api->st.ext[k].name, api->external[i]))
-                e = &api->st.ext[k];
-        put_extension_line(f, api->external[i], e ? ext_state_name(e) : "Started", e);
-    }
-    if (launch_failed)
-        put_extension_line(f, launch_failed, "LaunchError", NULL);
-    for (size_t k = 0; k < api->st.n_ext; k++)
-        if (!is_external(api, api->st.ext[k].name))
-            put_extension_line(f, api->st.ext[k].name, ext_state_name(&api->st.ext[k]),
-                               &api->st.ext[k]);
-    pthread_mutex_unlock(&api->lock);
-    fclose(f);
-    if (len == 0) {
-        free(text);
-        return NULL;
-    }
-    return text;
-}
-
-bool lbox_rapi_extension_wants_shutdown(struct lbox_rapi *api, const char *name)
-{
-    bool yes = false;
-    pthread_mutex_lock(&api->lock);
-    for (size_t i = 0; i < api->st.n_ext; i++)
-        if (!strcmp(api->st.ext[i].name, name))
-            yes = api->st.ext[i].wants_shutdown;
-    pthread_mutex_unlock(&api->lock);
-    return yes;
+    res->error_type = xstrdup_or_null(rapi_header(c, "Lambda-Runtime-Function-Error-Type"));
+    rapi_wake(api);
+    return rapi_reply_status_ok(c);
 }
 
 /* ---- the MHD callbacks -------------------------------------------------------------------- */
@@ -939,7 +488,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         rq->route = route_of(url, method, rq);
         *con_cls = rq;
         if (rq->route == R_RESPONSE) {
-            const char *mode = header(c, "Lambda-Runtime-Function-Response-Mode");
+            const char *mode = rapi_header(c, "Lambda-Runtime-Function-Response-Mode");
             if (mode && strcmp(mode, "streaming") != 0)
                 rq->bad_mode = true;
             else if (mode) {
@@ -984,18 +533,19 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     case R_RESPONSE:
     case R_ERROR: ret = handle_answer(api, c, rq); break;
     case R_INIT_ERROR: ret = handle_init_error(api, c, rq); break;
-    case R_EXT_REGISTER: ret = handle_ext_register(api, c, rq); break;
-    case R_EXT_NEXT: ret = handle_ext_next(api, c, rq); break;
+    case R_EXT_REGISTER: ret = rapi_ext_register(api, c, rq); break;
+    case R_EXT_NEXT: ret = rapi_ext_next(api, c, rq); break;
     case R_EXT_INIT_ERROR:
-    case R_EXT_EXIT_ERROR: ret = handle_ext_error(api, c, rq); break;
+    case R_EXT_EXIT_ERROR: ret = rapi_ext_error(api, c, rq); break;
     /* Go's type for a body it sniffs as text: RAPID's ping sets none. */
-    case R_PING: ret = reply(c, MHD_HTTP_OK, "text/plain; charset=utf-8", "pong", 4); break;
+    case R_PING: ret = rapi_reply(c, MHD_HTTP_OK, "text/plain; charset=utf-8", "pong", 4); break;
     case R_LOGS:
-        ret = reply_error(c, MHD_HTTP_ACCEPTED, "Logs.NotSupported", "Logs API is not supported");
+        ret = rapi_reply_error(c, MHD_HTTP_ACCEPTED, "Logs.NotSupported",
+                               "Logs API is not supported");
         break;
     case R_TELEMETRY:
-        ret = reply_error(c, MHD_HTTP_ACCEPTED, "Telemetry.NotSupported",
-                          "Telemetry API is not supported");
+        ret = rapi_reply_error(c, MHD_HTTP_ACCEPTED, "Telemetry.NotSupported",
+                               "Telemetry API is not supported");
         break;
     case R_BAD_METHOD: ret = reply_bad_method(c, rq->allow); break;
     default: ret = reply_not_found(c); break;
@@ -1024,7 +574,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
         lbox_rs_stream_end(&api->st);
         set_platform_error(&api->result, "Runtime.TruncatedResponse",
                            "Response stream was truncated");
-        wake(api);
+        rapi_wake(api);
     }
     /* So does a buffered one for the current invoke: RAPID reads a body cut short as its
      * response (TruncatedHTTPRequest, to a runtime that can no longer hear it) and the
@@ -1034,7 +584,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
         lbox_rs_response(&api->st, rq->id) == LBOX_RS_OK) {
         set_platform_error(&api->result, "Runtime.TruncatedResponse",
                            "Response payload was truncated");
-        wake(api);
+        rapi_wake(api);
     }
     pthread_mutex_unlock(&api->lock);
     drop_body(api, rq);
@@ -1054,7 +604,7 @@ static enum MHD_Result accept_peer(void *cls, const struct sockaddr *addr, sockl
 static void resume(struct MHD_Connection **slot)
 {
     if (*slot) {
-        mhd->resume_connection(*slot);
+        rapi_mhd->resume_connection(*slot);
         *slot = NULL;
     }
 }
@@ -1074,7 +624,7 @@ void lbox_rapi_prepare(void)
 int lbox_rapi_start(int listen_fd, const struct lbox_rapi_config *cfg, struct lbox_rapi **out,
                     struct lbox_error *err)
 {
-    if (!(mhd = lbox_mhd_api(err)))
+    if (!(rapi_mhd = lbox_mhd_api(err)))
         return -1;
     struct lbox_rapi *api = lbox_xcalloc(1, sizeof *api);
     api->listen_fd = listen_fd;
@@ -1097,12 +647,12 @@ int lbox_rapi_start(int listen_fd, const struct lbox_rapi_config *cfg, struct lb
      * up to 1 MB, as in RAPID (Go's default): the runtime repeats an error's message in
      * its X-Ray cause header, and a long one must still reach the invoker as the
      * function's error. The pool is mapped lazily, so it costs only what is used. */
-    api->daemon = mhd->start_daemon(
+    api->daemon = rapi_mhd->start_daemon(
         MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_ALLOW_SUSPEND_RESUME, 0,
-        cfg->peer_ok ? accept_peer : NULL, api, on_request, api, MHD_OPTION_LISTEN_SOCKET, listen_fd, MHD_OPTION_NOTIFY_COMPLETED,
-        on_completed, api, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)0,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned)LBOX_RAPI_CONNECTIONS, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-        (size_t)LBOX_RAPI_CONNECTION_MEMORY, MHD_OPTION_END);
+        cfg->peer_ok ? accept_peer : NULL, api, on_request, api, MHD_OPTION_LISTEN_SOCKET,
+        listen_fd, MHD_OPTION_NOTIFY_COMPLETED, on_completed, api, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned)0, MHD_OPTION_CONNECTION_LIMIT, (unsigned)LBOX_RAPI_CONNECTIONS,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)LBOX_RAPI_CONNECTION_MEMORY, MHD_OPTION_END);
     if (!api->daemon) {
         lbox_err(err, LBOX_E_SYS,
                  "Runtime API: libmicrohttpd could not serve on the sandbox's socket (fd %d)",
@@ -1157,7 +707,7 @@ void lbox_rapi_stop(struct lbox_rapi *api)
     while (api->suspended && pthread_cond_timedwait(&api->resumed, &api->lock, &limit) == 0)
         ;
     pthread_mutex_unlock(&api->lock);
-    mhd->stop_daemon(api->daemon);
+    rapi_mhd->stop_daemon(api->daemon);
     close(api->wake_fd);
     free_invoke(api);
     free(api->ext_shutdown_event);

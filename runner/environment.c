@@ -1,7 +1,10 @@
+/* One Lambda execution environment: created with its sandbox and Runtime API, initialised
+ * on the first invoke (or ahead, --prewarm), invoked event after event, reset after a
+ * timeout or a crash, and destroyed. Its processes are in env_processes.c, its log in
+ * env_log.c. */
 #include "environment.h"
 
 #include <ctype.h>
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
@@ -12,12 +15,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "common/fsutil.h"
+#include "env_internal.h"
 #include "env_vars.h"
 #include "ids.h"
 #include "log_stream.h"
@@ -28,19 +31,6 @@
 /* The sandbox's hostname: Lambda's environments answer with their link-local address, and
  * the host's own name stays outside. */
 #define LAMBDA_HOSTNAME "169.254.100.1"
-
-#define SHUTDOWN_BUDGET_MS 2000
-/* The part of it the runtime has to exit after SIGTERM before extensions hear SHUTDOWN (RAPID
- * gives it 30%, rapid/shutdown.go). */
-#define RUNTIME_SHUTDOWN_MS (SHUTDOWN_BUDGET_MS * 3 / 10)
-
-/* An external extension's process. The sandbox's pid 1 reports its end as it reports the
- * runtime's: an end outside a shutdown is Lambda's Extension.Crash. */
-struct ext_proc {
-    char name[64];
-    pid_t pid;              /* host pid, leader of its process group */
-    bool gone;
-};
 
 enum init_end { INIT_OK, INIT_FAILED, INIT_EXITED, INIT_EXT_FAILED, INIT_TIMED_OUT };
 
@@ -53,479 +43,6 @@ struct init_failure {
     const char *ext_type;           /* INIT_EXT_FAILED: Extension.Crash or .LaunchError */
     char what[512];                 /* ... and what happened */
 };
-
-struct lbox_env {
-    struct lbox_env_config cfg;
-    char *rootfs, *arch, *qemu, *name, *version, *arn, *handler;
-    struct lbox_strv envp, ext_envp;
-    struct lbox_sandbox *sb;
-    uint16_t api_port;        /* the Runtime API's port (with the host's network, on its loopback) */
-    struct lbox_rapi *api;
-    /* The function's output: stdout and stderr of every process (one pipe), and the
-     * runtime's console records, written synchronously to its telemetry pipe (fd 3). */
-    int log_rd, log_wr, tele_rd, tele_wr;
-    struct lbox_log_stream out, tele;
-    int64_t out_seen_ns;    /* when stdout last gave output */
-    /* Where the log (one output for both streams and the platform lines) stands: which
-     * source wrote last (0 lbox, 1 stdout, 2 telemetry), and whether it left a line open. */
-    int log_src;
-    bool log_mid_line;
-    bool running;           /* a runtime process was started and not killed */
-    bool initialized;       /* ... and finished its init */
-    bool init_phase_done;   /* the environment's first init (its init phase) was tried */
-    double init_ms;         /* last init's duration */
-    pid_t runtime_pid;      /* host pid, leader of the runtime's process group */
-    bool runtime_exited;    /* ... and it has exited (runtime_wstatus says how) */
-    int runtime_wstatus;
-    struct ext_proc *ext;   /* the external extensions started with it */
-    size_t n_ext;
-    char launch_failed[64]; /* the extension that could not be started ("" none) */
-    char crashed_ext[64];   /* the first extension that exited outside a shutdown ("" none) */
-    int crashed_wstatus;    /* ... how it ended (-1: not known) */
-    bool shutting_down;     /* SIGTERM or SHUTDOWN sent: exits are expected now */
-};
-
-static int64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-static int64_t epoch_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* Every write to the log: a source that takes over from another one that left a line
- * open starts a new line, so that output of one never lands inside a line of the other. */
-static void log_from(struct lbox_env *env, int src, const char *data, size_t len)
-{
-    if (len == 0 || !env->cfg.log)
-        return;
-    if (env->log_mid_line && env->log_src != src)
-        env->cfg.log(env->cfg.log_ctx, "\n", 1);
-    env->cfg.log(env->cfg.log_ctx, data, len);
-    env->log_src = src;
-    env->log_mid_line = data[len - 1] != '\n';
-}
-
-static void from_stdout(void *ctx, const char *data, size_t len) { log_from(ctx, 1, data, len); }
-static void from_telemetry(void *ctx, const char *data, size_t len) { log_from(ctx, 2, data, len); }
-
-/* Passes on the streams' unfinished lines and ends the log's line, if open. */
-static void end_log_line(struct lbox_env *env)
-{
-    lbox_log_stream_flush(&env->out);
-    lbox_log_stream_flush(&env->tele);
-    if (env->log_mid_line)
-        log_from(env, env->log_src, "\n", 1);
-}
-
-/* A platform line (START, END, REPORT, ...) starts a line of its own. */
-static void emit(struct lbox_env *env, char *line)
-{
-    end_log_line(env);
-    log_from(env, 0, line, strlen(line));
-    free(line);
-}
-
-/* Reads what one pipe holds, up to 4 MB; true if it held anything. */
-static bool drain_pipe(int fd, struct lbox_log_stream *ls)
-{
-    char buf[65536];
-    bool any = false;
-    for (int i = 0; fd >= 0 && i < 64; i++) {
-        ssize_t n = read(fd, buf, sizeof buf);
-        if (n <= 0)
-            break; /* EAGAIN: all read */
-        lbox_log_stream_feed(ls, buf, (size_t)n);
-        any = true;
-    }
-    return any;
-}
-
-/* Passes on the function's output. The console records come first: the runtime wrote them
- * before it answered, so they belong before END; a record cut by the 4 MB bound gets a
- * moment to finish before stdout has its turn (never more: a fake header on fd 3 must not
- * stop stdout). Bounded, so a function that never stops writing cannot keep the runner
- * from looking at its deadline. */
-static bool drain_logs(struct lbox_env *env)
-{
-    bool any = drain_pipe(env->tele_rd, &env->tele);
-    for (int i = 0; i < 4 && lbox_log_stream_mid_record(&env->tele); i++) {
-        struct pollfd p = {.fd = env->tele_rd, .events = POLLIN};
-        if (poll(&p, 1, 5) <= 0) /* the runtime writes header and message back to back */
-            break;
-        any |= drain_pipe(env->tele_rd, &env->tele);
-    }
-    if (drain_pipe(env->log_rd, &env->out)) {
-        env->out_seen_ns = now_ns();
-        any = true;
-    }
-    return any;
-}
-
-/* ---- watching the processes ---------------------------------------------------------------- */
-
-/* Whether the runtime has exited (remembered: the sandbox tells it once). */
-static bool runtime_gone(struct lbox_env *env)
-{
-    struct lbox_error perr = {0};
-    if (env->running && !env->runtime_exited &&
-        lbox_sandbox_poll_exit(env->sb, &env->runtime_wstatus, &perr) == 1)
-        env->runtime_exited = true;
-    return env->runtime_exited;
-}
-
-/* Notes the extensions whose process has ended; true when one has crashed, i.e. ended while
- * nobody asked it to. One pid 1 no longer knows of (it died with everything) is gone too. */
-static bool extension_crashed(struct lbox_env *env)
-{
-    for (size_t i = 0; i < env->n_ext; i++) {
-        struct ext_proc *e = &env->ext[i];
-        int wstatus = -1;
-        if (e->gone || e->pid <= 0 || lbox_sandbox_exit_status(env->sb, e->pid, &wstatus) == 0)
-            continue;
-        e->gone = true;
-        if (!env->shutting_down && !env->crashed_ext[0]) {
-            snprintf(env->crashed_ext, sizeof env->crashed_ext, "%s", e->name);
-            env->crashed_wstatus = wstatus;
-        }
-    }
-    return env->crashed_ext[0] != 0;
-}
-
-static bool extensions_all_gone(const struct lbox_env *env)
-{
-    for (size_t i = 0; i < env->n_ext; i++)
-        if (!env->ext[i].gone)
-            return false;
-    return true;
-}
-
-static void forget_extensions(struct lbox_env *env)
-{
-    free(env->ext);
-    env->ext = NULL;
-    env->n_ext = 0;
-    env->crashed_ext[0] = 0;
-}
-
-/* ---- waiting -------------------------------------------------------------------------------- */
-
-/* W_EXIT: the runtime exited; W_EXT_EXIT: an extension crashed. Neither ends a wait during a
- * shutdown, where exits are what is waited for. */
-enum wait_end { W_COND, W_EXIT, W_EXT_EXIT, W_TIMEOUT };
-
-typedef bool (*status_pred)(struct lbox_env *env, const struct lbox_rapi_status *st);
-
-static bool init_over(struct lbox_env *env, const struct lbox_rapi_status *st)
-{
-    (void)env;
-    return st->init_done || st->init_error;
-}
-
-static bool invoke_over(struct lbox_env *env, const struct lbox_rapi_status *st)
-{
-    (void)env;
-    return st->invoke_done;
-}
-
-static bool runtime_waiting(struct lbox_env *env, const struct lbox_rapi_status *st)
-{
-    (void)env;
-    return st->runtime_waiting;
-}
-
-/* Extension init comes first: every started extension has registered. */
-static bool extensions_registered(struct lbox_env *env, const struct lbox_rapi_status *st)
-{
-    return st->n_extensions >= env->n_ext;
-}
-
-static bool runtime_down(struct lbox_env *env, const struct lbox_rapi_status *st)
-{
-    (void)st;
-    return !env->running || runtime_gone(env);
-}
-
-/* After SHUTDOWN, extensions are done once they have exited, as RAPID waits for; one that
- * asks for another event instead (or never subscribed to SHUTDOWN) has nothing left to do. */
-static bool extensions_done(struct lbox_env *env, const struct lbox_rapi_status *st)
-{
-    extension_crashed(env);
-    return st->extensions_idle || extensions_all_gone(env);
-}
-
-/* The fds a wait wakes up for: the Runtime API's state, the output pipes, and pid 1's exit
- * reports while the runtime or an extension may still end. Returns how many it filled. */
-static nfds_t wait_fds(struct lbox_env *env, struct pollfd *p)
-{
-    bool watched = env->running && !env->runtime_exited;
-    for (size_t i = 0; i < env->n_ext; i++)
-        watched = watched || (!env->ext[i].gone && env->ext[i].pid > 0);
-    nfds_t n = 0;
-    int fds[] = {lbox_rapi_wait_fd(env->api), env->log_rd, env->tele_rd,
-                 watched ? lbox_sandbox_exit_fd(env->sb) : -1};
-    for (size_t i = 0; i < sizeof fds / sizeof *fds; i++)
-        if (fds[i] >= 0)
-            p[n++] = (struct pollfd){.fd = fds[i], .events = POLLIN};
-    return n;
-}
-
-/* Waits until pred holds, the runtime exits, an extension crashes, or the deadline passes,
- * forwarding the function's output meanwhile. */
-static enum wait_end wait_for(struct lbox_env *env, status_pred pred, int64_t deadline_ns)
-{
-    struct pollfd p[4];
-    enum wait_end end;
-    for (;;) {
-        drain_logs(env);
-        lbox_rapi_clear_wait(env->api);
-        struct lbox_rapi_status st;
-        lbox_rapi_status(env->api, &st);
-        if (pred(env, &st)) {
-            end = W_COND;
-            break;
-        }
-        bool exited = runtime_gone(env), crashed = extension_crashed(env);
-        if (!env->shutting_down && (exited || crashed)) {
-            /* An answer posted just before exiting still counts. */
-            drain_logs(env);
-            lbox_rapi_status(env->api, &st);
-            end = pred(env, &st) ? W_COND : exited ? W_EXIT : W_EXT_EXIT;
-            break;
-        }
-        int64_t left = deadline_ns - now_ns();
-        if (left <= 0) {
-            end = W_TIMEOUT;
-            break;
-        }
-        int ms = (int)(left / 1000000) + 1;
-        if (lbox_sandbox_exit_fd(env->sb) < 0 && ms > 50)
-            ms = 50; /* no exit fd: look at the process regularly */
-        poll(p, wait_fds(env, p), ms);
-    }
-    return end;
-}
-
-/* ---- starting and stopping the runtime ---------------------------------------------------- */
-
-/* tele_fd: the telemetry pipe for the runtime, -1 for an extension. */
-static int exec_in_sandbox(struct lbox_env *env, const char *path, char *const *envp,
-                           int tele_fd, pid_t *pid, struct lbox_error *err)
-{
-    const char *argv[] = {path, NULL};
-    return lbox_sandbox_exec_fd3(env->sb, argv, (const char *const *)envp, "/var/task",
-                                 env->log_wr, env->log_wr, tele_fd, pid, err);
-}
-
-/* RAPID starts every entry of /opt/extensions that is not a directory (os.ReadDir: dot
- * files too, in byte order), so a file that is not executable fails the init there. */
-static int filter_dots(const struct dirent *d)
-{
-    return strcmp(d->d_name, ".") && strcmp(d->d_name, "..");
-}
-
-static bool is_directory(const char *dir, const struct dirent *d)
-{
-    if (d->d_type != DT_UNKNOWN)
-        return d->d_type == DT_DIR;
-    char *path = lbox_path_join(dir, d->d_name);
-    struct stat sb;
-    bool yes = lstat(path, &sb) == 0 && S_ISDIR(sb.st_mode);
-    free(path);
-    return yes;
-}
-
-static int by_bytes(const struct dirent **a, const struct dirent **b)
-{
-    return strcmp((*a)->d_name, (*b)->d_name);
-}
-
-/* An extension that cannot be started, said as RAPID's Go supervisor says it ("fork/exec
- * /opt/extensions/x: permission denied"); lbox's own message when it failed elsewhere. */
-static void launch_error(struct lbox_env *env, const char *path, struct lbox_error *err)
-{
-    int e = lbox_sandbox_last_exec_errno(env->sb);
-    if (!e)
-        return;
-    char why[128];
-    snprintf(why, sizeof why, "%s", strerror(e));
-    why[0] = (char)tolower((unsigned char)why[0]); /* Go's errno strings are lower case */
-    lbox_err(err, LBOX_E_INVAL, "fork/exec %s: %s", path, why);
-}
-
-static int start_extension(struct lbox_env *env, const char *name, struct lbox_error *err)
-{
-    char *inside = lbox_strdupf("/opt/extensions/%s", name);
-    pid_t pid = 0;
-    int r = exec_in_sandbox(env, inside, env->ext_envp.v, -1, &pid, err);
-    if (r < 0)
-        launch_error(env, inside, err);
-    if (r == 0) {
-        struct ext_proc *e = &env->ext[env->n_ext++];
-        snprintf(e->name, sizeof e->name, "%s", name);
-        e->pid = pid;
-        e->gone = false;
-    }
-    free(inside);
-    return r;
-}
-
-/* External extensions: executables in /opt/extensions, started before the runtime. */
-static int start_extensions(struct lbox_env *env, struct lbox_error *err)
-{
-    char *off = lbox_path_join(env->rootfs, "opt/disable-extensions-jwigqn8j");
-    bool disabled = access(off, F_OK) == 0;
-    free(off);
-    if (disabled)
-        return 0;
-    char *dir = lbox_path_join(env->rootfs, "opt/extensions");
-    struct dirent **names = NULL;
-    int n = scandir(dir, &names, filter_dots, by_bytes);
-    const char **run = lbox_xcalloc(n > 0 ? (size_t)n : 1, sizeof *run);
-    size_t n_run = 0;
-    for (int i = 0; i < n; i++)
-        if (!is_directory(dir, names[i]))
-            run[n_run++] = names[i]->d_name;
-    /* Known before they start: by name, they are the external extensions. */
-    lbox_rapi_set_external_extensions(env->api, run, n_run);
-    forget_extensions(env);
-    env->ext = lbox_xcalloc(n_run ? n_run : 1, sizeof *env->ext);
-    int r = 0;
-    env->launch_failed[0] = 0;
-    for (size_t i = 0; i < n_run && r == 0; i++) {
-        /* RAPID starts ten, then fails the init on the eleventh, before starting it. */
-        if (i == LBOX_MAX_EXTENSIONS)
-            r = lbox_err(err, LBOX_E_LIMIT, "ErrTooManyExtensions");
-        else
-            r = start_extension(env, run[i], err);
-        if (r < 0)
-            snprintf(env->launch_failed, sizeof env->launch_failed, "%s", run[i]);
-    }
-    free(run);
-    for (int i = 0; i < n; i++)
-        free(names[i]);
-    free(names);
-    free(dir);
-    return r;
-}
-
-/* The runtime's entry point: a managed Node.js runtime starts /var/runtime/bootstrap; an
- * image without one may bring its own (custom runtime order). */
-static const char *bootstrap_path(struct lbox_env *env)
-{
-    static const char *const candidates[] = {"/var/runtime/bootstrap", "/var/task/bootstrap",
-                                             "/opt/bootstrap"};
-    for (size_t i = 0; i < sizeof candidates / sizeof *candidates; i++) {
-        char *host = lbox_path_join(env->rootfs, candidates[i] + 1);
-        bool ok = access(host, F_OK) == 0;
-        free(host);
-        if (ok)
-            return candidates[i];
-    }
-    return NULL;
-}
-
-static int start_runtime(struct lbox_env *env, struct lbox_error *err)
-{
-    const char *boot = bootstrap_path(env);
-    if (!boot)
-        return lbox_err(err, LBOX_E_NOTFOUND,
-                        "the image %s has no /var/runtime/bootstrap (nor /var/task/bootstrap, "
-                        "/opt/bootstrap): rebuild it with `lbox build`",
-                        env->rootfs);
-    if (exec_in_sandbox(env, boot, env->envp.v, env->tele_wr, &env->runtime_pid, err) < 0)
-        return lbox_err_prefix(err, "starting %s", boot);
-    env->running = true;
-    env->initialized = false;
-    env->runtime_exited = false;
-    return 0;
-}
-
-/* Lambda's reset: every process goes (SIGKILL), /tmp stays, the next invoke inits again. */
-static void kill_runtime(struct lbox_env *env)
-{
-    struct lbox_error err = {0};
-    if (env->running || env->n_ext)
-        lbox_sandbox_kill_procs(env->sb, &err);
-    drain_logs(env);
-    lbox_rapi_reset(env->api);
-    forget_extensions(env);
-    env->running = false;
-    env->initialized = false;
-    env->runtime_exited = false;
-    env->shutting_down = false;
-}
-
-/* Signals the runtime's process group, through pid 1 (lbox_sandbox_signal: never a process
- * that got its pid after it). */
-static void signal_runtime(struct lbox_env *env, int sig)
-{
-    if (env->running && env->runtime_pid > 0 && !runtime_gone(env))
-        lbox_sandbox_signal(env->sb, env->runtime_pid, sig, NULL);
-}
-
-/* RAPID kills the process group of each extension that did not subscribe to SHUTDOWN (or
- * never registered) when SHUTDOWN goes out: only the subscribers are waited for. */
-static void kill_unsubscribed_extensions(struct lbox_env *env)
-{
-    extension_crashed(env); /* notes the ones already gone */
-    for (size_t i = 0; i < env->n_ext; i++) {
-        struct ext_proc *e = &env->ext[i];
-        if (!e->gone && e->pid > 0 && !lbox_rapi_extension_wants_shutdown(env->api, e->name))
-            lbox_sandbox_signal(env->sb, e->pid, SIGKILL, NULL);
-    }
-}
-
-/* Lambda's shutdown (also its reset after a timeout or failure), as RAPID does it: with no
- * extension registered nothing is asked; otherwise the runtime gets SIGTERM and its share of
- * the budget to exit (SIGKILL after), then SHUTDOWN goes to the extensions, which have until
- * the deadline to exit. Whatever is left is for the caller to kill. */
-static void shut_down(struct lbox_env *env, const char *reason)
-{
-    struct lbox_rapi_status st;
-    lbox_rapi_status(env->api, &st);
-    if (st.n_extensions == 0)
-        return;
-    int64_t start = now_ns(), deadline_ms = epoch_ms() + SHUTDOWN_BUDGET_MS;
-    env->shutting_down = true;
-    signal_runtime(env, SIGTERM);
-    wait_for(env, runtime_down, start + (int64_t)RUNTIME_SHUTDOWN_MS * 1000000);
-    signal_runtime(env, SIGKILL);
-    lbox_rapi_shutdown(env->api, reason, deadline_ms);
-    kill_unsubscribed_extensions(env);
-    wait_for(env, extensions_done, start + (int64_t)SHUTDOWN_BUDGET_MS * 1000000);
-}
-
-/* A reset: shut down, then kill what is left. */
-static void reset(struct lbox_env *env, const char *reason)
-{
-    shut_down(env, reason);
-    kill_runtime(env);
-}
-
-/* Lambda's extension init comes before the runtime's: every started extension registers
- * (until the init deadline) before the runtime starts. An extension that cannot be started
- * fails the init as on Lambda (Extension.LaunchError, said in *launch), not lbox. */
-static int start_processes(struct lbox_env *env, int64_t deadline_ns, enum wait_end *w,
-                           struct lbox_error *launch, struct lbox_error *err)
-{
-    lbox_rapi_reset(env->api);
-    lbox_sandbox_memory_peak_reset(env->sb);
-    *w = W_COND;
-    if (start_extensions(env, launch) < 0)
-        return 0;
-    if (env->n_ext)
-        *w = wait_for(env, extensions_registered, deadline_ns);
-    if (*w == W_COND && start_runtime(env, err) < 0)
-        return -1;
-    return 0;
-}
 
 /* RAPID's message is how the extension ended, as Go's exec says it ("exit status 3",
  * "signal: killed"), and "exit code 0" for a clean exit. */
@@ -571,26 +88,26 @@ static int do_init(struct lbox_env *env, int64_t limit_ms, struct init_failure *
     int64_t start = now_ns(), deadline = start + limit_ms * 1000000;
     enum wait_end w;
     struct lbox_error launch = {0};
-    if (start_processes(env, deadline, &w, &launch, err) < 0) {
-        kill_runtime(env);
+    if (env_start_processes(env, deadline, &w, &launch, err) < 0) {
+        env_kill_runtime(env);
         return -1;
     }
     if (w == W_COND && !launch.msg[0])
-        w = wait_for(env, init_over, deadline);
+        w = env_wait_for(env, env_init_over, deadline);
     env->init_ms = f->ms = (double)(now_ns() - start) / 1e6;
     f->end = launch.msg[0] ? INIT_EXT_FAILED
                            : init_end_of(w, lbox_rapi_take_init_error(env->api, &f->error));
     /* Lambda logs where each extension stands once the init is over, however it ended. */
     char *lines = lbox_rapi_extension_lines(env->api, launch.msg[0] ? env->launch_failed : NULL);
-    drain_logs(env);
+    env_drain_logs(env);
     if (lines)
-        emit(env, lines);
+        env_emit(env, lines);
     if (f->end == INIT_OK) {
         env->initialized = true;
         return 0;
     }
     note_init_failure(env, f, &launch);
-    reset(env, f->end == INIT_TIMED_OUT ? "timeout" : "failure");
+    env_reset(env, f->end == INIT_TIMED_OUT ? "timeout" : "failure");
     return 0;
 }
 
@@ -608,8 +125,8 @@ static const char *init_error_type(const struct init_failure *f)
 /* Lambda's line for a failed init: in its init phase, or in the retry inside an invoke. */
 static void init_report(struct lbox_env *env, const struct init_failure *f, const char *phase)
 {
-    emit(env, lbox_report_init_line(f->ms, phase, f->end == INIT_TIMED_OUT ? "timeout" : "error",
-                                    init_error_type(f)));
+    const char *status = f->end == INIT_TIMED_OUT ? "timeout" : "error";
+    env_emit(env, lbox_report_init_line(f->ms, phase, status, init_error_type(f)));
 }
 
 static int64_t init_limit_ms(const struct lbox_env *env)
@@ -671,8 +188,8 @@ int lbox_env_create(const struct lbox_env_config *cfg, struct lbox_env **out,
     env->arn = lbox_xstrdup(cfg->function_arn ? cfg->function_arn : "");
     env->handler = lbox_xstrdup(cfg->handler ? cfg->handler : "index.handler");
     env->log_rd = env->log_wr = env->tele_rd = env->tele_wr = -1;
-    lbox_log_stream_init(&env->out, LBOX_LOG_LINES, from_stdout, env);
-    lbox_log_stream_init(&env->tele, LBOX_LOG_FRAMES, from_telemetry, env);
+    lbox_log_stream_init(&env->out, LBOX_LOG_LINES, env_log_from_stdout, env);
+    lbox_log_stream_init(&env->tele, LBOX_LOG_FRAMES, env_log_from_telemetry, env);
     for (char *const *e = cfg->envp; e && *e; e++) {
         const char *eq = strchr(*e, '=');
         if (!eq)
@@ -771,7 +288,7 @@ static void set_platform_error(struct lbox_env *env, struct lbox_invoke_result *
     char msg[640];
     snprintf(msg, sizeof msg, "RequestId: %s Error: %.560s", res->request_id, what);
     set_error(res, LBOX_INVOKE_FUNCTION_ERROR, type, msg);
-    emit(env, lbox_strdupf("%s\n%s\n", msg, type));
+    env_emit(env, lbox_strdupf("%s\n%s\n", msg, type));
     res->report_status = "error";
     snprintf(res->report_error_type, sizeof res->report_error_type, "%s", type);
 }
@@ -832,8 +349,8 @@ static void measure(struct lbox_env *env, struct lbox_invoke_result *res, int64_
 static void report(struct lbox_env *env, struct lbox_invoke_result *res, uint64_t peak,
                    double timed_out_after)
 {
-    drain_logs(env);
-    emit(env, lbox_report_end(res->request_id));
+    env_drain_logs(env);
+    env_emit(env, lbox_report_end(res->request_id));
     struct lbox_report rep = {.request_id = res->request_id, .duration_ms = res->duration_ms,
                               .memory_mb = env->cfg.memory_mb, .max_memory_bytes = peak,
                               .init_duration_ms = res->init_duration_ms,
@@ -843,9 +360,9 @@ static void report(struct lbox_env *env, struct lbox_invoke_result *res, uint64_
                               .billed_cap_ms = timed_out_after > 0
                                                    ? (uint64_t)env->cfg.timeout_s * 1000
                                                    : 0};
-    emit(env, lbox_report_line(&rep));
+    env_emit(env, lbox_report_line(&rep));
     if (timed_out_after > 0)
-        emit(env, lbox_report_timeout_line(res->request_id, timed_out_after));
+        env_emit(env, lbox_report_timeout_line(res->request_id, timed_out_after));
 }
 
 static void finish(struct lbox_env *env, struct lbox_invoke_result *res, int64_t started,
@@ -872,13 +389,13 @@ static void reset_if_failed(struct lbox_env *env, int64_t deadline_ns)
 {
     if (!env->running)
         return;
-    bool failed = runtime_gone(env) || extension_crashed(env);
+    bool failed = env_runtime_gone(env) || env_extension_crashed(env);
     if (!failed && env->initialized) {
-        enum wait_end w = wait_for(env, runtime_waiting, deadline_ns);
+        enum wait_end w = env_wait_for(env, env_runtime_waiting, deadline_ns);
         failed = w == W_EXIT || w == W_EXT_EXIT;
     }
     if (failed)
-        reset(env, "failure");
+        env_reset(env, "failure");
 }
 
 /* Initialises when needed, as Lambda does. The environment's first init is its init phase
@@ -933,7 +450,7 @@ static void init_failure_result(struct lbox_env *env, struct lbox_invoke_result 
         const char *type = init_error_type(f);
         res->report_status = "error";
         snprintf(res->report_error_type, sizeof res->report_error_type, "%s", type);
-        emit(env, lbox_strdupf("Unknown application error occurred\n%s\n", type));
+        env_emit(env, lbox_strdupf("Unknown application error occurred\n%s\n", type));
         f->error.kind = LBOX_RESULT_ERROR;
         take_answer(res, &f->error);
     } else if (f->end == INIT_EXITED) {
@@ -970,7 +487,7 @@ static void failed_invoke_result(struct lbox_env *env, struct lbox_invoke_result
     }
     uint64_t peak;
     measure(env, res, invoke_start, secs, &peak);
-    reset(env, w == W_TIMEOUT ? "timeout" : "failure");
+    env_reset(env, w == W_TIMEOUT ? "timeout" : "failure");
     report(env, res, peak, secs);
 }
 
@@ -983,11 +500,11 @@ static void answered_invoke_result(struct lbox_env *env, struct lbox_invoke_resu
 {
     enum wait_end w = W_COND;
     if (res->status == LBOX_INVOKE_FUNCTION_ERROR)
-        w = wait_for(env, runtime_waiting, deadline_ns);
+        w = env_wait_for(env, env_runtime_waiting, deadline_ns);
     uint64_t peak;
     measure(env, res, invoke_start, 0, &peak);
     if (w == W_EXIT || w == W_EXT_EXIT)
-        reset(env, "failure");
+        env_reset(env, "failure");
     report(env, res, peak, 0);
 }
 
@@ -1011,9 +528,9 @@ int lbox_env_invoke(struct lbox_env *env, const struct lbox_invoke_request *req,
     if (init_for_invoke(env, res, &f, &invoke_start, &suppressed, err) < 0)
         return -1;
 
-    drain_logs(env);
+    env_drain_logs(env);
     lbox_log_stream_resync(&env->tele);
-    emit(env, lbox_report_start(res->request_id, env->version));
+    env_emit(env, lbox_report_start(res->request_id, env->version));
     if (!suppressed)
         invoke_start = now_ns();
     if (f.end != INIT_OK) {
@@ -1032,10 +549,10 @@ int lbox_env_invoke(struct lbox_env *env, const struct lbox_invoke_request *req,
         .client_context = req->client_context, .cognito_identity = req->cognito_identity,
     };
     if (lbox_rapi_queue(env->api, &inv, err) < 0) {
-        kill_runtime(env);
+        env_kill_runtime(env);
         return -1;
     }
-    enum wait_end w = wait_for(env, invoke_over, deadline_ns);
+    enum wait_end w = env_wait_for(env, env_invoke_over, deadline_ns);
     struct lbox_rapi_result r = {0};
     if (w == W_COND && lbox_rapi_take_result(env->api, &r)) {
         take_answer(res, &r);
@@ -1057,8 +574,8 @@ static void destroy(struct lbox_env *env, bool exiting)
         return;
     if (env->sb && env->api) {
         /* A runtime or extension that died after the last invoke failed the environment. */
-        bool failed = env->running && (runtime_gone(env) || extension_crashed(env));
-        shut_down(env, failed ? "failure" : "spindown");
+        bool failed = env->running && (env_runtime_gone(env) || env_extension_crashed(env));
+        env_shut_down(env, failed ? "failure" : "spindown");
     }
     if (exiting) {
         /* The sandbox is killed last: its processes' exits (unmapping a node heap) then
@@ -1067,30 +584,30 @@ static void destroy(struct lbox_env *env, bool exiting)
          * sends it on after the answer) gets up to a second to arrive, as long as it
          * keeps coming; a quiet stdout costs no wait. The console records are all in
          * already: they are written before the answer. */
-        drain_logs(env);
+        env_drain_logs(env);
         int64_t start = now_ns();
         bool flowing = env->out_seen_ns && start - env->out_seen_ns < 100 * 1000000;
         while (flowing && now_ns() - start < 1000000000) {
             struct pollfd p = {.fd = env->log_rd, .events = POLLIN};
             flowing = poll(&p, 1, 20) > 0;
-            drain_logs(env);
+            env_drain_logs(env);
         }
         lbox_rapi_stop(env->api);
         lbox_sandbox_abandon(env->sb);
     } else {
         if (env->sb)
             lbox_sandbox_destroy(env->sb);
-        drain_logs(env);
+        env_drain_logs(env);
         lbox_rapi_stop(env->api);
     }
-    end_log_line(env);
+    env_end_log_line(env);
     lbox_log_stream_free(&env->out);
     lbox_log_stream_free(&env->tele);
     int fds[] = {env->log_rd, env->log_wr, env->tele_rd, env->tele_wr};
     for (size_t i = 0; i < sizeof fds / sizeof *fds; i++)
         if (fds[i] >= 0)
             close(fds[i]);
-    forget_extensions(env);
+    env_forget_extensions(env);
     lbox_strv_free(&env->envp);
     lbox_strv_free(&env->ext_envp);
     free(env->rootfs);

@@ -33,6 +33,14 @@
 #define LBOX_SANDBOX_NOFILE 1024
 #define LBOX_SANDBOX_NPROC 1024
 
+/* inotify for the whole sandbox. The kernel charges every instance and watch up the chain
+ * of user namespaces to the user who ran lbox (fs.inotify.max_user_instances, 128 by default,
+ * and max_user_watches), so without a cap of its own a function could take that user's
+ * whole budget, and root's services would lose inotify. A Node process needs one instance;
+ * 8192 watches was the kernel's per-user default for years. */
+#define LBOX_SANDBOX_INOTIFY_INSTANCES "32"
+#define LBOX_SANDBOX_INOTIFY_WATCHES "8192"
+
 /* Fixed fd numbers inside pid 1 (everything else is closed right after the clone). */
 #define LBOX_FD_CMD 3     /* SOCK_SEQPACKET to the runner: requests and replies */
 #define LBOX_FD_EVENT 4   /* SOCK_SEQPACKET to the runner: exit events, pid 1 -> runner only */

@@ -73,6 +73,21 @@ static int proc_mask(const char *path)
     return mount("/dev/null", path, NULL, MS_BIND, NULL);
 }
 
+/* Caps the sandbox's share of the invoking user's inotify budget: the limits in
+ * /proc/sys/user belong to pid 1's user namespace, where pid 1 holds CAP_SYS_RESOURCE, and
+ * bound everything the namespaces under it use. A kernel without them has no such chain. */
+static int cap_inotify(void)
+{
+    static const struct { const char *file, *value; } caps[] = {
+        {"proc/sys/user/max_inotify_instances", LBOX_SANDBOX_INOTIFY_INSTANCES},
+        {"proc/sys/user/max_inotify_watches", LBOX_SANDBOX_INOTIFY_WATCHES},
+    };
+    for (size_t i = 0; i < sizeof caps / sizeof caps[0]; i++)
+        if (lbox_write_text(caps[i].file, caps[i].value) < 0 && errno != ENOENT)
+            return -1;
+    return 0;
+}
+
 static int make_proc(const struct lbox_child_plan *plan, const char **what)
 {
     static const char *const covers[] = {"proc/sys", "proc/sysrq-trigger", "proc/irq",
@@ -87,6 +102,8 @@ static int make_proc(const struct lbox_child_plan *plan, const char **what)
     if (plan->qemu && plan->binfmt_private &&
         lbox_binfmt_register_private(plan, "proc/sys/fs/binfmt_misc", what) < 0)
         return -1;
+    if (cap_inotify() < 0)
+        FAIL("capping inotify in /proc/sys/user (max_inotify_instances, max_inotify_watches)");
     for (size_t i = 0; i < sizeof covers / sizeof covers[0]; i++)
         if (proc_cover(covers[i]) < 0)
             FAIL("read-only cover over /proc/sys, /proc/sysrq-trigger, /proc/irq, /proc/bus "

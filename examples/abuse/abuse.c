@@ -4,6 +4,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <linux/bpf.h>
 #include <sched.h>
 #include <signal.h>
@@ -12,6 +13,7 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/ptrace.h>
+#include <sys/inotify.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
@@ -50,6 +52,52 @@ static int fork_bomb(void)
     return 0;
 }
 
+/* inotify instances until the kernel says no; then holds them for hold_ms, having said so
+ * on stderr, so that the caller can look at the host meanwhile. */
+static int inotify_instances(int hold_ms)
+{
+    int n = 0, err = 0;
+    while (n < 100000) {
+        if (inotify_init1(IN_CLOEXEC) < 0) {
+            err = errno;
+            break;
+        }
+        n++;
+    }
+    fprintf(stderr, "abuse: holding %d inotify instances\n", n);
+    fflush(stderr);
+    usleep((useconds_t)hold_ms * 1000);
+    printf("{\"case\":\"inotify\",\"instances\":%d,\"result\":\"%s\"}\n", n,
+           err ? strerrorname_np(err) : "ok");
+    return 0;
+}
+
+static int watch_fd, watches, last_wd, watch_err;
+
+static int add_watch(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+    (void)st, (void)type, (void)ftw;
+    int wd = inotify_add_watch(watch_fd, path, IN_MODIFY);
+    if (wd > last_wd) { /* a new watch: a hard link to a watched file gets the same wd */
+        last_wd = wd;
+        watches++;
+    } else if (wd < 0 && errno == ENOSPC)
+        watch_err = errno;
+    return watch_err != 0; /* stops the walk */
+}
+
+/* Watches on every file of the image, one instance, until the kernel says no. */
+static int inotify_watches(void)
+{
+    watch_fd = inotify_init1(IN_CLOEXEC);
+    if (watch_fd < 0)
+        return report("inotify-watches", -1);
+    nftw("/", add_watch, 64, FTW_PHYS | FTW_MOUNT);
+    printf("{\"case\":\"inotify-watches\",\"watches\":%d,\"result\":\"%s\"}\n", watches,
+           watch_err ? strerrorname_np(watch_err) : "ok");
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2)
@@ -84,5 +132,9 @@ int main(int argc, char **argv)
         return report(c, syscall(SYS_io_uring_setup, 1, calloc(1, 256)));
     if (!strcmp(c, "forkbomb"))
         return fork_bomb();
+    if (!strcmp(c, "inotify"))
+        return inotify_instances(argc > 2 ? atoi(argv[2]) : 0);
+    if (!strcmp(c, "inotify-watches"))
+        return inotify_watches();
     return 2;
 }

@@ -312,6 +312,21 @@ static int set_limit(int res, rlim_t want)
     return setrlimit(res, &rl);
 }
 
+/* A share of a per-user budget (queued signals, POSIX message queue bytes). The kernel
+ * charges them up the chain of user namespaces to the user who ran lbox, against the limits
+ * that user had; a user namespace created after this takes these as its own, so what runs
+ * in it cannot take more than this share, and the user keeps the rest. */
+static int set_share(int res, rlim_t divisor)
+{
+    struct rlimit rl;
+    if (getrlimit(res, &rl) < 0)
+        return -1;
+    if (rl.rlim_cur == RLIM_INFINITY) /* an unlimited budget cannot run out */
+        return 0;
+    rl.rlim_cur = rl.rlim_max = rl.rlim_cur / divisor;
+    return setrlimit(res, &rl);
+}
+
 static const char *env_path(char **envp)
 {
     for (char **e = envp; *e; e++)
@@ -375,7 +390,9 @@ static void exec_child(const char *cwd, int out, int errfd, int fd3, int wfd)
 
     /* rlimits before the user namespace: its process limit is copied from ours. */
     if (set_limit(RLIMIT_NOFILE, LBOX_SANDBOX_NOFILE) < 0 ||
-        set_limit(RLIMIT_NPROC, LBOX_SANDBOX_NPROC) < 0)
+        set_limit(RLIMIT_NPROC, LBOX_SANDBOX_NPROC) < 0 ||
+        set_share(RLIMIT_SIGPENDING, LBOX_SANDBOX_SHARE) < 0 ||
+        set_share(RLIMIT_MSGQUEUE, LBOX_SANDBOX_SHARE) < 0)
         child_fail(w, 1);
     /* Dumpable so that our /proc/self map files belong to us, then 993:990 in a namespace of our
      * own (its capabilities are dropped right after). */

@@ -33,6 +33,10 @@
 #define LBOX_SANDBOX_NOFILE 1024
 #define LBOX_SANDBOX_NPROC 1024
 
+/* What part of the invoking user's per-user budgets one sandbox may take: queued signals and
+ * POSIX message queues (rlimits, init.c), and inotify below (a quarter of 128). */
+#define LBOX_SANDBOX_SHARE 4
+
 /* inotify for the whole sandbox. The kernel charges every instance and watch up the chain
  * of user namespaces to the user who ran lbox (fs.inotify.max_user_instances, 128 by default,
  * and max_user_watches), so without a cap of its own a function could take that user's

@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <linux/bpf.h>
+#include <mqueue.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -52,22 +53,51 @@ static int fork_bomb(void)
     return 0;
 }
 
-/* inotify instances until the kernel says no; then holds them for hold_ms, having said so
- * on stderr, so that the caller can look at the host meanwhile. */
-static int inotify_instances(int hold_ms)
+/* Per-user kernel budgets, which the kernel charges to the user who ran lbox: takes one
+ * more of a kind until the kernel says no, then holds them for hold_ms, having said so on
+ * stderr, so that the caller can look at the host meanwhile. */
+static int take_inotify(int i)
 {
+    (void)i;
+    return inotify_init1(IN_CLOEXEC);
+}
+
+static int take_mqueue(int i)
+{
+    char name[64];
+    snprintf(name, sizeof name, "/lbox-abuse-%d-%d", (int)getpid(), i);
+    struct mq_attr attr = {.mq_maxmsg = 10, .mq_msgsize = 8192};
+    mqd_t q = mq_open(name, O_CREAT | O_EXCL | O_RDWR, 0600, &attr);
+    if (q != (mqd_t)-1)
+        mq_unlink(name); /* charged while open; nothing left behind */
+    return q == (mqd_t)-1 ? -1 : 0;
+}
+
+static int take_sigqueue(int i)
+{
+    siginfo_t si = {.si_code = SI_QUEUE, .si_pid = getpid(), .si_uid = getuid()};
+    si.si_value.sival_int = i;
+    return (int)syscall(SYS_rt_sigqueueinfo, getpid(), SIGRTMIN, &si);
+}
+
+static int exhaust(const char *name, int (*take)(int), int hold_ms)
+{
+    sigset_t rt;
+    sigemptyset(&rt);
+    sigaddset(&rt, SIGRTMIN); /* queued signals stay queued */
+    sigprocmask(SIG_BLOCK, &rt, NULL);
     int n = 0, err = 0;
-    while (n < 100000) {
-        if (inotify_init1(IN_CLOEXEC) < 0) {
+    while (n < 200000) {
+        if (take(n) < 0) {
             err = errno;
             break;
         }
         n++;
     }
-    fprintf(stderr, "abuse: holding %d inotify instances\n", n);
+    fprintf(stderr, "abuse: holding %d of %s\n", n, name);
     fflush(stderr);
     usleep((useconds_t)hold_ms * 1000);
-    printf("{\"case\":\"inotify\",\"instances\":%d,\"result\":\"%s\"}\n", n,
+    printf("{\"case\":\"%s\",\"taken\":%d,\"result\":\"%s\"}\n", name, n,
            err ? strerrorname_np(err) : "ok");
     return 0;
 }
@@ -132,8 +162,13 @@ int main(int argc, char **argv)
         return report(c, syscall(SYS_io_uring_setup, 1, calloc(1, 256)));
     if (!strcmp(c, "forkbomb"))
         return fork_bomb();
+    int hold_ms = argc > 2 ? atoi(argv[2]) : 0;
     if (!strcmp(c, "inotify"))
-        return inotify_instances(argc > 2 ? atoi(argv[2]) : 0);
+        return exhaust(c, take_inotify, hold_ms);
+    if (!strcmp(c, "mqueue"))
+        return exhaust(c, take_mqueue, hold_ms);
+    if (!strcmp(c, "sigqueue"))
+        return exhaust(c, take_sigqueue, hold_ms);
     if (!strcmp(c, "inotify-watches"))
         return inotify_watches();
     return 2;

@@ -94,7 +94,10 @@ static int listen_socket(uint16_t port)
     setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port),
                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    if (bind(s, (struct sockaddr *)&a, sizeof a) < 0 || listen(s, 128) < 0) {
+    /* A long queue: with the host's network other local processes can connect too, and
+     * while the runner turns them away one by one the runtime's own connection must not
+     * find the queue full (its SYN would be dropped and retried a second later). */
+    if (bind(s, (struct sockaddr *)&a, sizeof a) < 0 || listen(s, SOMAXCONN) < 0) {
         int e = errno;
         close(s);
         errno = e;

@@ -3,45 +3,67 @@
  * With --network host the sandbox shares the host's network namespace, so the Runtime API
  * listens on the host's loopback, where any local process (another sandbox's function
  * among them) could connect, read this environment's events and answer them. The runner
- * asks this before it takes a connection: the connecting socket, found in /proc/net/tcp
- * by its two ends, must be an open file of one of the sandbox's processes (pid 1 and its
- * descendants). The runner may read their fds: as root it may anyway, and as a normal
+ * asks this before it takes a connection: the connecting socket, found by its two ends,
+ * must be an open file of one of the sandbox's processes (pid 1 and its descendants). The runner may read their fds: as root it may anyway, and as a normal
  * user it created the sandbox's user namespaces and holds every capability in them. */
 #include "internal.h"
 
 #include <arpa/inet.h>
 #include <dirent.h>
+#include <linux/inet_diag.h>
+#include <linux/netlink.h>
+#include <linux/sock_diag.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "../common/fsutil.h"
 
 /* The inode of the socket whose local end is `peer` and whose remote end is port
- * `local_port` on 127.0.0.1; 0 when there is none. */
-static unsigned long peer_socket_inode(const struct sockaddr_in *peer, uint16_t local_port)
+ * `local_port` on 127.0.0.1, and the host uid that made it; 0 when there is none. One exact
+ * lookup through sock_diag, as
+ * `ss` makes them: the kernel finds the socket in its hash table, where reading
+ * /proc/net/tcp would walk every TCP socket of the host (and a flood of connections makes
+ * that list long). */
+static unsigned long peer_socket_inode(const struct sockaddr_in *peer, uint16_t local_port,
+                                       uid_t *uid)
 {
-    FILE *f = fopen("/proc/net/tcp", "re");
-    if (!f)
+    int fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+    if (fd < 0)
         return 0;
-    char *line = NULL;
-    size_t cap = 0;
-    unsigned long found = 0;
-    /* "  sl  local_address rem_address   st tx:rx tr:when retrnsmt uid timeout inode":
-     * addresses as the hex of the raw 32-bit value, ports in host order. */
-    while (!found && getline(&line, &cap, f) > 0) {
-        unsigned long laddr, raddr, inode;
-        unsigned lport, rport;
-        if (sscanf(line, " %*u: %lX:%X %lX:%X %*X %*s %*s %*s %*u %*u %lu", &laddr, &lport,
-                   &raddr, &rport, &inode) == 5 &&
-            laddr == peer->sin_addr.s_addr && lport == ntohs(peer->sin_port) &&
-            raddr == htonl(INADDR_LOOPBACK) && rport == local_port)
-            found = inode;
+    struct {
+        struct nlmsghdr nh;
+        struct inet_diag_req_v2 req;
+    } ask = {
+        .nh = {.nlmsg_len = sizeof ask, .nlmsg_type = SOCK_DIAG_BY_FAMILY,
+               .nlmsg_flags = NLM_F_REQUEST},
+        .req = {.sdiag_family = AF_INET, .sdiag_protocol = IPPROTO_TCP, .idiag_states = ~0U,
+                .id = {.idiag_sport = peer->sin_port, .idiag_dport = htons(local_port),
+                       .idiag_src = {peer->sin_addr.s_addr},
+                       .idiag_dst = {htonl(INADDR_LOOPBACK)},
+                       .idiag_cookie = {INET_DIAG_NOCOOKIE, INET_DIAG_NOCOOKIE}}},
+    };
+    unsigned long inode = 0;
+    union {
+        struct nlmsghdr nh;
+        char bytes[1024];
+    } answer;
+    ssize_t n = -1;
+    if (send(fd, &ask, sizeof ask, 0) == (ssize_t)sizeof ask)
+        n = recv(fd, &answer, sizeof answer, MSG_DONTWAIT);
+    /* The kernel answers within the send: one message, the socket or an error (ENOENT). */
+    if (n > 0 && NLMSG_OK(&answer.nh, (size_t)n) && answer.nh.nlmsg_type == SOCK_DIAG_BY_FAMILY &&
+        answer.nh.nlmsg_len >= NLMSG_LENGTH(sizeof(struct inet_diag_msg)))
+    {
+        const struct inet_diag_msg *m = NLMSG_DATA(&answer.nh);
+        inode = m->idiag_inode;
+        *uid = m->idiag_uid;
     }
-    free(line);
-    fclose(f);
-    return found;
+    close(fd);
+    return inode;
 }
 
 static bool holds_socket(pid_t pid, const char *want)
@@ -95,8 +117,13 @@ bool lbox_sandbox_has_tcp_peer(struct lbox_sandbox *sb, const struct sockaddr_in
 {
     if (sb->init_pid <= 0 || peer->sin_family != AF_INET)
         return false;
-    unsigned long inode = peer_socket_inode(peer, local_port);
-    if (!inode)
+    uid_t uid, sandbox_uid;
+    gid_t sandbox_gid;
+    unsigned long inode = peer_socket_inode(peer, local_port, &uid);
+    lbox_sandbox_host_ids(&sandbox_uid, &sandbox_gid);
+    /* Every process of the sandbox runs as that one host id: another user's socket is turned
+     * away without walking the sandbox's processes. */
+    if (!inode || uid != sandbox_uid)
         return false;
     char want[48];
     snprintf(want, sizeof want, "socket:[%lu]", inode);

@@ -13,6 +13,7 @@
 #include "builder/recipe.h"
 #include "builder/store.h"
 #include "commands.h"
+#include "invoke_output.h"
 #include "common/fsutil.h"
 #include "runner/env_vars.h"
 #include "runner/environment.h"
@@ -36,8 +37,10 @@ static void usage(FILE *out)
             "usage: lbox invoke IMAGE [--event FILE | -]... [options]\n"
             "\n"
             "Runs each event through one warm Lambda environment made from IMAGE, as Lambda\n"
-            "reuses one. The response (or the error JSON) of each event goes to stdout, one\n"
-            "per line; the function's logs and Lambda's START/END/REPORT lines go to stderr.\n"
+            "reuses one. The response (or the error JSON) of each event goes to stdout as the\n"
+            "function gave it, followed by a newline; the function's logs and Lambda's\n"
+            "START/END/REPORT lines go to stderr. On a terminal, control characters from the\n"
+            "function are shown as \\xHH instead of acting on it.\n"
             "\n"
             "  -e, --event FILE     event JSON file; '-' reads stdin; a file of JSON lines\n"
             "                       gives one event per line; repeatable (default: {})\n"
@@ -53,6 +56,10 @@ static void usage(FILE *out)
             "      --prewarm        initialise before the first event (no cold start in it)\n"
             "      --function-name NAME  1-64 letters, digits, '-', '_' (default: the\n"
             "                       image's name)\n"
+            "      --json           one JSON line per event on stdout, for scripts: requestId,\n"
+            "                       status (success, error, timeout), payload (the response or\n"
+            "                       the error JSON, as a string), errorType, durationMs,\n"
+            "                       initDurationMs (cold start), maxMemoryUsedMB\n"
             "\n"
             "AWS credentials and region come from your AWS_* environment when set.\n"
             "\n"
@@ -122,29 +129,48 @@ static char *find_qemu(const char *arch)
     return q && access(q, X_OK) == 0 ? lbox_xstrdup(q) : NULL;
 }
 
-static void write_all(int fd, const char *data, size_t len)
-{
-    while (len) {
-        ssize_t n = write(fd, data, len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return; /* the reader went away: drop the output, keep serving */
-        data += n;
-        len -= (size_t)n;
-    }
-}
+/* Where the function's bytes go: stdout and stderr (shown safely on a terminal), or, with
+ * --json, a streamed response is kept for the event's JSON line. */
+struct output {
+    bool json, out_terminal, err_terminal;
+    char *streamed;
+    size_t len, cap;
+};
 
 static void to_stderr(void *ctx, const char *data, size_t len)
 {
-    (void)ctx;
-    write_all(STDERR_FILENO, data, len);
+    struct output *o = ctx;
+    lbox_write_shown(STDERR_FILENO, o->err_terminal, data, len);
 }
 
 static void to_stdout(void *ctx, const void *data, size_t len)
 {
-    (void)ctx;
-    write_all(STDOUT_FILENO, data, len);
+    struct output *o = ctx;
+    if (!o->json) {
+        lbox_write_shown(STDOUT_FILENO, o->out_terminal, data, len);
+        return;
+    }
+    if (o->len + len > o->cap) {
+        o->cap = (o->len + len) * 2;
+        o->streamed = lbox_xrealloc(o->streamed, o->cap);
+    }
+    memcpy(o->streamed + o->len, data, len);
+    o->len += len;
+}
+
+static void print_result(struct output *o, const struct lbox_invoke_result *res)
+{
+    if (o->json) {
+        char *line = lbox_invoke_result_line(res, o->streamed, o->len);
+        if (line)
+            lbox_write_all(STDOUT_FILENO, line, strlen(line));
+        free(line);
+        o->len = 0;
+        return;
+    }
+    if (!res->streamed || res->status != LBOX_INVOKE_OK)
+        lbox_write_shown(STDOUT_FILENO, o->out_terminal, res->payload, res->len);
+    lbox_write_all(STDOUT_FILENO, "\n", 1);
 }
 
 int cmd_invoke(int argc, char **argv)
@@ -154,7 +180,8 @@ int cmd_invoke(int argc, char **argv)
         {"memory", required_argument, NULL, 'm'},  {"env", required_argument, NULL, 'E'},
         {"env-file", required_argument, NULL, 'F'}, {"tmp-size", required_argument, NULL, 'T'},
         {"network", required_argument, NULL, 'N'}, {"prewarm", no_argument, NULL, 'P'},
-        {"function-name", required_argument, NULL, 'n'}, {"help", no_argument, NULL, 'h'},
+        {"function-name", required_argument, NULL, 'n'}, {"json", no_argument, NULL, 'j'},
+        {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     unsigned timeout = 3, memory = 128, tmp = 512;
@@ -172,6 +199,8 @@ int cmd_invoke(int argc, char **argv)
     struct lbox_env *env = NULL;
     char *rootfs = NULL, *qemu = NULL, *fname = NULL, *arn = NULL;
     struct lbox_error err = {0};
+    struct output output = {.out_terminal = isatty(STDOUT_FILENO) == 1,
+                            .err_terminal = isatty(STDERR_FILENO) == 1};
 
     optind = 1;
     while ((c = getopt_long(argc, argv, "e:t:m:h", opts, NULL)) != -1) {
@@ -206,6 +235,7 @@ int cmd_invoke(int argc, char **argv)
             }
             break;
         case 'P': prewarm = true; break;
+        case 'j': output.json = true; break;
         case 'n':
             if (lbox_env_check_function_name(optarg, &err) < 0) {
                 fprintf(stderr, "lbox invoke: --function-name: %s\n", err.msg);
@@ -275,7 +305,8 @@ int cmd_invoke(int argc, char **argv)
         .rootfs = rootfs, .arch = facts.arch, .qemu_path = qemu, .function_name = fname,
         .function_version = "$LATEST", .function_arn = arn, .handler = facts.handler,
         .timeout_s = timeout, .memory_mb = memory, .tmp_size_mb = tmp, .host_network = host_net,
-        .envp = envv.v, .log = to_stderr, .stream = to_stdout,
+        .envp = envv.v, .log = to_stderr, .log_ctx = &output, .stream = to_stdout,
+        .stream_ctx = &output,
     };
     if (lbox_env_create(&ec, &env, &err) < 0)
         goto fail;
@@ -293,9 +324,7 @@ int cmd_invoke(int argc, char **argv)
             lbox_err_prefix(&err, "event %s", events.v[i].origin);
             goto fail;
         }
-        if (!res.streamed || res.status != LBOX_INVOKE_OK)
-            write_all(STDOUT_FILENO, res.payload, res.len);
-        write_all(STDOUT_FILENO, "\n", 1);
+        print_result(&output, &res);
         if (res.status == LBOX_INVOKE_TIMEOUT)
             rc = EXIT_TIMEOUT;
         else if (res.status == LBOX_INVOKE_FUNCTION_ERROR && rc != EXIT_TIMEOUT)
@@ -321,5 +350,6 @@ out:
     free(arn);
     free(event_paths);
     free(env_args);
+    free(output.streamed);
     return rc;
 }

@@ -58,3 +58,16 @@ scenario() {
 }
 
 run_as_each scenario
+
+# On a terminal (script(1) gives lbox one), what the function writes cannot drive it: the
+# escape sequences arrive as text. The same bytes to a file arrive as they were written.
+AS=self
+script -qec "$(printf '%q ' "$LBOX" invoke "$LOGS" --event "$(event '{"escapes":true}')")" \
+  /dev/null >"$WORK/tty" </dev/null || fail "lbox invoke on a terminal: $(cat "$WORK/tty")"
+grep -q 'REPORT RequestId' "$WORK/tty" || fail "no REPORT on the terminal: $(cat -v "$WORK/tty")"
+! grep -q $'\x1b' "$WORK/tty" || fail "an escape reached the terminal: $(cat -v "$WORK/tty" | grep -a '\^\[')"
+grep -qF 'INFO	\x1b]0;pwned\x07\x1b[8mhidden' "$WORK/tty" && grep -qF '\x1b]52;c;ZWNobw==\x07\x1b[2J' "$WORK/tty" ||
+  fail "escapes not shown as text: $(cat -v "$WORK/tty")"
+inv "$LOGS" --event "$(event '{"escapes":true}')"
+grep -q $'\x1b]0;pwned\x07' "$WORK/err" || fail "the escapes did not reach a file as written"
+ok "logs: on a terminal the function's escape sequences are shown, not obeyed; a file gets them as written"

@@ -16,6 +16,18 @@ scenario() {
     || fail "stream error: $OUT"
   ok "streaming: chunks pass through; a mid-stream error becomes a function error"
 
+  # --json: one line per event, however many lines the responses hold.
+  inv "$STREAM" --json --event "$(event '{"chunks":3}')" --event "$(event '{"chunks":3,"failAfter":1}')"
+  expect_rc 3 "two events with --json"
+  [ "$(printf '%s\n' "$OUT" | wc -l)" -eq 2 ] || fail "--json: not one line per event: $OUT"
+  jqt '.status == "success" and .payload == "chunk 1\nchunk 2\nchunk 3\n" and
+    (.requestId | test("^[0-9a-f-]{36}$")) and .initDurationMs > 0 and .maxMemoryUsedMB > 0' 1 ||
+    fail "--json, streamed response: $(sed -n 1p <<<"$OUT")"
+  jqt '.status == "error" and .errorType == "Error" and .streamed == "chunk 1\n" and
+    (.payload | fromjson | .errorMessage == "stream broke at chunk 2") and (has("initDurationMs") | not)' 2 ||
+    fail "--json, stream error: $(sed -n 2p <<<"$OUT")"
+  ok "streaming: --json gives one line per event, the stream's bytes and its error in it"
+
   # Lambda's 20 MB streaming limit: the first 20 MiB go out, then the invoke fails.
   inv "$STREAM" --event "$(event '{"bytes":20971520}')"
   expect_rc 0 "a stream of exactly 20 MiB"

@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include "cli/cmd_invoke.c"
+#include "cli/invoke_output.c"
 
 static char stderr_text[4096];
 

@@ -1,0 +1,99 @@
+#include "invoke_output.h"
+
+#include <jansson.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/fsutil.h"
+
+/* A reader that went away drops the output; lbox keeps serving. */
+static void write_out(int fd, const void *data, size_t len)
+{
+    if (lbox_write_all(fd, data, len) < 0) { /* nothing to do */ }
+}
+
+/* C0 controls but tab and newline, DEL, and C1 controls (U+0080-U+009F, C2 80..C2 9F in
+ * UTF-8): the bytes a terminal acts on. Returns how many bytes the control takes, 0 if none. */
+static size_t control_at(const unsigned char *p, size_t left)
+{
+    if ((p[0] < 0x20 && p[0] != '\t' && p[0] != '\n') || p[0] == 0x7f)
+        return 1;
+    if (p[0] == 0xc2 && left > 1 && p[1] >= 0x80 && p[1] <= 0x9f)
+        return 2;
+    return 0;
+}
+
+void lbox_write_shown(int fd, bool terminal, const void *data, size_t len)
+{
+    if (!terminal) {
+        write_out(fd, data, len);
+        return;
+    }
+    const unsigned char *p = data, *run = p, *end = p + len;
+    while (p < end) {
+        size_t n = control_at(p, (size_t)(end - p));
+        if (!n) {
+            p++;
+            continue;
+        }
+        write_out(fd, run, (size_t)(p - run));
+        char shown[8];
+        snprintf(shown, sizeof shown, "\\x%02x", n == 2 ? p[1] : p[0]);
+        write_out(fd, shown, strlen(shown));
+        p += n;
+        run = p;
+    }
+    write_out(fd, run, (size_t)(p - run));
+}
+
+/* Sets key (or key + "Base64" when the bytes are not UTF-8) to the bytes. */
+static void set_bytes(json_t *o, const char *key, const void *data, size_t len)
+{
+    json_t *s = json_stringn(data, len);
+    if (s) {
+        json_object_set_new(o, key, s);
+        return;
+    }
+    size_t cap = 4 * ((len + 2) / 3) + 1;
+    unsigned char *b64 = lbox_xcalloc(1, cap);
+    EVP_EncodeBlock(b64, data, (int)len); /* responses are bounded well below INT_MAX */
+    char name[64];
+    snprintf(name, sizeof name, "%sBase64", key);
+    json_object_set_new(o, name, json_string((const char *)b64));
+    free(b64);
+}
+
+char *lbox_invoke_result_line(const struct lbox_invoke_result *res, const void *streamed,
+                              size_t streamed_len)
+{
+    static const char *const status[] = {
+        [LBOX_INVOKE_OK] = "success",
+        [LBOX_INVOKE_FUNCTION_ERROR] = "error",
+        [LBOX_INVOKE_TIMEOUT] = "timeout",
+    };
+    json_t *o = json_object();
+    json_object_set_new(o, "requestId", json_string(res->request_id));
+    json_object_set_new(o, "status", json_string(status[res->status]));
+    if (res->streamed && res->status == LBOX_INVOKE_OK)
+        set_bytes(o, "payload", streamed, streamed_len);
+    else
+        set_bytes(o, "payload", res->payload, res->len);
+    if (res->status != LBOX_INVOKE_OK && res->error_type)
+        json_object_set_new(o, "errorType", json_string(res->error_type));
+    if (res->streamed && res->status != LBOX_INVOKE_OK)
+        set_bytes(o, "streamed", streamed, streamed_len);
+    json_object_set_new(o, "durationMs", json_real(res->duration_ms));
+    if (res->init_duration_ms >= 0)
+        json_object_set_new(o, "initDurationMs", json_real(res->init_duration_ms));
+    json_object_set_new(o, "maxMemoryUsedMB", json_integer(res->max_memory_mb));
+    char *text = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(o);
+    if (!text)
+        return NULL;
+    char *line = lbox_strdupf("%s\n", text);
+    free(text);
+    return line;
+}

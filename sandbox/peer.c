@@ -49,7 +49,7 @@ static unsigned long peer_socket_inode(const struct sockaddr_in *peer, uint16_t 
     unsigned long inode = 0;
     union {
         struct nlmsghdr nh;
-        char bytes[1024];
+        char bytes[8192]; /* the message and whatever attributes this kernel adds */
     } answer;
     ssize_t n = -1;
     if (send(fd, &ask, sizeof ask, 0) == (ssize_t)sizeof ask)

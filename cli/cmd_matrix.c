@@ -12,6 +12,7 @@
 #include "builder/recipe.h"
 #include "commands.h"
 #include "common/fsutil.h"
+#include "invoke_output.h"
 #include "output.h"
 #include "runner/event_input.h"
 #include "runner/matrix.h"
@@ -145,8 +146,14 @@ static void print_table(const struct lbox_matrix_cell *cells, size_t n)
         const struct lbox_matrix_cell *c = &cells[i];
         if (c->error)
             printf("\n%s %s: %s\n", c->runtime, c->arch, c->error);
-        if (c->status != LBOX_MATRIX_OK && c->log_tail)
-            printf("\n%s %s: last output:\n%s\n", c->runtime, c->arch, c->log_tail);
+        if (c->status != LBOX_MATRIX_OK && c->log_tail) {
+            /* The function's own bytes: shown, not obeyed, on a terminal (invoke_output.h). */
+            printf("\n%s %s: last output:\n", c->runtime, c->arch);
+            fflush(stdout);
+            lbox_write_shown(STDOUT_FILENO, isatty(STDOUT_FILENO) == 1, c->log_tail,
+                             strlen(c->log_tail));
+            printf("\n");
+        }
     }
     for (size_t i = 0; i < n; i++)
         if (cells[i].differs) {

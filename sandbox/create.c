@@ -423,13 +423,16 @@ int lbox_sandbox_create(const struct lbox_sandbox_config *cfg, struct lbox_sandb
         snprintf(sb->mode, sizeof sb->mode,
                  "not enforced by the kernel: %s; instead the sandbox's pid 1 kills its "
                  "processes when their total RSS exceeds %u MB (checked every 50 ms, so a "
-                 "fast allocation can overshoot briefly); Max Memory Used is the peak RSS",
+                 "fast allocation can overshoot briefly), and memory no RSS shows is refused "
+                 "(memfd_create, shmget and msgget fail with EPERM; /dev/shm holds 64 MB); "
+                 "Max Memory Used is the peak RSS",
                  sb->cg->mode, cfg->memory_mb);
     } else
         snprintf(sb->mode, sizeof sb->mode, "no limit requested; %s", sb->cg->mode);
 
     /* R3: the child gets the filter with its copy of our memory. */
-    if (lbox_seccomp_program(&plan->seccomp, err) < 0)
+    if (lbox_seccomp_program(plan->watchdog_mb ? LBOX_FILTER_RSS_WATCH : LBOX_FILTER_DEFAULT,
+                             &plan->seccomp, err) < 0)
         goto fail;
     plan->cgroup_tasks_fd = lbox_cgroup_open_tasks(sb->cg);
     long flags = CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS |

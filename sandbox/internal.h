@@ -131,8 +131,15 @@ struct lbox_sandbox {
     char mode[1024];
 };
 
-/* Compiles the seccomp allow list once per process; returns the BPF program. */
-int lbox_seccomp_program(const struct sock_fprog **prog, struct lbox_error *err);
+/* The filter's two forms. Where no cgroup is usable, --memory is pid 1 watching its processes'
+ * RSS, and memory a process need not map is in no RSS: a memfd or a SysV segment written and
+ * left unmapped, SysV messages. That form refuses the calls that make such memory
+ * (memfd_create, memfd_secret, shmget, msgget: EPERM), so the watch's count is the truth. */
+enum lbox_filter { LBOX_FILTER_DEFAULT, LBOX_FILTER_RSS_WATCH };
+
+/* Compiles the seccomp allow list in that form once per process; returns the BPF program. */
+int lbox_seccomp_program(enum lbox_filter form, const struct sock_fprog **prog,
+                         struct lbox_error *err);
 
 /* Writes uid_map/gid_map (and setgroups) of the freshly cloned child `pid`. */
 int lbox_userns_write_maps(pid_t pid, bool as_root, struct lbox_error *err);

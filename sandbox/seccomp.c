@@ -8,6 +8,8 @@
  *    calls) is what a Node.js runtime and its child processes use;
  *  - argument-checked: clone only without namespace flags, socket without AF_ALG/AF_VSOCK,
  *    personality only its query and the harmless personas (no ADDR_NO_RANDOMIZE);
+ *  - where --memory is the RSS watch (no cgroup), memfd_create, memfd_secret, shmget and
+ *    msgget are refused too: what they make need not be mapped, so no RSS shows it;
  *  - clone3 answers ENOSYS: its flags sit behind a pointer that BPF cannot read, and glibc
  *    falls back to clone only on ENOSYS;
  *  - never allowed (missing from the list on purpose): mount, umount2, the new mount API
@@ -129,18 +131,33 @@ static const char *const allowed[] = {
  * and the query 0xffffffff. */
 static const unsigned long personalities[] = {0x0, 0x0008, 0x20000, 0x20008, 0xffffffffUL};
 
-static struct {
-    pthread_mutex_t lock;
+/* Allowed except in the RSS-watch form (internal.h, enum lbox_filter). */
+static const char *const unmapped_memory[] = {"memfd_create", "memfd_secret", "shmget", "msgget"};
+
+static bool named(const char *name, const char *const *list, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!strcmp(name, list[i]))
+            return true;
+    return false;
+}
+
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static struct compiled {
     bool done;
     struct sock_fprog prog;
     unsigned allowed;       /* syscall numbers allowed on this arch (for the docs) */
     char failure[512];
-} compiled = {.lock = PTHREAD_MUTEX_INITIALIZER};
+} compiled[2];
 
-static int add_rules(scmp_filter_ctx ctx, unsigned *count, char *why, size_t whylen)
+static int add_rules(scmp_filter_ctx ctx, enum lbox_filter form, unsigned *count, char *why,
+                     size_t whylen)
 {
     unsigned n = 0;
     for (size_t i = 0; i < sizeof allowed / sizeof allowed[0]; i++) {
+        if (form == LBOX_FILTER_RSS_WATCH &&
+            named(allowed[i], unmapped_memory, sizeof unmapped_memory / sizeof unmapped_memory[0]))
+            continue;
         int nr = seccomp_syscall_resolve_name_arch(SCMP_ARCH_NATIVE, allowed[i]);
         if (nr < 0)
             continue; /* not a syscall of this architecture or unknown to this libseccomp */
@@ -187,7 +204,7 @@ fail:
     return -1;
 }
 
-static int compile(char *why, size_t whylen)
+static int compile(enum lbox_filter form, struct compiled *out, char *why, size_t whylen)
 {
     scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ERRNO(EPERM));
     if (!ctx) {
@@ -198,7 +215,7 @@ static int compile(char *why, size_t whylen)
     /* Only the native ABI: a 32-bit (or x32) syscall from inside is killed by libseccomp's
      * bad-arch action instead of reaching a second, less reviewed syscall table. */
     seccomp_attr_set(ctx, SCMP_FLTATR_CTL_OPTIMIZE, 2); /* binary tree: fast for long lists */
-    if (add_rules(ctx, &compiled.allowed, why, whylen) < 0)
+    if (add_rules(ctx, form, &out->allowed, why, whylen) < 0)
         goto out;
     fd = memfd_create("lbox-seccomp", MFD_CLOEXEC);
     if (fd < 0) {
@@ -226,8 +243,8 @@ static int compile(char *why, size_t whylen)
         free(insns);
         goto out;
     }
-    compiled.prog.len = (unsigned short)(size / sizeof(struct sock_filter));
-    compiled.prog.filter = insns; /* kept for the life of the process */
+    out->prog.len = (unsigned short)(size / sizeof(struct sock_filter));
+    out->prog.filter = insns; /* kept for the life of the process */
     rc = 0;
 out:
     if (fd >= 0)
@@ -236,30 +253,32 @@ out:
     return rc;
 }
 
-int lbox_seccomp_program(const struct sock_fprog **prog, struct lbox_error *err)
+int lbox_seccomp_program(enum lbox_filter form, const struct sock_fprog **prog,
+                         struct lbox_error *err)
 {
-    pthread_mutex_lock(&compiled.lock);
-    if (!compiled.done) {
-        if (compile(compiled.failure, sizeof compiled.failure) < 0 && !compiled.failure[0])
-            snprintf(compiled.failure, sizeof compiled.failure, "unknown failure");
-        compiled.done = true;
+    struct compiled *c = &compiled[form == LBOX_FILTER_RSS_WATCH];
+    pthread_mutex_lock(&lock);
+    if (!c->done) {
+        if (compile(form, c, c->failure, sizeof c->failure) < 0 && !c->failure[0])
+            snprintf(c->failure, sizeof c->failure, "unknown failure");
+        c->done = true;
     }
-    pthread_mutex_unlock(&compiled.lock);
-    if (!compiled.prog.filter)
+    pthread_mutex_unlock(&lock);
+    if (!c->prog.filter)
         return lbox_err(err, LBOX_E_SYS,
                         "compiling the sandbox's seccomp filter: %s (is libseccomp >= 2.5 "
                         "installed? scripts/install-deps.sh lists it)",
-                        compiled.failure);
-    *prog = &compiled.prog;
+                        c->failure);
+    *prog = &c->prog;
     return 0;
 }
 
 unsigned lbox_sandbox_seccomp_allowed(void)
 {
     const struct sock_fprog *p;
-    if (lbox_seccomp_program(&p, NULL) < 0)
+    if (lbox_seccomp_program(LBOX_FILTER_DEFAULT, &p, NULL) < 0)
         return 0;
-    return compiled.allowed;
+    return compiled[LBOX_FILTER_DEFAULT].allowed;
 }
 
 int lbox_seccomp_apply(const struct sock_fprog *prog)
@@ -272,7 +291,7 @@ static void *compile_in_background(void *unused)
     (void)unused;
     const struct sock_fprog *prog;
     struct lbox_error ignored; /* lbox_sandbox_create reports a failure */
-    lbox_seccomp_program(&prog, &ignored);
+    lbox_seccomp_program(LBOX_FILTER_DEFAULT, &prog, &ignored);
     return NULL;
 }
 

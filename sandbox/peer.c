@@ -4,8 +4,9 @@
  * listens on the host's loopback, where any local process (another sandbox's function
  * among them) could connect, read this environment's events and answer them. The runner
  * asks this before it takes a connection: the connecting socket, found by its two ends,
- * must be an open file of one of the sandbox's processes (pid 1 and its descendants). The runner may read their fds: as root it may anyway, and as a normal
- * user it created the sandbox's user namespaces and holds every capability in them. */
+ * must be an open file of one of the sandbox's processes (pid 1 and its descendants). The
+ * runner may read their fds: as root it may anyway, and as a normal user it created the
+ * sandbox's user namespaces and holds every capability in them. */
 #include "internal.h"
 
 #include <arpa/inet.h>
@@ -24,10 +25,9 @@
 
 /* The inode of the socket whose local end is `peer` and whose remote end is port
  * `local_port` on 127.0.0.1, and the host uid that made it; 0 when there is none. One exact
- * lookup through sock_diag, as
- * `ss` makes them: the kernel finds the socket in its hash table, where reading
- * /proc/net/tcp would walk every TCP socket of the host (and a flood of connections makes
- * that list long). */
+ * lookup through sock_diag, as `ss` makes them: the kernel finds the socket in its hash
+ * table, where reading /proc/net/tcp would walk every TCP socket of the host (and a flood
+ * of connections makes that list long). */
 static unsigned long peer_socket_inode(const struct sockaddr_in *peer, uint16_t local_port,
                                        uid_t *uid)
 {
@@ -55,9 +55,9 @@ static unsigned long peer_socket_inode(const struct sockaddr_in *peer, uint16_t 
     if (send(fd, &ask, sizeof ask, 0) == (ssize_t)sizeof ask)
         n = recv(fd, &answer, sizeof answer, MSG_DONTWAIT);
     /* The kernel answers within the send: one message, the socket or an error (ENOENT). */
-    if (n > 0 && NLMSG_OK(&answer.nh, (size_t)n) && answer.nh.nlmsg_type == SOCK_DIAG_BY_FAMILY &&
-        answer.nh.nlmsg_len >= NLMSG_LENGTH(sizeof(struct inet_diag_msg)))
-    {
+    if (n > 0 && NLMSG_OK(&answer.nh, (size_t)n) &&
+        answer.nh.nlmsg_type == SOCK_DIAG_BY_FAMILY &&
+        answer.nh.nlmsg_len >= NLMSG_LENGTH(sizeof(struct inet_diag_msg))) {
         const struct inet_diag_msg *m = NLMSG_DATA(&answer.nh);
         inode = m->idiag_inode;
         *uid = m->idiag_uid;
@@ -117,7 +117,7 @@ bool lbox_sandbox_has_tcp_peer(struct lbox_sandbox *sb, const struct sockaddr_in
 {
     if (sb->init_pid <= 0 || peer->sin_family != AF_INET)
         return false;
-    uid_t uid, sandbox_uid;
+    uid_t uid = (uid_t)-1, sandbox_uid;
     gid_t sandbox_gid;
     unsigned long inode = peer_socket_inode(peer, local_port, &uid);
     lbox_sandbox_host_ids(&sandbox_uid, &sandbox_gid);

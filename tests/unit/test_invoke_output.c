@@ -34,7 +34,8 @@ static void test_terminal_sees_controls_shown(void **st)
     (void)st;
     /* A title change, a concealing colour, a clipboard write (OSC 52), a carriage return
      * that would overwrite the line, a NUL, DEL, and an 8-bit CSI in UTF-8. */
-    static const char in[] = "a\x1b]0;pwned\x07 b\x1b[8m c\x1b]52;c;ZWNobw==\x07 d\rE\0F\x7fG\xc2\x9bH\n\tI";
+    static const char in[] = "a\x1b]0;pwned\x07 b\x1b[8m c\x1b]52;c;ZWNobw==\x07"
+                             " d\rE\0F\x7fG\xc2\x9bH\n\tI";
     assert_string_equal(shown(true, in, sizeof in - 1),
                         "a\\x1b]0;pwned\\x07 b\\x1b[8m c\\x1b]52;c;ZWNobw==\\x07 d\\x0dE\\x00F"
                         "\\x7fG\\x9bH\n\tI");

@@ -148,7 +148,7 @@ static struct compiled {
     struct sock_fprog prog;
     unsigned allowed;       /* syscall numbers allowed on this arch (for the docs) */
     char failure[512];
-} compiled[2];
+} compiled[LBOX_FILTER_RSS_WATCH + 1]; /* one per form */
 
 static int add_rules(scmp_filter_ctx ctx, enum lbox_filter form, unsigned *count, char *why,
                      size_t whylen)
@@ -256,7 +256,7 @@ out:
 int lbox_seccomp_program(enum lbox_filter form, const struct sock_fprog **prog,
                          struct lbox_error *err)
 {
-    struct compiled *c = &compiled[form == LBOX_FILTER_RSS_WATCH];
+    struct compiled *c = &compiled[form];
     pthread_mutex_lock(&lock);
     if (!c->done) {
         if (compile(form, c, c->failure, sizeof c->failure) < 0 && !c->failure[0])

@@ -5,15 +5,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "common/fsutil.h"
-
-/* A reader that went away drops the output; lbox keeps serving. */
-static void write_out(int fd, const void *data, size_t len)
-{
-    if (lbox_write_all(fd, data, len) < 0) { /* nothing to do */ }
-}
 
 /* C0 controls but tab and newline, DEL, and C1 controls (U+0080-U+009F, C2 80..C2 9F in
  * UTF-8): the bytes a terminal acts on. Returns how many bytes the control takes, 0 if none. */
@@ -29,7 +22,7 @@ static size_t control_at(const unsigned char *p, size_t left)
 void lbox_write_shown(int fd, bool terminal, const void *data, size_t len)
 {
     if (!terminal) {
-        write_out(fd, data, len);
+        lbox_write_all(fd, data, len);
         return;
     }
     const unsigned char *p = data, *run = p, *end = p + len;
@@ -39,20 +32,20 @@ void lbox_write_shown(int fd, bool terminal, const void *data, size_t len)
             p++;
             continue;
         }
-        write_out(fd, run, (size_t)(p - run));
+        lbox_write_all(fd, run, (size_t)(p - run));
         char shown[8];
         snprintf(shown, sizeof shown, "\\x%02x", n == 2 ? p[1] : p[0]);
-        write_out(fd, shown, strlen(shown));
+        lbox_write_all(fd, shown, strlen(shown));
         p += n;
         run = p;
     }
-    write_out(fd, run, (size_t)(p - run));
+    lbox_write_all(fd, run, (size_t)(p - run));
 }
 
 /* Sets key (or key + "Base64" when the bytes are not UTF-8) to the bytes. */
 static void set_bytes(json_t *o, const char *key, const void *data, size_t len)
 {
-    json_t *s = json_stringn(data, len);
+    json_t *s = json_stringn(data ? data : "", len); /* an empty stream has no buffer */
     if (s) {
         json_object_set_new(o, key, s);
         return;

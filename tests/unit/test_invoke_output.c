@@ -99,6 +99,14 @@ static void test_json_line_of_each_result(void **st)
     assert_string_equal(json_string_value(json_object_get(j, "payloadBase64")), "//4AAQ==");
     json_decref(j);
 
+    /* A stream that sent nothing: an empty payload, not an empty payloadBase64. */
+    res = (struct lbox_invoke_result){.status = LBOX_INVOKE_OK, .streamed = true,
+                                      .init_duration_ms = -1};
+    j = parse_line(lbox_invoke_result_line(&res, NULL, 0));
+    assert_string_equal(json_string_value(json_object_get(j, "payload")), "");
+    assert_null(json_object_get(j, "payloadBase64"));
+    json_decref(j);
+
     char tbody[] = "{\"errorMessage\":\"Task timed out after 1.00 seconds\"}";
     res = (struct lbox_invoke_result){.status = LBOX_INVOKE_TIMEOUT, .payload = tbody,
                                       .len = sizeof tbody - 1, .error_type = "Sandbox.Timedout",

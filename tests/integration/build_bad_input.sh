@@ -95,17 +95,25 @@ check "nothing unverified stays in the cache" test -z "$(find "$T/cold" -path '*
 "$LBOX" build --runtime nodejs18.x --arch x86_64 --code "$hello" --tag good:1 --node-source npm >/dev/null 2>&1 || true
 integrity=$(jq -r '.node.npm.x86_64.integrity' "$LBOX_SRC/base-images/nodejs18.x.json")
 hex=$(printf '%s' "${integrity#sha512-}" | base64 -d | od -An -v -t x1 | tr -d ' \n')
-entry=$XDG_CACHE_HOME/lbox/blobs/sha512/$hex
-if [ -f "$entry" ]; then
+shared_entry=$XDG_CACHE_HOME/lbox/blobs/sha512/$hex
+if [ -f "$shared_entry" ]; then
+  # The shared cache is read by the tests that run beside this one, so the corruption goes
+  # into a private cache: the others linked, the node package a copy of its own.
+  mkdir -p "$T/corrupt/lbox"
+  for d in blobs urls layers; do
+    [ -d "$XDG_CACHE_HOME/lbox/$d" ] && cp -al "$XDG_CACHE_HOME/lbox/$d" "$T/corrupt/lbox/"
+  done
+  entry=$T/corrupt/lbox/blobs/sha512/$hex
+  rm -f "$entry" && cp "$shared_entry" "$entry"
   printf 'garbage' | dd of="$entry" bs=1 seek=1000 conv=notrunc status=none
   # A fresh store, so the node layer must be made again from the (now corrupt) cache entry.
-  out=$(XDG_DATA_HOME=$T/data2 "$LBOX" build --runtime nodejs18.x --arch x86_64 --code "$hello" \
+  out=$(XDG_CACHE_HOME=$T/corrupt XDG_DATA_HOME=$T/data2 "$LBOX" build --runtime nodejs18.x --arch x86_64 --code "$hello" \
         --tag good:2 --node-source npm 2>&1) && rc=0 || rc=$?
   check "a corrupt cache entry is reported and fetched again" grep -q "corrupt; fetching it again" <<<"$out"
   check "the build then succeeds" test "$rc" = 0
   check "the refetched entry verifies" test "$(sha512sum "$entry" | cut -d' ' -f1)" = "$hex"
 else
-  fail "the node package is in the cache after a build ($entry)"
+  fail "the node package is in the cache after a build ($shared_entry)"
 fi
 
 # Two builds of the same tag at once: the second is refused while the first holds the lock.

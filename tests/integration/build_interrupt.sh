@@ -18,8 +18,10 @@ SHARED=$XDG_CACHE_HOME
 printf '{"name":"fn","version":"1.0.0"}\n' >"$T/npmwarm.json"
 mkdir -p "$T/npmwarm" && cp "$T/npmwarm.json" "$T/npmwarm/package.json"
 echo 'exports.handler = async () => 1;' >"$T/npmwarm/index.js"
-b --code "$hello" --tag warm:1 >/dev/null 2>&1 || { fail "warm-up build"; finish; }
-b --code "$T/npmwarm" --npm-install --tag warm:npm >/dev/null 2>&1 || fail "warm-up --npm-install build"
+b --code "$hello" --tag warm:1 >"$T/warm.log" 2>&1 ||
+  { fail "warm-up build ($(tail -3 "$T/warm.log"))"; finish; }
+b --code "$T/npmwarm" --npm-install --tag warm:npm >"$T/warm.log" 2>&1 ||
+  fail "warm-up --npm-install build ($(tail -3 "$T/warm.log"))"
 C=$T/cache
 mkdir -p "$C/lbox"
 for d in blobs urls layers buildenv; do

@@ -321,7 +321,9 @@ int cmd_invoke(int argc, char **argv)
         struct lbox_invoke_request rq = {.payload = events.v[i].data, .len = events.v[i].len};
         struct lbox_invoke_result res;
         if (lbox_env_invoke(env, &rq, &res, &err) < 0) {
-            lbox_err_prefix(&err, "event %s", events.v[i].origin);
+            char origin[4096];
+            lbox_event_origin(&events.v[i], origin, sizeof origin);
+            lbox_err_prefix(&err, "event %s", origin);
             goto fail;
         }
         print_result(&output, &res);

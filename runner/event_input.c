@@ -12,15 +12,29 @@
 #include "common/fsutil.h"
 #include "runtime_api.h"
 
-static void push(struct lbox_events *evs, const char *data, size_t len, char *origin)
+/* Keeps p (a text or name events point into) for the life of evs. */
+static void own(struct lbox_events *evs, char *p)
 {
-    evs->v = lbox_xrealloc(evs->v, (evs->n + 1) * sizeof *evs->v);
-    struct lbox_event *e = &evs->v[evs->n++];
-    e->data = lbox_xmalloc(len + 1);
-    memcpy(e->data, data, len);
-    e->data[len] = 0;
-    e->len = len;
-    e->origin = origin;
+    evs->owned = lbox_xrealloc(evs->owned, (evs->nowned + 1) * sizeof *evs->owned);
+    evs->owned[evs->nowned++] = p;
+}
+
+static int push(struct lbox_events *evs, const char *data, size_t len, const char *source,
+                int line, struct lbox_error *err)
+{
+    if (evs->n == LBOX_MAX_EVENTS)
+        return lbox_err(err, LBOX_E_LIMIT,
+                        "--event: more than %u events in one call (%s holds the next): lbox "
+                        "keeps every event in memory before the first invoke; split them "
+                        "across several calls",
+                        LBOX_MAX_EVENTS, source);
+    if (evs->n == evs->cap) {
+        evs->cap = evs->cap ? evs->cap * 2 : 16;
+        evs->v = lbox_xrealloc(evs->v, evs->cap * sizeof *evs->v);
+    }
+    evs->v[evs->n++] = (struct lbox_event){.data = data, .len = len, .source = source,
+                                           .line = line};
+    return 0;
 }
 
 /* jansson reads JSON into C values, so it refuses some JSON that is valid (RFC 8259), that
@@ -197,7 +211,16 @@ int lbox_events_add_buffer(struct lbox_events *evs, const char *data, size_t len
 {
     if (check_event(data, len, origin, err) < 0)
         return -1;
-    push(evs, data, len, lbox_xstrdup(origin));
+    char *copy = lbox_xmalloc(len + 1), *name = lbox_xstrdup(origin);
+    memcpy(copy, data, len);
+    copy[len] = 0;
+    if (push(evs, copy, len, name, 0, err) < 0) {
+        free(copy);
+        free(name);
+        return -1;
+    }
+    own(evs, copy);
+    own(evs, name);
     return 0;
 }
 
@@ -233,32 +256,25 @@ static bool json_lines(const char *data, size_t len)
     return false;
 }
 
-static void drop_from(struct lbox_events *evs, size_t n)
-{
-    while (evs->n > n) {
-        evs->n--;
-        free(evs->v[evs->n].data);
-        free(evs->v[evs->n].origin);
-    }
-}
-
-static int add_lines(struct lbox_events *evs, const char *data, size_t len, const char *name,
+/* Adds each non-blank line of data as an event, in place: its '\n' becomes the event's
+ * terminating NUL (data[len] is one already). All or nothing. */
+static int add_lines(struct lbox_events *evs, char *data, size_t len, const char *name,
                      struct lbox_error *err)
 {
     const char *end = data + len;
     size_t before = evs->n;
     int lineno = 0;
-    for (const char *line = data; line < end;) {
+    for (char *line = data; line < end;) {
         size_t n = line_len(line, end);
         lineno++;
         if (!blank(line, n)) {
-            char *origin = lbox_strdupf("%s line %d", name, lineno);
-            int r = lbox_events_add_buffer(evs, line, n, origin, err);
-            free(origin);
-            if (r < 0) {
-                drop_from(evs, before); /* nothing half-added */
+            char origin[4096];
+            snprintf(origin, sizeof origin, "%s line %d", name, lineno);
+            if (check_event(line, n, origin, err) < 0 || push(evs, line, n, name, lineno, err) < 0) {
+                evs->n = before; /* nothing half-added */
                 return -1;
             }
+            line[n] = '\0';
         }
         line += n + 1;
     }
@@ -269,11 +285,15 @@ int lbox_events_add_file(struct lbox_events *evs, const char *path, struct lbox_
 {
     bool from_stdin = !strcmp(path, "-");
     const char *name = from_stdin ? "stdin" : path;
+    if (from_stdin && evs->read_stdin)
+        return lbox_err(err, LBOX_E_INVAL, "--event -: stdin can be read only once; put the "
+                        "events in one JSON-lines file, one event per line");
     char *data = NULL;
     size_t len = 0;
     int rd = from_stdin ? lbox_read_fd(STDIN_FILENO, name, LBOX_MAX_EVENT_FILE_BYTES, &data,
                                        &len, err)
                         : lbox_read_file(path, LBOX_MAX_EVENT_FILE_BYTES, &data, &len, err);
+    evs->read_stdin |= from_stdin;
     if (rd < 0 && err && err->code == LBOX_E_LIMIT)
         return lbox_err(err, LBOX_E_LIMIT,
                         "--event: %s holds more than %zu MiB, and lbox reads an event file "
@@ -287,31 +307,45 @@ int lbox_events_add_file(struct lbox_events *evs, const char *path, struct lbox_
                         name);
     }
 
-    /* One JSON document, or else JSON lines (one event per non-blank line). */
+    /* One JSON document, or else JSON lines (one event per non-blank line). The events
+     * point into data, which evs keeps. */
+    char *source = lbox_xstrdup(name);
     json_error_t jerr;
     int r;
     if (json_check(data, len, &jerr) == 0) {
         r = check_size(len, name, err);
         if (r == 0)
-            push(evs, data, len, lbox_xstrdup(name));
+            r = push(evs, data, len, source, 0, err);
     } else if (json_lines(data, len)) {
-        r = add_lines(evs, data, len, name, err);
+        r = add_lines(evs, data, len, source, err);
     } else {
         r = not_json(err, name, &jerr);
     }
-    free(data);
-    return r;
+    if (r < 0) {
+        free(data);
+        free(source);
+        return -1;
+    }
+    own(evs, data);
+    own(evs, source);
+    return 0;
 }
 
 void lbox_events_free(struct lbox_events *evs)
 {
-    for (size_t i = 0; i < evs->n; i++) {
-        free(evs->v[i].data);
-        free(evs->v[i].origin);
-    }
+    for (size_t i = 0; i < evs->nowned; i++)
+        free(evs->owned[i]);
+    free(evs->owned);
     free(evs->v);
-    evs->v = NULL;
-    evs->n = 0;
+    *evs = (struct lbox_events){0};
+}
+
+void lbox_event_origin(const struct lbox_event *e, char *buf, size_t size)
+{
+    if (e->line)
+        snprintf(buf, size, "%s line %d", e->source, e->line);
+    else
+        snprintf(buf, size, "%s", e->source);
 }
 
 /* The fewest significant digits that read back as v (finite, >= 0), as Python's repr finds

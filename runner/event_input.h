@@ -5,25 +5,33 @@
 #ifndef LBOX_RUNNER_EVENT_INPUT_H
 #define LBOX_RUNNER_EVENT_INPUT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "common/error.h"
 #include "env_vars.h"
 
 struct lbox_event {
-    char *data;
+    const char *data; /* NUL-terminated; owned by the lbox_events */
     size_t len;
-    char *origin;   /* "e.json", "events.jsonl line 3", "stdin" — for messages */
+    const char *source; /* "e.json", "stdin", "(default)": see lbox_event_origin */
+    int line;           /* its line in a JSON-lines source; 0 for a whole document */
 };
 
 struct lbox_events {
     struct lbox_event *v;
-    size_t n;
+    size_t n, cap;
+    char **owned; /* the texts and names the events point into */
+    size_t nowned;
+    bool read_stdin; /* "-" was read: it can be read once */
 };
 
 /* An event file (or stdin) may hold many events, each within Lambda's limit, but lbox reads
  * it whole: past this size it stops reading and refuses the file. */
 #define LBOX_MAX_EVENT_FILE_BYTES (256u << 20)
+/* Events per call: each costs lbox a few dozen bytes before the first invoke, and a file
+ * of 256 MiB of "1" lines would hold 134 million of them. */
+#define LBOX_MAX_EVENTS 1000000u
 
 /* Adds the event(s) in path ("-" = stdin): one JSON document, else JSON lines when the
  * first non-blank line is a JSON value by itself (a bad line is named); else the document's
@@ -34,6 +42,8 @@ int lbox_events_add_file(struct lbox_events *evs, const char *path, struct lbox_
 int lbox_events_add_buffer(struct lbox_events *evs, const char *data, size_t len,
                            const char *origin, struct lbox_error *err);
 void lbox_events_free(struct lbox_events *evs);
+/* Names an event for messages: "e.json", "events.jsonl line 3", "stdin". */
+void lbox_event_origin(const struct lbox_event *e, char *buf, size_t size);
 
 /* Loads a SAM env file into *user: {"Parameters": {...}} applies to every function,
  * {"<FunctionName>": {...}} to that function (and wins); a flat {"K": "V"} object is taken

@@ -267,7 +267,11 @@ static void test_events(void **st)
     assert_int_equal(lbox_events_add_file(&ev, lines, &err), 0);
     assert_int_equal(ev.n, 4);
     assert_string_equal(ev.v[2].data, "{\"n\":2}");
-    assert_non_null(strstr(ev.v[2].origin, "line 3"));
+    char origin[64];
+    lbox_event_origin(&ev.v[2], origin, sizeof origin);
+    assert_non_null(strstr(origin, "line 3"));
+    lbox_event_origin(&ev.v[0], origin, sizeof origin);
+    assert_null(strstr(origin, "line"));
     assert_int_equal(lbox_events_add_file(&ev, bad, &err), -1);
     assert_non_null(strstr(err.msg, "line 2"));
     assert_int_equal(ev.n, 4); /* nothing half-added */
@@ -312,6 +316,61 @@ static void test_events_endless_input(void **st)
     assert_int_equal(rc, -1);
     assert_int_equal(err.code, LBOX_E_LIMIT);
     assert_non_null(strstr(err.msg, "stdin holds more than"));
+    assert_int_equal(ev.n, 1);
+    lbox_events_free(&ev);
+}
+
+/* A JSON-lines file of tiny events is bounded by a count, not by the memory lbox has: one
+ * event past LBOX_MAX_EVENTS refuses the file and keeps what came before. */
+static void test_events_count_limit(void **st)
+{
+    (void)st;
+    struct lbox_events ev = {0};
+    struct lbox_error err = {0};
+    assert_int_equal(lbox_events_add_buffer(&ev, "{}", 2, "first", &err), 0);
+    char path[] = "/tmp/lbox-test-events-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    FILE *f = fdopen(fd, "w");
+    for (unsigned i = 0; i < LBOX_MAX_EVENTS; i++) /* with "first", one too many */
+        fputs("1\n", f);
+    fclose(f);
+    assert_int_equal(lbox_events_add_file(&ev, path, &err), -1);
+    assert_int_equal(err.code, LBOX_E_LIMIT);
+    assert_non_null(strstr(err.msg, "more than 1000000 events"));
+    assert_non_null(strstr(err.msg, "split them"));
+    assert_int_equal(ev.n, 1);
+    assert_string_equal(ev.v[0].data, "{}");
+
+    /* Exactly the limit fits. */
+    lbox_events_free(&ev);
+    assert_int_equal(lbox_events_add_file(&ev, path, &err), 0);
+    assert_int_equal(ev.n, LBOX_MAX_EVENTS);
+    assert_string_equal(ev.v[LBOX_MAX_EVENTS - 1].data, "1");
+    assert_int_equal(ev.v[LBOX_MAX_EVENTS - 1].line, (int)LBOX_MAX_EVENTS);
+    lbox_events_free(&ev);
+    unlink(path);
+}
+
+/* stdin is read once: a second "-" says so, instead of calling the drained stdin empty. */
+static void test_events_stdin_once(void **st)
+{
+    (void)st;
+    struct lbox_events ev = {0};
+    struct lbox_error err = {0};
+    int saved = dup(STDIN_FILENO);
+    int p[2];
+    assert_int_equal(pipe(p), 0);
+    assert_int_equal(write(p[1], "{\"a\":1}\n", 8), 8);
+    close(p[1]);
+    assert_int_equal(dup2(p[0], STDIN_FILENO), STDIN_FILENO);
+    close(p[0]);
+    assert_int_equal(lbox_events_add_file(&ev, "-", &err), 0);
+    int rc = lbox_events_add_file(&ev, "-", &err);
+    dup2(saved, STDIN_FILENO);
+    close(saved);
+    assert_int_equal(rc, -1);
+    assert_non_null(strstr(err.msg, "stdin can be read only once"));
     assert_int_equal(ev.n, 1);
     lbox_events_free(&ev);
 }
@@ -398,15 +457,16 @@ static void test_events_error_position(void **st)
     assert_int_equal(lbox_events_add_file(&ev, good, &err), 0);
     assert_int_equal(ev.n, 3);
     assert_string_equal(ev.v[0].data, "{\"n\":1}\r");
-    assert_non_null(strstr(ev.v[0].origin, "line 2"));
+    assert_int_equal(ev.v[0].line, 2);
     assert_string_equal(ev.v[2].data, "1e400");
-    assert_non_null(strstr(ev.v[2].origin, "line 5"));
+    assert_int_equal(ev.v[2].line, 5);
     lbox_events_free(&ev);
 
     char *one = tmpfile_with("{\"big\": 1e400,\n \"s\": \"\\u0000\"}\n");
     assert_int_equal(lbox_events_add_file(&ev, one, &err), 0);
     assert_int_equal(ev.n, 1);
-    assert_string_equal(ev.v[0].origin, one);
+    assert_string_equal(ev.v[0].source, one);
+    assert_int_equal(ev.v[0].line, 0);
     lbox_events_free(&ev);
     unlink(pretty); unlink(lines); unlink(good); unlink(one);
     free(pretty); free(lines); free(good); free(one);
@@ -496,6 +556,8 @@ int main(void)
         cmocka_unit_test(test_describe_exit),
         cmocka_unit_test(test_events),
         cmocka_unit_test(test_events_endless_input),
+        cmocka_unit_test(test_events_count_limit),
+        cmocka_unit_test(test_events_stdin_once),
         cmocka_unit_test(test_events_jansson_cannot_hold),
         cmocka_unit_test(test_events_error_position),
         cmocka_unit_test(test_sam_env_file),

@@ -58,6 +58,27 @@ static void keep_tail(void *ctx, const char *data, size_t len)
     t->len += len;
 }
 
+/* A streamed response, gathered whole: the runner stops it at Lambda's 20 MiB, where a
+ * buffered one would meet the runner's own smaller budget for request bodies. */
+struct gathered {
+    char *data;
+    size_t len, cap;
+};
+
+static void gather(void *ctx, const void *data, size_t len)
+{
+    struct gathered *g = ctx;
+    if (g->len + len + 1 > g->cap) {
+        g->cap = g->cap ? g->cap : 64 << 10;
+        while (g->cap < g->len + len + 1)
+            g->cap *= 2;
+        g->data = lbox_xrealloc(g->data, g->cap);
+    }
+    memcpy(g->data + g->len, data, len);
+    g->len += len;
+    g->data[g->len] = '\0';
+}
+
 /* Fills the result fields of c; returns -1 with err for a run failure. */
 static int run_cell(const struct lbox_matrix_opts *o, struct lbox_matrix_cell *c,
                     struct log_tail *tail, struct lbox_error *err)
@@ -67,6 +88,7 @@ static int run_cell(const struct lbox_matrix_opts *o, struct lbox_matrix_cell *c
     struct lbox_image_facts facts = {0};
     struct lbox_strv user = {0}, envv = {0};
     char *rootfs = NULL, *arn = NULL, *fname = NULL;
+    struct gathered streamed = {0};
     int rc = -1;
 
     char digest[72];
@@ -95,6 +117,7 @@ static int run_cell(const struct lbox_matrix_opts *o, struct lbox_matrix_cell *c
         .function_name = fname, .function_version = "$LATEST", .function_arn = arn,
         .handler = facts.handler, .timeout_s = o->timeout_s, .memory_mb = o->memory_mb,
         .tmp_size_mb = 512, .envp = envv.v, .log = keep_tail, .log_ctx = tail,
+        .stream = gather, .stream_ctx = &streamed,
     };
     if (lbox_env_create(&ec, &env, err) < 0)
         goto out;
@@ -105,9 +128,14 @@ static int run_cell(const struct lbox_matrix_opts *o, struct lbox_matrix_cell *c
     c->status = res.status == LBOX_INVOKE_OK ? LBOX_MATRIX_OK
                 : res.status == LBOX_INVOKE_TIMEOUT ? LBOX_MATRIX_TIMEOUT
                                                      : LBOX_MATRIX_FUNCTION_ERROR;
-    c->response = lbox_xmalloc(res.len + 1);
-    memcpy(c->response, res.payload ? res.payload : "", res.len);
-    c->response[res.len] = '\0';
+    if (res.streamed && res.status == LBOX_INVOKE_OK) {
+        c->response = streamed.data ? streamed.data : lbox_xstrdup("");
+        streamed.data = NULL;
+    } else { /* an error's JSON, also when it broke a stream */
+        c->response = lbox_xmalloc(res.len + 1);
+        memcpy(c->response, res.payload ? res.payload : "", res.len);
+        c->response[res.len] = '\0';
+    }
     c->duration_ms = res.duration_ms;
     c->init_duration_ms = res.init_duration_ms;
     c->max_memory_mb = res.max_memory_mb;
@@ -123,6 +151,7 @@ out:
     free(rootfs);
     free(arn);
     free(fname);
+    free(streamed.data);
     return rc;
 }
 

@@ -20,7 +20,7 @@ for rt in nodejs14.x nodejs16.x nodejs18.x; do
   rc=0
   out=$("$LBOX" invoke "qv:$rt" --timeout 60 2>"$T/err") || rc=$?
   check "$rt $FOREIGN under QEMU: node $want, process.arch $NODE_ARCH (exit $rc: $out)" \
-    jqe --arg v "$want" --arg a "$NODE_ARCH" '.version == $v and .arch == $a' <<<"$out" >/dev/null
+    jqe --arg v "$want" --arg a "$NODE_ARCH" '.version == $v and .arch == $a' <<<"$out"
 done
 
 # Unprivileged: nobody gets its own copy of the store and needs no host registration.
@@ -35,7 +35,7 @@ if [ "$(id -u)" -eq 0 ]; then
     env -i PATH="$PATH" HOME="$T/nobody/home" XDG_DATA_HOME="$T/nobody/data" \
     XDG_CACHE_HOME="$T/nobody/cache" "$LBOX" invoke qv:nodejs18.x --timeout 60 2>"$T/err") || rc=$?
   check "as nobody: the $FOREIGN image runs under QEMU (exit $rc: $out $(tail -2 "$T/err"))" \
-    jqe --arg a "$NODE_ARCH" '.arch == $a' <<<"$out" >/dev/null
+    jqe --arg a "$NODE_ARCH" '.arch == $a' <<<"$out"
   after=$(ls /proc/sys/fs/binfmt_misc 2>/dev/null | sort || true)
   check "as nobody: the host's binfmt_misc entries are unchanged" [ "$before" = "$after" ]
   if [ "$(uname -r | awk -F. '{print ($1 > 6 || ($1 == 6 && $2 >= 7))}')" = 1 ]; then

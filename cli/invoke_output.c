@@ -59,6 +59,12 @@ static void set_bytes(json_t *o, const char *key, const void *data, size_t len)
     free(b64);
 }
 
+/* Milliseconds (>= 0) to the microsecond, the clock's useful resolution here. */
+static double to_microseconds(double ms)
+{
+    return (double)(long long)(ms * 1000.0 + 0.5) / 1000.0;
+}
+
 char *lbox_invoke_result_line(const struct lbox_invoke_result *res, const void *streamed,
                               size_t streamed_len)
 {
@@ -74,15 +80,17 @@ char *lbox_invoke_result_line(const struct lbox_invoke_result *res, const void *
         set_bytes(o, "payload", streamed, streamed_len);
     else
         set_bytes(o, "payload", res->payload, res->len);
-    if (res->status != LBOX_INVOKE_OK && res->error_type)
-        json_object_set_new(o, "errorType", json_string(res->error_type));
+    if (res->status != LBOX_INVOKE_OK && res->error_type) /* a header: any bytes */
+        set_bytes(o, "errorType", res->error_type, strlen(res->error_type));
     if (res->streamed && res->status != LBOX_INVOKE_OK)
         set_bytes(o, "streamed", streamed, streamed_len);
-    json_object_set_new(o, "durationMs", json_real(res->duration_ms));
+    json_object_set_new(o, "durationMs", json_real(to_microseconds(res->duration_ms)));
     if (res->init_duration_ms >= 0)
-        json_object_set_new(o, "initDurationMs", json_real(res->init_duration_ms));
+        json_object_set_new(o, "initDurationMs",
+                            json_real(to_microseconds(res->init_duration_ms)));
     json_object_set_new(o, "maxMemoryUsedMB", json_integer(res->max_memory_mb));
-    char *text = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    /* 15 digits: 6.477 stays 6.477, not jansson's default 6.4770000000000003. */
+    char *text = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(15));
     json_decref(o);
     if (!text)
         return NULL;

@@ -115,6 +115,30 @@ static void test_json_line_of_each_result(void **st)
     assert_string_equal(json_string_value(json_object_get(j, "status")), "timeout");
     assert_string_equal(json_string_value(json_object_get(j, "errorType")), "Sandbox.Timedout");
     json_decref(j);
+
+    /* An error type is a header the runtime wrote: any bytes, kept as base64 when they are
+     * not UTF-8 rather than dropped. */
+    char etype[] = "Bad\xff\xfeType";
+    res = (struct lbox_invoke_result){.status = LBOX_INVOKE_FUNCTION_ERROR, .payload = err,
+                                      .len = sizeof err - 1, .error_type = etype,
+                                      .init_duration_ms = -1};
+    j = parse_line(lbox_invoke_result_line(&res, NULL, 0));
+    assert_null(json_object_get(j, "errorType"));
+    assert_string_equal(json_string_value(json_object_get(j, "errorTypeBase64")), "QmFk//5UeXBl");
+    json_decref(j);
+}
+
+/* Durations are written to the microsecond, as short as they read back. */
+static void test_json_line_durations(void **st)
+{
+    (void)st;
+    struct lbox_invoke_result res = {.status = LBOX_INVOKE_OK, .payload = "1", .len = 1,
+                                     .duration_ms = 6.4772069999999999,
+                                     .init_duration_ms = 80.0004};
+    char *line = lbox_invoke_result_line(&res, NULL, 0);
+    assert_non_null(strstr(line, "\"durationMs\":6.477,"));
+    assert_non_null(strstr(line, "\"initDurationMs\":80.0,"));
+    free(line);
 }
 
 int main(void)
@@ -122,6 +146,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_terminal_sees_controls_shown),
         cmocka_unit_test(test_json_line_of_each_result),
+        cmocka_unit_test(test_json_line_durations),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -35,6 +35,8 @@ struct lbox_store {
         char *dir;
     } *held;        /* rootfs directories locked while in use (rootfs_cache.c) */
     size_t nheld;
+    char (*resolved)[72]; /* manifest digests this handle found in the index */
+    size_t nresolved;
 };
 
 /* A store this user cannot write (permissions, a read-only mount): the message says where
@@ -232,6 +234,7 @@ void lbox_store_close(struct lbox_store *st)
         free(st->held[i].dir);
     }
     free(st->held);
+    free(st->resolved);
     if (marked) /* an lbox rm or a rebuild wanted it gone while it ran */
         evict_marked(st);
     if (st->gc_fd >= 0)
@@ -615,14 +618,23 @@ static int hold_for_reading(struct lbox_store *st, struct lbox_error *err)
     return st->gc_fd >= 0 ? lbox_store_hold(st, err) : 0;
 }
 
+static bool resolved_before(const struct lbox_store *st, const char *digest)
+{
+    for (size_t i = 0; i < st->nresolved; i++)
+        if (!strcmp(st->resolved[i], digest))
+            return true;
+    return false;
+}
+
 int lbox_store_resolve(struct lbox_store *st, const char *ref, char *manifest_digest_out,
                        struct lbox_error *err)
 {
     if (hold_for_reading(st, err) < 0)
         return -1;
     /* A full digest resolved earlier by this handle stays valid while held, even if its tag
-     * has moved on since: one invoke reads the config and unpacks the same image. */
-    if (digest_hex(ref) && lbox_store_has_blob(st, ref)) {
+     * has moved on since: one invoke reads the config and unpacks the same image. Any
+     * other blob (a config, a layer) is no image. */
+    if (digest_hex(ref) && resolved_before(st, ref)) {
         snprintf(manifest_digest_out, 72, "%s", ref);
         return 0;
     }
@@ -632,6 +644,10 @@ int lbox_store_resolve(struct lbox_store *st, const char *ref, char *manifest_di
     bool by_tag;
     int r = resolve_in(idx, ref, manifest_digest_out, &by_tag, err);
     json_decref(idx);
+    if (r == 0 && !resolved_before(st, manifest_digest_out)) {
+        st->resolved = lbox_xrealloc(st->resolved, (st->nresolved + 1) * sizeof *st->resolved);
+        snprintf(st->resolved[st->nresolved++], 72, "%s", manifest_digest_out);
+    }
     return r;
 }
 

@@ -21,6 +21,7 @@
 #include "builder/layer.h"
 #include "builder/rootfs_cache.h"
 #include "builder/store.h"
+#include "builder/store_internal.h"
 #include "common/cleanup.h"
 #include "oci_fixture.h"
 
@@ -95,6 +96,21 @@ static void tag_resolve_list_remove_gc(void **state)
     assert_string_equal(d, b);
     assert_int_equal(lbox_store_resolve(c->st, "nothere", d, &err), -1);
     assert_int_equal(err.code, LBOX_E_NOTFOUND);
+    /* The full digest of a blob that is no manifest (its config, its layer) names no image. */
+    json_t *man = lbox_store_load_manifest(c->st, a, &err);
+    assert_non_null(man);
+    const char *cfg_digest = json_string_value(json_object_get(json_object_get(man, "config"), "digest"));
+    const char *layer_digest = json_string_value(
+        json_object_get(json_array_get(json_object_get(man, "layers"), 0), "digest"));
+    assert_true(lbox_store_has_blob(c->st, cfg_digest) && lbox_store_has_blob(c->st, layer_digest));
+    assert_int_equal(lbox_store_resolve(c->st, cfg_digest, d, &err), -1);
+    assert_int_equal(err.code, LBOX_E_NOTFOUND);
+    assert_int_equal(lbox_store_resolve(c->st, layer_digest, d, &err), -1);
+    assert_int_equal(err.code, LBOX_E_NOTFOUND);
+    json_decref(man);
+    /* Its own full digest does. */
+    must(lbox_store_resolve(c->st, a, d, &err), &err);
+    assert_string_equal(d, a);
 
     struct lbox_store_image *imgs;
     size_t n;

@@ -14,6 +14,7 @@
 #include "builder/store.h"
 #include "commands.h"
 #include "invoke_output.h"
+#include "output.h"
 #include "common/fsutil.h"
 #include "runner/env_vars.h"
 #include "runner/environment.h"
@@ -222,7 +223,7 @@ int cmd_invoke(int argc, char **argv)
             break;
         case 'E':
             if (check_env_arg(optarg, &err) < 0) {
-                fprintf(stderr, "lbox invoke: %s\n", err.msg);
+                lbox_print_error("invoke", &err);
                 goto out;
             }
             env_args[n_env++] = optarg;
@@ -240,7 +241,8 @@ int cmd_invoke(int argc, char **argv)
         case 'j': output.json = true; break;
         case 'n':
             if (lbox_env_check_function_name(optarg, &err) < 0) {
-                fprintf(stderr, "lbox invoke: --function-name: %s\n", err.msg);
+                lbox_err_prefix(&err, "--function-name");
+                lbox_print_error("invoke", &err);
                 goto out;
             }
             fname_flag = optarg;
@@ -338,7 +340,7 @@ int cmd_invoke(int argc, char **argv)
     goto out;
 
 fail:
-    fprintf(stderr, "lbox invoke: %s\n", err.msg);
+    lbox_print_error("invoke", &err);
     rc = EXIT_LBOX_FAILED;
 out:
     lbox_env_destroy_before_exit(env); /* lbox exits now: no need to wait for the teardown */

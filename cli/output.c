@@ -1,5 +1,12 @@
 #include "output.h"
 
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/fsutil.h"
+#include "invoke_output.h"
+
 const char *lbox_human_size(uint64_t bytes, char *buf, size_t len)
 {
     if (bytes >= 1000ull * 1000 * 1000)
@@ -13,13 +20,24 @@ const char *lbox_human_size(uint64_t bytes, char *buf, size_t len)
     return buf;
 }
 
+/* Messages quote what came from outside (a reference, a path, a file's content): on a
+ * terminal, its control characters are shown, not obeyed. */
+static void print_shown(const char *prefix, const char *msg)
+{
+    char *line = lbox_strdupf("%s: %s\n", prefix, msg);
+    lbox_write_shown(STDERR_FILENO, isatty(STDERR_FILENO), line, strlen(line));
+    free(line);
+}
+
 void lbox_print_error(const char *cmd, const struct lbox_error *err)
 {
-    fprintf(stderr, "lbox %s: %s\n", cmd, err->msg[0] ? err->msg : "failed");
+    char prefix[64];
+    snprintf(prefix, sizeof prefix, "lbox %s", cmd);
+    print_shown(prefix, err->msg[0] ? err->msg : "failed");
 }
 
 void lbox_print_notice(void *ctx, const char *msg)
 {
     (void)ctx;
-    fprintf(stderr, "lbox: %s\n", msg);
+    print_shown("lbox", msg);
 }

@@ -71,3 +71,10 @@ grep -qF 'INFO	\x1b]0;pwned\x07\x1b[8mhidden' "$WORK/tty" && grep -qF '\x1b]52;c
 inv "$LOGS" --event "$(event '{"escapes":true}')"
 grep -q $'\x1b]0;pwned\x07' "$WORK/err" || fail "the escapes did not reach a file as written"
 ok "logs: on a terminal the function's escape sequences are shown, not obeyed; a file gets them as written"
+
+# lbox's own errors quote what they were given (an image reference, a path): on a terminal
+# that is shown too.
+script -qec "$(printf '%q ' "$LBOX" invoke $'no\e]52;c;ZWNobw==\a:1')" /dev/null >"$WORK/tty" </dev/null || true
+grep -qF "no image 'no\x1b]52;c;ZWNobw==\x07:1'" "$WORK/tty" && ! grep -q $'\x1b' "$WORK/tty" &&
+  ok "errors: on a terminal a reference's escape sequences are shown, not obeyed" ||
+  fail "errors: an escape in a reference reached the terminal: $(cat -v "$WORK/tty")"

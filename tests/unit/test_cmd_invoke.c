@@ -14,6 +14,7 @@
 
 #include "cli/cmd_invoke.c"
 #include "cli/invoke_output.c"
+#include "cli/output.c"
 
 static char stderr_text[4096];
 

@@ -179,6 +179,12 @@ static int json_check(const char *data, size_t len, json_error_t *jerr)
 
 static int not_json(struct lbox_error *err, const char *origin, const json_error_t *jerr)
 {
+    /* jansson's own limit (JSON_PARSER_MAX_DEPTH), not a fault of the event. */
+    if (strstr(jerr->text, "maximum parsing depth"))
+        return lbox_err(err, LBOX_E_LIMIT,
+                        "event %s nests arrays or objects deeper than lbox can check (2048 "
+                        "levels, reached at line %d, column %d): flatten the event",
+                        origin, jerr->line, jerr->column);
     return lbox_err(err, LBOX_E_INVAL,
                     "event %s is not valid JSON (line %d, column %d: %s); Lambda only "
                     "accepts JSON payloads",
@@ -448,11 +454,27 @@ static int add_object(const json_t *obj, const char *path, struct lbox_strv *use
 int lbox_env_file_load(const char *path, const char *function_name, struct lbox_strv *user,
                        struct lbox_error *err)
 {
+    /* Lambda holds all of a function's variables to 4 KB; a SAM file names many
+     * functions, but not megabytes of them. */
+    char *text = NULL;
+    size_t len = 0;
+    if (lbox_read_file(path, LBOX_MAX_ENV_FILE_BYTES, &text, &len, err) < 0) {
+        if (err && err->code == LBOX_E_LIMIT)
+            return lbox_err(err, LBOX_E_LIMIT,
+                            "env file %s holds more than %u KiB; Lambda takes 4 KB of "
+                            "variables per function",
+                            path, LBOX_MAX_ENV_FILE_BYTES >> 10);
+        return lbox_err_prefix(err, "env file");
+    }
     json_error_t jerr;
-    json_t *root = json_load_file(path, 0, &jerr);
+    json_t *root = json_loadb(text, len, 0, &jerr);
+    free(text);
     if (!root)
-        return lbox_err(err, LBOX_E_INVAL, "env file %s: %s (line %d, column %d)", path,
-                        jerr.text, jerr.line, jerr.column);
+        return lbox_err(err, LBOX_E_INVAL, "env file %s: %s (line %d, column %d)%s", path,
+                        jerr.text, jerr.line, jerr.column,
+                        strstr(jerr.text, "too big integer")
+                            ? "; write a number beyond 64 bits as a string, \"123...\""
+                            : "");
     int r = 0;
     if (!json_is_object(root)) {
         r = lbox_err(err, LBOX_E_INVAL,

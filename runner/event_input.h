@@ -49,7 +49,8 @@ void lbox_event_origin(const struct lbox_event *e, char *buf, size_t size);
  * {"<FunctionName>": {...}} to that function (and wins); a flat {"K": "V"} object is taken
  * as is. Values become the text `sam local invoke --env-vars` gives them: strings as they
  * are, numbers as Python's str() writes them (8080.0, 1e+16), true/false, and "" for null,
- * objects and arrays. */
+ * objects and arrays. A file over LBOX_MAX_ENV_FILE_BYTES is refused unread. */
+#define LBOX_MAX_ENV_FILE_BYTES (1u << 20)
 int lbox_env_file_load(const char *path, const char *function_name, struct lbox_strv *user,
                        struct lbox_error *err);
 

@@ -500,6 +500,45 @@ static void test_sam_env_file(void **st)
     free(f); free(flat); free(reserved); free(broken);
 }
 
+/* An env file is read to a bound, not whole whatever its size; what jansson cannot hold
+ * says how to write it; a folder is named as one. */
+static void test_sam_env_file_limits(void **st)
+{
+    (void)st;
+    struct lbox_strv u = {0};
+    struct lbox_error err = {0};
+    assert_int_equal(lbox_env_file_load("/dev/zero", "hello", &u, &err), -1);
+    assert_int_equal(err.code, LBOX_E_LIMIT);
+    assert_non_null(strstr(err.msg, "more than 1024 KiB"));
+    char *big = tmpfile_with("{\"Parameters\": {\"BIG\": 123456789012345678901234}}");
+    assert_int_equal(lbox_env_file_load(big, "hello", &u, &err), -1);
+    assert_non_null(strstr(err.msg, "as a string"));
+    assert_int_equal(lbox_env_file_load("/tmp", "hello", &u, &err), -1);
+    assert_non_null(strstr(err.msg, "directory"));
+    assert_int_equal(u.n, 0);
+    lbox_strv_free(&u);
+    unlink(big);
+    free(big);
+}
+
+/* JSON nested past jansson's depth is lbox's limit, said as such, not "not valid JSON". */
+static void test_events_depth_limit(void **st)
+{
+    (void)st;
+    struct lbox_events ev = {0};
+    struct lbox_error err = {0};
+    char deep[6001];
+    memset(deep, '[', 3000);
+    memset(deep + 3000, ']', 3000);
+    deep[6000] = 0;
+    assert_int_equal(lbox_events_add_buffer(&ev, deep, 6000, "deep", &err), -1);
+    assert_int_equal(err.code, LBOX_E_LIMIT);
+    assert_non_null(strstr(err.msg, "deeper than lbox can check"));
+    assert_null(strstr(err.msg, "not valid JSON"));
+    assert_int_equal(lbox_events_add_buffer(&ev, deep + 1000, 4000, "2000 levels", &err), 0);
+    lbox_events_free(&ev);
+}
+
 /* Values as sam local invoke --env-vars gives them: Python's str(), true/false, and "" for
  * null, objects and arrays. */
 static void test_sam_env_values(void **st)
@@ -561,6 +600,8 @@ int main(void)
         cmocka_unit_test(test_events_jansson_cannot_hold),
         cmocka_unit_test(test_events_error_position),
         cmocka_unit_test(test_sam_env_file),
+        cmocka_unit_test(test_sam_env_file_limits),
+        cmocka_unit_test(test_events_depth_limit),
         cmocka_unit_test(test_sam_env_values),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -138,6 +138,7 @@ struct output {
     bool json, out_terminal, err_terminal;
     char *streamed;
     size_t len, cap;
+    bool mid_line; /* without --json: the stream's bytes so far did not end a line */
 };
 
 static void to_stderr(void *ctx, const char *data, size_t len)
@@ -151,6 +152,8 @@ static void to_stdout(void *ctx, const void *data, size_t len)
     struct output *o = ctx;
     if (!o->json) {
         lbox_write_shown(STDOUT_FILENO, o->out_terminal, data, len);
+        if (len)
+            o->mid_line = ((const char *)data)[len - 1] != '\n';
         return;
     }
     if (o->len + len > o->cap) {
@@ -171,9 +174,14 @@ static void print_result(struct output *o, const struct lbox_invoke_result *res)
         o->len = 0;
         return;
     }
-    if (!res->streamed || res->status != LBOX_INVOKE_OK)
+    if (!res->streamed || res->status != LBOX_INVOKE_OK) {
+        /* A stream cut short: its error on a line of its own, not glued to the bytes. */
+        if (res->streamed && o->mid_line)
+            lbox_write_all(STDOUT_FILENO, "\n", 1);
         lbox_write_shown(STDOUT_FILENO, o->out_terminal, res->payload, res->len);
+    }
     lbox_write_all(STDOUT_FILENO, "\n", 1);
+    o->mid_line = false;
 }
 
 int cmd_invoke(int argc, char **argv)

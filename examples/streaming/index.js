@@ -1,6 +1,7 @@
 // A streamed response (awslambda.streamifyResponse): bytes reach the invoker as they are
 // written. event.failAfter makes it fail after that many chunks, which Lambda reports
-// through the stream's error trailers; event.bytes streams that many bytes of "x" instead
+// through the stream's error trailers (event.unterminated: chunks without their newline);
+// event.bytes streams that many bytes of "x" instead
 // of the chunk lines (past Lambda's 20 MB streaming limit, the invoke fails).
 exports.handler = awslambda.streamifyResponse(async (event, responseStream) => {
   responseStream.setContentType('text/plain');
@@ -16,7 +17,7 @@ exports.handler = awslambda.streamifyResponse(async (event, responseStream) => {
   const chunks = event.chunks || 3;
   for (let i = 1; i <= chunks; i++) {
     if (event.failAfter !== undefined && i > event.failAfter) throw new Error(`stream broke at chunk ${i}`);
-    responseStream.write(`chunk ${i}\n`);
+    responseStream.write(event.unterminated ? `chunk ${i}` : `chunk ${i}\n`);
     await new Promise((r) => setTimeout(r, 20));
   }
   responseStream.end();

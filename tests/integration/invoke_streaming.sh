@@ -15,6 +15,12 @@ scenario() {
   sed -n 2p <<<"$OUT" | jqe '.errorType == "Error" and .errorMessage == "stream broke at chunk 2"' >/dev/null \
     || fail "stream error: $OUT"
   ok "streaming: chunks pass through; a mid-stream error becomes a function error"
+  inv "$STREAM" --event "$(event '{"chunks":3,"failAfter":1,"unterminated":true}')"
+  expect_rc 3 "stream error after an unfinished line"
+  [ "$(sed -n 1p <<<"$OUT")" = "chunk 1" ] &&
+    sed -n 2p <<<"$OUT" | jqe '.errorMessage == "stream broke at chunk 2"' >/dev/null ||
+    fail "a stream's error after an unfinished line is not on a line of its own: $OUT"
+  ok "streaming: the error of a stream cut mid-line starts a line of its own"
 
   # --json: one line per event, however many lines the responses hold.
   inv "$STREAM" --json --event "$(event '{"chunks":3}')" --event "$(event '{"chunks":3,"failAfter":1}')"

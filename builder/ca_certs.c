@@ -2,6 +2,7 @@
 
 #include <archive.h>
 #include <archive_entry.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
@@ -23,10 +24,12 @@ static bool is_cert_entry(const char *name)
            !strcmp(name + n - 4, ".crt");
 }
 
-/* Appends every certificate of one PEM file that is not a node root to `out`. */
-static void add_missing(const char *pem, size_t len, const char *roots, BIO *out)
+/* Appends every certificate of one PEM file that is not a node root (roots NULL: every
+ * certificate) to `out`; returns how many. */
+static unsigned add_missing(const char *pem, size_t len, const char *roots, BIO *out)
 {
     BIO *in = BIO_new_mem_buf(pem, (int)len);
+    unsigned n = 0;
     X509 *x;
     while ((x = PEM_read_bio_X509(in, NULL, NULL, NULL))) {
         unsigned char md[EVP_MAX_MD_SIZE];
@@ -41,10 +44,30 @@ static void add_missing(const char *pem, size_t len, const char *roots, BIO *out
         char needle[sizeof hex + 1] = "\n";
         strcat(needle, hex);
         if (!roots || !strstr(roots, needle))
-            PEM_write_bio_X509(out, x);
+            n += PEM_write_bio_X509(out, x) == 1;
         X509_free(x);
     }
     BIO_free(in);
+    ERR_clear_error(); /* the end of the text reads as a PEM error */
+    return n;
+}
+
+int lbox_ca_copy_certs(const char *src, const char *out, unsigned *count,
+                       struct lbox_error *err)
+{
+    *count = 0;
+    char *text = NULL;
+    size_t len = 0;
+    if (lbox_read_file(src, LBOX_CA_FILE_LIMIT, &text, &len, err) < 0)
+        return -1;
+    BIO *pem = BIO_new(BIO_s_mem());
+    *count = add_missing(text, len, NULL, pem);
+    free(text);
+    char *data;
+    long n = BIO_get_mem_data(pem, &data);
+    int rc = lbox_write_file_atomic(out, data, n > 0 ? (size_t)n : 0, 0644, err);
+    BIO_free(pem);
+    return rc;
 }
 
 int lbox_ca_extra_certs(const char *layer_blob, const char *roots_file, const char *out,

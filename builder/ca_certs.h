@@ -14,4 +14,12 @@
 int lbox_ca_extra_certs(const char *layer_blob, const char *roots_file, const char *out,
                         struct lbox_error *err);
 
+/* A CA file named by the user's configuration (NODE_EXTRA_CA_CERTS, npm's cafile): copies
+ * only its certificates, re-encoded as PEM, to `out` (*count of them; none: an empty file).
+ * Whatever else the file holds, a private key or a file that is no PEM at all, stays
+ * behind, so a setting that names the wrong file hands nothing else on. */
+#define LBOX_CA_FILE_LIMIT (16u << 20)
+int lbox_ca_copy_certs(const char *src, const char *out, unsigned *count,
+                       struct lbox_error *err);
+
 #endif

@@ -17,6 +17,7 @@
 #include "../common/fsutil.h"
 #include "../common/hash.h"
 #include "../sandbox/sandbox.h"
+#include "ca_certs.h"
 #include "cache_temp.h"
 #include "code.h"
 #include "debian.h"
@@ -417,7 +418,9 @@ static int copy_resolv_conf(const char *host_dir, struct lbox_error *err)
 }
 
 /* The CA certificates the user's npm trusts beyond node's own (a company's TLS proxy, a
- * private registry): $NODE_EXTRA_CA_CERTS, else npm's cafile setting. NULL when none. */
+ * private registry): $NODE_EXTRA_CA_CERTS, else npm's cafile setting. NULL when none.
+ * npm is asked from / so that the function's own .npmrc (the current folder is often the
+ * function's) cannot choose a host file; the user's and the global npmrc still count. */
 static char *host_extra_ca(void)
 {
     static const char *const envs[] = {"NODE_EXTRA_CA_CERTS", "npm_config_cafile",
@@ -427,7 +430,7 @@ static char *host_extra_ca(void)
         if (v && *v && access(v, R_OK) == 0)
             return lbox_xstrdup(v);
     }
-    FILE *p = popen("npm config get cafile 2>/dev/null", "r");
+    FILE *p = popen("cd / && npm config get cafile 2>/dev/null", "r");
     char line[4096] = "";
     if (p) {
         if (!fgets(line, sizeof line, p))
@@ -438,18 +441,24 @@ static char *host_extra_ca(void)
     return line[0] == '/' && access(line, R_OK) == 0 ? lbox_xstrdup(line) : NULL;
 }
 
-/* Copies a host file into the per-run folder the sandbox sees at /run/lbox. */
-static int copy_host_file(const char *src, const char *host_dir, const char *name,
-                          struct lbox_error *err)
+/* Puts the certificates of the host's extra CA file, and nothing else of it, in the
+ * per-run folder the sandbox sees at /run/lbox: npm's scripts (the function's code) read
+ * that folder. *copied is false when the file holds no certificate. */
+static int copy_extra_ca(struct lbox_fetcher *f, const char *src, const char *host_dir,
+                         bool *copied, struct lbox_error *err)
 {
-    _cleanup_free_ char *dst = lbox_path_join(host_dir, name);
-    char *data = NULL;
-    size_t len = 0;
-    if (lbox_read_file(src, 16 << 20, &data, &len, err) < 0)
-        return -1;
-    int rc = lbox_write_file_atomic(dst, data, len, 0644, err);
-    free(data);
-    return rc;
+    _cleanup_free_ char *dst = lbox_path_join(host_dir, "extra-ca.pem");
+    unsigned n = 0;
+    if (lbox_ca_copy_certs(src, dst, &n, err) < 0)
+        return lbox_err_prefix(err, "the extra CA certificates for npm");
+    *copied = n > 0;
+    if (!n && f->notice) {
+        _cleanup_free_ char *msg = lbox_strdupf(
+            "%s (NODE_EXTRA_CA_CERTS or npm's cafile) holds no PEM certificate; npm runs "
+            "without extra CA certificates", src);
+        f->notice(f->notice_ctx, msg);
+    }
+    return 0;
 }
 
 int lbox_npm_install(struct lbox_fetcher *f, const struct lbox_npm_install_opts *o,
@@ -483,7 +492,8 @@ int lbox_npm_install(struct lbox_fetcher *f, const struct lbox_npm_install_opts 
         lbox_buildenv_prepare(f, o, &root, err) < 0 || copy_resolv_conf(host, err) < 0)
         return -1;
     _cleanup_free_ char *ca = host_extra_ca();
-    if ((ca && copy_host_file(ca, host, "extra-ca.pem", err) < 0) || hand_over(scratch, err) < 0)
+    bool extra_ca = false;
+    if ((ca && copy_extra_ca(f, ca, host, &extra_ca, err) < 0) || hand_over(scratch, err) < 0)
         return -1;
 
     const struct lbox_sandbox_bind binds[] = {
@@ -506,7 +516,7 @@ int lbox_npm_install(struct lbox_fetcher *f, const struct lbox_npm_install_opts 
 
     const char *argv[] = {"/var/lang/bin/node", "/var/lang/lib/node_modules/npm/bin/npm-cli.js",
                           verb, NULL};
-    char **envp = npm_env(registry, ca != NULL);
+    char **envp = npm_env(registry, extra_ca);
     int devnull = -1, outfd = o->log_fd;
     if (outfd < 0)
         outfd = devnull = open("/dev/null", O_WRONLY | O_CLOEXEC);

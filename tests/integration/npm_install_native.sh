@@ -32,6 +32,27 @@ expect_fail "the arm64 addon in an x86_64 build is refused by the lint" \
   "bigint_buffer\.node" \
   "$LBOX" build --runtime nodejs18.x --arch x86_64 --code "$T/root/var/task" --tag addon:x86
 
+# npm's scripts are the function's code, and see the extra CA file lbox hands npm: only
+# certificates go there. The function's own .npmrc (read when lbox runs in its folder)
+# cannot name a host file, and a user's setting that names a wrong one hands on nothing.
+echo "lbox-secret-$$" >"$T/secret.txt"
+mkdir -p "$T/leak"
+printf '{"name":"leak","version":"1.0.0","scripts":{"postinstall":"echo CA-BEGIN; cat /run/lbox/extra-ca.pem; echo CA-END"}}\n' \
+  >"$T/leak/package.json"
+echo 'exports.handler = async () => 1;' >"$T/leak/index.js"
+echo "cafile=$T/secret.txt" >"$T/leak/.npmrc"
+rc=0
+(cd "$T/leak" && env -u NODE_EXTRA_CA_CERTS "$LBOX" build --runtime nodejs18.x --arch arm64 \
+  --code . --npm-install --tag leak:1) >"$T/out" 2>&1 || rc=$?
+check "a function's .npmrc naming a host file: the build runs (exit $rc: $(tail -2 "$T/out"))" [ "$rc" -eq 0 ]
+check "... and the file does not reach npm's scripts" bash -c "! grep -q 'lbox-secret' '$T/out'"
+rc=0
+NODE_EXTRA_CA_CERTS=$T/secret.txt "$LBOX" build --runtime nodejs18.x --arch arm64 \
+  --code "$T/leak" --npm-install --tag leak:2 >"$T/out" 2>&1 || rc=$?
+check "NODE_EXTRA_CA_CERTS naming a file of no certificates: the build runs (exit $rc)" [ "$rc" -eq 0 ]
+check "... the file does not reach npm's scripts" bash -c "! grep -q 'lbox-secret' '$T/out'"
+check "... and lbox says it holds no certificate" grep -q "holds no PEM certificate" "$T/out"
+
 mkdir -p "$T/nopkg" && echo 'exports.handler = async () => 1;' >"$T/nopkg/index.js"
 expect_fail "--npm-install without a package.json says so" "no package.json" \
   "$LBOX" build --runtime nodejs18.x --arch arm64 --code "$T/nopkg" --npm-install

@@ -92,8 +92,50 @@ static void test_roots_are_left_out(void **state)
     free(out);
 }
 
+/* A CA file named by configuration hands on its certificates only: a key beside them, or a
+ * file that is no PEM at all (/etc/shadow named by a hostile .npmrc), stays behind. */
+static void test_only_certificates_are_copied(void **state)
+{
+    (void)state;
+    char tmp[] = "/tmp/lbox-test-cacopy-XXXXXX";
+    assert_non_null(mkdtemp(tmp));
+    char *cert = NULL;
+    size_t clen = 0;
+    assert_int_equal(lbox_read_file(certs[0], 0, &cert, &clen, NULL), 0);
+    char *mixed = lbox_strdupf("root:$6$secret:19000:0:99999:7:::\n"
+                               "-----BEGIN PRIVATE KEY-----\nMIIBVQIBADANBgkqhkiG9w0BAQEFAASC\n"
+                               "-----END PRIVATE KEY-----\n%s", cert);
+    char *in = lbox_strdupf("%s/in.pem", tmp), *out = lbox_strdupf("%s/out.pem", tmp);
+    assert_int_equal(lbox_write_file_atomic(in, mixed, strlen(mixed), 0600, NULL), 0);
+    unsigned n = 99;
+    struct lbox_error err = {0};
+    assert_int_equal(lbox_ca_copy_certs(in, out, &n, &err), 0);
+    assert_int_equal(n, 1);
+    char *got = NULL;
+    assert_int_equal(lbox_read_file(out, 0, &got, NULL, NULL), 0);
+    assert_int_equal(count(got, "BEGIN CERTIFICATE"), 1);
+    assert_null(strstr(got, "PRIVATE KEY"));
+    assert_null(strstr(got, "secret"));
+    free(got);
+
+    const char shadow[] = "root:$6$secret:19000:0:99999:7:::\ndaemon:*:19000::::::\n";
+    assert_int_equal(lbox_write_file_atomic(in, shadow, sizeof shadow - 1, 0600, NULL), 0);
+    assert_int_equal(lbox_ca_copy_certs(in, out, &n, &err), 0);
+    assert_int_equal(n, 0);
+    assert_int_equal(lbox_read_file(out, 0, &got, NULL, NULL), 0);
+    assert_string_equal(got, "");
+    free(got);
+
+    lbox_rm_rf(tmp, NULL);
+    free(cert);
+    free(mixed);
+    free(in);
+    free(out);
+}
+
 int main(void)
 {
-    const struct CMUnitTest tests[] = {cmocka_unit_test(test_roots_are_left_out)};
+    const struct CMUnitTest tests[] = {cmocka_unit_test(test_roots_are_left_out),
+                                       cmocka_unit_test(test_only_certificates_are_copied)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

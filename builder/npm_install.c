@@ -5,12 +5,14 @@
 #include <ftw.h>
 #include <jansson.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "../common/cleanup.h"
@@ -391,12 +393,43 @@ static char **npm_env(const char *registry, bool extra_ca)
     return v;
 }
 
-static int wait_npm(struct lbox_sandbox *sb, int *status, struct lbox_error *err)
+/* Waits for npm until the deadline: its scripts are the function's code, and one that
+ * never ends must not hold the build (and its sandbox) forever. */
+#define STR_(x) #x
+#define STR(x) STR_(x)
+
+/* LBOX_NPM_TIMEOUT (seconds) when set, for a slow machine or a long compile under QEMU. */
+static int npm_timeout(long *seconds, struct lbox_error *err)
 {
+    *seconds = LBOX_NPM_INSTALL_TIMEOUT_S;
+    const char *v = getenv("LBOX_NPM_TIMEOUT");
+    if (!v || !*v)
+        return 0;
+    char *end;
+    errno = 0;
+    long n = strtol(v, &end, 10);
+    if (errno || *end || n < 1 || n > 86400)
+        return lbox_err(err, LBOX_E_INVAL, "LBOX_NPM_TIMEOUT='%s': give seconds, 1 to 86400",
+                        v);
+    *seconds = n;
+    return 0;
+}
+
+static int wait_npm(struct lbox_sandbox *sb, long timeout_s, int *status,
+                    struct lbox_error *err)
+{
+    struct timespec start, now;
+    clock_gettime(CLOCK_MONOTONIC, &start);
     for (;;) {
         int r = lbox_sandbox_poll_exit(sb, status, err);
         if (r != 0)
             return r < 0 ? -1 : 0;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        if (now.tv_sec - start.tv_sec >= timeout_s)
+            return lbox_err(err, LBOX_E_LIMIT,
+                            "still running after %ld s, so it was stopped (an install script "
+                            "that never ends? LBOX_NPM_TIMEOUT sets the limit in seconds)",
+                            timeout_s);
         struct pollfd p = {.fd = lbox_sandbox_exit_fd(sb), .events = POLLIN};
         if (poll(&p, 1, 1000) < 0 && errno != EINTR)
             return lbox_err_errno(err, errno, "waiting for npm");
@@ -483,6 +516,9 @@ int lbox_npm_install(struct lbox_fetcher *f, const struct lbox_npm_install_opts 
         return lbox_err(err, LBOX_E_INVAL,
                         "--npm-install: %s has no package.json at its top level, so there is "
                         "nothing for npm to install", o->code);
+    long timeout_s;
+    if (npm_timeout(&timeout_s, err) < 0)
+        return -1;
     const char *verb = has_file(task, "package-lock.json") || has_file(task, "npm-shrinkwrap.json")
                            ? "ci" : "install";
 
@@ -502,6 +538,7 @@ int lbox_npm_install(struct lbox_fetcher *f, const struct lbox_npm_install_opts 
     };
     struct lbox_sandbox_config cfg = {
         .rootfs = root,
+        .memory_mb = LBOX_NPM_INSTALL_MEMORY_MB,
         .tmp_size_mb = 4096,
         .host_network = true,
         .arch = arch,
@@ -523,7 +560,7 @@ int lbox_npm_install(struct lbox_fetcher *f, const struct lbox_npm_install_opts 
     int rc = -1, status = 0;
     if (lbox_sandbox_exec(sb, argv, (const char *const *)envp, "/var/task", outfd, outfd, NULL,
                           err) < 0 ||
-        wait_npm(sb, &status, err) < 0) {
+        wait_npm(sb, timeout_s, &status, err) < 0) {
         lbox_err_prefix(err, "--npm-install: npm %s", verb);
         goto out;
     }
@@ -533,8 +570,11 @@ int lbox_npm_install(struct lbox_fetcher *f, const struct lbox_npm_install_opts 
                      "--npm-install: npm %s failed for %s %s (exit status %d); its output is "
                      "above", verb, o->runtime, arch, WEXITSTATUS(status));
         else
-            lbox_err(err, LBOX_E_INVAL, "--npm-install: npm %s for %s %s was killed by signal %d",
-                     verb, o->runtime, arch, WTERMSIG(status));
+            lbox_err(err, LBOX_E_INVAL, "--npm-install: npm %s for %s %s was killed by signal %d%s",
+                     verb, o->runtime, arch, WTERMSIG(status),
+                     WTERMSIG(status) == SIGKILL ? " (past its memory limit of "
+                                                   STR(LBOX_NPM_INSTALL_MEMORY_MB) " MB?)"
+                                                 : "");
         goto out;
     }
     *out_dir = task;

@@ -17,13 +17,18 @@
  *     /tmp, the host's network, and the registry from --npm-registry / env / npm's config.
  *     The result is the folder the normal build takes as --code (so the lint runs on it).
  *
- * Only the registry travels into the sandbox, not the user's .npmrc (tokens stay outside). */
+ * Only the registry travels into the sandbox, not the user's .npmrc (tokens stay outside).
+ * npm's scripts are the function's code: the sandbox holds them to LBOX_NPM_INSTALL_MEMORY_MB
+ * and the run to LBOX_NPM_INSTALL_TIMEOUT_S, as a CI job's limits would. */
 #ifndef LBOX_NPM_INSTALL_H
 #define LBOX_NPM_INSTALL_H
 
 #include "../common/error.h"
 #include "fetch.h"
 #include "node.h"
+
+#define LBOX_NPM_INSTALL_MEMORY_MB 4096
+#define LBOX_NPM_INSTALL_TIMEOUT_S (30 * 60)
 
 struct lbox_npm_install_opts {
     const char *runtime;            /* nodejs14.x | nodejs16.x | nodejs18.x */

@@ -34,6 +34,8 @@ static const char usage_text[] =
     "  --npm-install        run npm ci (npm install without a lock file) for the code in a\n"
     "                       sandbox of the target runtime and arch (QEMU when foreign), so\n"
     "                       native addons are compiled for the target; npm's output on stderr\n"
+    "                       (npm and its scripts get 4 GB of memory and 30 minutes: env\n"
+    "                       LBOX_NPM_TIMEOUT in seconds)\n"
     "  --offline            use the download cache only\n"
     "  --refresh            re-read the Debian index even if fetched recently\n"
     "  --json               print the result as JSON\n"

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# lbox build --npm-install runs the function's install scripts, which are its code: they
+# are held to a memory limit (killed past it, the build says so) and a time limit (stopped
+# at LBOX_NPM_TIMEOUT, nothing of them left running), and the build then fails cleanly.
+source "$LBOX_SRC/tests/lib/common.sh"
+arch=$(uname -m)
+[ "$arch" = aarch64 ] && arch=arm64
+
+# pkg DIR SCRIPT: a package whose postinstall runs SCRIPT (node -e).
+pkg() {
+  mkdir -p "$1"
+  jq -n --arg s "node -e \"$2\"" '{name: "fn", version: "1.0.0", scripts: {postinstall: $s}}' \
+    >"$1/package.json"
+  echo 'exports.handler = async () => 1;' >"$1/index.js"
+}
+
+# Memory: 64 MiB more each step until killed; past 4 GB it never gets.
+pkg "$T/hog" "const a = []; for (let i = 0; i < 128; i++) { a.push(Buffer.alloc(1 << 26, 1)); console.log('held', (i + 1) * 64, 'MiB'); }"
+rc=0
+"$LBOX" build --runtime nodejs18.x --arch "$arch" --code "$T/hog" --npm-install --tag hog:1 \
+  >"$T/out" 2>&1 || rc=$?
+held=$(grep -o 'held [0-9]* MiB' "$T/out" | tail -1 | grep -o '[0-9]*' || echo 0)
+check "a postinstall taking 8 GB fails the build (exit $rc: $(tail -2 "$T/out"))" [ "$rc" -eq 1 ]
+check "... it was stopped near 4 GB (last held: $held MiB)" \
+  bash -c "[ '$held' -ge 1024 ] && [ '$held' -le 4096 ]"
+check "... and the error says npm was killed, naming the limit" grep -qE "npm (install|ci).*killed.*memory limit of 4096 MB" "$T/out"
+check "... and no image was made" bash -c "! '$LBOX' inspect hog:1 >/dev/null 2>&1"
+
+# Time: a postinstall that never ends is stopped at LBOX_NPM_TIMEOUT.
+pkg "$T/hang" "require('fs').writeFileSync('/tmp/lbox-hang-' + process.pid, ''); setInterval(() => {}, 1000)"
+rc=0
+start=$(date +%s)
+LBOX_NPM_TIMEOUT=5 "$LBOX" build --runtime nodejs18.x --arch "$arch" --code "$T/hang" \
+  --npm-install --tag hang:1 >"$T/out" 2>&1 || rc=$?
+took=$(($(date +%s) - start))
+check "a postinstall that never ends fails the build (exit $rc)" [ "$rc" -eq 1 ]
+check "... after LBOX_NPM_TIMEOUT, not later (${took} s)" [ "$took" -lt 60 ]
+check "... the error names the limit" grep -q "still running after 5 s.*LBOX_NPM_TIMEOUT" "$T/out"
+check "... and nothing of it runs on" bash -c "! pgrep -f 'setInterval\(\(\) => \{\}, 1000\)' >/dev/null"
+expect_fail "a bad LBOX_NPM_TIMEOUT is named" "LBOX_NPM_TIMEOUT='soon'" \
+  env LBOX_NPM_TIMEOUT=soon "$LBOX" build --runtime nodejs18.x --arch "$arch" --code "$T/hang" \
+  --npm-install --tag hang:2
+finish

@@ -424,9 +424,13 @@ static int build_code(struct build *b, struct lbox_error *err)
 
 /* ---- the whole build ---- */
 
+/* The tag of a build without --tag: the code's folder or zip name (the folder's own name
+ * for "." or ".."), made a valid image name: lowercase, any other character a single '-',
+ * starting and ending with a letter or digit; "function" when nothing is left. */
 static char *default_tag(const char *code, const char *runtime, const char *arch)
 {
-    _cleanup_free_ char *c = lbox_xstrdup(code);
+    _cleanup_free_ char *real = realpath(code, NULL);
+    _cleanup_free_ char *c = lbox_xstrdup(real ? real : code);
     size_t n = strlen(c);
     while (n > 1 && c[n - 1] == '/')
         c[--n] = '\0';
@@ -435,11 +439,22 @@ static char *default_tag(const char *code, const char *runtime, const char *arch
     size_t l = strlen(name);
     if (l > 4 && !strcmp(name + l - 4, ".zip"))
         name[l - 4] = '\0';
-    for (char *p = name; *p; p++)
-        if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '-' || *p == '_' ||
-              *p == '.'))
-            *p = (*p >= 'A' && *p <= 'Z') ? (char)(*p - 'A' + 'a') : '-';
-    char *tag = lbox_strdupf("%s:%s-%s", name[0] ? name : "function", runtime, arch);
+    size_t out = 0;
+    for (const char *p = name; *p && out < 64; p++) {
+        char ch = *p >= 'A' && *p <= 'Z' ? (char)(*p - 'A' + 'a') : *p;
+        bool alnum = (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9');
+        if (!alnum && ch != '-' && ch != '_' && ch != '.')
+            ch = '-';
+        if (!alnum && (out == 0 || !((name[out - 1] >= 'a' && name[out - 1] <= 'z') ||
+                                     (name[out - 1] >= '0' && name[out - 1] <= '9'))))
+            continue; /* no separator first, none doubled */
+        name[out++] = ch;
+    }
+    while (out > 0 && !((name[out - 1] >= 'a' && name[out - 1] <= 'z') ||
+                        (name[out - 1] >= '0' && name[out - 1] <= '9')))
+        out--;
+    name[out] = '\0';
+    char *tag = lbox_strdupf("%s:%s-%s", out ? name : "function", runtime, arch);
     free(name);
     return tag;
 }

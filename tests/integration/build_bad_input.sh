@@ -91,6 +91,15 @@ expect_fail "a tampered download is refused, naming expected and actual digests"
 kill $srv 2>/dev/null || true
 check "nothing unverified stays in the cache" test -z "$(find "$T/cold" -path '*blobs/sha512/*' 2>/dev/null)"
 
+# Without --tag the image is named after the code's folder, whatever that folder is called.
+for d in "Ünï cödé:n-c-d" "-.:function" "My_App:my_app"; do
+  dir=$T/names/${d%%:*} want=${d##*:}
+  mkdir -p "$dir" && cp "$hello/index.js" "$dir/"
+  out=$(cd "$dir" && "$LBOX" build --runtime nodejs18.x --arch x86_64 --code . 2>&1) || true
+  check "--code . in a folder named '${d%%:*}' is tagged $want" \
+    grep -q "^$want:nodejs18.x-x86_64 " <<<"$out"
+done
+
 # A corrupt cache entry is detected and fetched again.
 "$LBOX" build --runtime nodejs18.x --arch x86_64 --code "$hello" --tag good:1 --node-source npm >/dev/null 2>&1 || true
 integrity=$(jq -r '.node.npm.x86_64.integrity' "$LBOX_SRC/base-images/nodejs18.x.json")

@@ -523,12 +523,27 @@ static int64_t build_epoch(const struct lbox_recipe *r)
     return r->source_date_epoch;
 }
 
+int lbox_build_check_handler(const char *h, struct lbox_error *err)
+{
+    size_t n = strlen(h);
+    bool space = false;
+    for (const char *p = h; *p; p++)
+        space |= *p == ' ' || (*p >= '\t' && *p <= '\r');
+    if (n == 0 || n > 128 || space)
+        return lbox_err(err, LBOX_E_INVAL,
+                        "--handler must be 1 to 128 characters without spaces, as Lambda "
+                        "takes it (file.function, such as index.handler)");
+    return 0;
+}
+
 int lbox_build(struct lbox_fetcher *f, const struct lbox_build_opts *o,
                struct lbox_build_result *res, struct lbox_error *err)
 {
     memset(res, 0, sizeof *res);
     if (!o->code)
         return lbox_err(err, LBOX_E_INVAL, "--code is required: a directory or a .zip file");
+    if (o->handler && lbox_build_check_handler(o->handler, err) < 0)
+        return -1;
     struct build b = {.f = f, .o = o, .res = res, .stage_lock = -1};
     const char *arch = o->arch ? o->arch : lbox_arch_host();
     if (lbox_recipe_load(o->runtime, arch, &b.recipe, err) < 0)

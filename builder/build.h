@@ -68,4 +68,7 @@ int lbox_build(struct lbox_fetcher *f, const struct lbox_build_opts *opts,
                struct lbox_build_result *res, struct lbox_error *err);
 void lbox_build_result_free(struct lbox_build_result *res);
 
+/* A handler as Lambda's API takes one: 1 to 128 characters, none of them white space. */
+int lbox_build_check_handler(const char *handler, struct lbox_error *err);
+
 #endif

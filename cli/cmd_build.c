@@ -159,6 +159,8 @@ int cmd_build(int argc, char **argv)
         free(layers);
         return 2;
     }
+    if (o.handler && lbox_build_check_handler(o.handler, &err) < 0)
+        goto usage_error;
     if (o.nlayers > LBOX_CODE_MAX_LAYERS) {
         lbox_err(&err, LBOX_E_INVAL, "%zu --layer options given; Lambda allows at most %d layers", o.nlayers,
                  LBOX_CODE_MAX_LAYERS);

@@ -240,7 +240,13 @@ int cmd_matrix(int argc, char **argv)
         case 'e': event_path = optarg; break;
         case O_RUNTIMES: runtimes = optarg; break;
         case O_ARCHES: arches = optarg; break;
-        case O_HANDLER: mo.handler = optarg; break;
+        case O_HANDLER:
+            if (lbox_build_check_handler(optarg, &err) < 0) {
+                lbox_print_error("matrix", &err);
+                return EXIT_USAGE;
+            }
+            mo.handler = optarg;
+            break;
         case 't':
             if (parse_num("--timeout", optarg, 1, 900, &mo.timeout_s) < 0)
                 return EXIT_USAGE;

@@ -91,6 +91,12 @@ expect_fail "a tampered download is refused, naming expected and actual digests"
 kill $srv 2>/dev/null || true
 check "nothing unverified stays in the cache" test -z "$(find "$T/cold" -path '*blobs/sha512/*' 2>/dev/null)"
 
+# A handler Lambda's API would refuse is refused before anything is built.
+for h in "" $'index.handler\nx' "index handler" "$(printf 'x%.0s' {1..129})"; do
+  expect_fail "--handler '$(printf %q "${h:0:20}")' (${#h} characters) is refused" "--handler must be 1 to 128 characters" \
+    b --runtime nodejs18.x --code "$hello" --tag bad:handler --handler "$h"
+done
+
 # Without --tag the image is named after the code's folder, whatever that folder is called.
 for d in "Ünï cödé:n-c-d" "-.:function" "My_App:my_app"; do
   dir=$T/names/${d%%:*} want=${d##*:}

@@ -186,7 +186,7 @@ int cmd_build(int argc, char **argv)
     int rc = lbox_build(&f, &o, &res, &err);
     if (rc == 0) {
         for (size_t i = 0; i < res.nwarnings; i++)
-            fprintf(stderr, "lbox build: warning: %s\n", res.warnings[i]);
+            lbox_print_warning("build", res.warnings[i]);
         if (json)
             print_json(&res);
         else

@@ -36,6 +36,13 @@ void lbox_print_error(const char *cmd, const struct lbox_error *err)
     print_shown(prefix, err->msg[0] ? err->msg : "failed");
 }
 
+void lbox_print_warning(const char *cmd, const char *msg)
+{
+    char prefix[64];
+    snprintf(prefix, sizeof prefix, "lbox %s: warning", cmd);
+    print_shown(prefix, msg);
+}
+
 void lbox_print_notice(void *ctx, const char *msg)
 {
     (void)ctx;

@@ -18,4 +18,13 @@ out=$("$LBOX" build --runtime nodejs18.x --arch x86_64 --code "$T/fn" --tag lint
 check "an x86_64 addon in an x86_64 image builds" grep -q 'lint:x86' <<<"$out"
 check "a GLIBC above 2.26 is a warning naming the file and the version" \
   grep -qE 'warning: .*binding.node.*GLIBC_2\.[0-9]+' <<<"$out"
+
+# A warning names a file of the code, whose name may hold escape sequences: on a terminal
+# they are shown, not obeyed.
+mkdir -p "$T/esc" && cp "$LBOX_SRC/examples/hello/index.js" "$T/esc/"
+touch "$T/esc/"$'\e]0;pwned\a.js' && chmod 600 "$T/esc/"*pwned*
+script -qec "$(printf '%q ' "$LBOX" build --runtime nodejs18.x --arch x86_64 --code "$T/esc" --tag lint:esc)" \
+  /dev/null >"$T/tty" </dev/null || true
+check "a warning naming a file shows its escapes on a terminal" \
+  bash -c "grep -qF 'warning: /var/task/\\x1b]0;pwned\\x07.js: mode 0600' '$T/tty' && ! grep -q $'\\x1b' '$T/tty'"
 finish

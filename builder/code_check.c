@@ -12,6 +12,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "../common/cleanup.h"
 #include "../common/fsutil.h"
 
 /* The kernel gives up after this many symlinks in one lookup (MAXSYMLINKS). */
@@ -94,52 +95,106 @@ mode_t code_sanitize_mode(mode_t mode, enum code_type type)
     return mode & 0755;
 }
 
-/* ---- symlink resolution over "this input written on top of what dest holds" ---- */
+/* ---- symlink resolution over "this input written on top of what dest holds" ----
+ *
+ * The writer opens an entry's parent with openat2(RESOLVE_BENEATH), which follows the links
+ * already on disk: with d -> ., "d/d/x" is written as "x". So the check first places every
+ * entry, in the writer's order, where it will really land (the "tree" below maps those
+ * physical paths to what they hold, as the writer leaves them), then judges each link from
+ * its physical directory in that final tree. */
 
-enum resolved { R_INSIDE, R_OTHER_ROOT, R_ESCAPE, R_LOOP };
+enum resolved { R_INSIDE, R_OTHER_ROOT, R_ESCAPE, R_LOOP, R_NOTDIR };
+
+enum kind { K_NONE, K_DIR, K_FILE, K_LINK };
+
+struct node {
+    char *path; /* physical, relative to dest; NULL for a free slot */
+    enum kind kind;
+    char *target; /* K_LINK only */
+};
+
+/* Open addressing; targets are separate allocations, so a pointer to one stays valid while
+ * the table grows (walk() holds one across lookups). */
+struct tree {
+    struct node *slot;
+    size_t cap, used; /* cap is a power of two */
+};
 
 struct resolver {
-    const struct code_entry **byname; /* sorted by path, one (the last written) per path */
-    size_t n;
+    struct tree t;
     int rootfd;
     const char *label, *other; /* this root's image path; the other code root, or NULL */
     int links_left;
 };
 
-static int cmp_entry_ptr(const void *a, const void *b)
+static size_t hash_path(const char *s)
 {
-    const struct code_entry *x = *(const struct code_entry *const *)a;
-    const struct code_entry *y = *(const struct code_entry *const *)b;
-    int c = strcmp(x->path, y->path);
-    /* Equal names keep list order, so the last one (the one left on disk) is found. */
-    return c ? c : (x < y ? -1 : x > y);
+    size_t h = 14695981039346656037ull; /* FNV-1a */
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    return h;
 }
 
-static int cmp_key(const void *key, const void *elem)
+static struct node *tree_slot(struct node *slot, size_t cap, const char *path)
 {
-    return strcmp(key, (*(const struct code_entry *const *)elem)->path);
+    for (size_t i = hash_path(path) & (cap - 1);; i = (i + 1) & (cap - 1))
+        if (!slot[i].path || strcmp(slot[i].path, path) == 0)
+            return &slot[i];
 }
 
-/* What `path` (all of whose parents are real directories) will be: a symlink (target in
- * *target, malloc'd), a file, a directory, or nothing. The input wins over dest's content. */
-enum kind { K_NONE, K_DIR, K_FILE, K_LINK };
-
-static enum kind lookup(struct resolver *r, const char *path, char **target)
+static void tree_grow(struct tree *t)
 {
-    *target = NULL;
-    const struct code_entry **e = bsearch(path, r->byname, r->n, sizeof *r->byname, cmp_key);
-    if (e) {
-        if ((*e)->type == CODE_SYMLINK) {
-            *target = lbox_xstrdup((*e)->target);
-            return K_LINK;
-        }
-        return (*e)->type == CODE_DIR ? K_DIR : K_FILE;
+    size_t cap = t->cap ? t->cap * 2 : 256;
+    struct node *slot = lbox_xcalloc(cap, sizeof *slot);
+    for (size_t i = 0; i < t->cap; i++)
+        if (t->slot[i].path)
+            *tree_slot(slot, cap, t->slot[i].path) = t->slot[i];
+    free(t->slot);
+    t->slot = slot;
+    t->cap = cap;
+}
+
+static struct node *tree_find(const struct tree *t, const char *path)
+{
+    if (!t->cap)
+        return NULL;
+    struct node *n = tree_slot(t->slot, t->cap, path);
+    return n->path ? n : NULL;
+}
+
+/* What `path` holds from now on: a later write replaces an earlier one, as on disk. */
+static struct node *tree_set(struct tree *t, const char *path, enum kind kind,
+                             const char *target)
+{
+    if ((t->used + 1) * 2 > t->cap)
+        tree_grow(t);
+    struct node *n = tree_slot(t->slot, t->cap, path);
+    if (!n->path) {
+        n->path = lbox_xstrdup(path);
+        t->used++;
     }
-    if (r->rootfd < 0)
-        return K_NONE;
+    free(n->target);
+    n->kind = kind;
+    n->target = target ? lbox_xstrdup(target) : NULL;
+    return n;
+}
+
+static void tree_free(struct tree *t)
+{
+    for (size_t i = 0; i < t->cap; i++) {
+        free(t->slot[i].path);
+        free(t->slot[i].target);
+    }
+    free(t->slot);
+    *t = (struct tree){ 0 };
+}
+
+/* What dest held at `path` before this input (its parents must be real directories there). */
+static enum kind dest_kind(int rootfd, const char *path, char *target, size_t size)
+{
     struct open_how how = { .flags = O_PATH | O_NOFOLLOW | O_CLOEXEC,
                             .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS };
-    int fd = (int)syscall(SYS_openat2, r->rootfd, path, &how, sizeof how);
+    int fd = (int)syscall(SYS_openat2, rootfd, path, &how, sizeof how);
     if (fd < 0)
         return K_NONE;
     struct stat st;
@@ -148,11 +203,9 @@ static enum kind lookup(struct resolver *r, const char *path, char **target)
         if (S_ISDIR(st.st_mode)) {
             k = K_DIR;
         } else if (S_ISLNK(st.st_mode)) {
-            char buf[PATH_MAX];
-            ssize_t n = readlinkat(fd, "", buf, sizeof buf - 1);
+            ssize_t n = readlinkat(fd, "", target, size - 1);
             if (n >= 0) {
-                buf[n] = '\0';
-                *target = lbox_xstrdup(buf);
+                target[n] = '\0';
                 k = K_LINK;
             }
         } else {
@@ -161,6 +214,20 @@ static enum kind lookup(struct resolver *r, const char *path, char **target)
     }
     close(fd);
     return k;
+}
+
+/* What the physical `path` holds: what this input wrote there so far, else what dest held
+ * (remembered, so each path costs one system call). *target points into the tree. */
+static enum kind lookup(struct resolver *r, const char *path, const char **target)
+{
+    struct node *n = tree_find(&r->t, path);
+    if (!n) {
+        char buf[PATH_MAX];
+        enum kind k = r->rootfd < 0 ? K_NONE : dest_kind(r->rootfd, path, buf, sizeof buf);
+        n = tree_set(&r->t, path, k, k == K_LINK ? buf : NULL);
+    }
+    *target = n->target;
+    return n->kind;
 }
 
 /* "/opt/x" under "/opt" -> "x" ("" for "/opt" itself); NULL when not under it. */
@@ -227,27 +294,103 @@ static enum resolved walk(struct resolver *r, char *cur, size_t *len, const char
         *len += cl;
         cur[*len] = '\0';
 
-        char *target = NULL;
+        const char *target = NULL;
         enum kind k = lookup(r, cur, &target);
         if (k == K_LINK) {
-            if (--r->links_left < 0) {
-                free(target);
+            if (--r->links_left < 0)
                 return R_LOOP;
-            }
             *len = old;
             cur[old] = '\0';
             enum resolved res = target[0] ? walk(r, cur, len, target) : R_ESCAPE;
-            free(target);
             if (res == R_OTHER_ROOT)
                 return has_dotdot(next) ? R_ESCAPE : R_OTHER_ROOT;
             if (res != R_INSIDE)
                 return res;
         } else if (k == K_FILE && *next) {
-            return R_INSIDE; /* ENOTDIR when used: a broken path, not an escape */
+            return R_NOTDIR; /* ENOTDIR when used: a broken path, not an escape */
         }
         p = next;
     }
     return R_INSIDE;
+}
+
+/* Where entry `e` lands (*out, malloc'd): its parent resolved as the writer's
+ * openat2(RESOLVE_BENEATH) will, through the links the tree holds at that point. *out stays
+ * NULL when a file stands in the way: the writer stops there (ENOTDIR). */
+static int place(struct resolver *r, const struct code_entry *e, char *cur, char **out,
+                 const char *input, struct lbox_error *err)
+{
+    *out = NULL;
+    const char *slash = strrchr(e->path, '/');
+    const char *base = slash ? slash + 1 : e->path;
+    size_t len = 0;
+    cur[0] = '\0';
+    enum resolved res = R_INSIDE;
+    if (slash) {
+        char *parent = lbox_strdupf("%.*s", (int)(slash - e->path), e->path);
+        r->links_left = CODE_MAX_SYMLINKS;
+        res = walk(r, cur, &len, parent);
+        free(parent);
+    }
+    if (res == R_NOTDIR)
+        return 0;
+    if (res == R_LOOP)
+        return lbox_err(err, LBOX_E_ARCHIVE, "%s: entry '%s' is under a symlink that loops or "
+                        "passes more than %d links; remove it or fix the chain", input, e->path,
+                        CODE_MAX_SYMLINKS);
+    if (res != R_INSIDE)
+        return lbox_err(err, LBOX_E_ARCHIVE, "%s: entry '%s' would be written through a symlink "
+                        "that leads outside %s; remove that link", input, e->path, r->label);
+    *out = len ? lbox_strdupf("%s/%s", cur, base) : lbox_xstrdup(base);
+    return 0;
+}
+
+/* Places every entry in the writer's order, so that `r` ends holding the tree as written;
+ * phys[i] is where entry i lands (NULL: never written). */
+static int place_all(struct resolver *r, const struct code_list *l, char **phys, char *cur,
+                     const char *input, struct lbox_error *err)
+{
+    static const enum kind kinds[] = { [CODE_FILE] = K_FILE, [CODE_DIR] = K_DIR,
+                                       [CODE_SYMLINK] = K_LINK };
+    for (size_t i = 0; i < l->n; i++) {
+        const struct code_entry *e = &l->v[i];
+        if (e->type == CODE_SYMLINK && !e->target[0])
+            return lbox_err(err, LBOX_E_ARCHIVE, "%s: symlink '%s' has an empty target; "
+                            "remove it", input, e->path);
+        if (place(r, e, cur, &phys[i], input, err) < 0)
+            return -1;
+        if (phys[i])
+            tree_set(&r->t, phys[i], kinds[e->type], e->type == CODE_SYMLINK ? e->target : NULL);
+    }
+    return 0;
+}
+
+/* Judges the link entry `e`, written at `phys`, in the final tree. */
+static int check_link(struct resolver *r, const struct code_entry *e, const char *phys,
+                      char *cur, const char *input, struct lbox_error *err)
+{
+    const char *slash = strrchr(phys, '/');
+    size_t len = slash ? (size_t)(slash - phys) : 0;
+    memcpy(cur, phys, len);
+    cur[len] = '\0';
+    r->links_left = CODE_MAX_SYMLINKS;
+    enum resolved res = walk(r, cur, &len, e->target);
+    if (res == R_ESCAPE) {
+        _cleanup_free_ char *moved = strcmp(phys, e->path) == 0
+            ? lbox_xstrdup("")
+            : lbox_strdupf(", which the links in its path make '%s'", phys);
+        return lbox_err(err, LBOX_E_ARCHIVE, "%s: symlink '%s' -> '%s' points outside %s "
+                        "(resolved from the link's own directory%s, following the links it "
+                        "meets); code and layers may only link inside %s%s%s. Replace the link "
+                        "with a copy of what it points to, or make it point inside the package",
+                        input, e->path, e->target, r->label, moved, r->label,
+                        r->other ? " or " : "", r->other ? r->other : "");
+    }
+    if (res == R_LOOP)
+        return lbox_err(err, LBOX_E_ARCHIVE, "%s: symlink '%s' -> '%s' loops or passes more "
+                        "than %d links, so it can never be opened; remove it or fix the chain",
+                        input, e->path, e->target, CODE_MAX_SYMLINKS);
+    return 0;
 }
 
 int code_check_symlinks(const struct code_list *l, int rootfd, const char *root_label,
@@ -257,56 +400,26 @@ int code_check_symlinks(const struct code_list *l, int rootfd, const char *root_
     for (size_t i = 0; i < l->n; i++)
         nlinks += l->v[i].type == CODE_SYMLINK;
     if (!nlinks)
-        return 0;
-
-    const struct code_entry **byname = lbox_xcalloc(l->n ? l->n : 1, sizeof *byname);
-    for (size_t i = 0; i < l->n; i++)
-        byname[i] = &l->v[i];
-    qsort(byname, l->n, sizeof *byname, cmp_entry_ptr);
-    size_t n = 0;
-    for (size_t i = 0; i < l->n; i++) {
-        if (i + 1 < l->n && strcmp(byname[i]->path, byname[i + 1]->path) == 0)
-            continue;
-        byname[n++] = byname[i];
-    }
+        return 0; /* files and directories cannot leave dest: the writer keeps them beneath */
 
     const char *other = NULL;
     if (under(root_label, "/var/task"))
         other = "/opt";
     else if (under(root_label, "/opt"))
         other = "/var/task";
-    struct resolver r = { byname, n, rootfd, root_label, other, 0 };
-
-    int rc = 0;
+    struct resolver r = { { 0 }, rootfd, root_label, other, 0 };
+    char **phys = lbox_xcalloc(l->n, sizeof *phys);
     char *cur = lbox_xmalloc(PATH_MAX);
-    for (size_t i = 0; i < l->n && rc == 0; i++) {
-        const struct code_entry *e = &l->v[i];
-        if (e->type != CODE_SYMLINK)
-            continue;
-        if (!e->target[0]) {
-            rc = lbox_err(err, LBOX_E_ARCHIVE, "%s: symlink '%s' has an empty target; remove it",
-                          input, e->path);
-            break;
-        }
-        const char *slash = strrchr(e->path, '/');
-        size_t len = slash ? (size_t)(slash - e->path) : 0;
-        memcpy(cur, e->path, len);
-        cur[len] = '\0';
-        r.links_left = CODE_MAX_SYMLINKS;
-        enum resolved res = walk(&r, cur, &len, e->target);
-        if (res == R_ESCAPE)
-            rc = lbox_err(err, LBOX_E_ARCHIVE, "%s: symlink '%s' -> '%s' points outside %s "
-                          "(resolved from the link's own directory, following the links it "
-                          "meets); code and layers may only link inside %s%s%s. Replace the link "
-                          "with a copy of what it points to, or make it point inside the package",
-                          input, e->path, e->target, root_label, root_label,
-                          other ? " or " : "", other ? other : "");
-        else if (res == R_LOOP)
-            rc = lbox_err(err, LBOX_E_ARCHIVE, "%s: symlink '%s' -> '%s' loops or passes more "
-                          "than %d links, so it can never be opened; remove it or fix the chain",
-                          input, e->path, e->target, CODE_MAX_SYMLINKS);
-    }
+
+    int rc = place_all(&r, l, phys, cur, input, err);
+    for (size_t i = 0; i < l->n && rc == 0; i++)
+        if (l->v[i].type == CODE_SYMLINK && phys[i])
+            rc = check_link(&r, &l->v[i], phys[i], cur, input, err);
+
+    for (size_t i = 0; i < l->n; i++)
+        free(phys[i]);
+    free(phys);
     free(cur);
-    free(byname);
+    tree_free(&r.t);
     return rc;
 }

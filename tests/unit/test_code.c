@@ -233,6 +233,75 @@ static void test_symlink_then_write_through(void **state)
     assert_file(at(f, "real/file.js"), "via", 0644);
 }
 
+/* A link lands where its parent path really leads, through the links before it: with
+ * d -> ., "d/d/.../x" is written as "x" at the root, so its target counts from there. */
+static void test_symlink_under_aliased_parent(void **state)
+{
+    struct fx *f = *state;
+    enum { N = 20 };
+    char name[4 * N + 8] = "", target[3 * N + 16] = "";
+    for (int i = 0; i < N; i++) {
+        strcat(name, "d/");
+        strcat(target, "../");
+    }
+    strcat(name, "x");
+    strcat(target, "etc/shadow");
+    const struct zspec alias[] = {
+        { "d", 'l', 0, NULL, 0, "." },
+        { name, 'l', 0, NULL, 0, target },
+    };
+    refused(f, alias, 2, "points outside /var/task");
+
+    /* The same once the link moves the parent elsewhere inside: judged from sub/, fine. */
+    const struct zspec moved[] = {
+        { "sub/", 'd', 0755, NULL, 0, NULL },
+        { "index.js", 'f', 0644, "h", 0, NULL },
+        { "d", 'l', 0, NULL, 0, "sub" },
+        { "d/x", 'l', 0, NULL, 0, "../index.js" },
+    };
+    assert_int_equal(install_zip(f, moved, 4, "/var/task"), 0);
+    char buf[64];
+    ssize_t k = readlink(at(f, "sub/x"), buf, sizeof buf - 1);
+    assert_int_equal(k, 11);
+    assert_memory_equal(buf, "../index.js", 11);
+}
+
+/* Where a link lands depends on the links that exist when it is written, not on what the
+ * input leaves at the end: here d is a link when d/x is written (x lands at the root), then
+ * becomes a directory. */
+static void test_symlink_parent_replaced_later(void **state)
+{
+    struct fx *f = *state;
+    const struct zspec e[] = {
+        { "d", 'l', 0, NULL, 0, "." },
+        { "d/x", 'l', 0, NULL, 0, "../etc/shadow" },
+        { "d/", 'd', 0755, NULL, 0, NULL },
+    };
+    refused(f, e, 3, "symlink 'd/x' -> '../etc/shadow' points outside /var/task");
+}
+
+/* An earlier layer's directory link counts too: layer 2's d/d/x is written as x in /opt. */
+static void test_symlink_under_earlier_layer_link(void **state)
+{
+    struct fx *f = *state;
+    const struct zspec l1[] = { { "d", 'l', 0, NULL, 0, "." } };
+    assert_int_equal(install_zip(f, l1, 1, "/opt"), 0);
+    const struct zspec l2[] = { { "d/d/x", 'l', 0, NULL, 0, "../../etc/shadow" } };
+    assert_int_equal(install_zip(f, l2, 1, "/opt"), -1);
+    assert_msg(f, LBOX_E_ARCHIVE, "symlink 'd/d/x' -> '../../etc/shadow' points outside /opt");
+    struct stat st;
+    assert_int_equal(lstat(at(f, "x"), &st), -1);
+
+    /* Written through a link that leaves the root: refused before anything is written. */
+    const struct zspec l3[] = {
+        { "up", 'l', 0, NULL, 0, ".." },
+        { "up/y", 'f', 0644, "y", 0, NULL },
+    };
+    assert_int_equal(install_zip(f, l3, 2, "/opt"), -1);
+    assert_msg(f, LBOX_E_ARCHIVE, "'up/y' would be written through a symlink");
+    assert_int_equal(lstat(at(f, "up"), &st), -1);
+}
+
 static void test_device_node(void **state)
 {
     struct fx *f = *state;
@@ -448,6 +517,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_symlink_outside, setup, teardown),
         cmocka_unit_test_setup_teardown(test_symlink_chain_escape, setup, teardown),
         cmocka_unit_test_setup_teardown(test_symlink_then_write_through, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_symlink_under_aliased_parent, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_symlink_parent_replaced_later, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_symlink_under_earlier_layer_link, setup, teardown),
         cmocka_unit_test_setup_teardown(test_device_node, setup, teardown),
         cmocka_unit_test_setup_teardown(test_truncated, setup, teardown),
         cmocka_unit_test_setup_teardown(test_corrupt_central_directory, setup, teardown),

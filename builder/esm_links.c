@@ -1,7 +1,7 @@
 #include "esm_links.h"
 
-#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -12,7 +12,26 @@
 
 #define LINKS_DIR "node_modules"
 
-static int hidden(const struct dirent *d) { return d->d_name[0] != '.'; }
+static void free_names(char **names, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(names[i]);
+    free(names);
+}
+
+/* The names in the image folder `dir` (sorted, so the layer is the same on every build);
+ * NULL when absent. The folder is opened inside the image (rootfd): a layer's
+ * `nodejs/node_modules -> /etc` or `-> ../../..` names a folder of the image, and reading
+ * the host's instead would put the host's file names into the image. */
+static char **names_in(int rootfd, const char *dir, size_t *n)
+{
+    int fd = lbox_open_in_root(rootfd, dir, O_RDONLY | O_DIRECTORY);
+    if (fd < 0)
+        return NULL;
+    char **names = lbox_dir_names_at(fd, n);
+    close(fd);
+    return names;
+}
 
 /* Links LINKS_DIR/<rel> to /<dir>/<rel> unless a folder listed earlier already did. */
 static int link_package(const char *root, const char *dir, const char *rel,
@@ -28,33 +47,41 @@ static int link_package(const char *root, const char *dir, const char *rel,
     return 0;
 }
 
-/* The names in a folder, sorted (the layer is the same on every build); -1 when absent. */
-static int names_in(const char *path, struct dirent ***names)
-{
-    return scandir(path, names, hidden, alphasort);
-}
-
-static void free_names(struct dirent **names, int n)
-{
-    for (int i = 0; i < n; i++)
-        free(names[i]);
-    free(names);
-}
-
 /* A scope folder (@aws-sdk) holds packages of its own: each is linked, the folder made. */
-static int link_scope(const char *root, const char *dir, const char *scope,
+static int link_scope(const char *root, int rootfd, const char *dir, const char *scope,
                       struct lbox_error *err)
 {
-    _cleanup_free_ char *src = lbox_strdupf("%s/%s/%s", root, dir, scope);
-    struct dirent **names = NULL;
-    int n = names_in(src, &names);
-    if (n < 0)
+    _cleanup_free_ char *src = lbox_strdupf("%s/%s", dir, scope);
+    size_t n = 0;
+    char **names = names_in(rootfd, src, &n);
+    if (!names)
         return 0;
     _cleanup_free_ char *dst = lbox_strdupf("%s/" LINKS_DIR "/%s", root, scope);
     int rc = lbox_mkdir_p(dst, 0755, err);
-    for (int i = 0; rc == 0 && i < n; i++) {
-        _cleanup_free_ char *rel = lbox_strdupf("%s/%s", scope, names[i]->d_name);
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        if (names[i][0] == '.')
+            continue;
+        _cleanup_free_ char *rel = lbox_strdupf("%s/%s", scope, names[i]);
         rc = link_package(root, dir, rel, err);
+    }
+    free_names(names, n);
+    return rc;
+}
+
+static int link_dir(const char *root, int rootfd, const char *dir, struct lbox_error *err)
+{
+    size_t n = 0;
+    char **names = names_in(rootfd, dir, &n);
+    if (!names)
+        return 0;
+    _cleanup_free_ char *links = lbox_path_join(root, LINKS_DIR);
+    int rc = lbox_mkdir_p(links, 0755, err);
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        const char *name = names[i];
+        if (name[0] == '.')
+            continue;
+        rc = name[0] == '@' ? link_scope(root, rootfd, dir, name, err)
+                            : link_package(root, dir, name, err);
     }
     free_names(names, n);
     return rc;
@@ -63,22 +90,12 @@ static int link_scope(const char *root, const char *dir, const char *scope,
 int lbox_esm_links(const char *root, const char *const *dirs, size_t ndirs,
                    struct lbox_error *err)
 {
-    for (size_t d = 0; d < ndirs; d++) {
-        _cleanup_free_ char *src = lbox_path_join(root, dirs[d]);
-        struct dirent **names = NULL;
-        int n = names_in(src, &names);
-        if (n < 0)
-            continue;
-        _cleanup_free_ char *links = lbox_path_join(root, LINKS_DIR);
-        int rc = lbox_mkdir_p(links, 0755, err);
-        for (int i = 0; rc == 0 && i < n; i++) {
-            const char *name = names[i]->d_name;
-            rc = name[0] == '@' ? link_scope(root, dirs[d], name, err)
-                                : link_package(root, dirs[d], name, err);
-        }
-        free_names(names, n);
-        if (rc < 0)
+    _cleanup_close_ int rootfd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (rootfd < 0)
+        return lbox_err_errno(err, errno, "making /" LINKS_DIR " for import: cannot open %s",
+                              root);
+    for (size_t d = 0; d < ndirs; d++)
+        if (link_dir(root, rootfd, dirs[d], err) < 0)
             return lbox_err_prefix(err, "making /" LINKS_DIR " for import");
-    }
     return 0;
 }

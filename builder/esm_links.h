@@ -16,7 +16,9 @@
 /* Under `root` (a layer being staged), makes node_modules/<package> (and
  * node_modules/@scope/<package>) a link to /<dir>/<package> for each package in the
  * folders `dirs` (paths in the image, relative, as found under root; absent ones are
- * skipped), the first folder in the list winning for a name in several. A layer above
+ * skipped), the first folder in the list winning for a name in several. Folders are
+ * resolved inside root, links included (an absolute or `..` link stays in the image), so
+ * no host directory is ever listed. A layer above
  * another replaces the links of the names it has. */
 int lbox_esm_links(const char *root, const char *const *dirs, size_t ndirs,
                    struct lbox_error *err);

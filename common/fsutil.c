@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <linux/openat2.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -12,6 +13,7 @@
 #include <sys/file.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -471,4 +473,20 @@ int lbox_du(const char *path, unsigned long long *bytes, struct lbox_error *err)
         return lbox_err_errno(err, errno, "cannot walk %s", path);
     *bytes = du_total;
     return 0;
+}
+
+int lbox_open_in_root(int rootfd, const char *path, int flags)
+{
+    struct open_how how = { .flags = (uint64_t)(flags | O_CLOEXEC),
+                            .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS };
+    return (int)syscall(SYS_openat2, rootfd, path, &how, sizeof how);
+}
+
+int lbox_exists_in_root(int rootfd, const char *path)
+{
+    int fd = lbox_open_in_root(rootfd, path, O_PATH);
+    if (fd < 0)
+        return 0;
+    close(fd);
+    return 1;
 }

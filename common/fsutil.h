@@ -86,6 +86,16 @@ char *lbox_data_dir(void);
  * NULL end), or NULL with errno set. dfd stays open and is not moved. */
 char **lbox_dir_names_at(int dfd, size_t *n);
 
+/* Opens `path` (relative or absolute) of the tree whose root directory is open at rootfd, as
+ * a process whose root is that tree would: absolute and `..` links resolve inside it
+ * (openat2 RESOLVE_IN_ROOT), never on the host, whose files an image must not name. flags
+ * as for openat (O_CLOEXEC is added). Returns the fd, or -1 with errno set. */
+int lbox_open_in_root(int rootfd, const char *path, int flags);
+
+/* Whether `path` of the image rooted at rootfd exists, following its links inside it
+ * (access(F_OK) as seen from inside the image). */
+int lbox_exists_in_root(int rootfd, const char *path);
+
 /* Total size in bytes of regular files under `path` (symlinks not followed). */
 int lbox_du(const char *path, unsigned long long *bytes, struct lbox_error *err);
 

@@ -104,6 +104,12 @@ bool env_runtime_gone(struct lbox_env *env);
 bool env_extension_crashed(struct lbox_env *env);
 void env_forget_extensions(struct lbox_env *env);
 
+/* The names RAPID starts from the image's /opt/extensions (byte order, directories left
+ * out), found inside the image whose root is open at rootfd, its links resolved there; NULL
+ * (n = 0) when there are none or extensions are disabled. Each name and the array are
+ * malloc'd. */
+char **env_extension_names(int rootfd, size_t *n);
+
 /* Starts the extensions, waits for them to register, then starts the runtime. An extension
  * that cannot be started is said in *launch (the init fails as on Lambda); -1 is lbox's own
  * failure, in *err. */

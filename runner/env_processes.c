@@ -3,8 +3,8 @@
 #include "env_internal.h"
 
 #include <ctype.h>
-#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -14,6 +14,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "common/cleanup.h"
 #include "state.h"
 
 #define SHUTDOWN_BUDGET_MS 2000
@@ -170,27 +171,42 @@ static int exec_in_sandbox(struct lbox_env *env, const char *path, char *const *
                                  env->log_wr, env->log_wr, tele_fd, pid, err);
 }
 
+/* The image's root on the host. Paths of the image are opened through it and inside it
+ * (lbox_open_in_root): an image's links (a layer's `extensions -> ../../etc/apt`, an
+ * absolute `bootstrap -> /bin/sh`) must resolve as the sandbox sees them, never on the
+ * host, whose file names would otherwise reach the invoke's output. */
+static int open_rootfs(const struct lbox_env *env, struct lbox_error *err)
+{
+    int fd = open(env->rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        lbox_err_errno(err, errno, "cannot open the image %s", env->rootfs);
+    return fd;
+}
+
 /* RAPID starts every entry of /opt/extensions that is not a directory (os.ReadDir: dot
- * files too, in byte order), so a file that is not executable fails the init there. */
-static int filter_dots(const struct dirent *d)
+ * files too, in byte order; the entry's own type, a link is not followed), so a file that
+ * is not executable fails the init there. */
+char **env_extension_names(int rootfd, size_t *n)
 {
-    return strcmp(d->d_name, ".") && strcmp(d->d_name, "..");
-}
-
-static bool is_directory(const char *dir, const struct dirent *d)
-{
-    if (d->d_type != DT_UNKNOWN)
-        return d->d_type == DT_DIR;
-    char *path = lbox_path_join(dir, d->d_name);
-    struct stat sb;
-    bool yes = lstat(path, &sb) == 0 && S_ISDIR(sb.st_mode);
-    free(path);
-    return yes;
-}
-
-static int by_bytes(const struct dirent **a, const struct dirent **b)
-{
-    return strcmp((*a)->d_name, (*b)->d_name);
+    *n = 0;
+    if (lbox_exists_in_root(rootfd, "/opt/disable-extensions-jwigqn8j"))
+        return NULL;
+    int dfd = lbox_open_in_root(rootfd, "/opt/extensions", O_RDONLY | O_DIRECTORY);
+    if (dfd < 0)
+        return NULL;
+    size_t all = 0;
+    char **names = lbox_dir_names_at(dfd, &all);
+    for (size_t i = 0; names && i < all; i++) {
+        struct stat st;
+        if (fstatat(dfd, names[i], &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode))
+            free(names[i]);
+        else
+            names[(*n)++] = names[i];
+    }
+    if (names)
+        names[*n] = NULL;
+    close(dfd);
+    return names;
 }
 
 /* An extension that cannot be started, said as RAPID's Go supervisor says it ("fork/exec
@@ -226,21 +242,13 @@ static int start_extension(struct lbox_env *env, const char *name, struct lbox_e
 /* External extensions: executables in /opt/extensions, started before the runtime. */
 static int start_extensions(struct lbox_env *env, struct lbox_error *err)
 {
-    char *off = lbox_path_join(env->rootfs, "opt/disable-extensions-jwigqn8j");
-    bool disabled = access(off, F_OK) == 0;
-    free(off);
-    if (disabled)
-        return 0;
-    char *dir = lbox_path_join(env->rootfs, "opt/extensions");
-    struct dirent **names = NULL;
-    int n = scandir(dir, &names, filter_dots, by_bytes);
-    const char **run = lbox_xcalloc(n > 0 ? (size_t)n : 1, sizeof *run);
+    _cleanup_close_ int rootfd = open_rootfs(env, err);
+    if (rootfd < 0)
+        return -1;
     size_t n_run = 0;
-    for (int i = 0; i < n; i++)
-        if (!is_directory(dir, names[i]))
-            run[n_run++] = names[i]->d_name;
+    char **run = env_extension_names(rootfd, &n_run);
     /* Known before they start: by name, they are the external extensions. */
-    lbox_rapi_set_external_extensions(env->api, run, n_run);
+    lbox_rapi_set_external_extensions(env->api, (const char *const *)run, n_run);
     env_forget_extensions(env);
     env->ext = lbox_xcalloc(n_run ? n_run : 1, sizeof *env->ext);
     int r = 0;
@@ -254,33 +262,31 @@ static int start_extensions(struct lbox_env *env, struct lbox_error *err)
         if (r < 0)
             snprintf(env->launch_failed, sizeof env->launch_failed, "%s", run[i]);
     }
+    for (size_t i = 0; i < n_run; i++)
+        free(run[i]);
     free(run);
-    for (int i = 0; i < n; i++)
-        free(names[i]);
-    free(names);
-    free(dir);
     return r;
 }
 
 /* The runtime's entry point: a managed Node.js runtime starts /var/runtime/bootstrap; an
- * image without one may bring its own (custom runtime order). */
-static const char *bootstrap_path(struct lbox_env *env)
+ * image without one may bring its own (custom runtime order). Looked for inside the image,
+ * as the sandbox's exec will follow its links. */
+static const char *bootstrap_path(int rootfd)
 {
     static const char *const candidates[] = {"/var/runtime/bootstrap", "/var/task/bootstrap",
                                              "/opt/bootstrap"};
-    for (size_t i = 0; i < sizeof candidates / sizeof *candidates; i++) {
-        char *host = lbox_path_join(env->rootfs, candidates[i] + 1);
-        bool ok = access(host, F_OK) == 0;
-        free(host);
-        if (ok)
+    for (size_t i = 0; i < sizeof candidates / sizeof *candidates; i++)
+        if (lbox_exists_in_root(rootfd, candidates[i]))
             return candidates[i];
-    }
     return NULL;
 }
 
 static int start_runtime(struct lbox_env *env, struct lbox_error *err)
 {
-    const char *boot = bootstrap_path(env);
+    _cleanup_close_ int rootfd = open_rootfs(env, err);
+    if (rootfd < 0)
+        return -1;
+    const char *boot = bootstrap_path(rootfd);
     if (!boot)
         return lbox_err(err, LBOX_E_NOTFOUND,
                         "the image %s has no /var/runtime/bootstrap (nor /var/task/bootstrap, "

@@ -9,11 +9,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 
 #include "common/fsutil.h"
+#include "runner/env_internal.h"
 #include "runner/env_vars.h"
 #include "runner/event_input.h"
 #include "runner/report.h"
@@ -581,6 +583,77 @@ static void test_sam_env_values(void **st)
     }
 }
 
+/* /opt/extensions is listed inside the image: a layer's `extensions` link, absolute or
+ * escaping by `..`, names a folder of the image, never one of the host (whose file names
+ * would be started and reported as extensions). */
+static void test_extension_names_inside_image(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/lbox-test-ext-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    struct lbox_error err = {0};
+    char *root = lbox_strdupf("%s/root", dir), *p = NULL;
+    p = lbox_strdupf("%s/host/trusted.gpg.d", dir);
+    assert_int_equal(lbox_mkdir_p(p, 0755, &err), 0);
+    free(p);
+    p = lbox_strdupf("%s/host/trusted.gpg", dir);
+    assert_int_equal(lbox_write_file_atomic(p, "x", 1, 0644, &err), 0);
+    free(p);
+    p = lbox_strdupf("%s/opt/real/sub", root);
+    assert_int_equal(lbox_mkdir_p(p, 0755, &err), 0);
+    free(p);
+    p = lbox_strdupf("%s/opt/real/ext-b", root);
+    assert_int_equal(lbox_write_file_atomic(p, "#!/bin/sh", 9, 0755, &err), 0);
+    free(p);
+    p = lbox_strdupf("%s/opt/real/.ext-a", root);
+    assert_int_equal(lbox_write_file_atomic(p, "#!/bin/sh", 9, 0755, &err), 0);
+    free(p);
+    int rootfd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    assert_true(rootfd >= 0);
+    char *ext = lbox_strdupf("%s/opt/extensions", root);
+    char *host = lbox_strdupf("%s/host", dir);
+    size_t n = 99;
+    char **names;
+
+    /* By `..`: the image's /, which has no extensions folder. */
+    assert_int_equal(symlink("../../../host", ext), 0);
+    names = env_extension_names(rootfd, &n);
+    assert_null(names);
+    assert_int_equal(n, 0);
+
+    /* By an absolute host path: no such folder in the image either. */
+    assert_int_equal(unlink(ext), 0);
+    assert_int_equal(symlink(host, ext), 0);
+    names = env_extension_names(rootfd, &n);
+    assert_null(names);
+    assert_int_equal(n, 0);
+
+    /* An absolute link to a folder of the image: its non-directories, in byte order. */
+    assert_int_equal(unlink(ext), 0);
+    assert_int_equal(symlink("/opt/real", ext), 0);
+    names = env_extension_names(rootfd, &n);
+    assert_int_equal(n, 2);
+    assert_string_equal(names[0], ".ext-a");
+    assert_string_equal(names[1], "ext-b");
+    for (size_t i = 0; i < n; i++)
+        free(names[i]);
+    free(names);
+
+    /* The disable file is looked for inside the image too. */
+    p = lbox_strdupf("%s/opt/disable-extensions-jwigqn8j", root);
+    assert_int_equal(symlink("/opt/real/ext-b", p), 0);
+    free(p);
+    names = env_extension_names(rootfd, &n);
+    assert_null(names);
+    assert_int_equal(n, 0);
+
+    close(rootfd);
+    free(ext);
+    free(host);
+    free(root);
+    lbox_rm_rf(dir, &err);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -603,6 +676,7 @@ int main(void)
         cmocka_unit_test(test_sam_env_file_limits),
         cmocka_unit_test(test_events_depth_limit),
         cmocka_unit_test(test_sam_env_values),
+        cmocka_unit_test(test_extension_names_inside_image),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

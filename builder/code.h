@@ -14,8 +14,8 @@
  *     (following symlinks of this input and of what is already in dest), leaves the root.
  *     That directory is where the writer really puts the link: an entry's parent path is
  *     followed through the links that exist when it is written (with `d -> .`, "d/d/x" is
- *     written as "x"), so every entry is first placed, in order, as the writer will;
- *     The root is the directory the input lands in, known inside the image by root_label
+ *     written as "x"), so every entry is first placed, in order, as the writer will, and
+ *     a parent path that leads outside is refused here. The root is the directory the input lands in, known inside the image by root_label
  *     ("/var/task" or "/opt"). An absolute target counts as inside when it names a path
  *     under root_label (it is then resolved inside dest), or a plain downward path under the
  *     other code root ("/opt/..." from code, "/var/task/..." from a layer): that lands in the

@@ -119,8 +119,8 @@ int lbox_env_parse_user_arg(const char *arg, char **name, const char **value,
 
 int lbox_env_add_user_arg(struct lbox_strv *user, const char *arg, struct lbox_error *err)
 {
-    char *name;
-    const char *value;
+    char *name = NULL;        /* set when the parse succeeds; GCC -O3 cannot see that */
+    const char *value = NULL;
     if (lbox_env_parse_user_arg(arg, &name, &value, err) < 0)
         return -1;
     int r = lbox_env_check_user_var(name, err);

@@ -263,7 +263,7 @@ static void reshape_error_cause(struct lbox_rapi_result *res)
 {
     json_t *in = json_loadb(res->body, res->len, JSON_DECODE_ANY, NULL);
     json_t *out = NULL;
-    const char *message, *type;
+    const char *message = "", *type = ""; /* a null body keeps these */
     json_t *trace = json_is_object(in) ? json_object_get(in, "stackTrace") : NULL;
     bool valid = json_is_null(in) ||
                  (json_is_object(in) && error_string(in, "errorMessage", &message) &&
@@ -272,8 +272,6 @@ static void reshape_error_cause(struct lbox_rapi_result *res)
     for (size_t i = 0; valid && json_is_array(trace) && i < json_array_size(trace); i++)
         valid = json_is_string(json_array_get(trace, i));
     if (valid) {
-        if (json_is_null(in))
-            message = type = "";
         out = json_pack("{s:s,s:s}", "errorMessage", message, "errorType", type);
         if (json_array_size(trace) > 0)
             json_object_set(out, "stackTrace", trace);

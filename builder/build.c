@@ -378,7 +378,7 @@ static int build_code(struct build *b, struct lbox_error *err)
     if (o->nlayers > LBOX_CODE_MAX_LAYERS)
         return lbox_err(err, LBOX_E_LIMIT, "%zu layers given; Lambda allows at most %d",
                         o->nlayers, LBOX_CODE_MAX_LAYERS);
-    struct lbox_code_budget budget = {.used = 0, .limit = LBOX_CODE_LIMIT_BYTES};
+    struct lbox_code_budget budget = LBOX_CODE_BUDGET_INIT;
     if (o->nlayers) {
         _cleanup_free_ char *dir = stage_dir(b, "opt", err);
         _cleanup_free_ char *opt = dir ? lbox_path_join(dir, "opt") : NULL;

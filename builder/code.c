@@ -24,9 +24,12 @@
 
 struct writer {
     int rootfd; /* dest, O_PATH */
-    const char *input;
+    const char *input; /* the name messages give the input (the user's, not a staging path) */
     struct lbox_code_budget *budget;
     uint64_t used_before; /* budget->used when this input started */
+    size_t label_depth;   /* directory levels of root_label: 2 for /var/task */
+    const char *label;
+    uint64_t listed_dirs; /* directories and symlinks a directory source has listed so far */
 };
 
 /* A source of file content: archive_read_data or read(2). */
@@ -52,6 +55,148 @@ static int limit_error(struct writer *w, uint64_t total, int at_least, struct lb
                     "deploy it as a container image instead",
                     at_least ? "at least " : "", (double)total / MiB, limit, w->input,
                     (double)w->used_before / MiB);
+}
+
+/* ---- names, depth and directory count: the first-pass checks code_check.c leaves ---- */
+
+/* Length of the valid UTF-8 sequence at p (1 to 4), or 0: a stray or cut-short byte, an
+ * overlong form, a surrogate or a code point past U+10FFFF, which no UTF-8 decoder takes. */
+static size_t utf8_len(const unsigned char *p)
+{
+    unsigned c = p[0], cp, min;
+    size_t n;
+    if (c < 0x80)
+        return 1;
+    if ((c & 0xe0) == 0xc0)
+        n = 2, cp = c & 0x1f, min = 0x80;
+    else if ((c & 0xf0) == 0xe0)
+        n = 3, cp = c & 0x0f, min = 0x800;
+    else if ((c & 0xf8) == 0xf0)
+        n = 4, cp = c & 0x07, min = 0x10000;
+    else
+        return 0;
+    for (size_t i = 1; i < n; i++) {
+        if ((p[i] & 0xc0) != 0x80) /* also stops at the terminating NUL */
+            return 0;
+        cp = cp << 6 | (p[i] & 0x3fu);
+    }
+    return cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff) ? 0 : n;
+}
+
+/* An entry name as a message shows it: bytes that are not UTF-8 text, and control
+ * characters, as \xNN (they cannot be printed as they are), cut after about 160 bytes (a
+ * path 250 levels deep would fill the message). malloc'd. */
+static char *shown_name(const char *name)
+{
+    enum { SHOWN_MAX = 160 };
+    char *out = lbox_xmalloc(strlen(name) * 4 + 4), *o = out;
+    for (const unsigned char *p = (const unsigned char *)name; *p;) {
+        if (o - out >= SHOWN_MAX) {
+            strcpy(o, "...");
+            return out;
+        }
+        size_t n = utf8_len(p);
+        if (n == 0 || *p < 0x20 || *p == 0x7f) {
+            o += sprintf(o, "\\x%02x", *p);
+            p++;
+        } else {
+            memcpy(o, p, n);
+            o += n;
+            p += n;
+        }
+    }
+    *o = '\0';
+    return out;
+}
+
+static int dirs_error(struct writer *w, uint64_t dirs, int at_least, struct lbox_error *err)
+{
+    return lbox_err(err, LBOX_E_LIMIT,
+                    "%s: the function code and layers would make %s%llu directories and "
+                    "symlinks (%llu before this input), over lbox's limit of %llu: each takes a "
+                    "4 KB block on disk that Lambda's 250 MB count leaves out, and no real "
+                    "package holds that many (a zip of deeply nested paths is a directory "
+                    "bomb); leave out what the function does not need",
+                    w->input, at_least ? "at least " : "",
+                    (unsigned long long)(w->budget->dirs + dirs),
+                    (unsigned long long)w->budget->dirs,
+                    (unsigned long long)w->budget->dirs_limit);
+}
+
+/* Checks one entry's (normalized) name before anything is written: UTF-8, no whiteout
+ * component, not too deep. */
+static int check_entry(struct writer *w, const char *path, enum code_type type,
+                       struct lbox_error *err)
+{
+    for (const unsigned char *p = (const unsigned char *)path; *p;) {
+        size_t n = utf8_len(p);
+        if (n == 0) {
+            _cleanup_free_ char *shown = shown_name(path);
+            /* A layer's tar holds UTF-8 names: libarchive could not write this one (and
+             * Lambda's unzip would make another name of it), so refuse it now, by name. */
+            return lbox_err(err, LBOX_E_ARCHIVE, "%s: entry '%s' has a name that is not valid "
+                            "UTF-8 (the bytes shown as \\xNN); rename it, or re-create the zip "
+                            "with a tool that stores UTF-8 names (Info-ZIP's zip does; a zip "
+                            "made with a legacy code page such as CP437 does not)", w->input,
+                            shown);
+        }
+        p += n;
+    }
+    size_t depth = w->label_depth + (type == CODE_DIR);
+    for (const char *c = path; *c;) {
+        const char *e = strchrnul(c, '/');
+        /* Every directory becomes a tar entry of its own, so any component counts. */
+        if (!strncmp(c, ".wh.", 4)) {
+            _cleanup_free_ char *shown = shown_name(path);
+            return lbox_err(err, LBOX_E_ARCHIVE, "%s: entry '%s' has a name starting with "
+                            "'.wh.', which image layers use to mark deleted files: unpacking "
+                            "the image would delete files instead of creating it (Docker "
+                            "refuses such names too); rename it", w->input, shown);
+        }
+        if (*e)
+            depth++;
+        c = *e ? e + 1 : e;
+    }
+    if (depth > LBOX_CODE_MAX_DEPTH) {
+        _cleanup_free_ char *shown = shown_name(path);
+        return lbox_err(err, LBOX_E_LIMIT, "%s: entry '%s' is nested %zu directory levels "
+                        "below / in the image (in %s), over lbox's limit of %d; no real package "
+                        "is nested that deep: flatten the tree", w->input, shown, depth,
+                        w->label, LBOX_CODE_MAX_DEPTH);
+    }
+    return 0;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The directories (listed, or implied by the paths under them) and symlinks the list makes,
+ * each counted once (a zip may list one twice). A directory or symlink "d" is taken as
+ * "d/", so that every one ends in a '/' like the directories above it. Sorted, the paths
+ * under one "d/" are next to each other, so a path adds exactly the '/'s past what it
+ * shares with the path before it. */
+static uint64_t count_dirs(const struct code_list *l)
+{
+    char **v = lbox_xcalloc(l->n ? l->n : 1, sizeof *v);
+    uint64_t dirs = 0;
+    for (size_t i = 0; i < l->n; i++)
+        v[i] = l->v[i].type != CODE_FILE ? lbox_strdupf("%s/", l->v[i].path)
+                                         : lbox_xstrdup(l->v[i].path);
+    qsort(v, l->n, sizeof *v, cmp_str);
+    for (size_t i = 0; i < l->n; i++) {
+        size_t k = 0;
+        if (i)
+            while (v[i][k] && v[i][k] == v[i - 1][k])
+                k++;
+        for (; v[i][k]; k++)
+            dirs += v[i][k] == '/';
+    }
+    for (size_t i = 0; i < l->n; i++)
+        free(v[i]);
+    free(v);
+    return dirs;
 }
 
 /* ---- writing under dest ---- */
@@ -222,7 +367,8 @@ static int apply_dir_modes(struct writer *w, const struct code_list *l, struct l
 /* ---- zip sources ---- */
 
 /* seekable: through the central directory; otherwise the local headers, front to back. */
-static int zip_open(const char *src, int seekable, struct archive **out, struct lbox_error *err)
+static int zip_open(const char *src, const char *shown, int seekable, struct archive **out,
+                    struct lbox_error *err)
 {
     struct archive *a = archive_read_new();
     if (!a)
@@ -242,11 +388,11 @@ static int zip_open(const char *src, int seekable, struct archive **out, struct 
         }
         if (!memcmp(magic, "PK\5\6", 4)) /* an end-of-central-directory record and nothing else */
             lbox_err(err, LBOX_E_ARCHIVE, "%s: the zip is empty; zip the function's files "
-                     "(cd fn && zip -r ../fn.zip .)", src);
+                     "(cd fn && zip -r ../fn.zip .)", shown);
         else
             lbox_err(err, LBOX_E_ARCHIVE, "%s: not a readable zip file (%s); it may be "
                      "truncated or not a zip at all: copy or download it again, or re-create it "
-                     "with zip -r", src, archive_error_string(a));
+                     "with zip -r", shown, archive_error_string(a));
         archive_read_free(a);
         return -1;
     }
@@ -320,32 +466,33 @@ static int zip_error(const char *src, struct archive *a, const char *after, stru
                     after ? after : "", after ? "'" : "", archive_error_string(a));
 }
 
-static int zip_list(const char *src, struct code_list *l, struct lbox_error *err)
+static int zip_list(struct writer *w, const char *src, struct code_list *l,
+                    struct lbox_error *err)
 {
     struct archive *a;
-    if (zip_open(src, 1, &a, err) < 0)
+    if (zip_open(src, w->input, 1, &a, err) < 0)
         return -1;
     struct archive_entry *ae;
     int r, rc = 0;
     while ((r = archive_read_next_header(a, &ae)) == ARCHIVE_OK || r == ARCHIVE_WARN) {
         struct code_entry e;
         int skip;
-        if (zip_entry(src, ae, &e, &skip, err) < 0) {
+        if (zip_entry(w->input, ae, &e, &skip, err) < 0) {
             rc = -1;
             break;
         }
-        if (!skip)
-            code_list_add(l, e.path, e.type, e.mode, e.size, e.target);
+        if (skip)
+            continue;
+        code_list_add(l, e.path, e.type, e.mode, e.size, e.target);
+        if (check_entry(w, e.path, e.type, err) < 0) {
+            rc = -1;
+            break;
+        }
     }
     if (rc == 0 && r != ARCHIVE_EOF)
-        rc = zip_error(src, a, l->n ? l->v[l->n - 1].path : NULL, err);
+        rc = zip_error(w->input, a, l->n ? l->v[l->n - 1].path : NULL, err);
     archive_read_free(a);
     return rc;
-}
-
-static int cmp_str(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
 /* libarchive stops quietly at a damaged central directory record, which would drop files
@@ -362,7 +509,7 @@ static int zip_cross_check(struct writer *w, const char *src, const struct code_
     qsort(names, l->n, sizeof *names, cmp_str);
 
     struct archive *a;
-    if (zip_open(src, 0, &a, err) < 0) {
+    if (zip_open(src, w->input, 0, &a, err) < 0) {
         free(names);
         return -1;
     }
@@ -374,7 +521,7 @@ static int zip_cross_check(struct writer *w, const char *src, const struct code_
     while (rc == 0 && ((r = archive_read_next_header(a, &ae)) == ARCHIVE_OK || r == ARCHIVE_WARN)) {
         struct code_entry e;
         int skip;
-        if (zip_entry(src, ae, &e, &skip, err) < 0) {
+        if (zip_entry(w->input, ae, &e, &skip, err) < 0) {
             rc = -1;
             break;
         }
@@ -385,7 +532,7 @@ static int zip_cross_check(struct writer *w, const char *src, const struct code_
             !bsearch(&e.path, names, l->n, sizeof *names, cmp_str))
             rc = lbox_err(err, LBOX_E_ARCHIVE, "%s: corrupt zip: entry '%s' is in the file but "
                           "not in its central directory, so part of the package would be lost; "
-                          "re-create the zip or download it again", src, e.path);
+                          "re-create the zip or download it again", w->input, e.path);
         for (la_ssize_t n; rc == 0 && e.type == CODE_FILE &&
                            (n = archive_read_data(a, buf, sizeof buf)) > 0;) {
             total += (uint64_t)n;
@@ -418,7 +565,7 @@ static int zip_write(struct writer *w, const char *src, const struct code_list *
                      struct lbox_error *err)
 {
     struct archive *a;
-    if (zip_open(src, 1, &a, err) < 0)
+    if (zip_open(src, w->input, 1, &a, err) < 0)
         return -1;
     struct zip_reader zr = { a };
     struct archive_entry *ae;
@@ -427,7 +574,7 @@ static int zip_write(struct writer *w, const char *src, const struct code_list *
     while (rc == 0 && ((r = archive_read_next_header(a, &ae)) == ARCHIVE_OK || r == ARCHIVE_WARN)) {
         struct code_entry e;
         int skip;
-        if (zip_entry(src, ae, &e, &skip, err) < 0) {
+        if (zip_entry(w->input, ae, &e, &skip, err) < 0) {
             rc = -1;
             break;
         }
@@ -436,7 +583,7 @@ static int zip_write(struct writer *w, const char *src, const struct code_list *
         /* The same file read twice must give the same list; anything else is a race. */
         if (i >= l->n || strcmp(e.path, l->v[i].path) != 0 || e.type != l->v[i].type)
             rc = lbox_err(err, LBOX_E_ARCHIVE, "%s: the zip changed while it was being read; "
-                          "do not modify it during the build", src);
+                          "do not modify it during the build", w->input);
         else if (e.type == CODE_DIR)
             rc = write_dir(w, &l->v[i], err);
         else if (e.type == CODE_SYMLINK)
@@ -448,16 +595,17 @@ static int zip_write(struct writer *w, const char *src, const struct code_list *
         i++;
     }
     if (rc == 0 && r != ARCHIVE_EOF)
-        rc = zip_error(src, a, i ? l->v[i - 1].path : NULL, err);
+        rc = zip_error(w->input, a, i ? l->v[i - 1].path : NULL, err);
     archive_read_free(a);
     return rc;
 }
 
 /* ---- directory sources ---- */
 
-static int dir_list_at(const char *src, int dfd, const char *prefix, struct code_list *l,
+static int dir_list_at(struct writer *w, int dfd, const char *prefix, struct code_list *l,
                        struct lbox_error *err)
 {
+    const char *src = w->input;
     size_t n = 0;
     char **names = lbox_dir_names_at(dfd, &n);
     if (!names)
@@ -477,6 +625,13 @@ static int dir_list_at(const char *src, int dfd, const char *prefix, struct code
                           "bytes; shorten it", src, path, PATH_MAX - 1);
         } else if (fstatat(dfd, names[i], &st, AT_SYMLINK_NOFOLLOW) < 0) {
             rc = lbox_err_errno(err, errno, "%s: cannot stat '%s'", src, path);
+        } else if (check_entry(w, path, S_ISDIR(st.st_mode) ? CODE_DIR : S_ISLNK(st.st_mode)
+                                       ? CODE_SYMLINK : CODE_FILE, err) < 0) {
+            rc = -1; /* checked before going down: a tree too deep stops here */
+        } else if ((S_ISDIR(st.st_mode) || S_ISLNK(st.st_mode)) &&
+                   ++w->listed_dirs > w->budget->dirs_limit - w->budget->dirs) {
+            /* Each is listed once, so a tree of millions of them stops while being listed. */
+            rc = dirs_error(w, w->listed_dirs, 1, err);
         } else if (S_ISREG(st.st_mode)) {
             code_list_add(l, path, CODE_FILE, code_sanitize_mode(st.st_mode, CODE_FILE),
                           (uint64_t)st.st_size, NULL);
@@ -497,7 +652,7 @@ static int dir_list_at(const char *src, int dfd, const char *prefix, struct code
             if (sub < 0)
                 rc = lbox_err_errno(err, errno, "%s: cannot open directory '%s'", src, path);
             else
-                rc = dir_list_at(src, sub, path, l, err);
+                rc = dir_list_at(w, sub, path, l, err);
             if (sub >= 0)
                 close(sub);
             path = NULL;
@@ -562,17 +717,27 @@ static int dir_write(struct writer *w, int srcfd, const struct code_list *l,
 int lbox_code_install(const char *src, const char *dest, const char *root_label,
                       struct lbox_code_budget *budget, struct lbox_error *err)
 {
+    return lbox_code_install_as(src, src, dest, root_label, budget, err);
+}
+
+int lbox_code_install_as(const char *src, const char *shown, const char *dest,
+                         const char *root_label, struct lbox_code_budget *budget,
+                         struct lbox_error *err)
+{
     struct stat st;
     if (stat(src, &st) < 0) {
         if (errno == ENOENT)
             return lbox_err(err, LBOX_E_NOTFOUND, "%s: no such file or directory; pass a "
-                            "function directory or a .zip deployment package", src);
-        return lbox_err_errno(err, errno, "cannot read '%s'", src);
+                            "function directory or a .zip deployment package", shown);
+        return lbox_err_errno(err, errno, "cannot read '%s'", shown);
     }
     if (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode))
-        return lbox_err(err, LBOX_E_INVAL, "%s: neither a directory nor a .zip file", src);
+        return lbox_err(err, LBOX_E_INVAL, "%s: neither a directory nor a .zip file", shown);
 
-    struct writer w = { -1, src, budget, budget->used };
+    struct writer w = { .rootfd = -1, .input = shown, .budget = budget,
+                        .used_before = budget->used, .label = root_label };
+    for (const char *p = root_label; *p; p++)
+        w.label_depth += *p == '/' && p[1] && p[1] != '/';
     w.rootfd = open(dest, O_PATH | O_DIRECTORY | O_CLOEXEC);
     if (w.rootfd < 0)
         return lbox_err_errno(err, errno, "cannot open the staging directory '%s'", dest);
@@ -581,10 +746,10 @@ int lbox_code_install(const char *src, const char *dest, const char *root_label,
     int srcfd = -1, rc;
     if (S_ISDIR(st.st_mode)) {
         srcfd = open(src, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        rc = srcfd < 0 ? lbox_err_errno(err, errno, "cannot open '%s'", src)
-                       : dir_list_at(src, srcfd, "", &l, err);
+        rc = srcfd < 0 ? lbox_err_errno(err, errno, "cannot open '%s'", shown)
+                       : dir_list_at(&w, srcfd, "", &l, err);
     } else {
-        rc = zip_list(src, &l, err);
+        rc = zip_list(&w, src, &l, err);
     }
 
     if (rc == 0) {
@@ -594,14 +759,20 @@ int lbox_code_install(const char *src, const char *dest, const char *root_label,
         if (declared > budget->limit - budget->used || budget->used > budget->limit)
             rc = limit_error(&w, budget->used + declared, 0, err);
     }
+    /* The directories a zip's paths imply count too: they are what a directory bomb is. */
+    uint64_t dirs = rc == 0 ? count_dirs(&l) : 0;
+    if (rc == 0 && (dirs > budget->dirs_limit - budget->dirs || budget->dirs > budget->dirs_limit))
+        rc = dirs_error(&w, dirs, 0, err);
     if (rc == 0 && !S_ISDIR(st.st_mode))
         rc = zip_cross_check(&w, src, &l, err);
     if (rc == 0)
-        rc = code_check_symlinks(&l, w.rootfd, root_label, src, err);
+        rc = code_check_symlinks(&l, w.rootfd, root_label, shown, err);
     if (rc == 0)
         rc = S_ISDIR(st.st_mode) ? dir_write(&w, srcfd, &l, err) : zip_write(&w, src, &l, err);
     if (rc == 0)
         rc = apply_dir_modes(&w, &l, err);
+    if (rc == 0)
+        budget->dirs += dirs;
 
     code_list_free(&l);
     if (srcfd >= 0)

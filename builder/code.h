@@ -20,7 +20,13 @@
  *     under root_label (it is then resolved inside dest), or a plain downward path under the
  *     other code root ("/opt/..." from code, "/var/task/..." from a layer): that lands in the
  *     image's read-only code area and cannot be checked further from here;
- *   - declared sizes that would push the shared budget over its limit.
+ *   - names Lambda's image could not carry as given: not valid UTF-8 (a layer's tar holds
+ *     UTF-8 names; zips made with a legacy code page, e.g. CP437, store raw bytes), or a
+ *     component starting with ".wh." (an OCI whiteout: unpacking the image would delete files
+ *     instead of creating this one; Docker refuses such names too);
+ *   - trees deeper than LBOX_CODE_MAX_DEPTH directories below / in the image;
+ *   - declared sizes that would push the shared budget over its limit, and more directories
+ *     and symlinks (those the input lists and those its paths imply) than the budget allows.
  * The second pass writes through openat2(RESOLVE_BENEATH) so that no write can leave dest
  * even if the first pass were fooled, counts the bytes really produced (a zip that lies about
  * its sizes stops as soon as the budget is passed), and never writes through an existing
@@ -49,19 +55,43 @@
 /* Lambda allows at most this many layers per function. */
 #define LBOX_CODE_MAX_LAYERS 5
 
-/* Bytes of regular-file content installed so far, shared by the code and every layer. */
+/* lbox's own cap on directories and symlinks, shared by the code and every layer. Lambda's
+ * 250 MB counts file bytes only, yet each directory takes a 4 KB block on disk: a zip of
+ * 500 paths 250 directories deep is 0.5 MB and would make 125,000 directories (500 MB).
+ * Counting them in the 250 MB would refuse real packages Lambda takes (a 250 MB node_modules
+ * holds about 10,000 directories, 40 MB at 4 KB), so they have this cap of their own, far
+ * above real packages: at most 256 MB of directories next to the 250 MB of files. */
+#define LBOX_CODE_MAX_DIRS 65536
+
+/* Directory levels below / that a path in the image may have; lbox's lint walks no deeper,
+ * and no real package comes near it. */
+#define LBOX_CODE_MAX_DEPTH 256
+
+/* What is installed so far, shared by the code and every layer. */
 struct lbox_code_budget {
-    uint64_t used;
-    uint64_t limit; /* LBOX_CODE_LIMIT_BYTES; tests use smaller limits */
+    uint64_t used;       /* bytes of regular-file content */
+    uint64_t limit;      /* LBOX_CODE_LIMIT_BYTES; tests use smaller limits */
+    uint64_t dirs;       /* directories and symlinks */
+    uint64_t dirs_limit; /* LBOX_CODE_MAX_DIRS; tests use smaller limits */
 };
+
+#define LBOX_CODE_BUDGET_INIT                                                                  \
+    { .used = 0, .limit = LBOX_CODE_LIMIT_BYTES, .dirs = 0, .dirs_limit = LBOX_CODE_MAX_DIRS }
 
 /* Installs `src` (directory or .zip) into the existing directory `dest`, known inside the
  * image as `root_label` ("/var/task" for code, "/opt" for layers; any absolute path works).
- * Adds the content bytes to budget->used. Errors: LBOX_E_ARCHIVE for unsafe or corrupt
- * input (naming the entry and what to do), LBOX_E_LIMIT when the budget is passed (message
- * "function code and layers unzip to N MB, over Lambda's 250 MB limit" naming src),
- * LBOX_E_NOTFOUND / LBOX_E_IO / LBOX_E_NOSPC for the file system. */
+ * Adds the content bytes to budget->used, the directories and symlinks to budget->dirs.
+ * Errors: LBOX_E_ARCHIVE for unsafe or corrupt input (naming the entry and what to do),
+ * LBOX_E_LIMIT when the budget is passed (message "function code and layers unzip to N MB,
+ * over Lambda's 250 MB limit" naming src) or the tree is too deep or holds too many
+ * directories, LBOX_E_NOTFOUND / LBOX_E_IO / LBOX_E_NOSPC for the file system. */
 int lbox_code_install(const char *src, const char *dest, const char *root_label,
                       struct lbox_code_budget *budget, struct lbox_error *err);
+
+/* The same, with messages naming `shown` instead of src: for a copy lbox made itself (the
+ * code after npm install), which the user knows by another name. */
+int lbox_code_install_as(const char *src, const char *shown, const char *dest,
+                         const char *root_label, struct lbox_code_budget *budget,
+                         struct lbox_error *err);
 
 #endif

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "../common/fsutil.h"
+#include "code.h"
 #include "elf_info.h"
 
 /* Unreadable files are usually a whole tree made with a strict umask: name a few, count the rest. */
@@ -105,8 +106,11 @@ static void check_perm(struct lint *l, const char *path, const struct stat *st)
 
 static int walk(struct lint *l, int dfd, const char *dirpath, int depth, struct lbox_error *err)
 {
-    if (depth > 256)
-        return lbox_err(err, LBOX_E_INVAL, "%s: directories nested deeper than 256 levels", dirpath);
+    /* The code and layers never get here that deep: lbox_code_install refuses them first,
+     * naming the entry; this stays for trees lint is given otherwise. */
+    if (depth > LBOX_CODE_MAX_DEPTH)
+        return lbox_err(err, LBOX_E_INVAL, "%s: directories nested deeper than %d levels",
+                        dirpath, LBOX_CODE_MAX_DEPTH);
     size_t n = 0;
     char **names = lbox_dir_names_at(dfd, &n); /* sorted: findings in a stable order */
     if (!names)

@@ -509,7 +509,7 @@ int lbox_npm_install(struct lbox_fetcher *f, const struct lbox_npm_install_opts 
         return -1;
     /* The copy follows the same safety rules as any --code; the size limit is checked when
      * the build installs the result. */
-    struct lbox_code_budget budget = {.used = 0, .limit = UINT64_MAX};
+    struct lbox_code_budget budget = {.used = 0, .limit = UINT64_MAX, .dirs_limit = LBOX_CODE_MAX_DIRS};
     if (lbox_code_install(o->code, task, "/var/task", &budget, err) < 0)
         return -1;
     if (!has_file(task, "package.json"))

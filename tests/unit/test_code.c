@@ -34,7 +34,7 @@ static int setup(void **state)
     f->dest = lbox_path_join(f->dir, "task");
     f->src = lbox_path_join(f->dir, "src");
     mkdir(f->dest, 0755);
-    f->budget = (struct lbox_code_budget){ 0, LBOX_CODE_LIMIT_BYTES };
+    f->budget = (struct lbox_code_budget)LBOX_CODE_BUDGET_INIT;
     *state = f;
     return 0;
 }
@@ -110,6 +110,14 @@ static void refused(struct fx *f, const struct zspec *e, size_t n, const char *n
 {
     assert_int_equal(install_zip(f, e, n, "/var/task"), -1);
     assert_msg(f, LBOX_E_ARCHIVE, needle);
+    assert_empty_dir(f->dest);
+}
+
+/* A zip over one of lbox's limits is refused the same way, as LBOX_E_LIMIT. */
+static void over_limit(struct fx *f, const struct zspec *e, size_t n, const char *needle)
+{
+    assert_int_equal(install_zip(f, e, n, "/var/task"), -1);
+    assert_msg(f, LBOX_E_LIMIT, needle);
     assert_empty_dir(f->dest);
 }
 
@@ -506,6 +514,219 @@ static void test_directory_source_escape(void **state)
     assert_empty_dir(f->dest);
 }
 
+static void mkdir_ok(struct fx *f, const char *rel)
+{
+    char p[512];
+    struct lbox_error err;
+    snprintf(p, sizeof p, "%s/%s", f->src, rel);
+    assert_int_equal(lbox_mkdir_p(p, 0755, &err), 0);
+}
+
+static void mkfile_in(struct fx *f, const char *rel)
+{
+    char p[512];
+    struct lbox_error err;
+    snprintf(p, sizeof p, "%s/%s", f->src, rel);
+    *strrchr(p, '/') = '\0';
+    assert_int_equal(lbox_mkdir_p(p, 0755, &err), 0);
+    snprintf(p, sizeof p, "%s/%s", f->src, rel);
+    mk(p, "x", 0644);
+}
+
+/* "a/a/.../a" with n components (f->dir is reused as scratch). */
+static char *nested(size_t n, const char *leaf)
+{
+    char *p = calloc(1, n * 2 + strlen(leaf) + 1);
+    for (size_t i = 0; i < n; i++)
+        strcat(p, "a/");
+    strcat(p, leaf);
+    return p;
+}
+
+static void test_whiteout_names(void **state)
+{
+    struct fx *f = *state;
+    /* OCI whiteouts: unpacking the image would delete files, ".wh..." even /var. */
+    const struct zspec opq[] = {
+        { "index.js", 'f', 0644, "x", 0, NULL },
+        { ".wh..wh..opq", 'f', 0644, "", 0, NULL },
+    };
+    refused(f, opq, 2, "entry '.wh..wh..opq' has a name starting with '.wh.'");
+    const struct zspec up[] = { { ".wh...", 'f', 0644, "", 0, NULL } };
+    refused(f, up, 1, "entry '.wh...' has a name starting with '.wh.'");
+    const struct zspec deep[] = { { "lib/.wh.index.js", 'f', 0644, "", 0, NULL } };
+    refused(f, deep, 1, "entry 'lib/.wh.index.js' has a name");
+    /* A directory is a layer entry of its own, so a middle component counts too. */
+    const struct zspec dir[] = { { "node_modules/.wh.x/index.js", 'f', 0644, "", 0, NULL } };
+    refused(f, dir, 1, "entry 'node_modules/.wh.x/index.js' has a name starting with '.wh.'");
+    /* Only the prefix is special. */
+    const struct zspec fine[] = {
+        { "notes.wh.txt", 'f', 0644, "a", 0, NULL },
+        { ".whale.js", 'f', 0644, "b", 0, NULL },
+        { "x/.wh", 'f', 0644, "c", 0, NULL },
+    };
+    assert_int_equal(install_zip(f, fine, 3, "/var/task"), 0);
+    assert_file(at(f, ".whale.js"), "b", 0644);
+
+    mkfile_in(f, "lib/.wh..wh..opq");
+    assert_int_equal(lbox_code_install(f->src, f->dest, "/opt", &f->budget, &f->err), -1);
+    assert_msg(f, LBOX_E_ARCHIVE, "entry 'lib/.wh..wh..opq' has a name starting with '.wh.'");
+    assert_non_null(strstr(f->err.msg, f->src));
+}
+
+static void test_non_utf8_names(void **state)
+{
+    struct fx *f = *state;
+    /* A CP437 zip (no UTF-8 flag): é is the byte 0x82. Refused before writing, by name. */
+    const struct zspec cp437[] = {
+        { "index.js", 'f', 0644, "x", 0, NULL },
+        { "cafX.js", 'f', 0644, "y", 0, NULL },
+    };
+    zipgen_write(f->zip, cp437, 2);
+    zipgen_patch_name(f->zip, "cafX.js", "caf\x82.js");
+    assert_int_equal(lbox_code_install(f->zip, f->dest, "/var/task", &f->budget, &f->err), -1);
+    assert_msg(f, LBOX_E_ARCHIVE, "entry 'caf\\x82.js' has a name that is not valid UTF-8");
+    assert_msg(f, LBOX_E_ARCHIVE, "re-create the zip");
+    assert_empty_dir(f->dest);
+
+    /* Overlong '/', a UTF-16 surrogate, a cut sequence: none is UTF-8 either. */
+    const char *const bad[][2] = {
+        { "a\xc0\xaf" "b.js", "a\\xc0\\xafb.js" },
+        { "s\xed\xa0\x80.js", "s\\xed\\xa0\\x80.js" },
+        { "cut\xe2\x82", "cut\\xe2\\x82" },
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        char placeholder[32];
+        memset(placeholder, 'X', strlen(bad[i][0]));
+        placeholder[strlen(bad[i][0])] = '\0';
+        const struct zspec e[] = { { placeholder, 'f', 0644, "z", 0, NULL } };
+        zipgen_write(f->zip, e, 1);
+        zipgen_patch_name(f->zip, placeholder, bad[i][0]);
+        assert_int_equal(lbox_code_install(f->zip, f->dest, "/var/task", &f->budget, &f->err), -1);
+        assert_msg(f, LBOX_E_ARCHIVE, bad[i][1]);
+        assert_empty_dir(f->dest);
+    }
+
+    /* Real UTF-8, up to four bytes, passes. */
+    const struct zspec good[] = { { "\xc3\x9cn\xc3\xaf c\xc3\xb6\x64\xc3\xa9 \xf0\x9f\x98\x80.js",
+                                    'f', 0644, "ok", 0, NULL } };
+    assert_int_equal(install_zip(f, good, 1, "/var/task"), 0);
+
+    /* A directory source: the folder's name is refused before anything under it is read. */
+    mkfile_in(f, "ok.js");
+    mkfile_in(f, "dir\xff/inside.js");
+    assert_int_equal(lbox_code_install(f->src, f->dest, "/opt", &f->budget, &f->err), -1);
+    assert_msg(f, LBOX_E_ARCHIVE, "entry 'dir\\xff' has a name that is not valid UTF-8");
+}
+
+static void test_too_deep(void **state)
+{
+    struct fx *f = *state;
+    /* /var/task is 2 levels: 254 more directories reach the limit of 256, 255 pass it. */
+    char *ok = nested(254, "f.js"), *deep = nested(255, "f.js");
+    const struct zspec fine[] = { { ok, 'f', 0644, "x", 0, NULL } };
+    assert_int_equal(install_zip(f, fine, 1, "/var/task"), 0);
+    lbox_rm_rf(f->dest, &f->err);
+    mkdir(f->dest, 0755);
+    const struct zspec bad[] = {
+        { "index.js", 'f', 0644, "x", 0, NULL },
+        { deep, 'f', 0644, "x", 0, NULL },
+    };
+    over_limit(f, bad, 2, "is nested 257 directory levels below / in the image (in "
+                          "/var/task), over lbox's limit of 256");
+    assert_non_null(strstr(f->err.msg, "entry 'a/a/a/a/")); /* the entry, cut short */
+    assert_non_null(strstr(f->err.msg, "a/a/...'"));
+    assert_null(strstr(f->err.msg, "f.js"));
+    /* Under /opt (1 level) the same path fits. */
+    assert_int_equal(install_zip(f, bad, 2, "/opt"), 0);
+    free(ok);
+    free(deep);
+
+    /* A directory source stops while being listed, naming the folder. */
+    char *tree = nested(300, "f.js");
+    char p[1024];
+    snprintf(p, sizeof p, "%s/%s", f->src, tree);
+    *strrchr(p, '/') = '\0';
+    assert_int_equal(lbox_mkdir_p(p, 0755, &f->err), 0);
+    lbox_rm_rf(f->dest, &f->err);
+    mkdir(f->dest, 0755);
+    assert_int_equal(lbox_code_install(f->src, f->dest, "/var/task", &f->budget, &f->err), -1);
+    assert_msg(f, LBOX_E_LIMIT, "is nested 257 directory levels below /");
+    assert_empty_dir(f->dest);
+    free(tree);
+}
+
+static void test_directory_count(void **state)
+{
+    struct fx *f = *state;
+    /* Directories listed or implied, each counted once, and symlinks. */
+    const struct zspec e[] = {
+        { "a/", 'd', 0755, NULL, 0, NULL },
+        { "a/b/c.js", 'f', 0644, "c", 0, NULL },
+        { "a/b/d.js", 'f', 0644, "d", 0, NULL },
+        { "a/bb/", 'd', 0755, NULL, 0, NULL },
+        { "a/link", 'l', 0, NULL, 0, "b" },
+        { "top.js", 'f', 0644, "t", 0, NULL },
+        { "a/bb/", 'd', 0755, NULL, 0, NULL }, /* listed twice, made once */
+    };
+    assert_int_equal(install_zip(f, e, 7, "/var/task"), 0);
+    assert_int_equal(f->budget.dirs, 4); /* a, a/b, a/bb, a/link */
+
+    /* The count is shared with the inputs before, and checked before writing. */
+    f->budget.dirs_limit = 100;
+    char *paths[5];
+    struct zspec bomb[5];
+    for (int i = 0; i < 5; i++) {
+        char leaf[16];
+        snprintf(leaf, sizeof leaf, "u%d", i);
+        char *inner = nested(29, "f");
+        paths[i] = lbox_strdupf("%s/%s", leaf, inner);
+        free(inner);
+        bomb[i] = (struct zspec){ paths[i], 'f', 0644, "", 0, NULL };
+    }
+    char *second = lbox_path_join(f->dir, "layer.zip");
+    zipgen_write(second, bomb, 5);
+    assert_int_equal(lbox_code_install(second, f->dest, "/opt", &f->budget, &f->err), -1);
+    assert_msg(f, LBOX_E_LIMIT, "would make 154 directories and symlinks (4 before this input), "
+                                "over lbox's limit of 100");
+    assert_non_null(strstr(f->err.msg, "layer.zip"));
+    struct stat st;
+    assert_int_equal(stat(at(f, "u0"), &st), -1); /* nothing of it written */
+    assert_int_equal(f->budget.dirs, 4);
+    for (int i = 0; i < 5; i++)
+        free(paths[i]);
+    free(second);
+
+    /* A directory source stops while being listed. */
+    char *tree = nested(20, "");
+    mkdir_ok(f, tree);
+    free(tree);
+    f->budget.dirs = 0;
+    f->budget.dirs_limit = 10;
+    assert_int_equal(lbox_code_install(f->src, f->dest, "/opt", &f->budget, &f->err), -1);
+    assert_msg(f, LBOX_E_LIMIT, "would make at least 11 directories and symlinks");
+}
+
+static void test_directory_bomb(void **state)
+{
+    struct fx *f = *state;
+    /* The audit's bomb at the real limits: 500 paths 250 directories deep, a 0.5 MB zip,
+     * would make 125,000 directories (500 MB) with no file byte to count. */
+    enum { N = 500 };
+    struct zspec *e = calloc(N, sizeof *e);
+    char *inner = nested(249, "a");
+    for (int i = 0; i < N; i++) {
+        char *p = lbox_strdupf("u%d/%s", i, inner);
+        e[i] = (struct zspec){ p, 'f', 0644, "", 0, NULL };
+    }
+    free(inner);
+    over_limit(f, e, N, "would make 125000 directories and symlinks (0 before this input), over "
+                     "lbox's limit of 65536");
+    for (int i = 0; i < N; i++)
+        free((char *)e[i].name);
+    free(e);
+}
+
 int main(void)
 {
     umask(077); /* modes must not depend on the caller's umask */
@@ -530,6 +751,11 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_overlapping_layers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_directory_source, setup, teardown),
         cmocka_unit_test_setup_teardown(test_directory_source_escape, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_whiteout_names, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_non_utf8_names, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_too_deep, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_directory_count, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_directory_bomb, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -405,7 +405,7 @@ static int build_code(struct build *b, struct lbox_error *err)
             .runtime = b->recipe.runtime, .arch = b->recipe.arch, .code = o->code,
             .node = &o->node, .npm_registry = o->npm_registry,
             .debian_mirror = o->debian_mirror, .index_max_age_s = o->index_max_age_s,
-            .work_dir = b->stage, .log_fd = o->npm_log_fd,
+            .work_dir = b->stage, .log_fd = o->npm_log_fd, .budget = &budget,
         };
         if (lbox_npm_install(b->f, &ni, &installed, err) < 0)
             return -1;
@@ -415,7 +415,10 @@ static int build_code(struct build *b, struct lbox_error *err)
     _cleanup_free_ char *task = dir ? lbox_path_join(dir, "var/task") : NULL;
     if (!dir || lbox_mkdir_p(task, 0755, err) < 0)
         return -1;
-    if (lbox_code_install(code, task, "/var/task", &budget, err) < 0)
+    /* npm's output is lbox's staging copy: messages name the user's --code instead. */
+    _cleanup_free_ char *shown =
+        installed ? lbox_strdupf("%s (with what npm installed)", o->code) : NULL;
+    if (lbox_code_install_as(code, shown ? shown : code, task, "/var/task", &budget, err) < 0)
         return -1;
     if (add_lint(b, dir, err) < 0)
         return -1;

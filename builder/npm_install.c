@@ -507,9 +507,13 @@ int lbox_npm_install(struct lbox_fetcher *f, const struct lbox_npm_install_opts 
     _cleanup_free_ char *host = lbox_path_join(scratch, "host");
     if (lbox_mkdir_p(task, 0755, err) < 0 || lbox_mkdir_p(host, 0755, err) < 0)
         return -1;
-    /* The copy follows the same safety rules as any --code; the size limit is checked when
-     * the build installs the result. */
-    struct lbox_code_budget budget = {.used = 0, .limit = UINT64_MAX, .dirs_limit = LBOX_CODE_MAX_DIRS};
+    /* The copy follows the same safety rules and limits as any --code, on top of the
+     * layers: a small zip of a 1 GB file stops here instead of filling the disk. A copy of
+     * the budget, since the build counts the code again with what npm adds (Lambda counts
+     * the final unzipped size). */
+    struct lbox_code_budget budget = LBOX_CODE_BUDGET_INIT;
+    if (o->budget)
+        budget = *o->budget;
     if (lbox_code_install(o->code, task, "/var/task", &budget, err) < 0)
         return -1;
     if (!has_file(task, "package.json"))

@@ -24,6 +24,7 @@
 #define LBOX_NPM_INSTALL_H
 
 #include "../common/error.h"
+#include "code.h"
 #include "fetch.h"
 #include "node.h"
 
@@ -39,11 +40,15 @@ struct lbox_npm_install_opts {
     const char *debian_mirror;      /* NULL = env / apt sources */
     long index_max_age_s;           /* reuse of the Debian Release file */
     const char *work_dir;           /* existing folder for the scratch copy (caller removes) */
+    const struct lbox_code_budget *budget; /* the layers' share so far; NULL = none */
     int log_fd;                     /* npm's stdout and stderr go here; < 0 = discarded */
 };
 
 /* Runs npm for `code` in a build sandbox; *out_dir (malloc'd, under work_dir) is the code
- * with its node_modules. npm failing is an LBOX_E_INVAL error naming its exit status. */
+ * with its node_modules. The copy of the code is held to Lambda's limit on top of
+ * o->budget (LBOX_E_LIMIT naming o->code); o->budget itself is not changed, as the caller
+ * counts the result, node_modules included, when it installs it. npm failing is an
+ * LBOX_E_INVAL error naming its exit status. */
 int lbox_npm_install(struct lbox_fetcher *f, const struct lbox_npm_install_opts *o,
                      char **out_dir, struct lbox_error *err);
 

@@ -70,6 +70,35 @@ done
 head -c 40 "$T/good.zip" >"$T/truncated.zip"
 expect_fail "a truncated zip is refused" "truncated|corrupt|not a zip|damaged" \
   b --runtime nodejs18.x --code "$T/truncated.zip" --tag bad:zip
+
+# --npm-install copies the code before npm runs: the copy is held to Lambda's limit too (a
+# 0.3 MB zip of 300 MB of zeros once filled the scratch folder unchecked), and stops before
+# npm is reached (its registry here is unreachable). The message names the user's zip.
+python3 - "$T/npmbig.zip" <<'PY'
+import sys, zipfile
+with zipfile.ZipFile(sys.argv[1], "w", zipfile.ZIP_DEFLATED) as z:
+    z.writestr("package.json", '{"name": "big", "version": "1.0.0"}\n')
+    z.writestr("index.js", "exports.handler = async () => 1;\n")
+    with z.open("zeros.bin", "w", force_zip64=True) as f:
+        for _ in range(300):
+            f.write(bytes(1 << 20))
+PY
+expect_fail "--npm-install: the copy of an oversized zip is refused, naming the zip" \
+  "unzip to 300\.0 MB, over Lambda's 250 MB limit: '$T/npmbig.zip' pushed it over" \
+  b --runtime nodejs18.x --code "$T/npmbig.zip" --npm-install --npm-registry http://127.0.0.1:9 \
+  --tag bad:npm
+# What npm adds counts as well (Lambda counts the final size), and the message names the
+# user's folder, not lbox's staging copy. The postinstall script makes a sparse 300 MB file.
+mkdir -p "$T/npmgrow"
+echo 'exports.handler = async () => 1;' >"$T/npmgrow/index.js"
+echo '{"name": "grow", "version": "1.0.0", "scripts": {"postinstall": "node grow.js"}}' \
+  >"$T/npmgrow/package.json"
+echo "require('fs').truncateSync(require('fs').openSync('big.bin', 'w'), 300 << 20);" \
+  >"$T/npmgrow/grow.js"
+expect_fail "--npm-install: what npm installed counts, and the message names --code" \
+  "unzip to 300\.0 MB, over Lambda's 250 MB limit: '$T/npmgrow \(with what npm installed\)'" \
+  b --runtime nodejs18.x --code "$T/npmgrow" --npm-install --npm-registry http://127.0.0.1:9 \
+  --tag bad:npm
 check "failed builds leave nothing in the store" store_clean
 
 # An unreachable mirror: the message names the URL and what changes it.

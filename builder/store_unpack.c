@@ -147,13 +147,23 @@ static int opaque_dir(const char *root, const char *dir, const struct seen *seen
 }
 
 /* Whiteouts delete from lower layers; returns 1 when the entry was one. */
-static int apply_whiteout(const char *root, const char *rel, const struct seen *seen,
-                          struct lbox_error *err)
+static int bad_entry(const char *layer, const char *path, const char *why,
+                     struct lbox_error *err);
+
+static int apply_whiteout(const char *root, const char *rel, const char *layer,
+                          const struct seen *seen, struct lbox_error *err)
 {
     const char *slash = strrchr(rel, '/');
     const char *base = slash ? slash + 1 : rel;
     if (strncmp(base, WHITEOUT, strlen(WHITEOUT)))
         return 0;
+    /* ".wh.", ".wh.." and ".wh..." name the directory itself or its parent: they hide no
+     * entry, no image tool writes them, and removing what they name wipes far more than one
+     * entry (".wh..." in var/task removed all of /var). */
+    const char *name = base + strlen(WHITEOUT);
+    if (!*name || !strcmp(name, ".") || !strcmp(name, ".."))
+        return bad_entry(layer, rel, "is a whiteout of its own directory or of its parent",
+                         err);
     if (!parents_are_dirs(root, rel))
         return 1; /* the directory is gone or replaced: nothing to hide */
     _cleanup_free_ char *dir = slash ? strndup(rel, (size_t)(slash - rel)) : NULL;
@@ -227,7 +237,7 @@ static int extract_entry(struct archive *in, struct archive *out, struct archive
             return 0; /* "./": the root itself */
         return bad_entry(layer, orig, "is absolute or contains '..'", err);
     }
-    int w = apply_whiteout(root, rel, seen, err);
+    int w = apply_whiteout(root, rel, layer, seen, err);
     if (w != 0)
         return w < 0 ? -1 : 0;
     if (!parents_are_dirs(root, rel))

@@ -423,10 +423,18 @@ static void hostile_layers_are_refused(void **state)
     const struct hentry absolute[] = {{abs_target, AE_IFREG, NULL}};
     const struct hentry via_link[] = {{"link", AE_IFLNK, outside}, {"link/pwned", AE_IFREG, NULL}};
     const struct hentry hard_out[] = {{"h", AE_IFREG, "../../../../etc/passwd"}};
+    /* Whiteouts of "..", "." and "": would remove var, var/task, var/task. */
+    const struct hentry wh_up[] = {{"var/task/x", AE_IFREG, NULL},
+                                   {"var/task/.wh...", AE_IFREG, NULL}};
+    const struct hentry wh_dot[] = {{"var/task/x", AE_IFREG, NULL},
+                                    {"var/task/.wh..", AE_IFREG, NULL}};
+    const struct hentry wh_empty[] = {{"var/task/x", AE_IFREG, NULL},
+                                      {"var/task/.wh.", AE_IFREG, NULL}};
     const struct {
         const struct hentry *e;
         size_t n;
-    } cases[] = {{dotdot, 2}, {absolute, 1}, {via_link, 2}, {hard_out, 1}};
+    } cases[] = {{dotdot, 2}, {absolute, 1}, {via_link, 2}, {hard_out, 1},
+                 {wh_up, 2},  {wh_dot, 2},   {wh_empty, 2}};
     _cleanup_free_ char *cache = lbox_cache_dir();
     _cleanup_free_ char *parent = lbox_path_join(cache, "rootfs");
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {

@@ -19,6 +19,20 @@ static void own(struct lbox_events *evs, char *p)
     evs->owned[evs->nowned++] = p;
 }
 
+/* After adding the events of `text` (named `name`): evs keeps both when that worked (r 0),
+ * else they go. Returns r. */
+static int keep(struct lbox_events *evs, char *text, char *name, int r)
+{
+    if (r < 0) {
+        free(text);
+        free(name);
+        return -1;
+    }
+    own(evs, text);
+    own(evs, name);
+    return 0;
+}
+
 static int push(struct lbox_events *evs, const char *data, size_t len, const char *source,
                 int line, struct lbox_error *err)
 {
@@ -220,14 +234,7 @@ int lbox_events_add_buffer(struct lbox_events *evs, const char *data, size_t len
     char *copy = lbox_xmalloc(len + 1), *name = lbox_xstrdup(origin);
     memcpy(copy, data, len);
     copy[len] = 0;
-    if (push(evs, copy, len, name, 0, err) < 0) {
-        free(copy);
-        free(name);
-        return -1;
-    }
-    own(evs, copy);
-    own(evs, name);
-    return 0;
+    return keep(evs, copy, name, push(evs, copy, len, name, 0, err));
 }
 
 static bool blank(const char *s, size_t n)
@@ -327,14 +334,7 @@ int lbox_events_add_file(struct lbox_events *evs, const char *path, struct lbox_
     } else {
         r = not_json(err, name, &jerr);
     }
-    if (r < 0) {
-        free(data);
-        free(source);
-        return -1;
-    }
-    own(evs, data);
-    own(evs, source);
-    return 0;
+    return keep(evs, data, source, r);
 }
 
 void lbox_events_free(struct lbox_events *evs)

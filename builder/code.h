@@ -20,6 +20,11 @@
  *     under root_label (it is then resolved inside dest), or a plain downward path under the
  *     other code root ("/opt/..." from code, "/var/task/..." from a layer): that lands in the
  *     image's read-only code area and cannot be checked further from here;
+ *   - the symlinks already in dest (an earlier input's), judged again by the same rule in the
+ *     tree this input leaves: replacing or adding a name such a link goes through changes
+ *     where it leads (an empty directory b made a link b -> . sends an earlier lnk -> b/..
+ *     out of the root). So once the last input is in, every link of the finished tree has
+ *     been judged where it finally stands;
  *   - names Lambda's image could not carry as given: not valid UTF-8 (a layer's tar holds
  *     UTF-8 names; zips made with a legacy code page, e.g. CP437, store raw bytes), or a
  *     component starting with ".wh." (an OCI whiteout: unpacking the image would delete files

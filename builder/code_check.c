@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <linux/openat2.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -101,7 +102,13 @@ mode_t code_sanitize_mode(mode_t mode, enum code_type type)
  * already on disk: with d -> ., "d/d/x" is written as "x". So the check first places every
  * entry, in the writer's order, where it will really land (the "tree" below maps those
  * physical paths to what they hold, as the writer leaves them), then judges each link from
- * its physical directory in that final tree. */
+ * its physical directory in that final tree.
+ *
+ * The links already in dest (an earlier input's) are judged again in that same tree: an
+ * input changes what they resolve to when it replaces or adds a name they go through (an
+ * empty directory b made a link b -> . turns an earlier lnk -> b/.. into ./..). Judging
+ * every link in the tree each input leaves means the last input's check covers the whole
+ * finished tree, before that input writes a byte. */
 
 enum resolved { R_INSIDE, R_OTHER_ROOT, R_ESCAPE, R_LOOP, R_NOTDIR };
 
@@ -111,6 +118,7 @@ struct node {
     char *path; /* physical, relative to dest; NULL for a free slot */
     enum kind kind;
     char *target; /* K_LINK only */
+    bool changed; /* this input made the path hold something else than dest did */
 };
 
 /* Open addressing; targets are separate allocations, so a pointer to one stays valid while
@@ -125,6 +133,7 @@ struct resolver {
     int rootfd;
     const char *label, *other; /* this root's image path; the other code root, or NULL */
     int links_left;
+    const char *via; /* the first path this input changed that a walk met (a node's path) */
 };
 
 static size_t hash_path(const char *s)
@@ -226,6 +235,8 @@ static enum kind lookup(struct resolver *r, const char *path, const char **targe
         enum kind k = r->rootfd < 0 ? K_NONE : dest_kind(r->rootfd, path, buf, sizeof buf);
         n = tree_set(&r->t, path, k, k == K_LINK ? buf : NULL);
     }
+    if (n->changed && !r->via)
+        r->via = n->path; /* node paths are separate allocations: stable as the table grows */
     *target = n->target;
     return n->kind;
 }
@@ -359,22 +370,39 @@ static int place_all(struct resolver *r, const struct code_list *l, char **phys,
                             "remove it", input, e->path);
         if (place(r, e, cur, &phys[i], input, err) < 0)
             return -1;
-        if (phys[i])
-            tree_set(&r->t, phys[i], kinds[e->type], e->type == CODE_SYMLINK ? e->target : NULL);
+        if (!phys[i])
+            continue;
+        /* A directory over a directory, a file over a file or a link over the same link
+         * changes no resolution: only other changes can move an earlier input's links. */
+        const char *old_target;
+        enum kind old = lookup(r, phys[i], &old_target);
+        bool changed = old != kinds[e->type] ||
+                       (old == K_LINK && strcmp(old_target, e->target) != 0);
+        struct node *n = tree_set(&r->t, phys[i], kinds[e->type],
+                                  e->type == CODE_SYMLINK ? e->target : NULL);
+        n->changed = n->changed || changed;
     }
     return 0;
 }
 
-/* Judges the link entry `e`, written at `phys`, in the final tree. */
-static int check_link(struct resolver *r, const struct code_entry *e, const char *phys,
-                      char *cur, const char *input, struct lbox_error *err)
+/* Where the link at the physical `phys`, pointing at `target`, leads in the final tree; the
+ * walk starts from the link's own directory, as the kernel's does. */
+static enum resolved judge(struct resolver *r, const char *phys, const char *target, char *cur)
 {
     const char *slash = strrchr(phys, '/');
     size_t len = slash ? (size_t)(slash - phys) : 0;
     memcpy(cur, phys, len);
     cur[len] = '\0';
     r->links_left = CODE_MAX_SYMLINKS;
-    enum resolved res = walk(r, cur, &len, e->target);
+    r->via = NULL;
+    return walk(r, cur, &len, target);
+}
+
+/* Judges the link entry `e`, written at `phys`, in the final tree. */
+static int check_link(struct resolver *r, const struct code_entry *e, const char *phys,
+                      char *cur, const char *input, struct lbox_error *err)
+{
+    enum resolved res = judge(r, phys, e->target, cur);
     if (res == R_ESCAPE) {
         _cleanup_free_ char *moved = strcmp(phys, e->path) == 0
             ? lbox_xstrdup("")
@@ -393,13 +421,110 @@ static int check_link(struct resolver *r, const struct code_entry *e, const char
     return 0;
 }
 
+static const char *kind_name(enum kind k)
+{
+    return k == K_LINK ? "a symlink" : k == K_DIR ? "a directory" : "a file";
+}
+
+/* Judges again, in the tree this input leaves, the link an earlier input left at `phys`:
+ * still inside, unless this input replaced or added a name on its way. */
+static int recheck_link(struct resolver *r, const char *phys, char *cur, const char *input,
+                        struct lbox_error *err)
+{
+    const char *target;
+    if (lookup(r, phys, &target) != K_LINK || tree_find(&r->t, phys)->changed)
+        return 0; /* this input replaced the link itself: judged as one of its own */
+    enum resolved res = judge(r, phys, target, cur);
+    if (res != R_ESCAPE && res != R_LOOP)
+        return 0;
+    if (!r->via) /* not this input's doing: dest was changed behind lbox's back */
+        return lbox_err(err, LBOX_E_ARCHIVE, "%s: symlink '%s' -> '%s', already in %s before "
+                        "this input, %s; the staging directory was changed outside lbox: "
+                        "build again", input, phys, target, r->label,
+                        res == R_ESCAPE ? "points outside it" : "loops");
+    const struct node *via = tree_find(&r->t, r->via);
+    _cleanup_free_ char *outcome = res == R_ESCAPE
+        ? lbox_strdupf("point outside %s (code and layers may only link inside %s%s%s)",
+                       r->label, r->label, r->other ? " or " : "", r->other ? r->other : "")
+        : lbox_strdupf("loop or pass more than %d links", CODE_MAX_SYMLINKS);
+    return lbox_err(err, LBOX_E_ARCHIVE, "%s: installing it would make symlink '%s' -> '%s', "
+                    "which an earlier input put in %s, %s: the link goes through '%s', which "
+                    "this input makes %s. Leave '%s' out of this input, or make the earlier link "
+                    "point inside without going through '%s'", input, phys, target, r->label,
+                    outcome, via->path, kind_name(via->kind), via->path, via->path);
+}
+
+/* The symlinks under the directory `dfd` (physical paths from dest; `path` is a PATH_MAX
+ * buffer holding this directory's, len bytes): what earlier inputs left, found without
+ * following any link. */
+static int dest_links_at(int dfd, char *path, size_t len, struct code_list *out,
+                         struct lbox_error *err)
+{
+    size_t n = 0;
+    char **names = lbox_dir_names_at(dfd, &n);
+    if (!names)
+        return lbox_err_errno(err, errno, "cannot read '%s' in the staging directory",
+                              len ? path : ".");
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        size_t cl = strlen(names[i]);
+        if (len + 1 + cl >= PATH_MAX) {
+            rc = lbox_err(err, LBOX_E_IO, "a path under '%s' in the staging directory is "
+                          "longer than %d bytes", len ? path : ".", PATH_MAX - 1);
+            break;
+        }
+        size_t sub = len ? len + 1 + cl : cl;
+        if (len)
+            path[len] = '/';
+        memcpy(path + (len ? len + 1 : 0), names[i], cl + 1);
+        struct stat st;
+        if (fstatat(dfd, names[i], &st, AT_SYMLINK_NOFOLLOW) < 0) {
+            rc = lbox_err_errno(err, errno, "cannot stat '%s' in the staging directory", path);
+        } else if (S_ISLNK(st.st_mode)) {
+            code_list_add(out, lbox_xstrdup(path), CODE_SYMLINK, 0777, 0, NULL);
+        } else if (S_ISDIR(st.st_mode)) {
+            int fd = openat(dfd, names[i], O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+            rc = fd < 0 ? lbox_err_errno(err, errno, "cannot open '%s' in the staging "
+                                         "directory", path)
+                        : dest_links_at(fd, path, sub, out, err);
+            if (fd >= 0)
+                close(fd);
+        }
+        path[len] = '\0';
+    }
+    for (size_t i = 0; i < n; i++)
+        free(names[i]);
+    free(names);
+    return rc;
+}
+
+static int dest_links(int rootfd, struct code_list *out, struct lbox_error *err)
+{
+    if (rootfd < 0)
+        return 0;
+    int fd = openat(rootfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return lbox_err_errno(err, errno, "cannot read the staging directory");
+    char *path = lbox_xmalloc(PATH_MAX);
+    path[0] = '\0';
+    int rc = dest_links_at(fd, path, 0, out, err);
+    free(path);
+    close(fd);
+    return rc;
+}
+
 int code_check_symlinks(const struct code_list *l, int rootfd, const char *root_label,
                         const char *input, struct lbox_error *err)
 {
     size_t nlinks = 0;
     for (size_t i = 0; i < l->n; i++)
         nlinks += l->v[i].type == CODE_SYMLINK;
-    if (!nlinks)
+    struct code_list earlier = { 0 };
+    if (dest_links(rootfd, &earlier, err) < 0) {
+        code_list_free(&earlier);
+        return -1;
+    }
+    if (!nlinks && !earlier.n)
         return 0; /* files and directories cannot leave dest: the writer keeps them beneath */
 
     const char *other = NULL;
@@ -407,7 +532,7 @@ int code_check_symlinks(const struct code_list *l, int rootfd, const char *root_
         other = "/opt";
     else if (under(root_label, "/opt"))
         other = "/var/task";
-    struct resolver r = { { 0 }, rootfd, root_label, other, 0 };
+    struct resolver r = { { 0 }, rootfd, root_label, other, 0, NULL };
     char **phys = lbox_xcalloc(l->n, sizeof *phys);
     char *cur = lbox_xmalloc(PATH_MAX);
 
@@ -415,11 +540,14 @@ int code_check_symlinks(const struct code_list *l, int rootfd, const char *root_
     for (size_t i = 0; i < l->n && rc == 0; i++)
         if (l->v[i].type == CODE_SYMLINK && phys[i])
             rc = check_link(&r, &l->v[i], phys[i], cur, input, err);
+    for (size_t i = 0; i < earlier.n && rc == 0; i++)
+        rc = recheck_link(&r, earlier.v[i].path, cur, input, err);
 
     for (size_t i = 0; i < l->n; i++)
         free(phys[i]);
     free(phys);
     free(cur);
     tree_free(&r.t);
+    code_list_free(&earlier);
     return rc;
 }

@@ -449,6 +449,139 @@ static void test_overlapping_layers(void **state)
     free(second);
 }
 
+/* Installs the layer `name` (a zip of its own, so messages can name it) into /opt. */
+static int install_layer(struct fx *f, const char *name, const struct zspec *e, size_t n)
+{
+    char *zip = lbox_path_join(f->dir, name);
+    zipgen_write(zip, e, n);
+    int rc = lbox_code_install(zip, f->dest, "/opt", &f->budget, &f->err);
+    free(zip);
+    return rc;
+}
+
+static void assert_link(const char *path, const char *target)
+{
+    char buf[256];
+    ssize_t k = readlink(path, buf, sizeof buf - 1);
+    assert_true(k >= 0);
+    buf[k] = '\0';
+    assert_string_equal(buf, target);
+}
+
+/* A later layer cannot change where an earlier layer's link leads: layer 1's lnk -> b/.. is
+ * the root itself, until layer 2 makes the empty directory b a link to "." (./.. leaves). */
+static void test_later_layer_dir_to_link(void **state)
+{
+    struct fx *f = *state;
+    const struct zspec l1[] = {
+        { "b/", 'd', 0755, NULL, 0, NULL },
+        { "lnk", 'l', 0, NULL, 0, "b/.." },
+    };
+    assert_int_equal(install_layer(f, "one.zip", l1, 2), 0);
+    const struct zspec l2[] = { { "b", 'l', 0, NULL, 0, "." } };
+    assert_int_equal(install_layer(f, "two.zip", l2, 1), -1);
+    assert_msg(f, LBOX_E_ARCHIVE, "two.zip: installing it would make symlink 'lnk' -> 'b/..'");
+    assert_msg(f, LBOX_E_ARCHIVE, "point outside /opt");
+    assert_msg(f, LBOX_E_ARCHIVE, "goes through 'b', which this input makes a symlink");
+    struct stat st;
+    assert_int_equal(lstat(at(f, "b"), &st), 0); /* refused before anything is written */
+    assert_true(S_ISDIR(st.st_mode));
+}
+
+/* The other way round: layer 1's s -> a/b makes s/../.. the root; layer 2 replaces the link
+ * s with a directory, and the same path now climbs one level above /opt. */
+static void test_later_layer_link_to_dir(void **state)
+{
+    struct fx *f = *state;
+    const struct zspec l1[] = {
+        { "a/b/", 'd', 0755, NULL, 0, NULL },
+        { "s", 'l', 0, NULL, 0, "a/b" },
+        { "lnk", 'l', 0, NULL, 0, "s/../.." },
+    };
+    assert_int_equal(install_layer(f, "one.zip", l1, 3), 0);
+    const struct zspec l2[] = { { "s/", 'd', 0755, NULL, 0, NULL } };
+    assert_int_equal(install_layer(f, "two.zip", l2, 1), -1);
+    assert_msg(f, LBOX_E_ARCHIVE, "symlink 'lnk' -> 's/../..'");
+    assert_msg(f, LBOX_E_ARCHIVE, "goes through 's', which this input makes a directory");
+    assert_link(at(f, "s"), "a/b");
+}
+
+/* A link that never resolved (a file in its path) starts to lead out once a later layer
+ * makes that file a link to a directory: f/../.. becomes x/../.. */
+static void test_later_layer_file_to_link(void **state)
+{
+    struct fx *f = *state;
+    const struct zspec l1[] = {
+        { "f", 'f', 0644, "f", 0, NULL },
+        { "x/", 'd', 0755, NULL, 0, NULL },
+        { "lnk", 'l', 0, NULL, 0, "f/../.." },
+    };
+    assert_int_equal(install_layer(f, "one.zip", l1, 3), 0);
+    const struct zspec l2[] = { { "f", 'l', 0, NULL, 0, "x" } };
+    assert_int_equal(install_layer(f, "two.zip", l2, 1), -1);
+    assert_msg(f, LBOX_E_ARCHIVE, "symlink 'lnk' -> 'f/../..'");
+    assert_msg(f, LBOX_E_ARCHIVE, "goes through 'f', which this input makes a symlink");
+    assert_file(at(f, "f"), "f", 0644);
+}
+
+/* Adding a name counts as much as replacing one: n/.. is judged the root while n does not
+ * exist, and n -> . would turn it into ./.. */
+static void test_later_layer_adds_link(void **state)
+{
+    struct fx *f = *state;
+    const struct zspec l1[] = { { "lnk", 'l', 0, NULL, 0, "n/.." } };
+    assert_int_equal(install_layer(f, "one.zip", l1, 1), 0);
+    const struct zspec l2[] = { { "n", 'l', 0, NULL, 0, "." } };
+    assert_int_equal(install_layer(f, "two.zip", l2, 1), -1);
+    assert_msg(f, LBOX_E_ARCHIVE, "symlink 'lnk' -> 'n/..'");
+    struct stat st;
+    assert_int_equal(lstat(at(f, "n"), &st), -1);
+}
+
+/* A link in dest that no earlier input could have left (put there behind lbox's back) is not
+ * blamed on the input being installed, but it is not let through either. */
+static void test_escaping_link_already_in_dest(void **state)
+{
+    struct fx *f = *state;
+    assert_int_equal(symlink("../etc", at(f, "planted")), 0);
+    const struct zspec l1[] = { { "a.js", 'f', 0644, "a", 0, NULL } };
+    assert_int_equal(install_layer(f, "one.zip", l1, 1), -1);
+    assert_msg(f, LBOX_E_ARCHIVE, "symlink 'planted' -> '../etc', already in /opt before this "
+               "input, points outside it");
+}
+
+/* What layers really do still installs: add files, replace a file with a file, a link with
+ * a link (and a link with a directory) as long as every link of every layer stays inside. */
+static void test_later_layer_override_ok(void **state)
+{
+    struct fx *f = *state;
+    const struct zspec l1[] = {
+        { "nodejs/node_modules/a/index.js", 'f', 0644, "a1", 0, NULL },
+        { "nodejs/node_modules/.bin/a", 'l', 0, NULL, 0, "../a/index.js" },
+        { "v1/lib.js", 'f', 0644, "v1", 0, NULL },
+        { "current", 'l', 0, NULL, 0, "v1" },
+        { "lib", 'l', 0, NULL, 0, "current/../nodejs" },
+        { "conf", 'l', 0, NULL, 0, "v1" },
+    };
+    assert_int_equal(install_layer(f, "one.zip", l1, 6), 0);
+    const struct zspec l2[] = {
+        { "nodejs/node_modules/a/index.js", 'f', 0644, "a2", 0, NULL },
+        { "nodejs/node_modules/b/index.js", 'f', 0644, "b", 0, NULL },
+        { "nodejs/node_modules/.bin/b", 'l', 0, NULL, 0, "../b/index.js" },
+        { "v2/lib.js", 'f', 0644, "v2", 0, NULL },
+        { "current", 'l', 0, NULL, 0, "v2" },
+        { "conf/", 'd', 0755, NULL, 0, NULL },
+    };
+    assert_int_equal(install_layer(f, "two.zip", l2, 6), 0);
+    assert_file(at(f, "nodejs/node_modules/a/index.js"), "a2", 0644);
+    assert_file(at(f, "lib/node_modules/b/index.js"), "b", 0644);
+    assert_file(at(f, "current/lib.js"), "v2", 0644);
+    assert_link(at(f, "nodejs/node_modules/.bin/a"), "../a/index.js");
+    struct stat st;
+    assert_int_equal(lstat(at(f, "conf"), &st), 0);
+    assert_true(S_ISDIR(st.st_mode));
+}
+
 static void mk(const char *path, const char *content, mode_t mode)
 {
     struct lbox_error err;
@@ -749,6 +882,12 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_zip_bomb_lying_sizes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_budget_shared, setup, teardown),
         cmocka_unit_test_setup_teardown(test_overlapping_layers, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_later_layer_dir_to_link, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_later_layer_link_to_dir, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_later_layer_file_to_link, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_later_layer_adds_link, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_escaping_link_already_in_dest, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_later_layer_override_ok, setup, teardown),
         cmocka_unit_test_setup_teardown(test_directory_source, setup, teardown),
         cmocka_unit_test_setup_teardown(test_directory_source_escape, setup, teardown),
         cmocka_unit_test_setup_teardown(test_whiteout_names, setup, teardown),

@@ -26,6 +26,29 @@ check "... it was stopped near 4 GB (last held: $held MiB)" \
 check "... and the error says npm was killed, naming the limit" grep -qE "npm (install|ci).*killed.*memory limit of 4096 MB" "$T/out"
 check "... and no image was made" bash -c "! '$LBOX' inspect hog:1 >/dev/null 2>&1"
 
+# The same as an unprivileged user, where no cgroup may be usable and pid 1 watches the
+# memory instead. nobody gets its own cache (the shared one linked, its folders its own).
+if [ "$(id -u)" -eq 0 ]; then
+  mkdir -p "$T/nobody/cache/lbox" "$T/nobody/data" "$T/nobody/home"
+  for d in blobs urls layers buildenv; do
+    [ -d "$XDG_CACHE_HOME/lbox/$d" ] && cp -al "$XDG_CACHE_HOME/lbox/$d" "$T/nobody/cache/lbox/"
+  done
+  find "$T/nobody" -type d -exec chown 65534:65534 {} +
+  chmod 755 "$T" && chmod -R a+rX "$T/hog"
+  rc=0
+  setpriv --reuid=65534 --regid=65534 --clear-groups env -i PATH="$PATH" HOME="$T/nobody/home" \
+    XDG_CACHE_HOME="$T/nobody/cache" XDG_DATA_HOME="$T/nobody/data" \
+    LBOX_NPM_REGISTRY="$(npm config get registry 2>/dev/null)" \
+    "$LBOX" build --runtime nodejs18.x --arch "$arch" --code "$T/hog" --npm-install --tag hog:1 \
+    >"$T/out" 2>&1 || rc=$?
+  held=$(grep -o 'held [0-9]* MiB' "$T/out" | tail -1 | grep -o '[0-9]*' || echo 0)
+  check "as nobody: the postinstall taking 8 GB fails the build (exit $rc: $(tail -2 "$T/out"))" [ "$rc" -eq 1 ]
+  check "as nobody: ... stopped near 4 GB (last held: $held MiB)" \
+    bash -c "[ '$held' -ge 1024 ] && [ '$held' -le 4096 ]"
+else
+  echo "# the unprivileged case needs root to switch to nobody; not counted"
+fi
+
 # Time: a postinstall that never ends is stopped at LBOX_NPM_TIMEOUT.
 pkg "$T/hang" "require('fs').writeFileSync('/tmp/lbox-hang-' + process.pid, ''); setInterval(() => {}, 1000)"
 rc=0

@@ -292,6 +292,10 @@ static void *compile_in_background(void *unused)
     const struct sock_fprog *prog;
     struct lbox_error ignored; /* lbox_sandbox_create reports a failure */
     lbox_seccomp_program(LBOX_FILTER_DEFAULT, &prog, &ignored);
+    /* Without root a cgroup is often not usable, and the sandbox then takes the RSS-watch
+     * form (create.c): compile it too while the caller is still busy, not on its path. */
+    if (geteuid() != 0)
+        lbox_seccomp_program(LBOX_FILTER_RSS_WATCH, &prog, &ignored);
     return NULL;
 }
 

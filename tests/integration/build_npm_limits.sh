@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # lbox build --npm-install runs the function's install scripts, which are its code: they
-# are held to a memory limit (killed past it, the build says so) and a time limit (stopped
-# at LBOX_NPM_TIMEOUT, nothing of them left running), and the build then fails cleanly.
+# are held to a memory limit (killed past it, the build says so), a time limit (stopped at
+# LBOX_NPM_TIMEOUT, nothing of them left running) and Lambda's 250 MB for what they leave,
+# and the build then fails cleanly.
 source "$LBOX_SRC/tests/lib/common.sh"
 arch=$(uname -m)
 [ "$arch" = aarch64 ] && arch=arm64
@@ -49,6 +50,17 @@ else
   echo "# the unprivileged case needs root to switch to nobody; not counted"
 fi
 
+# What npm adds counts as well (Lambda counts the final size), and the message names the
+# user's folder, not lbox's staging copy. The postinstall script makes a sparse 300 MB file.
+mkdir -p "$T/npmgrow"
+echo 'exports.handler = async () => 1;' >"$T/npmgrow/index.js"
+echo '{"name": "grow", "version": "1.0.0", "scripts": {"postinstall": "node grow.js"}}' \
+  >"$T/npmgrow/package.json"
+echo "require('fs').truncateSync(require('fs').openSync('big.bin', 'w'), 300 << 20);" \
+  >"$T/npmgrow/grow.js"
+expect_fail "--npm-install: what npm installed counts, and the message names --code" \
+  "unzip to 300\.0 MB, over Lambda's 250 MB limit: '$T/npmgrow \(with what npm installed\)'" \
+  "$LBOX" build --runtime nodejs18.x --arch "$arch" --code "$T/npmgrow" --npm-install --tag grow:1
 # Time: a postinstall that never ends is stopped at LBOX_NPM_TIMEOUT.
 pkg "$T/hang" "require('fs').writeFileSync('/tmp/lbox-hang-' + process.pid, ''); setInterval(() => {}, 1000)"
 rc=0

@@ -30,6 +30,7 @@ struct writer {
     size_t label_depth;   /* directory levels of root_label: 2 for /var/task */
     const char *label;
     uint64_t listed_dirs; /* directories and symlinks a directory source has listed so far */
+    uint64_t listed_files; /* regular files listed so far (zip or directory) */
 };
 
 /* A source of file content: archive_read_data or read(2). */
@@ -121,6 +122,27 @@ static int dirs_error(struct writer *w, uint64_t dirs, int at_least, struct lbox
                     (unsigned long long)(w->budget->dirs + dirs),
                     (unsigned long long)w->budget->dirs,
                     (unsigned long long)w->budget->dirs_limit);
+}
+
+static int files_error(struct writer *w, struct lbox_error *err)
+{
+    return lbox_err(err, LBOX_E_LIMIT,
+                    "%s: the function code and layers would hold more than %llu files (%llu "
+                    "before this input), over lbox's limit: each takes an inode that Lambda's "
+                    "250 MB count leaves out, and no real package holds that many; leave out "
+                    "what the function does not need",
+                    w->input, (unsigned long long)w->budget->files_limit,
+                    (unsigned long long)w->budget->files);
+}
+
+/* Counts one more listed file; -1 past the cap, so a zip or tree of millions of files
+ * stops while it is being listed. */
+static int count_file(struct writer *w, struct lbox_error *err)
+{
+    if (++w->listed_files > w->budget->files_limit - w->budget->files ||
+        w->budget->files > w->budget->files_limit)
+        return files_error(w, err);
+    return 0;
 }
 
 /* Checks one entry's (normalized) name before anything is written: UTF-8, no whiteout
@@ -484,7 +506,8 @@ static int zip_list(struct writer *w, const char *src, struct code_list *l,
         if (skip)
             continue;
         code_list_add(l, e.path, e.type, e.mode, e.size, e.target);
-        if (check_entry(w, e.path, e.type, err) < 0) {
+        if (check_entry(w, e.path, e.type, err) < 0 ||
+            (e.type == CODE_FILE && count_file(w, err) < 0)) {
             rc = -1;
             break;
         }
@@ -632,6 +655,8 @@ static int dir_list_at(struct writer *w, int dfd, const char *prefix, struct cod
                    ++w->listed_dirs > w->budget->dirs_limit - w->budget->dirs) {
             /* Each is listed once, so a tree of millions of them stops while being listed. */
             rc = dirs_error(w, w->listed_dirs, 1, err);
+        } else if (S_ISREG(st.st_mode) && count_file(w, err) < 0) {
+            rc = -1;
         } else if (S_ISREG(st.st_mode)) {
             code_list_add(l, path, CODE_FILE, code_sanitize_mode(st.st_mode, CODE_FILE),
                           (uint64_t)st.st_size, NULL);
@@ -771,8 +796,10 @@ int lbox_code_install_as(const char *src, const char *shown, const char *dest,
         rc = S_ISDIR(st.st_mode) ? dir_write(&w, srcfd, &l, err) : zip_write(&w, src, &l, err);
     if (rc == 0)
         rc = apply_dir_modes(&w, &l, err);
-    if (rc == 0)
+    if (rc == 0) {
         budget->dirs += dirs;
+        budget->files += w.listed_files;
+    }
 
     code_list_free(&l);
     if (srcfd >= 0)

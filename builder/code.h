@@ -68,6 +68,11 @@
  * above real packages: at most 256 MB of directories next to the 250 MB of files. */
 #define LBOX_CODE_MAX_DIRS 65536
 
+/* lbox's own cap on files, for the same reason: each takes an inode and, unless empty, a
+ * block, and 300,000 empty files (a 27 MB zip) count nothing in the 250 MB. Real packages
+ * hold a few tens of thousands (Lambda's own node_modules here: about 16,000). */
+#define LBOX_CODE_MAX_FILES 262144
+
 /* Directory levels below / that a path in the image may have; lbox's lint walks no deeper,
  * and no real package comes near it. */
 #define LBOX_CODE_MAX_DEPTH 256
@@ -78,14 +83,18 @@ struct lbox_code_budget {
     uint64_t limit;      /* LBOX_CODE_LIMIT_BYTES; tests use smaller limits */
     uint64_t dirs;       /* directories and symlinks */
     uint64_t dirs_limit; /* LBOX_CODE_MAX_DIRS; tests use smaller limits */
+    uint64_t files;       /* regular files */
+    uint64_t files_limit; /* LBOX_CODE_MAX_FILES; tests use smaller limits */
 };
 
 #define LBOX_CODE_BUDGET_INIT                                                                  \
-    { .used = 0, .limit = LBOX_CODE_LIMIT_BYTES, .dirs = 0, .dirs_limit = LBOX_CODE_MAX_DIRS }
+    { .used = 0, .limit = LBOX_CODE_LIMIT_BYTES, .dirs = 0, .dirs_limit = LBOX_CODE_MAX_DIRS,  \
+      .files = 0, .files_limit = LBOX_CODE_MAX_FILES }
 
 /* Installs `src` (directory or .zip) into the existing directory `dest`, known inside the
  * image as `root_label` ("/var/task" for code, "/opt" for layers; any absolute path works).
- * Adds the content bytes to budget->used, the directories and symlinks to budget->dirs.
+ * Adds the content bytes to budget->used, the directories and symlinks to budget->dirs,
+ * the files to budget->files.
  * Errors: LBOX_E_ARCHIVE for unsafe or corrupt input (naming the entry and what to do),
  * LBOX_E_LIMIT when the budget is passed (message "function code and layers unzip to N MB,
  * over Lambda's 250 MB limit" naming src) or the tree is too deep or holds too many

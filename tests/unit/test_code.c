@@ -860,6 +860,46 @@ static void test_directory_bomb(void **state)
     free(e);
 }
 
+/* Files have a cap of their own: empty files count nothing in the 250 MB, yet each takes
+ * an inode. It is shared with the inputs before; a zip stops while listed, nothing written;
+ * a directory source too. */
+static void test_file_count(void **state)
+{
+    struct fx *f = *state;
+    f->budget.files_limit = 20;
+    const struct zspec first[] = {
+        { "a.js", 'f', 0644, "1", 0, NULL },
+        { "lib/b.js", 'f', 0644, "2", 0, NULL },
+    };
+    assert_int_equal(install_zip(f, first, 2, "/var/task"), 0);
+    assert_int_equal(f->budget.files, 2);
+
+    enum { N = 30 };
+    struct zspec e[N];
+    char names[N][16];
+    for (int i = 0; i < N; i++) {
+        snprintf(names[i], sizeof names[i], "empty%d", i);
+        e[i] = (struct zspec){ names[i], 'f', 0644, "", 0, NULL };
+    }
+    char *layer = lbox_path_join(f->dir, "layer.zip");
+    zipgen_write(layer, e, N);
+    assert_int_equal(lbox_code_install(layer, f->dest, "/opt", &f->budget, &f->err), -1);
+    assert_msg(f, LBOX_E_LIMIT, "would hold more than 20 files (2 before this input)");
+    assert_non_null(strstr(f->err.msg, "layer.zip"));
+    struct stat st;
+    assert_int_equal(stat(at(f, "empty0"), &st), -1);
+    assert_int_equal(f->budget.files, 2);
+    free(layer);
+
+    for (int i = 0; i < N; i++) {
+        char rel[32];
+        snprintf(rel, sizeof rel, "d/f%d", i);
+        mkfile_in(f, rel);
+    }
+    assert_int_equal(lbox_code_install(f->src, f->dest, "/opt", &f->budget, &f->err), -1);
+    assert_msg(f, LBOX_E_LIMIT, "more than 20 files");
+}
+
 int main(void)
 {
     umask(077); /* modes must not depend on the caller's umask */
@@ -895,6 +935,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_too_deep, setup, teardown),
         cmocka_unit_test_setup_teardown(test_directory_count, setup, teardown),
         cmocka_unit_test_setup_teardown(test_directory_bomb, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_file_count, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <fts.h>
 #include <ftw.h>
 #include <jansson.h>
 #include <poll.h>
@@ -393,8 +394,6 @@ static char **npm_env(const char *registry, bool extra_ca)
     return v;
 }
 
-/* Waits for npm until the deadline: its scripts are the function's code, and one that
- * never ends must not hold the build (and its sandbox) forever. */
 #define STR_(x) #x
 #define STR(x) STR_(x)
 
@@ -415,23 +414,72 @@ static int npm_timeout(long *seconds, struct lbox_error *err)
     return 0;
 }
 
-static int wait_npm(struct lbox_sandbox *sb, long timeout_s, int *status,
+/* What the code folder takes on the host's disk now: allocated bytes and inodes. npm
+ * renames and deletes as it goes, so what vanishes mid-walk is skipped. */
+static void disk_usage(const char *dir, uint64_t *bytes, uint64_t *inodes)
+{
+    *bytes = *inodes = 0;
+    char *const roots[] = {(char *)dir, NULL};
+    FTS *t = fts_open(roots, FTS_PHYSICAL | FTS_NOCHDIR | FTS_XDEV, NULL);
+    if (!t)
+        return;
+    for (FTSENT *e; (e = fts_read(t));) {
+        if (e->fts_info == FTS_DP || !e->fts_statp || e->fts_info == FTS_NS ||
+            e->fts_info == FTS_NSOK)
+            continue;
+        *bytes += (uint64_t)e->fts_statp->st_blocks * 512;
+        *inodes += 1;
+    }
+    fts_close(t);
+}
+
+static double since(const struct timespec *a)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (double)(now.tv_sec - a->tv_sec) + (double)(now.tv_nsec - a->tv_nsec) / 1e9;
+}
+
+/* Waits for npm, within limits: its scripts are the function's code. One that never ends
+ * is stopped at the deadline; one that fills the code folder (a bind of a host folder, so
+ * the host's disk) is stopped when the folder passes what any package could need. The
+ * folder is measured at most every half second, and at most a tenth of the time. */
+static int wait_npm(struct lbox_sandbox *sb, const char *task, long timeout_s, int *status,
                     struct lbox_error *err)
 {
-    struct timespec start, now;
+    struct timespec start, measured = {0};
     clock_gettime(CLOCK_MONOTONIC, &start);
+    double pause = 0.5;
     for (;;) {
         int r = lbox_sandbox_poll_exit(sb, status, err);
         if (r != 0)
             return r < 0 ? -1 : 0;
-        clock_gettime(CLOCK_MONOTONIC, &now);
-        if (now.tv_sec - start.tv_sec >= timeout_s)
+        if (since(&start) >= (double)timeout_s)
             return lbox_err(err, LBOX_E_LIMIT,
                             "still running after %ld s, so it was stopped (an install script "
                             "that never ends? LBOX_NPM_TIMEOUT sets the limit in seconds)",
                             timeout_s);
+        if (since(&measured) >= pause) {
+            struct timespec walk;
+            clock_gettime(CLOCK_MONOTONIC, &walk);
+            uint64_t bytes, inodes;
+            disk_usage(task, &bytes, &inodes);
+            if (bytes > (uint64_t)LBOX_NPM_INSTALL_DISK_MB << 20 ||
+                inodes > LBOX_CODE_MAX_FILES + LBOX_CODE_MAX_DIRS)
+                return lbox_err(err, LBOX_E_LIMIT,
+                                "the code folder grew to %llu MB in %llu files and folders "
+                                "while it ran, past what any package needs, so it was stopped "
+                                "(lbox stops npm at %d MB or %d files and folders; Lambda "
+                                "takes 250 MB)",
+                                (unsigned long long)(bytes >> 20), (unsigned long long)inodes,
+                                LBOX_NPM_INSTALL_DISK_MB,
+                                LBOX_CODE_MAX_FILES + LBOX_CODE_MAX_DIRS);
+            double took = since(&walk);
+            pause = took * 10 > 0.5 ? took * 10 : 0.5;
+            clock_gettime(CLOCK_MONOTONIC, &measured);
+        }
         struct pollfd p = {.fd = lbox_sandbox_exit_fd(sb), .events = POLLIN};
-        if (poll(&p, 1, 1000) < 0 && errno != EINTR)
+        if (poll(&p, 1, 250) < 0 && errno != EINTR)
             return lbox_err_errno(err, errno, "waiting for npm");
     }
 }
@@ -564,7 +612,7 @@ int lbox_npm_install(struct lbox_fetcher *f, const struct lbox_npm_install_opts 
     int rc = -1, status = 0;
     if (lbox_sandbox_exec(sb, argv, (const char *const *)envp, "/var/task", outfd, outfd, NULL,
                           err) < 0 ||
-        wait_npm(sb, timeout_s, &status, err) < 0) {
+        wait_npm(sb, task, timeout_s, &status, err) < 0) {
         lbox_err_prefix(err, "--npm-install: npm %s", verb);
         goto out;
     }

@@ -18,8 +18,9 @@
  *     The result is the folder the normal build takes as --code (so the lint runs on it).
  *
  * Only the registry travels into the sandbox, not the user's .npmrc (tokens stay outside).
- * npm's scripts are the function's code: the sandbox holds them to LBOX_NPM_INSTALL_MEMORY_MB
- * and the run to LBOX_NPM_INSTALL_TIMEOUT_S, as a CI job's limits would. */
+ * npm's scripts are the function's code: the sandbox holds them to LBOX_NPM_INSTALL_MEMORY_MB,
+ * the run to LBOX_NPM_INSTALL_TIMEOUT_S and the code folder to LBOX_NPM_INSTALL_DISK_MB, as a
+ * CI job's limits would. */
 #ifndef LBOX_NPM_INSTALL_H
 #define LBOX_NPM_INSTALL_H
 
@@ -30,6 +31,9 @@
 
 #define LBOX_NPM_INSTALL_MEMORY_MB 4096
 #define LBOX_NPM_INSTALL_TIMEOUT_S (30 * 60)
+/* The code folder npm works in is a host folder: past this it is stopped, not the disk
+ * filled (Lambda takes 250 MB; npm needs no more than that on the way). */
+#define LBOX_NPM_INSTALL_DISK_MB 1024
 
 struct lbox_npm_install_opts {
     const char *runtime;            /* nodejs14.x | nodejs16.x | nodejs18.x */

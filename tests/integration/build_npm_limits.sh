@@ -61,6 +61,18 @@ echo "require('fs').truncateSync(require('fs').openSync('big.bin', 'w'), 300 << 
 expect_fail "--npm-install: what npm installed counts, and the message names --code" \
   "unzip to 300\.0 MB, over Lambda's 250 MB limit: '$T/npmgrow \(with what npm installed\)'" \
   "$LBOX" build --runtime nodejs18.x --arch "$arch" --code "$T/npmgrow" --npm-install --tag grow:1
+# Disk: the code folder npm works in is a host folder; a postinstall filling it is stopped
+# near 1 GB instead of filling the host's disk.
+pkg "$T/fill" "const fs = require('fs'); const b = Buffer.alloc(1 << 24, 1); const fd = fs.openSync('fill.bin', 'w'); for (let i = 0; i < 512; i++) fs.writeSync(fd, b); console.log('wrote', 8, 'GB')"
+rc=0
+"$LBOX" build --runtime nodejs18.x --arch "$arch" --code "$T/fill" --npm-install --tag fill:1 \
+  >"$T/out" 2>&1 || rc=$?
+check "a postinstall writing 8 GB into the code fails the build (exit $rc: $(tail -1 "$T/out"))" [ "$rc" -eq 1 ]
+check "... stopped on the way, naming the limit" \
+  bash -c "grep -q 'code folder grew to .* MB.*stops npm at 1024 MB' '$T/out' && ! grep -q 'wrote 8 GB' '$T/out'"
+check "... and nothing of it is left in the cache" \
+  bash -c "[ -z \"\$(find '$XDG_CACHE_HOME/lbox/tmp' -name fill.bin 2>/dev/null)\" ]"
+
 # Time: a postinstall that never ends is stopped at LBOX_NPM_TIMEOUT.
 pkg "$T/hang" "require('fs').writeFileSync('/tmp/lbox-hang-' + process.pid, ''); setInterval(() => {}, 1000)"
 rc=0

@@ -145,24 +145,42 @@ static int count_file(struct writer *w, struct lbox_error *err)
     return 0;
 }
 
+static bool valid_utf8(const char *s)
+{
+    for (const unsigned char *p = (const unsigned char *)s; *p;) {
+        size_t n = utf8_len(p);
+        if (n == 0)
+            return false;
+        p += n;
+    }
+    return true;
+}
+
+/* A symlink's target goes into the layer's tar as its name does: UTF-8 only. */
+static int check_target(struct writer *w, const char *path, const char *target,
+                        struct lbox_error *err)
+{
+    if (valid_utf8(target))
+        return 0;
+    _cleanup_free_ char *shown = shown_name(path), *shown_target = shown_name(target);
+    return lbox_err(err, LBOX_E_ARCHIVE, "%s: symlink '%s' points to '%s', which is not valid "
+                    "UTF-8 (the bytes shown as \\xNN); point it to a UTF-8 name", w->input,
+                    shown, shown_target);
+}
+
 /* Checks one entry's (normalized) name before anything is written: UTF-8, no whiteout
  * component, not too deep. */
 static int check_entry(struct writer *w, const char *path, enum code_type type,
                        struct lbox_error *err)
 {
-    for (const unsigned char *p = (const unsigned char *)path; *p;) {
-        size_t n = utf8_len(p);
-        if (n == 0) {
-            _cleanup_free_ char *shown = shown_name(path);
-            /* A layer's tar holds UTF-8 names: libarchive could not write this one (and
-             * Lambda's unzip would make another name of it), so refuse it now, by name. */
-            return lbox_err(err, LBOX_E_ARCHIVE, "%s: entry '%s' has a name that is not valid "
-                            "UTF-8 (the bytes shown as \\xNN); rename it, or re-create the zip "
-                            "with a tool that stores UTF-8 names (Info-ZIP's zip does; a zip "
-                            "made with a legacy code page such as CP437 does not)", w->input,
-                            shown);
-        }
-        p += n;
+    if (!valid_utf8(path)) {
+        _cleanup_free_ char *shown = shown_name(path);
+        /* A layer's tar holds UTF-8 names: libarchive could not write this one (and
+         * Lambda's unzip would make another name of it), so refuse it now, by name. */
+        return lbox_err(err, LBOX_E_ARCHIVE, "%s: entry '%s' has a name that is not valid "
+                        "UTF-8 (the bytes shown as \\xNN); rename it, or re-create the zip "
+                        "with a tool that stores UTF-8 names (Info-ZIP's zip does; a zip made "
+                        "with a legacy code page such as CP437 does not)", w->input, shown);
     }
     size_t depth = w->label_depth + (type == CODE_DIR);
     for (const char *c = path; *c;) {
@@ -507,6 +525,7 @@ static int zip_list(struct writer *w, const char *src, struct code_list *l,
             continue;
         code_list_add(l, e.path, e.type, e.mode, e.size, e.target);
         if (check_entry(w, e.path, e.type, err) < 0 ||
+            (e.type == CODE_SYMLINK && check_target(w, e.path, e.target, err) < 0) ||
             (e.type == CODE_FILE && count_file(w, err) < 0)) {
             rc = -1;
             break;
@@ -668,8 +687,11 @@ static int dir_list_at(struct writer *w, int dfd, const char *prefix, struct cod
                 rc = lbox_err_errno(err, errno, "%s: cannot read symlink '%s'", src, path);
             } else {
                 buf[k] = '\0';
-                code_list_add(l, path, CODE_SYMLINK, 0777, 0, lbox_xstrdup(buf));
-                path = NULL;
+                rc = check_target(w, path, buf, err);
+                if (rc == 0) {
+                    code_list_add(l, path, CODE_SYMLINK, 0777, 0, lbox_xstrdup(buf));
+                    path = NULL;
+                }
             }
         } else if (S_ISDIR(st.st_mode)) {
             code_list_add(l, path, CODE_DIR, code_sanitize_mode(st.st_mode, CODE_DIR), 0, NULL);

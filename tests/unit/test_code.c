@@ -900,6 +900,28 @@ static void test_file_count(void **state)
     assert_msg(f, LBOX_E_LIMIT, "more than 20 files");
 }
 
+/* A symlink target goes into the layer's tar as a name does: one that is not UTF-8 is
+ * refused up front, by entry, not by libarchive half way through the layer. */
+static void test_symlink_target_not_utf8(void **state)
+{
+    struct fx *f = *state;
+    const struct zspec e[] = {
+        { "index.js", 'f', 0644, "1", 0, NULL },
+        { "l", 'l', 0, NULL, 0, "caf\x82.js" },
+    };
+    assert_int_equal(install_zip(f, e, 2, "/var/task"), -1);
+    assert_msg(f, LBOX_E_ARCHIVE, "symlink 'l' points to 'caf\\x82.js', which is not valid UTF-8");
+    assert_empty_dir(f->dest);
+
+    char p[512];
+    mkdir(f->src, 0755);
+    snprintf(p, sizeof p, "%s/l", f->src);
+    assert_int_equal(symlink("\xff\xfe", p), 0);
+    assert_int_equal(lbox_code_install(f->src, f->dest, "/var/task", &f->budget, &f->err), -1);
+    assert_msg(f, LBOX_E_ARCHIVE, "symlink 'l' points to '\\xff\\xfe'");
+    assert_empty_dir(f->dest);
+}
+
 int main(void)
 {
     umask(077); /* modes must not depend on the caller's umask */
@@ -936,6 +958,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_directory_count, setup, teardown),
         cmocka_unit_test_setup_teardown(test_directory_bomb, setup, teardown),
         cmocka_unit_test_setup_teardown(test_file_count, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_symlink_target_not_utf8, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

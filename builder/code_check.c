@@ -15,6 +15,7 @@
 
 #include "../common/cleanup.h"
 #include "../common/fsutil.h"
+#include "code.h"
 
 /* The kernel gives up after this many symlinks in one lookup (MAXSYMLINKS). */
 #define CODE_MAX_SYMLINKS 40
@@ -356,8 +357,21 @@ static int place(struct resolver *r, const struct code_entry *e, char *cur, char
     return 0;
 }
 
+/* Directory levels below / of the physical path `phys` under root `label`, counted as
+ * code.c counts a name (a directory counts its own level). */
+static size_t depth_of(const char *label, const char *phys, bool dir)
+{
+    size_t depth = dir;
+    for (const char *p = label; *p; p++)
+        depth += *p == '/' && p[1] && p[1] != '/';
+    for (const char *p = phys; *p; p++)
+        depth += *p == '/';
+    return depth;
+}
+
 /* Places every entry in the writer's order, so that `r` ends holding the tree as written;
- * phys[i] is where entry i lands (NULL: never written). */
+ * phys[i] is where entry i lands (NULL: never written). A name can be short and still land
+ * deep, written through links: the depth limit holds for where it lands. */
 static int place_all(struct resolver *r, const struct code_list *l, char **phys, char *cur,
                      const char *input, struct lbox_error *err)
 {
@@ -372,6 +386,12 @@ static int place_all(struct resolver *r, const struct code_list *l, char **phys,
             return -1;
         if (!phys[i])
             continue;
+        size_t depth = depth_of(r->label, phys[i], e->type == CODE_DIR);
+        if (depth > LBOX_CODE_MAX_DEPTH)
+            return lbox_err(err, LBOX_E_LIMIT, "%s: entry '%.200s' lands %zu directory levels "
+                            "below / in the image, written through the symlinks in its path, "
+                            "over lbox's limit of %d; flatten the tree", input, e->path, depth,
+                            LBOX_CODE_MAX_DEPTH);
         /* A directory over a directory, a file over a file or a link over the same link
          * changes no resolution: only other changes can move an earlier input's links. */
         const char *old_target;

@@ -922,6 +922,24 @@ static void test_symlink_target_not_utf8(void **state)
     assert_empty_dir(f->dest);
 }
 
+/* The depth limit holds for where an entry lands: a short name written through a link to
+ * a deep folder lands deeper than its name says. */
+static void test_depth_through_link(void **state)
+{
+    struct fx *f = *state;
+    char *deep = nested(200, "x"), *link_target = nested(199, "a");
+    char *through = lbox_strdupf("s/%s", deep); /* 201 levels by name, 400 where it lands */
+    const struct zspec e[] = {
+        { deep, 'f', 0644, "1", 0, NULL },
+        { "s", 'l', 0, NULL, 0, link_target },
+        { through, 'f', 0644, "2", 0, NULL },
+    };
+    over_limit(f, e, 3, "directory levels below / in the image, written through the symlinks");
+    free(deep);
+    free(link_target);
+    free(through);
+}
+
 int main(void)
 {
     umask(077); /* modes must not depend on the caller's umask */
@@ -959,6 +977,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_directory_bomb, setup, teardown),
         cmocka_unit_test_setup_teardown(test_file_count, setup, teardown),
         cmocka_unit_test_setup_teardown(test_symlink_target_not_utf8, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_depth_through_link, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

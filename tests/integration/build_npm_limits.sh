@@ -15,15 +15,22 @@ pkg() {
   echo 'exports.handler = async () => 1;' >"$1/index.js"
 }
 
+# hog_stopped PREFIX: the build of $T/hog ($rc, output in $T/out) failed, the hog stopped
+# near the 4 GB limit.
+hog_stopped() {
+  local held
+  held=$(grep -o 'held [0-9]* MiB' "$T/out" | tail -1 | grep -o '[0-9]*' || echo 0)
+  check "${1}a postinstall taking 8 GB fails the build (exit $rc: $(tail -2 "$T/out"))" [ "$rc" -eq 1 ]
+  check "${1}... it was stopped near 4 GB (last held: $held MiB)" \
+    bash -c "[ '$held' -ge 1024 ] && [ '$held' -le 4096 ]"
+}
+
 # Memory: 64 MiB more each step until killed; past 4 GB it never gets.
 pkg "$T/hog" "const a = []; for (let i = 0; i < 128; i++) { a.push(Buffer.alloc(1 << 26, 1)); console.log('held', (i + 1) * 64, 'MiB'); }"
 rc=0
 "$LBOX" build --runtime nodejs18.x --arch "$arch" --code "$T/hog" --npm-install --tag hog:1 \
   >"$T/out" 2>&1 || rc=$?
-held=$(grep -o 'held [0-9]* MiB' "$T/out" | tail -1 | grep -o '[0-9]*' || echo 0)
-check "a postinstall taking 8 GB fails the build (exit $rc: $(tail -2 "$T/out"))" [ "$rc" -eq 1 ]
-check "... it was stopped near 4 GB (last held: $held MiB)" \
-  bash -c "[ '$held' -ge 1024 ] && [ '$held' -le 4096 ]"
+hog_stopped ""
 check "... and the error says npm was killed, naming the limit" grep -qE "npm (install|ci).*killed.*memory limit of 4096 MB" "$T/out"
 check "... and no image was made" bash -c "! '$LBOX' inspect hog:1 >/dev/null 2>&1"
 
@@ -42,10 +49,7 @@ if [ "$(id -u)" -eq 0 ]; then
     LBOX_NPM_REGISTRY="$(npm config get registry 2>/dev/null)" \
     "$LBOX" build --runtime nodejs18.x --arch "$arch" --code "$T/hog" --npm-install --tag hog:1 \
     >"$T/out" 2>&1 || rc=$?
-  held=$(grep -o 'held [0-9]* MiB' "$T/out" | tail -1 | grep -o '[0-9]*' || echo 0)
-  check "as nobody: the postinstall taking 8 GB fails the build (exit $rc: $(tail -2 "$T/out"))" [ "$rc" -eq 1 ]
-  check "as nobody: ... stopped near 4 GB (last held: $held MiB)" \
-    bash -c "[ '$held' -ge 1024 ] && [ '$held' -le 4096 ]"
+  hog_stopped "as nobody: "
 else
   echo "# the unprivileged case needs root to switch to nobody; not counted"
 fi

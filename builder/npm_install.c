@@ -380,6 +380,8 @@ static char **npm_env(const char *registry, bool extra_ca)
     env_add(&v, &n, lbox_xstrdup("npm_config_fund=false"));
     env_add(&v, &n, lbox_xstrdup("npm_config_audit=false"));
     env_add(&v, &n, lbox_xstrdup("npm_config_foreground_scripts=true"));
+    /* Its log would be in the sandbox's /tmp, gone when npm's error names it. */
+    env_add(&v, &n, lbox_xstrdup("npm_config_logs_max=0"));
     if (extra_ca)
         env_add(&v, &n, lbox_xstrdup("NODE_EXTRA_CA_CERTS=/" HOST_FILES_DIR "/extra-ca.pem"));
     /* node-gyp compiles with this many jobs (make -j). */

@@ -77,6 +77,16 @@ check "... stopped on the way, naming the limit" \
 check "... and nothing of it is left in the cache" \
   bash -c "[ -z \"\$(find '$XDG_CACHE_HOME/lbox/tmp' -name fill.bin 2>/dev/null)\" ]"
 
+# A script that fails fails the build with npm's exit status; npm does not point at a log
+# file in the sandbox, which is gone by then.
+pkg "$T/fails" "process.exit(3)"
+rc=0
+"$LBOX" build --runtime nodejs18.x --arch "$arch" --code "$T/fails" --npm-install --tag fails:1 \
+  >"$T/out" 2>&1 || rc=$?
+check "a postinstall that fails fails the build, with npm's status (exit $rc)" \
+  bash -c "[ $rc -eq 1 ] && grep -q 'npm install failed.*exit status' '$T/out'"
+check "... and npm names no log file it cannot keep" bash -c "! grep -q 'complete log of this run' '$T/out'"
+
 # Time: a postinstall that never ends is stopped at LBOX_NPM_TIMEOUT.
 pkg "$T/hang" "require('fs').writeFileSync('/tmp/lbox-hang-' + process.pid, ''); setInterval(() => {}, 1000)"
 rc=0

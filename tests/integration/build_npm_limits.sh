@@ -15,6 +15,13 @@ pkg() {
   echo 'exports.handler = async () => 1;' >"$1/index.js"
 }
 
+# npm_build DIR TAG: builds DIR with --npm-install; $rc and $T/out hold how it went.
+npm_build() {
+  rc=0
+  "$LBOX" build --runtime nodejs18.x --arch "$arch" --code "$1" --npm-install --tag "$2" \
+    >"$T/out" 2>&1 || rc=$?
+}
+
 # hog_stopped PREFIX: the build of $T/hog ($rc, output in $T/out) failed, the hog stopped
 # near the 4 GB limit.
 hog_stopped() {
@@ -27,9 +34,7 @@ hog_stopped() {
 
 # Memory: 64 MiB more each step until killed; past 4 GB it never gets.
 pkg "$T/hog" "const a = []; for (let i = 0; i < 128; i++) { a.push(Buffer.alloc(1 << 26, 1)); console.log('held', (i + 1) * 64, 'MiB'); }"
-rc=0
-"$LBOX" build --runtime nodejs18.x --arch "$arch" --code "$T/hog" --npm-install --tag hog:1 \
-  >"$T/out" 2>&1 || rc=$?
+npm_build "$T/hog" hog:1
 hog_stopped ""
 check "... and the error says npm was killed, naming the limit" grep -qE "npm (install|ci).*killed.*memory limit of 4096 MB" "$T/out"
 check "... and no image was made" bash -c "! '$LBOX' inspect hog:1 >/dev/null 2>&1"
@@ -68,9 +73,7 @@ expect_fail "--npm-install: what npm installed counts, and the message names --c
 # Disk: the code folder npm works in is a host folder; a postinstall filling it is stopped
 # near 1 GB instead of filling the host's disk.
 pkg "$T/fill" "const fs = require('fs'); const b = Buffer.alloc(1 << 24, 1); const fd = fs.openSync('fill.bin', 'w'); for (let i = 0; i < 512; i++) fs.writeSync(fd, b); console.log('wrote', 8, 'GB')"
-rc=0
-"$LBOX" build --runtime nodejs18.x --arch "$arch" --code "$T/fill" --npm-install --tag fill:1 \
-  >"$T/out" 2>&1 || rc=$?
+npm_build "$T/fill" fill:1
 check "a postinstall writing 8 GB into the code fails the build (exit $rc: $(tail -1 "$T/out"))" [ "$rc" -eq 1 ]
 check "... stopped on the way, naming the limit" \
   bash -c "grep -q 'code folder grew to .* MB.*stops npm at 1024 MB' '$T/out' && ! grep -q 'wrote 8 GB' '$T/out'"
@@ -80,19 +83,15 @@ check "... and nothing of it is left in the cache" \
 # A script that fails fails the build with npm's exit status; npm does not point at a log
 # file in the sandbox, which is gone by then.
 pkg "$T/fails" "process.exit(3)"
-rc=0
-"$LBOX" build --runtime nodejs18.x --arch "$arch" --code "$T/fails" --npm-install --tag fails:1 \
-  >"$T/out" 2>&1 || rc=$?
+npm_build "$T/fails" fails:1
 check "a postinstall that fails fails the build, with npm's status (exit $rc)" \
   bash -c "[ $rc -eq 1 ] && grep -q 'npm install failed.*exit status' '$T/out'"
 check "... and npm names no log file it cannot keep" bash -c "! grep -q 'complete log of this run' '$T/out'"
 
 # Time: a postinstall that never ends is stopped at LBOX_NPM_TIMEOUT.
 pkg "$T/hang" "require('fs').writeFileSync('/tmp/lbox-hang-' + process.pid, ''); setInterval(() => {}, 1000)"
-rc=0
 start=$(date +%s)
-LBOX_NPM_TIMEOUT=5 "$LBOX" build --runtime nodejs18.x --arch "$arch" --code "$T/hang" \
-  --npm-install --tag hang:1 >"$T/out" 2>&1 || rc=$?
+LBOX_NPM_TIMEOUT=5 npm_build "$T/hang" hang:1
 took=$(($(date +%s) - start))
 check "a postinstall that never ends fails the build (exit $rc)" [ "$rc" -eq 1 ]
 check "... after LBOX_NPM_TIMEOUT, not later (${took} s)" [ "$took" -lt 60 ]

@@ -23,7 +23,7 @@ check "a GLIBC above 2.26 is a warning naming the file and the version" \
 # they are shown, not obeyed.
 mkdir -p "$T/esc" && cp "$LBOX_SRC/examples/hello/index.js" "$T/esc/"
 touch "$T/esc/"$'\e]0;pwned\a.js' && chmod 600 "$T/esc/"*pwned*
-script -qec "$(printf '%q ' "$LBOX" build --runtime nodejs18.x --arch x86_64 --code "$T/esc" --tag lint:esc)" \
+SHELL=/bin/bash script -qec "$(printf '%q ' "$LBOX" build --runtime nodejs18.x --arch x86_64 --code "$T/esc" --tag lint:esc)" \
   /dev/null >"$T/tty" </dev/null || true
 check "a warning naming a file shows its escapes on a terminal" \
   bash -c "grep -qF 'warning: /var/task/\\x1b]0;pwned\\x07.js: mode 0600' '$T/tty' && ! grep -q $'\\x1b' '$T/tty'"

@@ -61,8 +61,10 @@ run_as_each scenario
 
 # On a terminal (script(1) gives lbox one), what the function writes cannot drive it: the
 # escape sequences arrive as text. The same bytes to a file arrive as they were written.
+# script(1) runs the command with $SHELL; it is bash here because printf %q quotes for bash
+# (a reference holding an escape becomes $'...', which sh would pass on literally).
 AS=self
-script -qec "$(printf '%q ' "$LBOX" invoke "$LOGS" --event "$(event '{"escapes":true}')")" \
+SHELL=/bin/bash script -qec "$(printf '%q ' "$LBOX" invoke "$LOGS" --event "$(event '{"escapes":true}')")" \
   /dev/null >"$WORK/tty" </dev/null || fail "lbox invoke on a terminal: $(cat "$WORK/tty")"
 grep -q 'REPORT RequestId' "$WORK/tty" || fail "no REPORT on the terminal: $(cat -v "$WORK/tty")"
 ! grep -q $'\x1b' "$WORK/tty" || fail "an escape reached the terminal: $(cat -v "$WORK/tty" | grep -a '\^\[')"
@@ -74,7 +76,7 @@ ok "logs: on a terminal the function's escape sequences are shown, not obeyed; a
 
 # lbox's own errors quote what they were given (an image reference, a path): on a terminal
 # that is shown too.
-script -qec "$(printf '%q ' "$LBOX" invoke $'no\e]52;c;ZWNobw==\a:1')" /dev/null >"$WORK/tty" </dev/null || true
+SHELL=/bin/bash script -qec "$(printf '%q ' "$LBOX" invoke $'no\e]52;c;ZWNobw==\a:1')" /dev/null >"$WORK/tty" </dev/null || true
 grep -qF "no image 'no\x1b]52;c;ZWNobw==\x07:1'" "$WORK/tty" && ! grep -q $'\x1b' "$WORK/tty" &&
   ok "errors: on a terminal a reference's escape sequences are shown, not obeyed" ||
   fail "errors: an escape in a reference reached the terminal: $(cat -v "$WORK/tty")"

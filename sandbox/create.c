@@ -8,7 +8,8 @@
  *       uts and (unless host_network) net namespaces
  *   R4. write the child's uid/gid maps, send GO
  *   R5. move the child into the cgroup while it builds its mounts, send IN_CGROUP
- *   R6. wait for READY (with the sandbox's /tmp and the listening socket)
+ *   R6. wait for READY (with the sandbox's /tmp and the listening socket); for nat_network,
+ *       start slirp4netns on the namespaces READY carried and wait until tap0 is up
  *   R7. with a cgroup, start the thread that keeps /tmp out of the memory limit
  *
  * Sandbox side (child_main, then pid 1 for the sandbox's whole life):
@@ -22,8 +23,9 @@
  *   C5. hostname, loopback up
  *   C6. mounts and pivot_root (mounts.c; binfmt_misc for QEMU on our own /proc)
  *   C7. wait for IN_CGROUP, then a new cgroup namespace rooted at our cgroup
- *   C8. listening socket inside our network namespace, READY to the runner with it and
- *       our /tmp (the runner may not open /proc/<pid 1>/root once C9 makes us undumpable)
+ *   C8. listening socket inside our network namespace, READY to the runner with it, our
+ *       /tmp and (nat_network) our user and network namespaces: the runner may not open
+ *       /proc/<pid 1>/... once C9 makes us undumpable
  *   C9. pid 1 loop (init.c): processes it starts enter their own user namespace as
  *       993:990, drop capabilities, set no_new_privs and load seccomp last before execve.
  * If pid 1 dies the kernel kills every process of its pid namespace; pid 1 dies with the
@@ -217,13 +219,25 @@ child_main(const struct lbox_child_plan *plan, int cmd, int event, int cmd_peer,
     int tmp = open("/tmp", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (tmp < 0)
         child_fail("opening /tmp for the runner");
-    int fds[2] = {tmp, lfd};
-    struct lbox_msg_head ready = {.type = LBOX_MSG_READY};
-    if (lbox_send_msg(LBOX_FD_CMD, &ready, NULL, 0, fds, lfd >= 0 ? 2 : 1) < 0)
-        _exit(1);
-    close(tmp);
+    /* READY's fds, in this order: /tmp, the listening socket, our user and network
+     * namespaces (slirp4netns joins them; not being dumpable, we cannot be opened). */
+    int fds[4], nfds = 0;
+    fds[nfds++] = tmp;
     if (lfd >= 0)
-        close(lfd);
+        fds[nfds++] = lfd;
+    if (plan->nat_network) {
+        int user = open("/proc/self/ns/user", O_RDONLY | O_CLOEXEC);
+        int net = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+        if (user < 0 || net < 0)
+            child_fail("opening the namespaces for slirp4netns");
+        fds[nfds++] = user;
+        fds[nfds++] = net;
+    }
+    struct lbox_msg_head ready = {.type = LBOX_MSG_READY};
+    if (lbox_send_msg(LBOX_FD_CMD, &ready, NULL, 0, fds, (unsigned)nfds) < 0)
+        _exit(1);
+    for (int i = 0; i < nfds; i++)
+        close(fds[i]);
 
     /* C9 */
     lbox_init_main(plan);
@@ -264,15 +278,28 @@ static int clone_error(int e, struct lbox_error *err)
     return lbox_err(err, LBOX_E_SYS, "sandbox: creating namespaces: %s%s", strerror(e), hint);
 }
 
-/* READY carries the sandbox's /tmp (*tmp_fd) and, when one was asked for, the listening
- * socket (*listen_fd, or closed when listen_fd is NULL). */
-static int wait_ready(struct lbox_sandbox *sb, int *tmp_fd, int *listen_fd,
-                      struct lbox_error *err)
+/* What READY hands over: the sandbox's /tmp, the listening socket when one was asked
+ * for, the user and network namespaces for a nat_network sandbox; -1 for what is absent. */
+struct ready_fds {
+    int tmp, listen, userns, netns;
+};
+
+static void close_ready_fds(struct ready_fds *r)
+{
+    int *all[] = {&r->tmp, &r->listen, &r->userns, &r->netns};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+        if (*all[i] >= 0) {
+            close(*all[i]);
+            *all[i] = -1;
+        }
+}
+
+static int wait_ready(struct lbox_sandbox *sb, struct ready_fds *r, struct lbox_error *err)
 {
     struct lbox_msg_head h;
     struct iovec iov = {&h, sizeof h};
     union {
-        char buf[CMSG_SPACE(2 * sizeof(int)) + CMSG_SPACE(sizeof(struct ucred))];
+        char buf[CMSG_SPACE(4 * sizeof(int)) + CMSG_SPACE(sizeof(struct ucred))];
         struct cmsghdr align;
     } u;
     struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
@@ -281,31 +308,36 @@ static int wait_ready(struct lbox_sandbox *sb, int *tmp_fd, int *listen_fd,
     do
         n = recvmsg(sb->cmd_fd, &m, MSG_CMSG_CLOEXEC);
     while (n < 0 && errno == EINTR);
-    int fds[2] = {-1, -1};
+    int fds[4] = {-1, -1, -1, -1};
+    size_t nfds = 0;
     for (struct cmsghdr *c = n > 0 ? CMSG_FIRSTHDR(&m) : NULL; c; c = CMSG_NXTHDR(&m, c))
         if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
             size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-            memcpy(fds, CMSG_DATA(c), (k < 2 ? k : 2) * sizeof(int));
+            nfds = k < 4 ? k : 4;
+            memcpy(fds, CMSG_DATA(c), nfds * sizeof(int));
         }
-    bool failed = n != (ssize_t)sizeof h || h.type != LBOX_MSG_READY || h.err;
-    if (failed || !listen_fd) {
-        if (fds[1] >= 0)
-            close(fds[1]);
-        fds[1] = -1;
+    size_t at = 0;
+    *r = (struct ready_fds){-1, -1, -1, -1};
+    r->tmp = at < nfds ? fds[at++] : -1;
+    if (sb->plan->listen_port)
+        r->listen = at < nfds ? fds[at++] : -1;
+    if (sb->plan->nat_network) {
+        r->userns = at < nfds ? fds[at++] : -1;
+        r->netns = at < nfds ? fds[at++] : -1;
     }
-    if (failed && fds[0] >= 0)
-        close(fds[0]);
-    if (n != (ssize_t)sizeof h || h.type != LBOX_MSG_READY)
+    while (at < nfds)
+        close(fds[at++]);
+    if (n != (ssize_t)sizeof h || h.type != LBOX_MSG_READY) {
+        close_ready_fds(r);
         return lbox_err(err, LBOX_E_SYS,
                         "sandbox: the set-up process ended without reporting (killed, or "
                         "out of memory?)");
+    }
     if (h.err) {
+        close_ready_fds(r);
         h.text[sizeof h.text - 1] = 0;
         return lbox_err(err, LBOX_E_SYS, "sandbox set-up: %s: %s", h.text, strerror(h.err));
     }
-    *tmp_fd = fds[0];
-    if (listen_fd)
-        *listen_fd = fds[1];
     return 0;
 }
 
@@ -382,6 +414,7 @@ int lbox_sandbox_create(const struct lbox_sandbox_config *cfg, struct lbox_sandb
     /* R1 */
     plan->as_root = geteuid() == 0;
     plan->host_network = cfg->host_network;
+    plan->nat_network = cfg->nat_network && !cfg->host_network;
     plan->listen_port = cfg->listen_port;
     plan->tmp_size_mb = cfg->tmp_size_mb;
     snprintf(plan->hostname, sizeof plan->hostname, "%s", cfg->hostname ? cfg->hostname : "");
@@ -486,9 +519,29 @@ int lbox_sandbox_create(const struct lbox_sandbox_config *cfg, struct lbox_sandb
     }
 
     /* R6 */
-    int tmp_fd = -1;
-    if (wait_ready(sb, &tmp_fd, listen_fd, err) < 0)
+    struct ready_fds got;
+    if (wait_ready(sb, &got, err) < 0)
         goto fail;
+    int tmp_fd = got.tmp;
+    if (listen_fd) {
+        *listen_fd = got.listen;
+        got.listen = -1;
+    }
+    got.tmp = -1;
+
+    /* R6b: the internet without this host, before anything runs inside (nat_network.c). */
+    if (plan->nat_network &&
+        lbox_nat_start(got.userns, got.netns, &sb->nat, err) < 0) {
+        close_ready_fds(&got);
+        if (tmp_fd >= 0)
+            close(tmp_fd);
+        if (listen_fd && *listen_fd >= 0) {
+            close(*listen_fd);
+            *listen_fd = -1;
+        }
+        goto fail;
+    }
+    close_ready_fds(&got);
 
     /* R7: the kernel charges /tmp's pages to the sandbox's cgroup; a runner thread holds
      * the memory outside /tmp to the limit (see memwatch.c). It takes tmp_fd. */
@@ -528,6 +581,7 @@ void lbox_sandbox_destroy(struct lbox_sandbox *sb)
         while (waitpid(sb->init_pid, NULL, 0) < 0 && errno == EINTR)
             ;
     }
+    lbox_nat_stop(sb->nat);
     lbox_cgroup_destroy(sb->cg);
     free(sb->cg);
     free(sb->plan);
@@ -548,6 +602,7 @@ void lbox_sandbox_abandon(struct lbox_sandbox *sb)
     lbox_memwatch_stop(sb->memwatch);
     if (sb->init_pid > 0)
         kill(sb->init_pid, SIGKILL);
+    lbox_nat_stop(sb->nat);
     lbox_cgroup_destroy_detached(sb->cg);
     free(sb->cg);
     free(sb->plan);

@@ -59,6 +59,7 @@
 struct lbox_child_plan {
     bool as_root;              /* caller is uid 0: pid 1 drops groups, setres[ug]id(0) */
     bool host_network;
+    bool nat_network;          /* READY also carries our user and network namespaces */
     char rootfs[PATH_MAX];     /* absolute path of the image root */
     uint16_t listen_port;
     unsigned tmp_size_mb;
@@ -127,6 +128,7 @@ struct lbox_sandbox {
     int last_exec_errno;    /* errno of the last exec's execve, 0 if it did not fail there */
     struct lbox_cgroup *cg;     /* defined below */
     struct lbox_memwatch *memwatch; /* a cgroup with /tmp kept outside the limit */
+    struct lbox_nat *nat;       /* slirp4netns serving nat_network (nat_network.c) */
     struct lbox_child_plan *plan;
     char mode[1024];
 };
@@ -181,6 +183,12 @@ int lbox_systemd_scope_enter(char *why, size_t whylen);
 /* landlock.c: scopes abstract UNIX sockets and signals to the calling process's future
  * descendants. 0 applied, 1 not supported by this kernel, -1 error (errno). */
 int lbox_landlock_scope(void);
+
+/* nat_network.c: starts slirp4netns on the namespaces of the given fds (which the caller
+ * keeps) and waits until the sandbox's tap0 is configured; lbox_nat_stop ends it. */
+struct lbox_nat;
+int lbox_nat_start(int userns_fd, int netns_fd, struct lbox_nat **nat, struct lbox_error *err);
+void lbox_nat_stop(struct lbox_nat *nat);
 
 /* memwatch.c: a runner thread that kills the sandbox's largest process when its memory
  * outside /tmp and the file cache (usage - shmem - file LRUs) passes `limit`; spare: pid 1,

@@ -47,6 +47,9 @@ struct lbox_sandbox_config {
     unsigned tmp_size_mb;      /* /tmp tmpfs size, 512..10240 */
     unsigned memory_mb;        /* memory limit; 0 = none */
     bool host_network;         /* share the host's network namespace */
+    bool nat_network;          /* own namespace, the internet through slirp4netns: tap0
+                                * 10.0.2.100, gateway 10.0.2.2, DNS 10.0.2.3, and nothing of
+                                * the host's loopback (for the build's npm install) */
     uint16_t listen_port;      /* 0 = none; else 127.0.0.1:<port> socket made inside */
     const char *arch;          /* image arch "x86_64" | "arm64" */
     const char *qemu_path;     /* NULL: native; else static qemu for the foreign arch */
@@ -155,6 +158,9 @@ pid_t lbox_sandbox_init_pid(struct lbox_sandbox *sb);
 /* Number of syscalls the seccomp filter allows on this architecture (unconditionally or
  * with argument checks); 0 if the filter cannot be compiled. */
 unsigned lbox_sandbox_seccomp_allowed(void);
+
+/* The slirp4netns a nat_network sandbox runs: $LBOX_SLIRP4NETNS, else its Debian path. */
+const char *lbox_nat_program(void);
 
 /* "x86_64" or "arm64": the architecture this lbox was built for. */
 const char *lbox_sandbox_host_arch(void);

@@ -23,6 +23,11 @@ static void load(void)
         {"curl_easy_getinfo", (void **)&api.easy_getinfo},
         {"curl_easy_cleanup", (void **)&api.easy_cleanup},
         {"curl_easy_strerror", (void **)&api.easy_strerror},
+        {"curl_url", (void **)&api.url},
+        {"curl_url_set", (void **)&api.url_set},
+        {"curl_url_get", (void **)&api.url_get},
+        {"curl_url_cleanup", (void **)&api.url_cleanup},
+        {"curl_free", (void **)&api.free},
     };
     if (lbox_dl_load(LIBCURL_SONAME, want, sizeof want / sizeof want[0], failure,
                      sizeof failure) < 0)

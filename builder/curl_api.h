@@ -18,6 +18,12 @@ struct lbox_curl_api {
     CURLcode (*easy_getinfo)(CURL *, CURLINFO, ...);
     void (*easy_cleanup)(CURL *);
     const char *(*easy_strerror)(CURLcode);
+    /* URL parsing (a registry's or proxy's host) */
+    CURLU *(*url)(void);
+    CURLUcode (*url_set)(CURLU *, CURLUPart, const char *, unsigned int);
+    CURLUcode (*url_get)(const CURLU *, CURLUPart, char **, unsigned int);
+    void (*url_cleanup)(CURLU *);
+    void (*free)(void *);
 };
 
 /* The loaded and globally initialised libcurl; NULL with err set (LBOX_E_NET) when the

@@ -26,14 +26,15 @@
 #include "debian.h"
 #include "extract.h"
 #include "layout.h"
+#include "npm_network.h"
 #include "recipe.h"
 #include "sources.h"
 
 /* Bump when what a build environment holds for the same inputs changes. */
 #define BUILDENV_VERSION "lbox-buildenv-2"
 
-/* Inside the build environment: a folder the sandbox binds per run, holding the host's
- * resolv.conf (the environment is shared and read-only; DNS settings are the host's now). */
+/* Inside the build environment: a folder the sandbox binds per run, holding the
+ * resolv.conf of npm's network (the environment is shared and read-only) and extra CAs. */
 #define HOST_FILES_DIR "run/lbox"
 
 struct headers_pin {
@@ -486,9 +487,15 @@ static int wait_npm(struct lbox_sandbox *sb, const char *task, long timeout_s, i
     }
 }
 
-static int copy_resolv_conf(const char *host_dir, struct lbox_error *err)
+/* With the host's network, the host's resolv.conf; through slirp4netns, its DNS forwarder
+ * (which asks the host's resolvers, a loopback one such as systemd-resolved's included). */
+static int write_resolv_conf(const char *host_dir, enum lbox_npm_net net, struct lbox_error *err)
 {
     _cleanup_free_ char *dst = lbox_path_join(host_dir, "resolv.conf");
+    if (net == LBOX_NPM_NET_NAT) {
+        static const char slirp[] = "nameserver 10.0.2.3\n";
+        return lbox_write_file_atomic(dst, slirp, sizeof slirp - 1, 0644, err);
+    }
     char *data = NULL;
     size_t len = 0;
     struct lbox_error ignore = {0};
@@ -578,9 +585,16 @@ int lbox_npm_install(struct lbox_fetcher *f, const struct lbox_npm_install_opts 
 
     _cleanup_free_ char *registry = NULL;
     _cleanup_free_ char *root = NULL;
+    _cleanup_free_ char *why_host = NULL;
+    enum lbox_npm_net net;
     if (lbox_npm_registry(o->npm_registry, &registry, err) < 0 ||
-        lbox_buildenv_prepare(f, o, &root, err) < 0 || copy_resolv_conf(host, err) < 0)
+        lbox_npm_network(registry, &net, &why_host, err) < 0 ||
+        lbox_buildenv_prepare(f, o, &root, err) < 0 || write_resolv_conf(host, net, err) < 0)
         return -1;
+    if (why_host && o->log_fd >= 0)
+        dprintf(o->log_fd, "lbox: --npm-install: %s, so npm runs in this host's network, "
+                "where its install scripts can reach this host's local services too\n",
+                why_host);
     _cleanup_free_ char *ca = host_extra_ca();
     bool extra_ca = false;
     if ((ca && copy_extra_ca(f, ca, host, &extra_ca, err) < 0) || hand_over(scratch, err) < 0)
@@ -594,7 +608,8 @@ int lbox_npm_install(struct lbox_fetcher *f, const struct lbox_npm_install_opts 
         .rootfs = root,
         .memory_mb = LBOX_NPM_INSTALL_MEMORY_MB,
         .tmp_size_mb = 4096,
-        .host_network = true,
+        .host_network = net == LBOX_NPM_NET_HOST,
+        .nat_network = net == LBOX_NPM_NET_NAT,
         .arch = arch,
         .qemu_path = lbox_binfmt_default_qemu(arch),
         .hostname = "lbox-build",

@@ -10,6 +10,7 @@ pkgs=(
   libsystemd-dev                 # sd-bus: a delegated scope from the user's systemd (cgroup v2)
   libacl1-dev libzstd-dev liblz4-dev libbz2-dev liblzma-dev nettle-dev zlib1g-dev  # static libarchive
   qemu-user-static bubblewrap jq    # foreign-arch images; the sandbox benchmark baseline
+  slirp4netns                    # --npm-install: npm's network without this host's loopback
   nodejs npm                     # runs the runtime client's test suite and the SDK lock script
   autoconf automake libtool g++ unzip zip xz-utils  # aws-lambda-ric's native addon; test fixtures
   busybox-static hyperfine       # sandbox test image root (static busybox); sandbox benchmark

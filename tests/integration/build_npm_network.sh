@@ -1,0 +1,125 @@
+#!/usr/bin/env bash
+# lbox build --npm-install runs the function's install scripts, which are its code. They
+# reach the registry and the internet through slirp4netns, in a network of their own, but
+# not the services on this host's loopback; where that cannot be had, npm shares the host's
+# network and the build says why; LBOX_NPM_NETWORK=nat makes that an error, =host a choice.
+source "$LBOX_SRC/tests/lib/common.sh"
+arch=$(uname -m)
+[ "$arch" = aarch64 ] && arch=arm64
+
+# A service on this host's loopback that the install scripts must not reach.
+python3 - "$T/port" >"$T/listener.log" 2>&1 <<'EOF' &
+import socket, sys
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+s.listen(16)
+open(sys.argv[1], "w").write(str(s.getsockname()[1]))
+while True:
+    c, _ = s.accept()
+    c.sendall(b"host-secret\n")
+    c.close()
+EOF
+listener=$!
+trap 'kill $listener 2>/dev/null; cleanup_test' EXIT
+for _ in $(seq 50); do [ -s "$T/port" ] && break; sleep 0.1; done
+port=$(cat "$T/port")
+
+# fn DIR DEPS: a function whose postinstall reports what it can reach.
+fn() {
+  mkdir -p "$1"
+  jq -n --argjson d "$2" '{name: "fn", version: "1.0.0", dependencies: $d,
+    scripts: {postinstall: "node probe.js"}}' >"$1/package.json"
+  cat >"$1/probe.js" <<EOF
+const c = require('net').connect($port, '127.0.0.1');
+c.on('data', d => console.log('PROBE loopback reached: ' + d.toString().trim()));
+c.on('error', e => console.log('PROBE loopback refused: ' + e.code));
+console.log('PROBE interfaces: ' + Object.keys(require('os').networkInterfaces()).sort().join(','));
+EOF
+  echo 'exports.handler = async (e) => require("is-number")(e.n);' >"$1/index.js"
+}
+
+# build DIR TAG [env...]: $rc and $T/out hold how it went.
+build() {
+  local dir=$1 tag=$2
+  shift 2
+  rc=0
+  env "$@" "$LBOX" build --runtime nodejs18.x --arch "$arch" --code "$dir" --npm-install \
+    --tag "$tag" >"$T/out" 2>&1 || rc=$?
+}
+
+# slirp4netns through a wrapper that leaves its pid, to see that it ends with the build.
+cat >"$T/slirp" <<EOF
+#!/bin/sh
+echo \$\$ >"$T/slirp.pid"
+exec /usr/bin/slirp4netns "\$@"
+EOF
+chmod 755 "$T/slirp"
+
+fn "$T/dep" '{"is-number": "7.0.0"}'
+build "$T/dep" net:1 LBOX_SLIRP4NETNS="$T/slirp"
+check "a build whose postinstall probes the network succeeds (exit $rc: $(tail -2 "$T/out"))" [ "$rc" -eq 0 ]
+if [ -w /dev/net/tun ] && [ -r /dev/net/tun ]; then
+  check "npm reached the registry through its own network: the image has is-number" \
+    bash -c "echo '{\"n\": 5}' | '$LBOX' invoke net:1 --event - 2>/dev/null | grep -qx true"
+  check "... the install script saw lo and tap0, not the host's interfaces" \
+    grep -q '^PROBE interfaces: lo,tap0$' "$T/out"
+  check "... and could not reach a service on this host's 127.0.0.1" \
+    grep -q '^PROBE loopback refused: ECONNREFUSED' "$T/out"
+  check "... with no line about the host's network" bash -c "! grep -q 'runs in this host.s network' '$T/out'"
+  check "... and slirp4netns ended with the build" \
+    bash -c "[ -s '$T/slirp.pid' ] && ! kill -0 \$(cat '$T/slirp.pid') 2>/dev/null"
+else
+  # udev normally makes /dev/net/tun 0666; where it is not, the build says so and goes on.
+  check "without /dev/net/tun for this user, the build says npm shares the host's network" \
+    grep -q "cannot open /dev/net/tun.*so npm runs in this host's network" "$T/out"
+fi
+
+# The host's network, asked for: the same probe gets through, so the check above can fail.
+build "$T/dep" net:2 LBOX_NPM_NETWORK=host
+check "LBOX_NPM_NETWORK=host: the install script reaches this host's 127.0.0.1 (exit $rc)" \
+  bash -c "[ $rc -eq 0 ] && grep -q '^PROBE loopback reached: host-secret' '$T/out'"
+
+# A registry on this host's loopback (a local mirror) can only be reached from the host's
+# network: npm gets it, and the build says why. No dependencies, so npm never asks it.
+fn "$T/nodep" '{}'
+rc=0
+"$LBOX" build --runtime nodejs18.x --arch "$arch" --code "$T/nodep" --npm-install --tag net:3 \
+  --npm-registry "http://127.0.0.1:$port" >"$T/out" 2>&1 || rc=$?
+check "a loopback registry: the build runs in the host's network and says why (exit $rc)" \
+  bash -c "[ $rc -eq 0 ] && grep -q \"registry http://127.0.0.1:$port is on this host's loopback\" '$T/out'"
+
+# No slirp4netns: the host's network with the reason, or with LBOX_NPM_NETWORK=nat an error.
+build "$T/nodep" net:4 LBOX_SLIRP4NETNS=/nonexistent/slirp4netns
+check "no slirp4netns: the build names the package and goes on (exit $rc)" \
+  bash -c "[ $rc -eq 0 ] && grep -q 'apt-get install slirp4netns), so npm runs in this host' '$T/out'"
+expect_fail "LBOX_NPM_NETWORK=nat without slirp4netns is an error" \
+  "LBOX_NPM_NETWORK=nat, but slirp4netns.*apt-get install slirp4netns" \
+  env LBOX_NPM_NETWORK=nat LBOX_SLIRP4NETNS=/nonexistent/slirp4netns "$LBOX" build \
+  --runtime nodejs18.x --arch "$arch" --code "$T/nodep" --npm-install --tag net:5
+expect_fail "an unknown LBOX_NPM_NETWORK is named with the choices" \
+  "LBOX_NPM_NETWORK is 'bridge'.*'nat'.*'host'" \
+  env LBOX_NPM_NETWORK=bridge "$LBOX" build --runtime nodejs18.x --arch "$arch" \
+  --code "$T/nodep" --npm-install --tag net:6
+
+# lbox killed while npm runs: slirp4netns does not outlive it.
+if [ -w /dev/net/tun ] && [ -r /dev/net/tun ]; then
+  mkdir -p "$T/hang"
+  jq -n '{name: "fn", version: "1.0.0", scripts: {postinstall: "node -e \"setInterval(() => {}, 1000)\""}}' \
+    >"$T/hang/package.json"
+  echo 'exports.handler = async () => 1;' >"$T/hang/index.js"
+  rm -f "$T/slirp.pid"
+  LBOX_SLIRP4NETNS="$T/slirp" "$LBOX" build --runtime nodejs18.x --arch "$arch" --code "$T/hang" \
+    --npm-install --tag net:7 >"$T/out" 2>&1 &
+  lbox_pid=$!
+  for _ in $(seq 300); do
+    [ -s "$T/slirp.pid" ] && pgrep -f 'setInterval\(\(\) => \{\}, 1000\)' >/dev/null && break
+    sleep 0.1
+  done
+  slirp=$(cat "$T/slirp.pid" 2>/dev/null || echo 0)
+  kill -9 "$lbox_pid"
+  wait "$lbox_pid" 2>/dev/null || true
+  for _ in $(seq 50); do kill -0 "$slirp" 2>/dev/null || break; sleep 0.1; done
+  check "lbox killed during npm install: slirp4netns ($slirp) ends too" \
+    bash -c "[ '$slirp' -gt 0 ] && ! kill -0 '$slirp' 2>/dev/null"
+fi
+finish

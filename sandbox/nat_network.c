@@ -52,7 +52,8 @@ const char *lbox_nat_program(void)
 
 /* In the forked child: only async-signal-safe calls until execve. */
 static void __attribute__((noreturn))
-exec_slirp(const char *prog, int userns, int netns, int ready, int exit_r, int log)
+exec_slirp(const char *prog, bool as_root, int userns, int netns, int ready, int exit_r,
+           int log)
 {
     /* Move the sources above the targets first, so no dup2 overwrites a source. */
     int src[] = {userns, netns, ready, exit_r, log};
@@ -66,22 +67,27 @@ exec_slirp(const char *prog, int userns, int netns, int ready, int exit_r, int l
         _exit(127);
     syscall(SYS_close_range, FD_FIRST_FREE, ~0U, 0);
     prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
-    char *const argv[] = {
-        (char *)prog,
-        "--configure",
-        /* Large frames: npm's downloads go through slirp's copy loop far fewer times. */
-        "--mtu=65520",
-        "--disable-host-loopback",
-        /* slirp4netns parses the sandbox's packets: give it as little as it needs. */
-        "--enable-seccomp",
-        "--netns-type=path",
-        "--userns-path=/proc/self/fd/3",
-        "--ready-fd=5",
-        "--exit-fd=6",
-        "/proc/self/fd/4",
-        "tap0",
-        NULL,
-    };
+    char *argv[16];
+    int n = 0;
+    argv[n++] = (char *)prog;
+    argv[n++] = "--configure";
+    /* Large frames: npm's downloads go through slirp's copy loop far fewer times. */
+    argv[n++] = "--mtu=65520";
+    argv[n++] = "--disable-host-loopback";
+    /* slirp4netns parses the sandbox's packets: give it as little as it needs. */
+    argv[n++] = "--enable-seccomp";
+    /* As root, also an empty mount namespace of its own and no capability beyond binding
+     * low ports. A normal user has no capability to drop, and there the option fails (it
+     * needs CAP_SYS_ADMIN). */
+    if (as_root)
+        argv[n++] = "--enable-sandbox";
+    argv[n++] = "--netns-type=path";
+    argv[n++] = "--userns-path=/proc/self/fd/3";
+    argv[n++] = "--ready-fd=5";
+    argv[n++] = "--exit-fd=6";
+    argv[n++] = "/proc/self/fd/4";
+    argv[n++] = "tap0";
+    argv[n] = NULL;
     char *const envp[] = {"PATH=/usr/sbin:/usr/bin:/sbin:/bin", NULL};
     execve(prog, argv, envp);
     _exit(127);
@@ -145,7 +151,7 @@ int lbox_nat_start(int userns_fd, int netns_fd, struct lbox_nat **out, struct lb
         goto fail;
     }
     if (pid == 0)
-        exec_slirp(prog, userns_fd, netns_fd, ready[1], exit_pipe[0], log);
+        exec_slirp(prog, geteuid() == 0, userns_fd, netns_fd, ready[1], exit_pipe[0], log);
     close(ready[1]);
     close(exit_pipe[0]);
     ready[1] = exit_pipe[0] = -1;

@@ -116,6 +116,12 @@ if [ -w /dev/net/tun ] && [ -r /dev/net/tun ]; then
     sleep 0.1
   done
   slirp=$(cat "$T/slirp.pid" 2>/dev/null || echo 0)
+  if [ "$(id -u)" -eq 0 ]; then
+    # It parses the sandbox's packets: as root it keeps only CAP_NET_BIND_SERVICE.
+    caps=$(awk '/^CapEff:/ {print $2}' "/proc/$slirp/status" 2>/dev/null || true)
+    check "slirp4netns, started by root, holds no capability but binding low ports ($caps)" \
+      [ "$caps" = 0000000000000400 ]
+  fi
   kill -9 "$lbox_pid"
   wait "$lbox_pid" 2>/dev/null || true
   for _ in $(seq 50); do kill -0 "$slirp" 2>/dev/null || break; sleep 0.1; done

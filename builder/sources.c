@@ -33,15 +33,18 @@ int lbox_npm_registry(const char *flag, char **url, struct lbox_error *err)
         *url = strip_slash(lbox_xstrdup(v));
         return 0;
     }
-    /* npm's own resolution (project, user and global npmrc, then its built-in default) is the
-     * source of truth; asking it avoids re-implementing npmrc precedence. Asked once per
+    /* npm's own resolution (user and global npmrc, then its built-in default) is the source
+     * of truth; asking it avoids re-implementing npmrc precedence. It is asked from /, so a
+     * function's own .npmrc (the current folder is often the function's) cannot pick where
+     * lbox downloads from, nor send --npm-install's npm to a registry on this host's
+     * loopback, which would give its install scripts the host's network. Asked once per
      * process: it costs a node start. */
     static char *asked;
     if (asked) {
         *url = lbox_xstrdup(asked);
         return 0;
     }
-    FILE *p = popen("npm config get registry 2>/dev/null", "r");
+    FILE *p = popen("cd / && npm config get registry 2>/dev/null", "r");
     char line[1024] = "";
     if (p) {
         if (!fgets(line, sizeof line, p))

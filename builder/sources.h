@@ -3,6 +3,7 @@
  *   Node.js release tarballs  --node-mirror, else $LBOX_NODE_MIRROR, else the recipe's server
  *   npm registry              --npm-registry, else $LBOX_NPM_REGISTRY, $NPM_CONFIG_REGISTRY,
  *                             $npm_config_registry, else what `npm config get registry` says
+ *                             from / (the user's and the global npmrc, not a function's)
  *   Debian mirror             see debian.h (--debian-mirror, $LBOX_DEBIAN_MIRROR, apt sources) */
 #ifndef LBOX_SOURCES_H
 #define LBOX_SOURCES_H

@@ -88,6 +88,18 @@ rc=0
 check "a loopback registry: the build runs in the host's network and says why (exit $rc)" \
   bash -c "[ $rc -eq 0 ] && grep -q \"registry http://127.0.0.1:$port is on this host's loopback\" '$T/out'"
 
+# A function's own .npmrc naming a registry on this host's loopback does not choose it,
+# even when lbox runs in the function's folder: else it could buy its scripts the host's
+# network. (npm's registry comes from the user's and the global npmrc.)
+mkdir -p "$T/evil" && cp "$T/nodep/"* "$T/evil/"
+echo "registry=http://127.0.0.1:$port/" >"$T/evil/.npmrc"
+rc=0
+(cd "$T/evil" && env -u LBOX_NPM_REGISTRY -u NPM_CONFIG_REGISTRY -u npm_config_registry \
+  "$LBOX" build --runtime nodejs18.x --arch "$arch" --code . --npm-install --tag net:8) \
+  >"$T/out" 2>&1 || rc=$?
+check "a function's .npmrc naming a loopback registry does not move npm to the host's network (exit $rc)" \
+  bash -c "[ $rc -eq 0 ] && ! grep -q 'is on this host.s loopback' '$T/out'"
+
 # No slirp4netns: the host's network with the reason, or with LBOX_NPM_NETWORK=nat an error.
 build "$T/nodep" net:4 LBOX_SLIRP4NETNS=/nonexistent/slirp4netns
 check "no slirp4netns: the build names the package and goes on (exit $rc)" \

@@ -5,7 +5,7 @@
  * every service bound to this host's 127.0.0.1 (databases, admin ports, a cloud metadata
  * relay) and its /proc/net. Instead the sandbox keeps a network namespace of its own, and
  * slirp4netns (rootless podman's default network, a Debian package) gives it a tap device
- * whose traffic leaves through ordinary sockets of this process's user: the sandbox sees
+ * whose traffic leaves through ordinary sockets of the sandbox's own user: it sees
  * 10.0.2.100, a gateway at 10.0.2.2, a DNS forwarder at 10.0.2.3, and with
  * --disable-host-loopback nothing of this host's loopback. That is the network a
  * container of Docker's default bridge has (what `sam build --use-container` gives).
@@ -16,6 +16,7 @@
 #include "internal.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -23,6 +24,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -35,6 +40,8 @@
 #define SLIRP_DEFAULT_PATH "/usr/bin/slirp4netns"
 /* slirp4netns configures the tap device in a few milliseconds; a loaded machine gets room. */
 #define SLIRP_READY_TIMEOUT_MS 10000
+/* Open files of slirp4netns: its own few plus one socket per connection of the sandbox. */
+#define SLIRP_NOFILE 4096
 
 /* Fixed fds in the slirp4netns process. */
 enum { FD_USERNS = 3, FD_NETNS, FD_READY, FD_EXIT, FD_FIRST_FREE };
@@ -50,7 +57,27 @@ const char *lbox_nat_program(void)
     return p && *p ? p : SLIRP_DEFAULT_PATH;
 }
 
-/* In the forked child: only async-signal-safe calls until execve. */
+/* In the forked child: the step that failed and errno, to the log the error message reads. */
+static void __attribute__((noreturn)) slirp_fail(const char *step)
+{
+    const char *why = strerrordesc_np(errno); /* no locale, no allocation */
+    const char *parts[] = {"lbox: ", step, ": ", why ? why : "error", "\n"};
+    for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++)
+        if (write(2, parts[i], strlen(parts[i])) < 0)
+            break;
+    _exit(126);
+}
+
+/* In the forked child: only async-signal-safe calls (system calls) until execve.
+ *
+ * slirp4netns parses the sandbox's packets, so it runs with what the sandbox has and no
+ * more: it joins the sandbox's user namespace as that namespace's root, which is the
+ * caller for a normal user and host nobody for root (its sockets on the host are nobody's
+ * then, as the sandboxed processes' own would be with the host's network, so rules that
+ * match the sending user still hold), and --enable-sandbox then leaves it an empty root
+ * and no capability beyond binding low ports. It opens /dev/net/tun by that identity:
+ * udev makes the node 0666 on most systems, and for root, where it may be 0600, a private
+ * 0666 node in a mount namespace of the child's own stands in for it. */
 static void __attribute__((noreturn))
 exec_slirp(const char *prog, bool as_root, int userns, int netns, int ready, int exit_r,
            int log)
@@ -67,30 +94,43 @@ exec_slirp(const char *prog, bool as_root, int userns, int netns, int ready, int
         _exit(127);
     syscall(SYS_close_range, FD_FIRST_FREE, ~0U, 0);
     prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
-    char *argv[16];
-    int n = 0;
-    argv[n++] = (char *)prog;
-    argv[n++] = "--configure";
-    /* Large frames: npm's downloads go through slirp's copy loop far fewer times. */
-    argv[n++] = "--mtu=65520";
-    argv[n++] = "--disable-host-loopback";
-    /* slirp4netns parses the sandbox's packets: give it as little as it needs. */
-    argv[n++] = "--enable-seccomp";
-    /* As root, also an empty mount namespace of its own and no capability beyond binding
-     * low ports. A normal user has no capability to drop, and there the option fails (it
-     * needs CAP_SYS_ADMIN). */
-    if (as_root)
-        argv[n++] = "--enable-sandbox";
-    argv[n++] = "--netns-type=path";
-    argv[n++] = "--userns-path=/proc/self/fd/3";
-    argv[n++] = "--ready-fd=5";
-    argv[n++] = "--exit-fd=6";
-    argv[n++] = "/proc/self/fd/4";
-    argv[n++] = "tap0";
-    argv[n] = NULL;
+    /* Each connection the sandbox opens is a socket of slirp4netns: bound them. */
+    struct rlimit nofile = {SLIRP_NOFILE, SLIRP_NOFILE};
+    if (setrlimit(RLIMIT_NOFILE, &nofile) < 0)
+        slirp_fail("limiting its open files");
+
+    if (as_root) {
+        umask(0);
+        if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
+            mount("lbox-tun", "/dev/net", "tmpfs", MS_NOSUID | MS_NOEXEC, "size=4k,mode=755") < 0 ||
+            mknod("/dev/net/tun", S_IFCHR | 0666, makedev(10, 200)) < 0)
+            slirp_fail("making a /dev/net/tun the sandbox's root may open");
+        if (syscall(SYS_setgroups, 0, NULL) < 0)
+            slirp_fail("dropping supplementary groups");
+    }
+    if (setns(FD_USERNS, CLONE_NEWUSER) < 0 || syscall(SYS_setresgid, 0, 0, 0) < 0 ||
+        syscall(SYS_setresuid, 0, 0, 0) < 0)
+        slirp_fail("joining the sandbox's user namespace");
+    close(FD_USERNS);
+
+    char *const argv[] = {
+        (char *)prog,
+        "--configure",
+        /* Large frames: npm's downloads go through slirp's copy loop far fewer times. */
+        "--mtu=65520",
+        "--disable-host-loopback",
+        "--enable-seccomp",
+        "--enable-sandbox",
+        "--netns-type=path",
+        "--ready-fd=5",
+        "--exit-fd=6",
+        "/proc/self/fd/4",
+        "tap0",
+        NULL,
+    };
     char *const envp[] = {"PATH=/usr/sbin:/usr/bin:/sbin:/bin", NULL};
     execve(prog, argv, envp);
-    _exit(127);
+    slirp_fail("starting it");
 }
 
 /* What slirp4netns said before it failed, for the error message: its first line that is

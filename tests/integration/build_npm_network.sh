@@ -48,9 +48,12 @@ build() {
 }
 
 # slirp4netns through a wrapper that leaves its pid, to see that it ends with the build.
+# It runs as the sandbox's root (host nobody when the test is root): the wrapper and the
+# folder of its pid file are open to it.
+mkdir -p "$T/pid" && chmod 755 "$T" && chmod 1777 "$T/pid"
 cat >"$T/slirp" <<EOF
 #!/bin/sh
-echo \$\$ >"$T/slirp.pid"
+echo \$\$ >"$T/pid/slirp"
 exec /usr/bin/slirp4netns "\$@"
 EOF
 chmod 755 "$T/slirp"
@@ -67,7 +70,7 @@ if [ -w /dev/net/tun ] && [ -r /dev/net/tun ]; then
     grep -q '^PROBE loopback refused: ECONNREFUSED' "$T/out"
   check "... with no line about the host's network" bash -c "! grep -q 'runs in this host.s network' '$T/out'"
   check "... and slirp4netns ended with the build" \
-    bash -c "[ -s '$T/slirp.pid' ] && ! kill -0 \$(cat '$T/slirp.pid') 2>/dev/null"
+    bash -c "[ -s '$T/pid/slirp' ] && ! kill -0 \$(cat '$T/pid/slirp') 2>/dev/null"
 else
   # udev normally makes /dev/net/tun 0666; where it is not, the build says so and goes on.
   check "without /dev/net/tun for this user, the build says npm shares the host's network" \
@@ -119,20 +122,23 @@ if [ -w /dev/net/tun ] && [ -r /dev/net/tun ]; then
   jq -n '{name: "fn", version: "1.0.0", scripts: {postinstall: "node -e \"setInterval(() => {}, 1000)\""}}' \
     >"$T/hang/package.json"
   echo 'exports.handler = async () => 1;' >"$T/hang/index.js"
-  rm -f "$T/slirp.pid"
+  rm -f "$T/pid/slirp"
   LBOX_SLIRP4NETNS="$T/slirp" "$LBOX" build --runtime nodejs18.x --arch "$arch" --code "$T/hang" \
     --npm-install --tag net:7 >"$T/out" 2>&1 &
   lbox_pid=$!
   for _ in $(seq 300); do
-    [ -s "$T/slirp.pid" ] && pgrep -f 'setInterval\(\(\) => \{\}, 1000\)' >/dev/null && break
+    [ -s "$T/pid/slirp" ] && pgrep -f 'setInterval\(\(\) => \{\}, 1000\)' >/dev/null && break
     sleep 0.1
   done
-  slirp=$(cat "$T/slirp.pid" 2>/dev/null || echo 0)
+  slirp=$(cat "$T/pid/slirp" 2>/dev/null || echo 0)
   if [ "$(id -u)" -eq 0 ]; then
-    # It parses the sandbox's packets: as root it keeps only CAP_NET_BIND_SERVICE.
+    # It parses the sandbox's packets: started by root it is host nobody, as the sandbox's
+    # processes are (its sockets too, so firewall rules on the sending user hold), with no
+    # capability beyond binding low ports (in the sandbox's user namespace).
+    ids=$(awk '/^Uid:/ {print $2} /^Gid:/ {print $2}' "/proc/$slirp/status" 2>/dev/null | xargs)
     caps=$(awk '/^CapEff:/ {print $2}' "/proc/$slirp/status" 2>/dev/null || true)
-    check "slirp4netns, started by root, holds no capability but binding low ports ($caps)" \
-      [ "$caps" = 0000000000000400 ]
+    check "slirp4netns, started by root, runs as host nobody ($ids)" [ "$ids" = "65534 65534" ]
+    check "... holding no capability but binding low ports ($caps)" [ "$caps" = 0000000000000400 ]
   fi
   kill -9 "$lbox_pid"
   wait "$lbox_pid" 2>/dev/null || true

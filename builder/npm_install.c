@@ -487,22 +487,41 @@ static int wait_npm(struct lbox_sandbox *sb, const char *task, long timeout_s, i
     }
 }
 
-/* With the host's network, the host's resolv.conf; through slirp4netns, its DNS forwarder
- * (which asks the host's resolvers, a loopback one such as systemd-resolved's included). */
+/* With the host's network, the host's resolv.conf. Through slirp4netns, its DNS forwarder
+ * (which asks the host's resolvers, a loopback one such as systemd-resolved's included),
+ * with the host's search domains and options, so that a short registry name resolves as
+ * on the host. */
 static int write_resolv_conf(const char *host_dir, enum lbox_npm_net net, struct lbox_error *err)
 {
     _cleanup_free_ char *dst = lbox_path_join(host_dir, "resolv.conf");
-    if (net == LBOX_NPM_NET_NAT) {
-        static const char slirp[] = "nameserver 10.0.2.3\n";
-        return lbox_write_file_atomic(dst, slirp, sizeof slirp - 1, 0644, err);
-    }
     char *data = NULL;
     size_t len = 0;
     struct lbox_error ignore = {0};
     /* No resolv.conf on the host: the registry must then be an address or file:// URL. */
-    if (lbox_read_file("/etc/resolv.conf", 1 << 20, &data, &len, &ignore) < 0)
-        return lbox_write_file_atomic(dst, "", 0, 0644, err);
-    int rc = lbox_write_file_atomic(dst, data, len, 0644, err);
+    if (lbox_read_file("/etc/resolv.conf", 1 << 20, &data, &len, &ignore) < 0) {
+        data = lbox_xstrdup("");
+        len = 0;
+    }
+    if (net == LBOX_NPM_NET_HOST) {
+        int rc = lbox_write_file_atomic(dst, data, len, 0644, err);
+        free(data);
+        return rc;
+    }
+    size_t cap = len + 64, used = 0;
+    char *out = lbox_xmalloc(cap);
+    used += (size_t)snprintf(out, cap, "nameserver 10.0.2.3\n");
+    for (char *line = strtok(data, "\n"); line; line = strtok(NULL, "\n")) {
+        static const char *const keep[] = {"search", "domain", "options"};
+        for (size_t i = 0; i < sizeof keep / sizeof keep[0]; i++) {
+            size_t k = strlen(keep[i]);
+            if (!strncmp(line, keep[i], k) && (line[k] == ' ' || line[k] == '\t')) {
+                used += (size_t)snprintf(out + used, cap - used, "%s\n", line);
+                break;
+            }
+        }
+    }
+    int rc = lbox_write_file_atomic(dst, out, used, 0644, err);
+    free(out);
     free(data);
     return rc;
 }
@@ -617,8 +636,14 @@ int lbox_npm_install(struct lbox_fetcher *f, const struct lbox_npm_install_opts 
         .nbinds = 2,
     };
     struct lbox_sandbox *sb = NULL;
-    if (lbox_sandbox_create(&cfg, &sb, NULL, err) < 0)
+    if (lbox_sandbox_create(&cfg, &sb, NULL, err) < 0) {
+        if (net == LBOX_NPM_NET_NAT) { /* slirp4netns failed: say how to go on without it */
+            size_t n = strlen(err->msg);
+            snprintf(err->msg + n, sizeof err->msg - n, " (LBOX_NPM_NETWORK=host runs npm in "
+                     "this host's network instead)");
+        }
         return lbox_err_prefix(err, "--npm-install");
+    }
 
     const char *argv[] = {"/var/lang/bin/node", "/var/lang/lib/node_modules/npm/bin/npm-cli.js",
                           verb, NULL};

@@ -34,9 +34,15 @@ const c = require('net').connect($port, '127.0.0.1');
 c.on('data', d => console.log('PROBE loopback reached: ' + d.toString().trim()));
 c.on('error', e => console.log('PROBE loopback refused: ' + e.code));
 console.log('PROBE interfaces: ' + Object.keys(require('os').networkInterfaces()).sort().join(','));
+for (const l of require('fs').readFileSync('/etc/resolv.conf', 'utf8').split('\\n'))
+  if (l) console.log('PROBE resolv: ' + l);
 EOF
   echo 'exports.handler = async (e) => require("is-number")(e.n);' >"$1/index.js"
 }
+
+# gone PID: the process has ended (a zombie its parent has not reaped yet counts).
+gone() { ! [ -e "/proc/$1" ] || [ "$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" = Z ]; }
+export -f gone
 
 # build DIR TAG [env...]: $rc and $T/out hold how it went.
 build() {
@@ -59,6 +65,7 @@ EOF
 chmod 755 "$T/slirp"
 
 fn "$T/dep" '{"is-number": "7.0.0"}'
+fn "$T/nodep" '{}'  # no dependencies: npm never asks the registry
 build "$T/dep" net:1 LBOX_SLIRP4NETNS="$T/slirp"
 check "a build whose postinstall probes the network succeeds (exit $rc: $(tail -2 "$T/out"))" [ "$rc" -eq 0 ]
 if [ -w /dev/net/tun ] && [ -r /dev/net/tun ]; then
@@ -70,11 +77,25 @@ if [ -w /dev/net/tun ] && [ -r /dev/net/tun ]; then
     grep -q '^PROBE loopback refused: ECONNREFUSED' "$T/out"
   check "... with no line about the host's network" bash -c "! grep -q 'runs in this host.s network' '$T/out'"
   check "... and slirp4netns ended with the build" \
-    bash -c "[ -s '$T/pid/slirp' ] && ! kill -0 \$(cat '$T/pid/slirp') 2>/dev/null"
+    bash -c "[ -s '$T/pid/slirp' ] && gone \$(cat '$T/pid/slirp')"
 else
   # udev normally makes /dev/net/tun 0666; where it is not, the build says so and goes on.
   check "without /dev/net/tun for this user, the build says npm shares the host's network" \
     grep -q "cannot open /dev/net/tun.*so npm runs in this host's network" "$T/out"
+fi
+
+# npm's own network resolves through slirp4netns's forwarder, with the host's search
+# domains and options (a short registry name resolves as on the host). Root can show the
+# build another resolv.conf in a mount namespace of its own.
+if [ "$(id -u)" -eq 0 ] && [ -w /dev/net/tun ]; then
+  printf 'nameserver 192.0.2.53\nsearch corp.example\noptions ndots:2 timeout:1\n' >"$T/resolv.conf"
+  rc=0
+  unshare -m --propagation private bash -c 'mount --bind "$1" /etc/resolv.conf && shift && exec "$@"' \
+    _ "$T/resolv.conf" "$LBOX" build --runtime nodejs18.x --arch "$arch" --code "$T/nodep" \
+    --npm-install --offline --tag net:9 >"$T/out" 2>&1 || rc=$?
+  check "npm's resolv.conf: slirp's forwarder, with the host's search and options lines" \
+    bash -c "grep '^PROBE resolv: ' '$T/out' | cut -d' ' -f3- | tr '\n' '|' |
+      grep -qx 'nameserver 10.0.2.3|search corp.example|options ndots:2 timeout:1|'"
 fi
 
 # The host's network, asked for: the same probe gets through, so the check above can fail.
@@ -84,12 +105,11 @@ check "LBOX_NPM_NETWORK=host: the install script reaches this host's 127.0.0.1 (
 
 # A registry on this host's loopback (a local mirror) can only be reached from the host's
 # network: npm gets it, and the build says why. No dependencies, so npm never asks it.
-fn "$T/nodep" '{}'
 rc=0
 "$LBOX" build --runtime nodejs18.x --arch "$arch" --code "$T/nodep" --npm-install --tag net:3 \
   --npm-registry "http://127.0.0.1:$port" >"$T/out" 2>&1 || rc=$?
 check "a loopback registry: the build runs in the host's network and says why (exit $rc)" \
-  bash -c "[ $rc -eq 0 ] && grep -q \"registry http://127.0.0.1:$port is on this host's loopback\" '$T/out'"
+  bash -c "[ $rc -eq 0 ] && grep -qE \"registry http://127.0.0.1:$port/? is on this host's loopback\" '$T/out'"
 
 # A function's own .npmrc naming a registry on this host's loopback does not choose it,
 # even when lbox runs in the function's folder: else it could buy its scripts the host's
@@ -142,8 +162,8 @@ if [ -w /dev/net/tun ] && [ -r /dev/net/tun ]; then
   fi
   kill -9 "$lbox_pid"
   wait "$lbox_pid" 2>/dev/null || true
-  for _ in $(seq 50); do kill -0 "$slirp" 2>/dev/null || break; sleep 0.1; done
+  for _ in $(seq 50); do gone "$slirp" && break; sleep 0.1; done
   check "lbox killed during npm install: slirp4netns ($slirp) ends too" \
-    bash -c "[ '$slirp' -gt 0 ] && ! kill -0 '$slirp' 2>/dev/null"
+    bash -c "[ '$slirp' -gt 0 ] && gone '$slirp'"
 fi
 finish

@@ -85,10 +85,21 @@ static void loopback_registry_or_proxy(void **state)
     assert_non_null(strstr(why, "registry http://127.0.0.1:4873"));
     free(why);
 
-    setenv("HTTPS_PROXY", "localhost:3128", 1);
+    /* Named without its password: build logs are kept. */
+    setenv("HTTPS_PROXY", "http://me:s3cret@localhost:3128", 1);
     assert_int_equal(lbox_npm_network("http://192.0.2.7:4873", &net, &why, &err), 0);
     assert_int_equal(net, LBOX_NPM_NET_HOST);
-    assert_non_null(strstr(why, "HTTPS_PROXY (localhost:3128)"));
+    assert_non_null(strstr(why, "proxy http://localhost:3128/ (HTTPS_PROXY) is on this host's"));
+    assert_null(strstr(why, "s3cret"));
+    free(why);
+
+    /* npm's own network has IPv4 only: a registry with an IPv6 address alone needs the
+     * host's network. */
+    unsetenv("HTTPS_PROXY");
+    assert_int_equal(lbox_npm_network("http://me:pw@[2001:db8::7]:4873", &net, &why, &err), 0);
+    assert_int_equal(net, LBOX_NPM_NET_HOST);
+    assert_non_null(strstr(why, "registry http://[2001:db8::7]:4873/ has no IPv4 address"));
+    assert_null(strstr(why, "pw"));
     free(why);
 
     /* A remote proxy keeps npm in its own network (when this machine allows one). */

@@ -8,6 +8,7 @@
  * lbox_deb_map_path refuses absolute and ".." names itself before the root is prefixed, and
  * SECURE_SYMLINKS | SECURE_NODOTDOT still guard the final names. */
 #include "debian_internal.h"
+#include "extract.h"
 
 #include <archive.h>
 #include <archive_entry.h>
@@ -284,7 +285,7 @@ static int write_entry(struct archive *in, struct archive *out, struct archive_e
         archive_entry_set_symlink(e, t);
     }
     archive_entry_set_pathname(e, dest);
-    if (archive_write_header(out, e) < ARCHIVE_WARN)
+    if (lbox_archive_write_failed(out, archive_write_header(out, e), false))
         return archive_fail(out, what, name, err);
     if (archive_entry_size(e) > 0 && archive_entry_filetype(e) == AE_IFREG) {
         const void *buf;
@@ -292,12 +293,12 @@ static int write_entry(struct archive *in, struct archive *out, struct archive_e
         la_int64_t off;
         int r;
         while ((r = archive_read_data_block(in, &buf, &size, &off)) == ARCHIVE_OK)
-            if (archive_write_data_block(out, buf, size, off) < ARCHIVE_WARN)
+            if (lbox_archive_write_failed(out, archive_write_data_block(out, buf, size, off), true))
                 return archive_fail(out, what, name, err);
         if (r != ARCHIVE_EOF)
             return archive_fail(in, what, name, err);
     }
-    if (archive_write_finish_entry(out) < ARCHIVE_WARN)
+    if (lbox_archive_write_failed(out, archive_write_finish_entry(out), false))
         return archive_fail(out, what, name, err);
     return 0;
 }

@@ -2,6 +2,7 @@
 
 #include <archive.h>
 #include <archive_entry.h>
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdbool.h>
@@ -56,6 +57,16 @@ static const char *strip_prefix(const char *name, const char *strip)
     if (strncmp(name, strip, n) != 0)
         return NULL;
     return name + n;
+}
+
+bool lbox_archive_write_failed(struct archive *out, int r, bool data)
+{
+    if (r >= ARCHIVE_OK)
+        return false;
+    if (r < ARCHIVE_WARN || data)
+        return true;
+    int e = archive_errno(out);
+    return e == ENOSPC || e == EDQUOT || e == EIO;
 }
 
 int lbox_extract_subtree(const char *archive_path, const char *strip, const char *dest,

@@ -17,6 +17,7 @@
 #include "cache_temp.h"
 #include "store.h"
 #include "rootfs_base.h"
+#include "extract.h"
 #include "rootfs_cache.h"
 #include "store_internal.h"
 
@@ -203,10 +204,12 @@ static int copy_data(struct archive *in, struct archive *out, const char *layer,
     la_int64_t off;
     int r;
     while ((r = archive_read_data_block(in, &buf, &n, &off)) == ARCHIVE_OK)
-        if (archive_write_data_block(out, buf, n, off) < ARCHIVE_WARN)
-            return lbox_err(err, archive_errno(out) == ENOSPC ? LBOX_E_NOSPC : LBOX_E_IO,
-                            "cannot write %s from layer %s: %s", path, layer,
-                            archive_error_string(out));
+        if (lbox_archive_write_failed(out, archive_write_data_block(out, buf, n, off), true))
+            return archive_errno(out) > 0
+                       ? lbox_err_errno(err, archive_errno(out), "cannot write %s from layer %s",
+                                        path, layer)
+                       : lbox_err(err, LBOX_E_IO, "cannot write %s from layer %s: %s", path,
+                                  layer, archive_error_string(out));
     if (r != ARCHIVE_EOF)
         return lbox_err(err, LBOX_E_ARCHIVE, "layer %s is corrupt at %s: %s", layer, path,
                         archive_error_string(in));
@@ -265,14 +268,16 @@ static int extract_entry(struct archive *in, struct archive *out, struct archive
         archive_entry_set_hardlink(e, lfull);
     }
     seen_add(seen, rel);
-    if (archive_write_header(out, e) < ARCHIVE_WARN)
+    if (lbox_archive_write_failed(out, archive_write_header(out, e), false))
         return lbox_err(err, archive_errno(out) == ENOSPC ? LBOX_E_NOSPC : LBOX_E_ARCHIVE,
                         "cannot unpack %s from layer %s: %s", orig, layer,
                         archive_error_string(out));
     if (archive_entry_size(e) > 0 && copy_data(in, out, layer, orig, err) < 0)
         return -1;
-    if (archive_write_finish_entry(out) < ARCHIVE_WARN)
-        return lbox_err(err, LBOX_E_IO, "cannot finish %s from layer %s: %s", orig, layer,
+    if (lbox_archive_write_failed(out, archive_write_finish_entry(out), false))
+        return lbox_err(err, archive_errno(out) == ENOSPC || archive_errno(out) == EDQUOT
+                                 ? LBOX_E_NOSPC : LBOX_E_IO,
+                        "cannot finish %s from layer %s: %s", orig, layer,
                         archive_error_string(out));
     return 0;
 }
@@ -314,7 +319,7 @@ int lbox_store_extract_layer(struct lbox_store *st, const char *digest, const ch
         else
             r = extract_entry(in, out, e, root, digest, &seen, over_links, err);
     }
-    if (r == 0 && archive_write_close(out) < ARCHIVE_WARN)
+    if (r == 0 && lbox_archive_write_failed(out, archive_write_close(out), false))
         r = lbox_err(err, LBOX_E_IO, "cannot finish unpacking layer %s: %s", digest,
                      archive_error_string(out));
     /* hash whatever libarchive left unread, then compare */

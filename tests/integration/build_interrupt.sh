@@ -278,6 +278,19 @@ if [ "$(id -u)" = 0 ]; then
     env XDG_DATA_HOME="$S" "$LBOX" build --runtime nodejs18.x --arch "$arch" --code "$hello" --tag full:1
   check "... and keeps nothing of the failed build" \
     test -z "$(ls -A "$S/lbox/store/blobs/sha256")"
+
+  # The cache fills up while an invoke unpacks the image: libarchive reports a failed
+  # write as a mere warning, and the entry was then finished as a file of zeros, which
+  # stayed in the cache as the image's root (node: "Exec format error" from then on).
+  U=$T/fullunpack
+  mkdir -p "$U" && mount -t tmpfs -o size=120m tmpfs "$U" && mounts+=("$U")
+  expect_fail "a disk filling up during an invoke's unpack is named as such" \
+    "cannot write var/lang/bin/node from layer sha256:[0-9a-f]+: No space left on device" \
+    env XDG_CACHE_HOME="$U" "$LBOX" invoke warm:1
+  check "... and leaves no unpacked root behind" test -z "$(ls -A "$U/lbox/rootfs" 2>/dev/null)"
+  mount -o remount,size=1024m "$U"
+  check "... so that with room the same invoke works" \
+    bash -c "XDG_CACHE_HOME='$U' '$LBOX' invoke warm:1 2>/dev/null | jq -e '.message == \"hello, world\"'"
 fi
 
 # Unwritable: chmod 555 does not stop root, a read-only bind mount does.

@@ -93,7 +93,7 @@ static int run_cell(const struct lbox_matrix_opts *o, struct lbox_matrix_cell *c
 
     char digest[72];
     if (lbox_store_open(o->build ? o->build->store_dir : NULL, &store, err) < 0 ||
-        lbox_store_resolve(store, c->ref, digest, err) < 0 ||
+        lbox_store_resolve(store, c->digest, digest, err) < 0 ||
         lbox_image_facts_read(store, digest, &facts, err) < 0 ||
         lbox_store_rootfs(store, digest, &rootfs, err) < 0)
         goto out;
@@ -276,6 +276,7 @@ static void build_cell(struct lbox_fetcher *f, const struct lbox_matrix_opts *o,
         c->error = lbox_xstrdup(err.msg);
     } else {
         c->ref = lbox_xstrdup(res.ref);
+        snprintf(c->digest, sizeof c->digest, "%s", res.manifest_digest);
     }
     lbox_build_result_free(&res);
 }

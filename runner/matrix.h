@@ -29,7 +29,9 @@ const char *lbox_matrix_status_name(enum lbox_matrix_status s);
 
 struct lbox_matrix_cell {
     char *runtime, *arch;        /* canonical names */
-    char *ref;                   /* the image it ran */
+    char *ref;                   /* the image it built (its tag) */
+    char digest[72];             /* ...and its manifest digest, which the run resolves: a
+                                  * build of the same tag meanwhile cannot swap the code */
     enum lbox_matrix_status status;
     char *response;              /* raw payload (NUL-terminated), NULL if it did not run */
     char *normalized;            /* what was compared: sorted compact JSON, else the raw bytes */

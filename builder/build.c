@@ -547,6 +547,13 @@ int lbox_build(struct lbox_fetcher *f, const struct lbox_build_opts *o,
         return lbox_err(err, LBOX_E_INVAL, "--code is required: a directory or a .zip file");
     if (o->handler && lbox_build_check_handler(o->handler, err) < 0)
         return -1;
+    /* What can be refused is refused before any work: a bad tag, an -o that cannot be
+     * written (else it fails after the build, with the tag already moved). */
+    _cleanup_free_ char *tag = o->tag ? lbox_ref_normalize(o->tag, err) : NULL;
+    if (o->tag && !tag)
+        return lbox_err_prefix(err, "--tag");
+    if (o->output && lbox_export_check_target(o->output, o->format, err) < 0)
+        return -1;
     struct build b = {.f = f, .o = o, .res = res, .stage_lock = -1};
     const char *arch = o->arch ? o->arch : lbox_arch_host();
     if (lbox_recipe_load(o->runtime, arch, &b.recipe, err) < 0)
@@ -566,7 +573,8 @@ int lbox_build(struct lbox_fetcher *f, const struct lbox_build_opts *o,
     b.epoch = build_epoch(&b.recipe);
     res->runtime = lbox_xstrdup(b.recipe.runtime);
     res->arch = lbox_xstrdup(b.recipe.arch);
-    res->ref = o->tag ? lbox_xstrdup(o->tag) : default_tag(o->code, b.recipe.runtime, b.recipe.arch);
+    /* Normalised ("name:tag"), so the tag's build lock and the store agree on its name. */
+    res->ref = tag ? lbox_xstrdup(tag) : default_tag(o->code, b.recipe.runtime, b.recipe.arch);
     if (!strchr(res->ref, ':')) {
         char *t = lbox_strdupf("%s:latest", res->ref);
         free(res->ref);

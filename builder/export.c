@@ -309,6 +309,40 @@ static int export_rootfs_dir(struct lbox_store *st, const struct img *im, const 
     return r;
 }
 
+int lbox_export_check_target(const char *out, enum lbox_export_format fmt,
+                             struct lbox_error *err)
+{
+    size_t n = strlen(out);
+    if (n == 0 || out[n - 1] == '/')
+        return lbox_err(err, LBOX_E_INVAL, "-o '%s' names a folder; give the path of the %s "
+                        "to write (e.g. %simage.%s)", out,
+                        fmt == LBOX_EXPORT_ROOTFS ? "folder" : "file", out,
+                        fmt == LBOX_EXPORT_ROOTFS ? "rootfs" : "tar");
+    const char *slash = strrchr(out, '/');
+    _cleanup_free_ char *dir = slash ? lbox_strdupf("%.*s", (int)(slash - out + (slash == out)),
+                                                    out)
+                                     : lbox_xstrdup(".");
+    struct stat st;
+    if (stat(dir, &st) < 0)
+        return lbox_err_errno(err, errno, "-o %s: cannot use the folder %s (create it first)",
+                              out, dir);
+    if (!S_ISDIR(st.st_mode))
+        return lbox_err(err, LBOX_E_INVAL, "-o %s: %s is not a folder", out, dir);
+    if (access(dir, W_OK) < 0)
+        return lbox_err_errno(err, errno, "-o %s: cannot write in %s", out, dir);
+    if (lstat(out, &st) == 0) {
+        if (fmt == LBOX_EXPORT_ROOTFS)
+            return lbox_err(err, LBOX_E_INVAL, "-o %s already exists; remove it or choose "
+                            "another output path", out);
+        if (S_ISDIR(st.st_mode))
+            return lbox_err(err, LBOX_E_INVAL, "-o %s is a folder; --format %s writes one "
+                            "file: give a file path (e.g. %s/image.tar)", out,
+                            fmt == LBOX_EXPORT_DOCKER ? "docker"
+                            : fmt == LBOX_EXPORT_ROOTFS_TAR ? "rootfs-tar" : "oci", out);
+    }
+    return 0;
+}
+
 int lbox_image_export(struct lbox_store *st, const char *ref, const char *out,
                       enum lbox_export_format fmt, struct lbox_error *err)
 {

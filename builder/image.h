@@ -38,6 +38,11 @@ enum lbox_export_format {
 };
 int lbox_export_format_parse(const char *s, enum lbox_export_format *f, struct lbox_error *err);
 
+/* Whether lbox_image_export could write `out` in that format, checked before any work: its
+ * folder exists; for a rootfs folder, `out` does not; for an archive, `out` is no folder. */
+int lbox_export_check_target(const char *out, enum lbox_export_format fmt,
+                             struct lbox_error *err);
+
 /* Writes the image `ref` to `out` (temp name + rename; an existing `out` is an error for a
  * directory, replaced for a file). */
 int lbox_image_export(struct lbox_store *st, const char *ref, const char *out,

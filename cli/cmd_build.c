@@ -163,6 +163,14 @@ int cmd_build(int argc, char **argv)
     }
     if (o.handler && lbox_build_check_handler(o.handler, &err) < 0)
         goto usage_error;
+    if (o.tag) {
+        char *normal = lbox_ref_normalize(o.tag, &err);
+        if (!normal) {
+            lbox_err_prefix(&err, "--tag");
+            goto usage_error;
+        }
+        free(normal);
+    }
     if (o.nlayers > LBOX_CODE_MAX_LAYERS) {
         lbox_err(&err, LBOX_E_INVAL, "%zu --layer options given; Lambda allows at most %d layers", o.nlayers,
                  LBOX_CODE_MAX_LAYERS);

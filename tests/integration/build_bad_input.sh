@@ -114,6 +114,21 @@ for h in "" $'index.handler\nx' "index handler" "$(printf 'x%.0s' {1..129})"; do
     b --runtime nodejs18.x --code "$hello" --tag bad:handler --handler "$h"
 done
 
+# A tag the store would refuse, and an -o that cannot be written, are refused before the
+# build (they used to fail after it, and a failed -o had moved the tag already).
+rc=0
+out=$(b --runtime nodejs18.x --code "$hello" --tag BAD:1 2>&1) || rc=$?
+check "an invalid --tag is a usage error (exit $rc), named before any work" \
+  bash -c "[ $rc -eq 2 ] && grep -q -- \"--tag: 'BAD:1' is not a valid image name\" <<<\"\$1\"" _ "$out"
+mkdir -p "$T/outdir"
+expect_fail "-o naming a folder, for an archive, is refused" "-o $T/outdir is a folder" \
+  b --runtime nodejs18.x --code "$hello" --tag early:1 -o "$T/outdir"
+expect_fail "-o in a folder that does not exist is refused" "cannot use the folder $T/nosuch" \
+  b --runtime nodejs18.x --code "$hello" --tag early:1 -o "$T/nosuch/x.tar"
+expect_fail "-o naming an existing path, for a rootfs folder, is refused" "-o $T/outdir already exists" \
+  b --runtime nodejs18.x --code "$hello" --tag early:1 -o "$T/outdir" --format rootfs
+check "... and none of them made the image" bash -c "! '$LBOX' inspect early:1 >/dev/null 2>&1"
+
 # Without --tag the image is named after the code's folder, whatever that folder is called.
 for d in "Ünï cödé:n-c-d" "-.:function" "My_App:my_app"; do
   dir=$T/names/${d%%:*} want=${d##*:}

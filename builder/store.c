@@ -223,6 +223,7 @@ int lbox_store_open(const char *dir, struct lbox_store **out, struct lbox_error 
 }
 
 static void evict_marked(struct lbox_store *st);
+static const char *digest_hex(const char *digest);
 
 void lbox_store_close(struct lbox_store *st)
 {
@@ -324,6 +325,26 @@ static void evict_unreferenced(struct lbox_store *st, json_t *idx, json_t *remov
             gone[ngone++] = dg;
     }
     evict(st, gone, ngone, kept, nkept);
+}
+
+/* Marks, before the index drops them, the unpacked rootfs of the `removed` descriptors: an
+ * lbox killed between saving the index and evicting (evict_unreferenced) would otherwise
+ * leave a rootfs nothing names and no pass takes. The next eviction pass takes a mark
+ * unless the index still names its digest (a failed save, another tag). */
+static void mark_for_eviction(json_t *removed)
+{
+    _cleanup_free_ char *cache = lbox_rootfs_cache_dir();
+    size_t i;
+    json_t *r;
+    json_array_foreach(removed, i, r) {
+        const char *dg = json_string_value(json_object_get(r, "digest"));
+        const char *hex = dg ? digest_hex(dg) : NULL;
+        if (!hex)
+            continue;
+        _cleanup_free_ char *dir = lbox_path_join(cache, hex);
+        if (access(dir, F_OK) == 0)
+            lbox_rootfs_mark(dir);
+    }
 }
 
 /* Runs the eviction a holder deferred; the index says which marks still stand. */
@@ -542,6 +563,7 @@ int lbox_store_tag(struct lbox_store *st, const char *ref, const char *manifest_
                                            MT_MANIFEST, "digest", manifest_digest, "size",
                                            (json_int_t)manifest_size, "annotations", ANN_REF,
                                            norm, ANN_CONTAINERD, qualified));
+        mark_for_eviction(replaced);
         r = index_save(st, idx, err);
     }
     index_unlock(lock);
@@ -804,6 +826,7 @@ int lbox_store_remove(struct lbox_store *st, const char *ref, struct lbox_error 
                 json_array_remove(m, i);
             }
         }
+        mark_for_eviction(removed);
         r = index_save(st, idx, err);
     }
     index_unlock(lock);
@@ -813,7 +836,8 @@ int lbox_store_remove(struct lbox_store *st, const char *ref, struct lbox_error 
     json_decref(idx);
     if (r < 0)
         return -1;
-    return lbox_store_gc(st, NULL, err);
+    /* The tag is gone once the index is saved; a collection that fails is a warning. */
+    return lbox_store_gc(st, NULL, err) < 0 ? 1 : 0;
 }
 
 /* Adds a digest to the referenced set (a JSON object used as a set). */

@@ -104,7 +104,9 @@ int lbox_store_config(struct lbox_store *st, const char *ref, char **config_json
 
 /* Removes a tag (or, given a digest or unique prefix, every tag of that manifest); blobs no
  * longer referenced by any tag are deleted when no other lbox holds the store (see gc.lock;
- * otherwise a later remove or lbox_store_gc collects them). */
+ * otherwise a later remove or lbox_store_gc collects them). Returns 0; -1 when nothing was
+ * removed (err says why); 1 when the tag is gone but collecting what it left failed (err
+ * says why: a warning; a later remove or build collects it). */
 int lbox_store_remove(struct lbox_store *st, const char *ref, struct lbox_error *err);
 
 /* Deletes unreferenced blobs and stale temp files. *removed (if non-NULL) = blobs deleted;

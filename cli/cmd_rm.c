@@ -44,8 +44,8 @@ static int remove_one(struct lbox_store *st, const char *ref)
         if (by_digest && lbox_store_resolve(st, ref, digest, &err) < 0)
             by_digest = false; /* lbox_store_remove reports why */
     }
-    int status = 0;
-    if (lbox_store_remove(st, ref, &err) < 0) {
+    int status = 0, r = lbox_store_remove(st, ref, &err);
+    if (r < 0) {
         lbox_print_error("rm", &err);
         status = 1;
     } else if (by_digest) {
@@ -55,6 +55,10 @@ static int remove_one(struct lbox_store *st, const char *ref)
         printf("removed %s\n", digest);
     } else {
         printf("removed %s\n", ref);
+    }
+    if (r > 0) {
+        fflush(stdout);
+        lbox_print_warning("rm", err.msg);
     }
     lbox_store_images_free(imgs, n);
     return status;

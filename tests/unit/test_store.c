@@ -254,6 +254,22 @@ static void gc_waits_for_other_holders(void **state)
     assert_int_equal(fx_count(c->blobs, ""), 0);
 }
 
+/* A removal whose collection fails afterwards (here: another image's manifest is missing)
+ * still removed the tag: that is a warning (1), not a failure. */
+static void remove_outlives_a_failed_collection(void **state)
+{
+    struct ctx *c = *state;
+    struct lbox_error err;
+    char x[72], y[72], got[72];
+    make_image(c, "x:1", "x", x);
+    make_image(c, "y:1", "y", y);
+    _cleanup_free_ char *xm = lbox_store_blob_path(c->st, x);
+    assert_int_equal(unlink(xm), 0);
+    assert_int_equal(lbox_store_remove(c->st, "y:1", &err), 1);
+    assert_non_null(strstr(err.msg, x + 7));
+    assert_int_equal(lbox_store_resolve(c->st, "y:1", got, &err), -1);
+}
+
 static void failed_writes_leave_nothing(void **state)
 {
     struct ctx *c = *state;
@@ -1004,6 +1020,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(untagged_while_unpacking_is_evicted_after_use, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(killed_index_write_is_swept, setup, teardown),
+        cmocka_unit_test_setup_teardown(remove_outlives_a_failed_collection, setup, teardown),
         cmocka_unit_test_setup_teardown(cache_temps_are_locked_until_done, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

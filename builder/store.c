@@ -101,10 +101,19 @@ int lbox_store_hold(struct lbox_store *st, struct lbox_error *err)
         return 0;
     if (st->gc_fd < 0 && (st->gc_fd = open_lock(st, st->gc_lock, err)) < 0)
         return -1;
-    /* Waits only while a garbage collection runs, which is short. */
-    while (flock(st->gc_fd, LOCK_SH) < 0)
-        if (errno != EINTR)
+    /* Waits only while a garbage collection runs, which is short; one that stopped (a
+     * suspended lbox rm) must not hang every other lbox without a word. */
+    struct timespec nap = {0, 20 * 1000 * 1000};
+    for (unsigned waited = 0; flock(st->gc_fd, LOCK_SH | LOCK_NB) < 0; waited += 20) {
+        if (errno != EWOULDBLOCK && errno != EINTR)
             return lbox_err_errno(err, errno, "cannot lock %s", st->gc_lock);
+        if (waited >= st->lock_timeout_ms)
+            return lbox_err(err, LBOX_E_BUSY, "another lbox is collecting unused blobs in the "
+                            "image store %s (it holds %s); waited %u ms: let it finish (is an "
+                            "lbox rm or build stopped?) and try again", st->dir, st->gc_lock,
+                            st->lock_timeout_ms);
+        nanosleep(&nap, NULL);
+    }
     st->gc_held = 1;
     return 0;
 }
@@ -904,11 +913,19 @@ int lbox_store_gc(struct lbox_store *st, size_t *removed, struct lbox_error *err
         *removed = 0;
     if (st->gc_fd < 0 && (st->gc_fd = open_lock(st, st->gc_lock, err)) < 0)
         return -1;
-    /* Our own shared hold is converted in place; anyone else's makes us skip. */
+    /* Our own shared hold is converted in place; anyone else's makes us skip. A conversion
+     * that fails has dropped our shared lock all the same (flock(2) converts by unlocking
+     * first): take it back, or the blobs we hold would be left unprotected. */
     if (flock(st->gc_fd, LOCK_EX | LOCK_NB) < 0) {
-        if (errno == EWOULDBLOCK)
+        int e = errno;
+        if (st->gc_held) {
+            st->gc_held = 0;
+            if (lbox_store_hold(st, err) < 0)
+                return -1;
+        }
+        if (e == EWOULDBLOCK)
             return 0;
-        return lbox_err_errno(err, errno, "cannot lock %s", st->gc_lock);
+        return lbox_err_errno(err, e, "cannot lock %s", st->gc_lock);
     }
     int lock = index_lock(st, err);
     int r = lock < 0 ? -1 : 0;

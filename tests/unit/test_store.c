@@ -270,6 +270,46 @@ static void remove_outlives_a_failed_collection(void **state)
     assert_int_equal(lbox_store_resolve(c->st, "y:1", got, &err), -1);
 }
 
+/* A collection that stopped (a suspended lbox rm holding gc.lock exclusively) makes a hold
+ * fail after the lock timeout with a message, instead of hanging every other lbox. */
+static void hold_waits_for_a_stopped_collection_only_so_long(void **state)
+{
+    struct ctx *c = *state;
+    struct lbox_error err = {0};
+    _cleanup_free_ char *path = lbox_path_join(c->store_dir, "gc.lock");
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    assert_true(fd >= 0);
+    assert_int_equal(flock(fd, LOCK_EX), 0); /* another open file: a lock of its own */
+    lbox_store_set_lock_timeout(c->st, 200);
+    assert_int_equal(lbox_store_hold(c->st, &err), -1);
+    assert_int_equal(err.code, LBOX_E_BUSY);
+    assert_non_null(strstr(err.msg, "collecting unused blobs"));
+    close(fd);
+    must(lbox_store_hold(c->st, &err), &err);
+}
+
+/* A collection skipped because another lbox holds the store keeps our own hold: flock(2)
+ * drops a shared lock when converting it to an exclusive one fails. */
+static void skipped_collection_keeps_the_hold(void **state)
+{
+    struct ctx *c = *state;
+    struct lbox_error err = {0};
+    _cleanup_free_ char *path = lbox_path_join(c->store_dir, "gc.lock");
+    must(lbox_store_hold(c->st, &err), &err);
+    int other = open(path, O_RDWR | O_CLOEXEC);
+    assert_true(other >= 0);
+    assert_int_equal(flock(other, LOCK_SH), 0);
+    size_t removed = 99;
+    must(lbox_store_gc(c->st, &removed, &err), &err);
+    assert_int_equal(removed, 0); /* skipped */
+    close(other);
+    /* Were our hold gone, a third party could now collect under us. */
+    int third = open(path, O_RDWR | O_CLOEXEC);
+    assert_true(third >= 0);
+    assert_int_equal(flock(third, LOCK_EX | LOCK_NB), -1);
+    close(third);
+}
+
 static void failed_writes_leave_nothing(void **state)
 {
     struct ctx *c = *state;
@@ -1021,6 +1061,9 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(killed_index_write_is_swept, setup, teardown),
         cmocka_unit_test_setup_teardown(remove_outlives_a_failed_collection, setup, teardown),
+        cmocka_unit_test_setup_teardown(hold_waits_for_a_stopped_collection_only_so_long, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(skipped_collection_keeps_the_hold, setup, teardown),
         cmocka_unit_test_setup_teardown(cache_temps_are_locked_until_done, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

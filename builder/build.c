@@ -502,15 +502,24 @@ static void sweep_leftovers(struct lbox_fetcher *f, const char *tmproot, const c
 static void hint_disk_full(const char *stage, const char *cache, struct lbox_error *err)
 {
     struct statvfs sv;
-    if (!err || err->code != LBOX_E_IO || statvfs(stage, &sv) < 0)
+    /* A "No space left" about a file of the code reads like the user's own disk: say which
+     * disk it is, unless a message already did. */
+    if (!err || (err->code != LBOX_E_IO && err->code != LBOX_E_NOSPC) ||
+        strstr(err->msg, "XDG_CACHE_HOME") || statvfs(stage, &sv) < 0)
         return;
     bool no_blocks = (unsigned long long)sv.f_bavail * sv.f_frsize < (1ull << 20);
     bool no_inodes = sv.f_files > 0 && sv.f_favail == 0;
     if (!no_blocks && !no_inodes)
         return;
+    /* The generic hint lbox_err_errno gave a full disk gives way to this precise one. */
+    static const char generic[] = " (free some disk space and try again)";
+    char *g = strstr(err->msg, generic);
+    if (g)
+        memmove(g, g + sizeof generic - 1, strlen(g + sizeof generic - 1) + 1);
     size_t n = strlen(err->msg);
-    snprintf(err->msg + n, sizeof err->msg - n, " (the file system of %s is full: free some "
-             "disk space, or set XDG_CACHE_HOME to a folder on a larger disk)", cache);
+    snprintf(err->msg + n, sizeof err->msg - n, " (the full disk is the one of lbox's cache, "
+             "%s: free some space there, or set XDG_CACHE_HOME to a folder on a larger disk)",
+             cache);
     err->code = LBOX_E_NOSPC;
 }
 

@@ -291,6 +291,19 @@ if [ "$(id -u)" = 0 ]; then
   mount -o remount,size=1024m "$U"
   check "... so that with room the same invoke works" \
     bash -c "XDG_CACHE_HOME='$U' '$LBOX' invoke warm:1 2>/dev/null | jq -e '.message == \"hello, world\"'"
+
+  # The cache fills up while the code is copied in: the message names the cache's disk,
+  # not only the code's file that could not be written.
+  G=$T/fullcode
+  need=$(du -smc "$C/lbox/blobs" "$C/lbox/urls" "$C/lbox/layers" | tail -n1 | cut -f1)
+  mkdir -p "$G" "$T/bigcode" && mount -t tmpfs -o size=$((need + 64))m tmpfs "$G" && mounts+=("$G")
+  mkdir -p "$G/lbox" && cp -a "$C/lbox/blobs" "$C/lbox/urls" "$C/lbox/layers" "$G/lbox/"
+  cp "$hello/index.js" "$T/bigcode/" && head -c 160M /dev/urandom >"$T/bigcode/blob.bin"
+  expect_fail "a disk filling up while the code is copied in names the cache's disk" \
+    "cannot write 'blob.bin': No space left on device \(the full disk is the one of lbox's cache, $G/lbox.*XDG_CACHE_HOME" \
+    env XDG_CACHE_HOME="$G" "$LBOX" build --runtime nodejs18.x --arch "$arch" --code "$T/bigcode" \
+    --tag full:2 --offline
+  rm -rf "$T/bigcode"
 fi
 
 # Unwritable: chmod 555 does not stop root, a read-only bind mount does.

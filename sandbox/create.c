@@ -522,26 +522,18 @@ int lbox_sandbox_create(const struct lbox_sandbox_config *cfg, struct lbox_sandb
     struct ready_fds got;
     if (wait_ready(sb, &got, err) < 0)
         goto fail;
+    /* R6b: the internet without this host, before anything runs inside (nat_network.c). */
+    if (plan->nat_network && lbox_nat_start(got.userns, got.netns, &sb->nat, err) < 0) {
+        close_ready_fds(&got);
+        goto fail;
+    }
     int tmp_fd = got.tmp;
+    got.tmp = -1;
     if (listen_fd) {
         *listen_fd = got.listen;
         got.listen = -1;
     }
-    got.tmp = -1;
-
-    /* R6b: the internet without this host, before anything runs inside (nat_network.c). */
-    if (plan->nat_network &&
-        lbox_nat_start(got.userns, got.netns, &sb->nat, err) < 0) {
-        close_ready_fds(&got);
-        if (tmp_fd >= 0)
-            close(tmp_fd);
-        if (listen_fd && *listen_fd >= 0) {
-            close(*listen_fd);
-            *listen_fd = -1;
-        }
-        goto fail;
-    }
-    close_ready_fds(&got);
+    close_ready_fds(&got); /* slirp4netns has its own copies of the namespaces */
 
     /* R7: the kernel charges /tmp's pages to the sandbox's cgroup; a runner thread holds
      * the memory outside /tmp to the limit (see memwatch.c). It takes tmp_fd. */

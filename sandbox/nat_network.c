@@ -176,9 +176,9 @@ int lbox_nat_start(int userns_fd, int netns_fd, struct lbox_nat **out, struct lb
     const char *prog = lbox_nat_program();
     if (access(prog, X_OK) < 0)
         return lbox_err_errno(err, errno,
-                              "sandbox: a network of its own with the internet needs slirp4netns "
-                              "(user-mode NAT) at %s: install it (apt-get install slirp4netns) or name it with "
-                              "LBOX_SLIRP4NETNS", prog);
+                              "sandbox: a network of its own with the internet needs "
+                              "slirp4netns (user-mode NAT) at %s: install it (apt-get install "
+                              "slirp4netns) or name it with LBOX_SLIRP4NETNS", prog);
     _cleanup_close_ int log = memfd_create("slirp4netns-log", MFD_CLOEXEC);
     int ready[2] = {-1, -1}, exit_pipe[2] = {-1, -1};
     if (log < 0 || pipe2(ready, O_CLOEXEC) < 0 || pipe2(exit_pipe, O_CLOEXEC) < 0) {
@@ -217,8 +217,9 @@ int lbox_nat_start(int userns_fd, int netns_fd, struct lbox_nat **out, struct lb
     lbox_nat_stop(nat);
     char said[512];
     read_log(log, said, sizeof said);
-    return lbox_err(err, LBOX_E_SYS, "sandbox: slirp4netns (%s) did not bring up the network%s%s%s",
-                    prog, r == 0 ? " within 10 s" : "", said[0] ? ": " : "", said);
+    return lbox_err(err, LBOX_E_SYS,
+                    "sandbox: slirp4netns (%s) did not bring up the network%s%s%s", prog,
+                    r == 0 ? " within 10 s" : "", said[0] ? ": " : "", said);
 
 fail:
     for (int i = 0; i < 2; i++) {

@@ -1,6 +1,8 @@
 /* Runner-side requests to a sandbox's pid 1: start a process, watch it end, kill all,
  * memory peak. One request at a time per sandbox (the calls are not thread-safe for the
- * same sandbox; different sandboxes are independent). */
+ * same sandbox; different sandboxes are independent), but for lbox_sandbox_tcp_socket,
+ * which has a channel and a lock of its own: the Telemetry API's deliveries ask for it
+ * from their own threads while the invoke thread uses the command channel. */
 #include "internal.h"
 
 #include <errno.h>
@@ -287,4 +289,74 @@ void lbox_sandbox_memory_peak_reset(struct lbox_sandbox *sb)
         lbox_cgroup_peak_reset(sb->cg);
     struct lbox_msg_head h;
     request(sb, LBOX_MSG_PEAK_RESET, LBOX_MSG_PEAK_REPLY, &h, NULL);
+}
+
+/* pid 1's answer on the socket channel: the one fd it sent, or the errno it failed with. */
+static int recv_socket_reply(int fd, struct lbox_error *err)
+{
+    struct lbox_msg_head h;
+    struct iovec iov = {&h, sizeof h};
+    union {
+        char buf[CMSG_SPACE(sizeof(int) * 4)];
+        struct cmsghdr align;
+    } u;
+    struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
+                       .msg_controllen = sizeof u.buf};
+    ssize_t n;
+    do
+        n = recvmsg(fd, &m, MSG_CMSG_CLOEXEC);
+    while (n < 0 && errno == EINTR);
+    if (n < 0)
+        return lbox_err_errno(err, errno, "sandbox: reading pid 1's answer to a socket request");
+    int sock = -1;
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c)) {
+        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+            continue;
+        int k = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+        for (int i = 0; i < k; i++) { /* the first is the socket; more would leak */
+            int got;
+            memcpy(&got, CMSG_DATA(c) + i * sizeof(int), sizeof got);
+            if (sock < 0)
+                sock = got;
+            else
+                close(got);
+        }
+    }
+    bool in_turn = n == (ssize_t)sizeof h && h.type == LBOX_MSG_TCP_SOCKET_REPLY;
+    if (in_turn && !h.err && sock >= 0)
+        return sock;
+    if (sock >= 0)
+        close(sock);
+    if (!in_turn)
+        return lbox_err(err, LBOX_E_SYS,
+                        "sandbox: pid 1 is gone or answered out of turn (the sandbox was "
+                        "killed?); destroy it and create a new one");
+    if (h.err) {
+        h.text[sizeof h.text - 1] = 0;
+        return lbox_err_errno(err, h.err, "sandbox: pid 1 making a TCP socket (%s)", h.text);
+    }
+    /* The kernel drops a passed fd that does not fit the receiver's fd table. */
+    return lbox_err_errno(err, (m.msg_flags & MSG_CTRUNC) ? EMFILE : EPROTO,
+                          "sandbox: receiving the TCP socket pid 1 made");
+}
+
+/* The sandbox's own network namespace is entered only by pid 1, so pid 1 makes the socket;
+ * the lock keeps each request with its reply when threads ask at once. The command channel
+ * is not used: another thread may be waiting there for pid 1's answer to an exec. */
+int lbox_sandbox_tcp_socket(struct lbox_sandbox *sb, struct lbox_error *err)
+{
+    if (sb->plan->host_network) { /* pid 1's namespace is ours: no round trip */
+        int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (s < 0)
+            return lbox_err_errno(err, errno, "sandbox: making a TCP socket");
+        return s;
+    }
+    struct lbox_msg_head h = {.type = LBOX_MSG_TCP_SOCKET};
+    pthread_mutex_lock(&sb->sock_lock);
+    int s = lbox_send_msg(sb->sock_fd, &h, NULL, 0, NULL, 0) < 0
+                ? lbox_err_errno(err, errno, "sandbox: asking pid 1 for a TCP socket (the "
+                                 "sandbox was killed?)")
+                : recv_socket_reply(sb->sock_fd, err);
+    pthread_mutex_unlock(&sb->sock_lock);
+    return s;
 }

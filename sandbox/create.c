@@ -15,9 +15,9 @@
  * Sandbox side (child_main, then pid 1 for the sandbox's whole life):
  *   C0. cgroup v1: move ourselves into the cgroup (R5 has nothing left to do then)
  *   C1. drop the runner's ends of the sockets; PR_SET_PDEATHSIG(SIGKILL)
- *   C2. keep only our fds (3 cmd, 4 event); stdin/out/err to /dev/null
+ *   C2. keep only our fds (3 cmd, 4 event, 5 socket requests); stdin/out/err to /dev/null
  *   C3. wait for GO (EOF: the runner died before PDEATHSIG was armed)
- *   C4. open the image root (as fd 5); as root, become the namespace's root (host nobody)
+ *   C4. open the image root (as fd 6); as root, become the namespace's root (host nobody)
  *       and drop groups, then re-arm PDEATHSIG, which a
  *       credential change clears, and re-check the runner through the socket)
  *   C5. hostname, loopback up
@@ -120,8 +120,10 @@ static int wait_for_runner(uint32_t type)
     return n == (ssize_t)sizeof h && h.type == type ? 0 : -1;
 }
 
+/* ours/peers: the child's and the runner's ends of the command, event and socket-request
+ * channels, in that order. */
 static void __attribute__((noreturn))
-child_main(const struct lbox_child_plan *plan, int cmd, int event, int cmd_peer, int event_peer)
+child_main(const struct lbox_child_plan *plan, const int ours[3], const int peers[3])
 {
     const char *what = NULL;
 
@@ -137,20 +139,22 @@ child_main(const struct lbox_child_plan *plan, int cmd, int event, int cmd_peer,
     }
 
     /* C1 */
-    close(cmd_peer);
-    close(event_peer);
+    for (int i = 0; i < 3; i++)
+        close(peers[i]);
     prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
 
-    /* C2: park ours high, then place them at 3 and 4 and close the rest. */
-    int hi_cmd = fcntl(cmd, F_DUPFD, 64), hi_ev = fcntl(event, F_DUPFD, 64);
+    /* C2: park ours high, then place them at 3, 4 and 5 and close the rest (the processes
+     * pid 1 starts close everything but their stdio anyway, init.c). */
+    int hi_cmd = fcntl(ours[0], F_DUPFD, 64), hi_ev = fcntl(ours[1], F_DUPFD, 64);
+    int hi_sock = fcntl(ours[2], F_DUPFD, 64);
     int null = open("/dev/null", O_RDWR | O_CLOEXEC);
     if (null >= 0)
         null = fcntl(null, F_DUPFD, 64);
-    if (hi_cmd < 0 || hi_ev < 0 || null < 0 || dup2(hi_cmd, LBOX_FD_CMD) < 0 ||
-        dup2(hi_ev, LBOX_FD_EVENT) < 0 || dup2(null, 0) < 0 || dup2(null, 1) < 0 ||
-        dup2(null, 2) < 0)
+    if (hi_cmd < 0 || hi_ev < 0 || hi_sock < 0 || null < 0 || dup2(hi_cmd, LBOX_FD_CMD) < 0 ||
+        dup2(hi_ev, LBOX_FD_EVENT) < 0 || dup2(hi_sock, LBOX_FD_SOCKET) < 0 ||
+        dup2(null, 0) < 0 || dup2(null, 1) < 0 || dup2(null, 2) < 0)
         _exit(1);
-    syscall(SYS_close_range, LBOX_FD_EVENT + 1, ~0U, 0);
+    syscall(SYS_close_range, LBOX_FD_SOCKET + 1, ~0U, 0);
     if (cgroup_errno) {
         errno = cgroup_errno;
         child_fail("moving into the sandbox's memory cgroup");
@@ -404,12 +408,13 @@ int lbox_sandbox_create(const struct lbox_sandbox_config *cfg, struct lbox_sandb
 
     struct lbox_sandbox *sb = lbox_xcalloc(1, sizeof *sb);
     sb->init_pid = -1;
-    sb->cmd_fd = sb->event_fd = -1;
+    sb->cmd_fd = sb->event_fd = sb->sock_fd = -1;
+    pthread_mutex_init(&sb->sock_lock, NULL);
     sb->plan = lbox_xcalloc(1, sizeof *sb->plan);
     sb->cg = lbox_xcalloc(1, sizeof *sb->cg);
     sb->cg->peak_fd = -1;
     struct lbox_child_plan *plan = sb->plan;
-    int rootfs = -1, cmd[2] = {-1, -1}, ev[2] = {-1, -1};
+    int rootfs = -1, cmd[2] = {-1, -1}, ev[2] = {-1, -1}, sk[2] = {-1, -1};
 
     /* R1 */
     plan->as_root = geteuid() == 0;
@@ -437,15 +442,22 @@ int lbox_sandbox_create(const struct lbox_sandbox_config *cfg, struct lbox_sandb
     free(real);
     if (plan_binds(plan, cfg, err) < 0)
         goto fail;
-    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, cmd) < 0 ||
-        socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, ev) < 0) {
-        lbox_err_errno(err, errno, "sandbox: socketpair");
+    /* The socket-request channel exists with host_network too (unused there: the runner
+     * makes that socket itself), so pid 1's fds are the same in every sandbox. */
+    bool paired = socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, cmd) == 0 &&
+                  socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, ev) == 0 &&
+                  socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sk) == 0;
+    int pair_errno = errno;
+    /* Ours now, whatever was made: destroy closes them (the child's ends: fail below). */
+    sb->cmd_fd = cmd[0];
+    sb->event_fd = ev[0];
+    sb->sock_fd = sk[0];
+    if (!paired) {
+        lbox_err_errno(err, pair_errno, "sandbox: socketpair");
         goto fail;
     }
     int one = 1;
     setsockopt(cmd[0], SOL_SOCKET, SO_PASSCRED, &one, sizeof one);
-    sb->cmd_fd = cmd[0];
-    sb->event_fd = ev[0];
 
     /* R2 */
     lbox_cgroup_create(sb->cg, cfg->memory_mb, cfg->tmp_size_mb);
@@ -473,8 +485,10 @@ int lbox_sandbox_create(const struct lbox_sandbox_config *cfg, struct lbox_sandb
     if (!cfg->host_network)
         flags |= CLONE_NEWNET;
     pid_t pid = (pid_t)syscall(SYS_clone, flags, 0, 0, 0, 0);
-    if (pid == 0)
-        child_main(plan, cmd[1], ev[1], cmd[0], ev[0]);
+    if (pid == 0) {
+        const int ours[3] = {cmd[1], ev[1], sk[1]}, peers[3] = {cmd[0], ev[0], sk[0]};
+        child_main(plan, ours, peers);
+    }
     int clone_errno = errno;
     if (plan->cgroup_tasks_fd >= 0)
         close(plan->cgroup_tasks_fd);
@@ -485,7 +499,8 @@ int lbox_sandbox_create(const struct lbox_sandbox_config *cfg, struct lbox_sandb
     sb->init_pid = pid;
     close(cmd[1]);
     close(ev[1]);
-    cmd[1] = ev[1] = -1;
+    close(sk[1]);
+    cmd[1] = ev[1] = sk[1] = -1;
 
     /* R4 */
     if (lbox_userns_write_maps(pid, plan->as_root, err) < 0)
@@ -554,6 +569,8 @@ fail:
         close(cmd[1]);
     if (ev[1] >= 0)
         close(ev[1]);
+    if (sk[1] >= 0)
+        close(sk[1]);
     lbox_sandbox_destroy(sb);
     return -1;
 }
@@ -566,6 +583,8 @@ void lbox_sandbox_destroy(struct lbox_sandbox *sb)
         close(sb->cmd_fd);
     if (sb->event_fd >= 0)
         close(sb->event_fd);
+    if (sb->sock_fd >= 0)
+        close(sb->sock_fd);
     lbox_memwatch_stop(sb->memwatch);
     if (sb->init_pid > 0) {
         /* pid 1's death takes the namespace down; its wait returns once all are reaped. */
@@ -575,6 +594,7 @@ void lbox_sandbox_destroy(struct lbox_sandbox *sb)
     }
     lbox_nat_stop(sb->nat);
     lbox_cgroup_destroy(sb->cg);
+    pthread_mutex_destroy(&sb->sock_lock);
     free(sb->cg);
     free(sb->plan);
     free(sb);
@@ -588,6 +608,8 @@ void lbox_sandbox_abandon(struct lbox_sandbox *sb)
         close(sb->cmd_fd);
     if (sb->event_fd >= 0)
         close(sb->event_fd);
+    if (sb->sock_fd >= 0)
+        close(sb->sock_fd);
     /* No wait: pid 1's exit tears the namespaces down, and putting the mount namespace
      * waits for an RCU grace period (10-15 ms here) that the caller has no use for. The
      * kernel's init reaps pid 1 once the runner is gone. */
@@ -596,6 +618,7 @@ void lbox_sandbox_abandon(struct lbox_sandbox *sb)
         kill(sb->init_pid, SIGKILL);
     lbox_nat_stop(sb->nat);
     lbox_cgroup_destroy_detached(sb->cg);
+    pthread_mutex_destroy(&sb->sock_lock);
     free(sb->cg);
     free(sb->plan);
     free(sb);

@@ -1,8 +1,9 @@
 /* pid 1 of a sandbox: reaps every process, starts the ones the runner asks for, kills them
- * all on request, reports exits and (without a cgroup) measures and caps memory. It is the
- * C code of the runner's clone, never exec'd, and keeps its capabilities inside the user
- * namespace; it never runs anything the sandbox sends, only what arrives on LBOX_FD_CMD,
- * which only the runner holds. Sandbox side: no malloc (see internal.h).
+ * all on request, reports exits, (without a cgroup) measures and caps memory, and makes TCP
+ * sockets in the sandbox's network namespace for the runner. It is the C code of the
+ * runner's clone, never exec'd, and keeps its capabilities inside the user namespace; it
+ * never runs anything the sandbox sends, only what arrives on LBOX_FD_CMD and
+ * LBOX_FD_SOCKET, which only the runner holds. Sandbox side: no malloc (see internal.h).
  *
  * The processes it starts: own session and process group, stdin /dev/null, stdout/stderr
  * from the runner, rlimits, no capabilities (bounding, ambient, effective, permitted,
@@ -549,6 +550,40 @@ static void serve_request(void)
         close(fds[i]);
 }
 
+/* One request on LBOX_FD_SOCKET: a TCP socket made here belongs to the sandbox's network
+ * namespace, which the runner cannot enter, and the runner connects it to a listener of the
+ * sandbox's processes. Made blocking: O_NONBLOCK belongs to the file, which the runner
+ * gets. Our copy is closed at once, so no process started later could inherit it (nor
+ * could it: they close every fd but their stdio). Any fd sent along with a request is
+ * dropped by the kernel, as recv takes no control data. Returns false once the runner's
+ * end is closed: the channel is then done (the command socket's EOF is what ends us). */
+static bool serve_socket_request(void)
+{
+    struct lbox_msg_head h;
+    ssize_t n = recv(LBOX_FD_SOCKET, &h, sizeof h, MSG_DONTWAIT);
+    if (n < 0 && (errno == EINTR || errno == EAGAIN))
+        return true;
+    if (n <= 0)
+        return false;
+    struct lbox_msg_head r = {.type = LBOX_MSG_TCP_SOCKET_REPLY};
+    if (n != (ssize_t)sizeof h || h.type != LBOX_MSG_TCP_SOCKET) {
+        r.err = EINVAL;
+        strcpy(r.text, "malformed socket request");
+        lbox_send_msg(LBOX_FD_SOCKET, &r, NULL, 0, NULL, 0);
+        return true;
+    }
+    int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (s < 0) {
+        r.err = errno;
+        strcpy(r.text, "socket");
+        lbox_send_msg(LBOX_FD_SOCKET, &r, NULL, 0, NULL, 0);
+        return true;
+    }
+    lbox_send_msg(LBOX_FD_SOCKET, &r, NULL, 0, &s, 1);
+    close(s);
+    return true;
+}
+
 /* pid 1 is a copy of the runner, so its /proc/1/cmdline would show the runner's command
  * line (which may hold secrets from --env) to everything in the sandbox. Blank our copy of
  * the argument area, whose bounds /proc/self/stat gives (fields 48 and 49). */
@@ -592,10 +627,12 @@ void lbox_init_main(const struct lbox_child_plan *p)
     if (sfd < 0)
         _exit(1);
 
+    int sock_chan = LBOX_FD_SOCKET; /* -1 once the runner closed it: poll skips it */
     for (;;) {
-        struct pollfd pf[2] = {{LBOX_FD_CMD, POLLIN, 0}, {sfd, POLLIN, 0}};
+        struct pollfd pf[3] = {{LBOX_FD_CMD, POLLIN, 0}, {sfd, POLLIN, 0},
+                               {sock_chan, POLLIN, 0}};
         int timeout = plan->watchdog_mb && any_tracked() ? WATCHDOG_MS : -1;
-        int r = poll(pf, 2, timeout);
+        int r = poll(pf, 3, timeout);
         if (r < 0 && errno != EINTR)
             _exit(1);
         if (pf[1].revents & POLLIN) {
@@ -606,6 +643,10 @@ void lbox_init_main(const struct lbox_child_plan *p)
         }
         if (pf[0].revents & (POLLIN | POLLHUP | POLLERR))
             serve_request();
+        if ((pf[2].revents & (POLLIN | POLLHUP | POLLERR)) && !serve_socket_request()) {
+            close(LBOX_FD_SOCKET);
+            sock_chan = -1;
+        }
         if (plan->watchdog_mb && any_tracked())
             watchdog();
     }

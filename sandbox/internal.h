@@ -13,6 +13,7 @@
 
 #include <limits.h>
 #include <linux/filter.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -48,8 +49,10 @@
 /* Fixed fd numbers inside pid 1 (everything else is closed right after the clone). */
 #define LBOX_FD_CMD 3     /* SOCK_SEQPACKET to the runner: requests and replies */
 #define LBOX_FD_EVENT 4   /* SOCK_SEQPACKET to the runner: exit events, pid 1 -> runner only */
-#define LBOX_FD_ROOTFS 5  /* O_PATH of the image root, closed after the pivot */
-#define LBOX_FD_BIND0 6   /* O_PATH of bind sources (6..6+nbinds-1), closed after the pivot */
+#define LBOX_FD_SOCKET 5  /* SOCK_SEQPACKET to the runner: lbox_sandbox_tcp_socket only, so
+                           * that call needs no turn on LBOX_FD_CMD (see client.c) */
+#define LBOX_FD_ROOTFS 6  /* O_PATH of the image root, closed after the pivot */
+#define LBOX_FD_BIND0 7   /* O_PATH of bind sources (7..7+nbinds-1), closed after the pivot */
 
 /* Largest request (argv + envp + cwd): Lambda caps user env at 4 KB; this leaves room. */
 #define LBOX_MSG_MAX (128 * 1024)
@@ -96,6 +99,8 @@ enum lbox_msg_type {
     LBOX_MSG_EXITED,        /* pid 1 -> runner (event fd): an exec'd process ended */
     LBOX_MSG_SIGNAL,        /* runner -> pid 1: signal (value) to the group of ns pid (argc) */
     LBOX_MSG_SIGNAL_REPLY,  /* err ESRCH: that process has ended (reaped) */
+    LBOX_MSG_TCP_SOCKET,    /* runner -> pid 1 (LBOX_FD_SOCKET): a TCP socket, please */
+    LBOX_MSG_TCP_SOCKET_REPLY, /* pid 1 -> runner: the socket (SCM_RIGHTS), or err */
 };
 
 struct lbox_msg_head {
@@ -115,6 +120,10 @@ struct lbox_sandbox {
     pid_t init_pid;         /* host pid of the sandbox's pid 1 */
     int cmd_fd;             /* runner end of LBOX_FD_CMD (SO_PASSCRED set) */
     int event_fd;           /* runner end of LBOX_FD_EVENT */
+    /* Runner end of LBOX_FD_SOCKET, and the lock that keeps each request with its reply
+     * when several threads ask at once (lbox_sandbox_tcp_socket, client.c). */
+    int sock_fd;
+    pthread_mutex_t sock_lock;
     pid_t cur_ns_pid;       /* the process started by the last lbox_sandbox_exec */
     /* Every process started since the last kill_procs, and how it ended once pid 1 said:
      * the runner asks after the runtime and each extension. Full, an ended one's slot is

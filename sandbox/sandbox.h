@@ -11,6 +11,7 @@
  *    (*listen_fd): the runner serves the Runtime API on it; nothing outside can connect.
  *    With host_network that namespace is the host's: lbox_sandbox_has_tcp_peer() tells
  *    the sandbox's own connections from any other local process's.
+ *  - lbox_sandbox_tcp_socket(): a TCP socket of that namespace to connect, from any thread.
  *  - lbox_sandbox_exec() asks pid 1 to start a process (the runtime bootstrap) with exactly
  *    the given argv/envp/cwd (nothing inherited from the host environment), its own process
  *    group, rlimits (nofile 1024, nproc 1024), no capabilities, no_new_privs and the seccomp
@@ -118,6 +119,13 @@ struct sockaddr_in;
 bool lbox_sandbox_has_tcp_peer(struct lbox_sandbox *sb, const struct sockaddr_in *peer,
                                uint16_t local_port);
 
+/* A new TCP socket (AF_INET, SOCK_STREAM, close-on-exec, blocking) made in the
+ * sandbox's network namespace (the host's with host_network), for the runner to
+ * connect() to a listener of the sandbox's processes on 127.0.0.1: the Telemetry API's
+ * deliveries to an extension. Thread-safe: any thread may call it, also while another
+ * thread uses the other calls on the same sandbox. Returns the fd, or -1 with *err set. */
+int lbox_sandbox_tcp_socket(struct lbox_sandbox *sb, struct lbox_error *err);
+
 /* One line describing how memory is enforced (cgroup v2 / v1 / "not enforced: <why>"). */
 const char *lbox_sandbox_memory_mode(struct lbox_sandbox *sb);
 
@@ -135,7 +143,8 @@ void lbox_sandbox_abandon(struct lbox_sandbox *sb);
  *    a pool's long-lived thread): PR_SET_PDEATHSIG fires when the *creating thread* exits.
  *  - The runner must not reap pid 1 itself (no waitpid(-1) / SIGCHLD=SIG_IGN in the runner);
  *    lbox_sandbox_destroy() waits for it.
- *  - Calls on one sandbox are not thread-safe; different sandboxes are independent.
+ *  - Calls on one sandbox are not thread-safe (but lbox_sandbox_tcp_socket, which may run
+ *    alongside any other call but destroy/abandon); different sandboxes are independent.
  *  - argv[0] of lbox_sandbox_exec: an absolute path, or a name looked up in envp's PATH.
  *  - Identity: every process lbox_sandbox_exec starts is 993:990 in a user namespace of its
  *    own, nested under pid 1's namespace where pid 1 is root (needed to own its private

@@ -1,11 +1,14 @@
 /* The sandbox library against a busybox image root (tests/fixtures/sandbox/mkrootfs.sh):
  * identity, capabilities, seccomp, read-only root, /tmp, network, process limit, kill and
- * reset, listening socket, runner death, memory, QEMU. Run as root, every test runs twice
+ * reset, listening socket, the runner's sockets to listeners inside, runner death, memory,
+ * QEMU. Run as root, every test runs twice
  * (but the stale-cgroup one, see main): as root and again in a child that dropped to
  * nobody (the rootless path). */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <arpa/inet.h>
+#include <linux/sockios.h>
 #include <grp.h>
 #include <limits.h>
 #include <netinet/in.h>
@@ -21,9 +24,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -664,6 +669,280 @@ static void test_qemu_foreign_arch(void **state)
     assert_int_equal(access("/proc/sys/fs/binfmt_misc/lbox-qemu-aarch64", F_OK), -1);
 }
 
+/* ---- lbox_sandbox_tcp_socket: the runner's connections to listeners inside ---- */
+
+static int count_fds(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    assert_non_null(d);
+    int n = 0;
+    while (readdir(d))
+        n++;
+    closedir(d);
+    return n;
+}
+
+/* The inode of the network namespace a socket belongs to (SIOCGSKNS), or of our own. */
+static ino_t netns_of(int sock)
+{
+    int ns = sock >= 0 ? ioctl(sock, SIOCGSKNS) : open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    if (ns < 0 || fstat(ns, &st) < 0)
+        fail_msg("network namespace of fd %d: %s", sock, strerror(errno));
+    close(ns);
+    return st.st_ino;
+}
+
+static struct sockaddr_in loopback(uint16_t port)
+{
+    return (struct sockaddr_in){.sin_family = AF_INET, .sin_port = htons(port),
+                                .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+}
+
+/* Starts, inside, a one-connection listener on 127.0.0.1:port that sends "inside\n" and
+ * prints what it receives on *out (a pipe). */
+static pid_t start_listener_inside(struct lbox_sandbox *sb, uint16_t port, int *out)
+{
+    char script[128];
+    snprintf(script, sizeof script, "echo inside | exec nc -l -p %u", (unsigned)port);
+    const char *argv[] = {"/bin/sh", "-c", script, NULL};
+    int p[2];
+    assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+    struct lbox_error err = {0};
+    pid_t pid = 0;
+    if (lbox_sandbox_exec(sb, argv, test_env, "/", p[1], p[1], &pid, &err) < 0)
+        fail_msg("exec nc: %s", err.msg);
+    close(p[1]);
+    *out = p[0];
+    return pid;
+}
+
+/* A socket from lbox_sandbox_tcp_socket connected to 127.0.0.1:port, retried while the
+ * listener inside is not up yet. */
+static int connect_inside(struct lbox_sandbox *sb, uint16_t port)
+{
+    struct sockaddr_in a = loopback(port);
+    for (int i = 0; i < 500; i++) {
+        struct lbox_error err = {0};
+        int s = lbox_sandbox_tcp_socket(sb, &err);
+        if (s < 0)
+            fail_msg("lbox_sandbox_tcp_socket: %s", err.msg);
+        if (connect(s, (struct sockaddr *)&a, sizeof a) == 0)
+            return s;
+        int e = errno;
+        close(s);
+        if (e != ECONNREFUSED)
+            fail_msg("connect to 127.0.0.1:%u: %s", (unsigned)port, strerror(e));
+        usleep(10000);
+    }
+    fail_msg("nothing listens on 127.0.0.1:%u inside after 5 s", (unsigned)port);
+    return -1;
+}
+
+/* Reads until EOF (at most len - 1 bytes), NUL-terminated. */
+static void read_all(int fd, char *buf, size_t len)
+{
+    size_t n = 0;
+    ssize_t r;
+    while (n < len - 1 && (r = read(fd, buf + n, len - 1 - n)) > 0)
+        n += (size_t)r;
+    buf[n] = 0;
+}
+
+/* Bytes both ways with the listener inside: "inside\n" from it, "from-runner\n" to it
+ * (which it prints, then it ends). */
+static void exchange_with_listener(struct lbox_sandbox *sb, int conn, int out)
+{
+    char buf[256];
+    struct timeval tv = {10, 0}; /* a listener that never writes fails, not hangs, the test */
+    assert_int_equal(setsockopt(conn, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv), 0);
+    read_all(conn, buf, sizeof buf);
+    assert_string_equal(buf, "inside\n");
+    const char *msg = "from-runner\n";
+    assert_int_equal(write(conn, msg, strlen(msg)), (ssize_t)strlen(msg));
+    assert_int_equal(shutdown(conn, SHUT_WR), 0);
+    read_all(out, buf, sizeof buf);
+    assert_string_equal(buf, msg);
+    assert_int_equal(wait_exit(sb), 0);
+}
+
+static void test_tcp_socket_reaches_listener_inside(void **state)
+{
+    (void)state;
+    struct lbox_sandbox_config cfg = base_config();
+    struct lbox_sandbox *sb = make(&cfg, NULL);
+    int out;
+    start_listener_inside(sb, 9002, &out);
+    int s = connect_inside(sb, 9002);
+    /* what the contract promises: IPv4 TCP, close-on-exec, blocking, the sandbox's netns */
+    int domain = 0, type = 0;
+    socklen_t l = sizeof domain;
+    assert_int_equal(getsockopt(s, SOL_SOCKET, SO_DOMAIN, &domain, &l), 0);
+    l = sizeof type;
+    assert_int_equal(getsockopt(s, SOL_SOCKET, SO_TYPE, &type, &l), 0);
+    assert_int_equal(domain, AF_INET);
+    assert_int_equal(type, SOCK_STREAM);
+    assert_true(fcntl(s, F_GETFD) & FD_CLOEXEC);
+    assert_false(fcntl(s, F_GETFL) & O_NONBLOCK);
+    assert_int_not_equal(netns_of(s), netns_of(-1));
+    exchange_with_listener(sb, s, out);
+    close(s);
+    close(out);
+    /* the channel stays pid 1's: what it starts holds no socket (stdio: /dev/null, pipes) */
+    char fds[1024];
+    assert_int_equal(run_sh(sb, "ls -l /proc/self/fd", fds, sizeof fds), 0);
+    assert_contains(fds, "pipe:");
+    if (strstr(fds, "socket:"))
+        fail_msg("a socket is open in a process pid 1 started:\n%s", fds);
+    lbox_sandbox_destroy(sb);
+}
+
+/* The same port taken on the host's loopback: the socket still reaches the sandbox's
+ * listener (a socket made in the runner's namespace would reach the host's). */
+static void test_tcp_socket_not_host_loopback(void **state)
+{
+    (void)state;
+    int host = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    assert_true(host >= 0);
+    struct sockaddr_in a = loopback(0);
+    socklen_t alen = sizeof a;
+    assert_int_equal(bind(host, (struct sockaddr *)&a, sizeof a), 0);
+    assert_int_equal(listen(host, 8), 0);
+    assert_int_equal(getsockname(host, (struct sockaddr *)&a, &alen), 0);
+    uint16_t port = ntohs(a.sin_port);
+
+    struct lbox_sandbox_config cfg = base_config();
+    struct lbox_sandbox *sb = make(&cfg, NULL);
+    int out;
+    start_listener_inside(sb, port, &out);
+    int s = connect_inside(sb, port);
+    exchange_with_listener(sb, s, out);
+    close(s);
+    close(out);
+    struct pollfd pf = {host, POLLIN, 0};
+    assert_int_equal(poll(&pf, 1, 0), 0); /* the host's listener saw nothing */
+    /* ...and it is there: a socket of the runner's own namespace reaches it */
+    int mine = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    assert_int_equal(connect(mine, (struct sockaddr *)&a, sizeof a), 0);
+    assert_int_equal(poll(&pf, 1, 5000), 1);
+    close(mine);
+    close(host);
+    lbox_sandbox_destroy(sb);
+}
+
+struct socket_hammer {
+    struct lbox_sandbox *sb;
+    ino_t netns;              /* the namespace every socket must belong to */
+    atomic_int made, failed;
+    struct lbox_error first;  /* written by the thread whose failure came first */
+    atomic_flag error_taken;
+};
+
+static void *hammer_sockets(void *arg)
+{
+    struct socket_hammer *h = arg;
+    for (int i = 0; i < 200; i++) {
+        struct lbox_error err = {0};
+        int s = lbox_sandbox_tcp_socket(h->sb, &err);
+        int ns = s >= 0 ? ioctl(s, SIOCGSKNS) : -1;
+        struct stat st = {0};
+        bool ok = ns >= 0 && fstat(ns, &st) == 0 && st.st_ino == h->netns;
+        if (ns >= 0)
+            close(ns);
+        if (s >= 0)
+            close(s);
+        atomic_fetch_add(ok ? &h->made : &h->failed, 1);
+        if (!ok && !atomic_flag_test_and_set(&h->error_taken)) {
+            if (s >= 0)
+                snprintf(err.msg, sizeof err.msg, "a socket outside the sandbox's namespace");
+            h->first = err;
+        }
+    }
+    return NULL;
+}
+
+/* Two threads ask for sockets while the main thread uses the command channel: every call
+ * succeeds, and nothing is left open. */
+static void test_tcp_socket_from_threads(void **state)
+{
+    (void)state;
+    struct lbox_sandbox_config cfg = base_config();
+    int fds_before = count_fds();
+    struct lbox_sandbox *sb = make(&cfg, NULL);
+    struct lbox_error err = {0};
+    int first = lbox_sandbox_tcp_socket(sb, &err);
+    assert_true(first >= 0);
+    struct socket_hammer h = {.sb = sb, .netns = netns_of(first),
+                              .error_taken = ATOMIC_FLAG_INIT};
+    close(first);
+    assert_int_not_equal(h.netns, netns_of(-1));
+    alarm(120); /* a lost reply would hang: fail instead */
+    pthread_t t[2];
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(pthread_create(&t[i], NULL, hammer_sockets, &h), 0);
+    unsigned peeks = 0;
+    while (atomic_load(&h.made) + atomic_load(&h.failed) < 400) {
+        lbox_sandbox_memory_peak(sb);
+        peeks++;
+    }
+    for (int i = 0; i < 2; i++)
+        pthread_join(t[i], NULL);
+    alarm(0);
+    if (atomic_load(&h.failed))
+        fail_msg("%d of 400 failed, first: %s", atomic_load(&h.failed), h.first.msg);
+    assert_int_equal(atomic_load(&h.made), 400);
+    assert_true(peeks > 0);
+    /* the command channel still answers in turn */
+    char out[64];
+    assert_int_equal(run_sh(sb, "echo ok", out, sizeof out), 0);
+    assert_string_equal(out, "ok\n");
+    lbox_sandbox_destroy(sb);
+    assert_int_equal(count_fds(), fds_before);
+}
+
+/* pid 1 gone: an error, not a hang; destroy leaves no fd behind. With host_network the
+ * socket reaches the host's loopback. */
+static void test_tcp_socket_pid1_gone_and_host_network(void **state)
+{
+    (void)state;
+    int fds_before = count_fds();
+    struct lbox_sandbox_config cfg = base_config();
+    struct lbox_sandbox *sb = make(&cfg, NULL);
+    struct lbox_error err = {0};
+    int s = lbox_sandbox_tcp_socket(sb, &err);
+    assert_true(s >= 0);
+    close(s);
+    assert_int_equal(kill(lbox_sandbox_init_pid(sb), SIGKILL), 0);
+    usleep(100000);
+    for (int i = 0; i < 2; i++) { /* EOF, then a broken pipe */
+        assert_int_equal(lbox_sandbox_tcp_socket(sb, &err), -1);
+        assert_contains(err.msg, "killed?");
+    }
+    lbox_sandbox_destroy(sb);
+    assert_int_equal(count_fds(), fds_before);
+
+    int host = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in a = loopback(0);
+    socklen_t alen = sizeof a;
+    assert_int_equal(bind(host, (struct sockaddr *)&a, sizeof a), 0);
+    assert_int_equal(listen(host, 8), 0);
+    assert_int_equal(getsockname(host, (struct sockaddr *)&a, &alen), 0);
+    cfg.host_network = true;
+    sb = make(&cfg, NULL);
+    s = lbox_sandbox_tcp_socket(sb, &err);
+    if (s < 0)
+        fail_msg("host_network: %s", err.msg);
+    assert_true(fcntl(s, F_GETFD) & FD_CLOEXEC);
+    assert_int_equal(connect(s, (struct sockaddr *)&a, sizeof a), 0);
+    int c = accept4(host, NULL, NULL, SOCK_CLOEXEC);
+    assert_true(c >= 0);
+    close(c);
+    close(s);
+    close(host);
+    lbox_sandbox_destroy(sb);
+    assert_int_equal(count_fds(), fds_before);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_identity_and_privileges),
     cmocka_unit_test(test_clean_environment_and_exit_status),
@@ -677,6 +956,10 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_forkbomb_stops_and_kill_resets),
     cmocka_unit_test(test_kill_procs_keeps_tmp),
     cmocka_unit_test(test_listen_socket_reaches_runner),
+    cmocka_unit_test(test_tcp_socket_reaches_listener_inside),
+    cmocka_unit_test(test_tcp_socket_not_host_loopback),
+    cmocka_unit_test(test_tcp_socket_from_threads),
+    cmocka_unit_test(test_tcp_socket_pid1_gone_and_host_network),
     cmocka_unit_test(test_runner_death_kills_sandbox),
     cmocka_unit_test(test_memory_peak_and_limit),
     cmocka_unit_test(test_stale_cgroups_are_swept),

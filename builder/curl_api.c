@@ -28,6 +28,8 @@ static void load(void)
         {"curl_url_get", (void **)&api.url_get},
         {"curl_url_cleanup", (void **)&api.url_cleanup},
         {"curl_free", (void **)&api.free},
+        {"curl_slist_append", (void **)&api.slist_append},
+        {"curl_slist_free_all", (void **)&api.slist_free_all},
     };
     if (lbox_dl_load(LIBCURL_SONAME, want, sizeof want / sizeof want[0], failure,
                      sizeof failure) < 0)

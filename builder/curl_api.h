@@ -24,6 +24,9 @@ struct lbox_curl_api {
     CURLUcode (*url_get)(const CURLU *, CURLUPart, char **, unsigned int);
     void (*url_cleanup)(CURLU *);
     void (*free)(void *);
+    /* header lists (the Telemetry API's deliveries) */
+    struct curl_slist *(*slist_append)(struct curl_slist *, const char *);
+    void (*slist_free_all)(struct curl_slist *);
 };
 
 /* The loaded and globally initialised libcurl; NULL with err set (LBOX_E_NET) when the

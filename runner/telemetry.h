@@ -1,0 +1,75 @@
+/* Lambda's Telemetry API (2022-07-01): an extension subscribes (PUT /2022-07-01/telemetry)
+ * to the environment's platform events, the function's log lines and the extensions' log
+ * lines, and the runner delivers them in batches, each a JSON array of {time, type, record}
+ * POSTed to the extension's HTTP listener inside the sandbox.
+ *
+ * One per environment. Subscriptions come from the Runtime API's server thread, events from
+ * the runner's thread, and a delivery thread of its own (started by the first subscription)
+ * does the POSTs, through libcurl and sockets the sandbox makes in its network namespace
+ * (lbox_sandbox_tcp_socket), so nothing outside the sandbox is reached.
+ *
+ * Events that come before a subscription, from the start of the environment until its init
+ * phase ends (lbox_telemetry_init_over), are kept and given to each subscriber, as Lambda
+ * gives a subscriber the init's platform.initStart. */
+#ifndef LBOX_RUNNER_TELEMETRY_H
+#define LBOX_RUNNER_TELEMETRY_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+/* A new TCP socket whose connect() reaches the sandbox's 127.0.0.1; -1 on failure. Called
+ * from the delivery thread. */
+typedef int (*lbox_telemetry_socket_fn)(void *ctx);
+
+struct lbox_telemetry;
+
+struct lbox_telemetry *lbox_telemetry_new(lbox_telemetry_socket_fn socket_fn, void *ctx);
+/* Stops the deliveries (waits for one in flight, at most its timeout); what is queued is
+ * dropped: call lbox_telemetry_flush first to deliver it. NULL is a no-op. */
+void lbox_telemetry_free(struct lbox_telemetry *t);
+
+/* The answer to a subscription request. */
+struct lbox_telemetry_answer {
+    unsigned status;          /* HTTP status */
+    char *body;               /* malloc'd */
+    const char *content_type; /* static */
+};
+
+/* PUT /2022-07-01/telemetry from the registered extension `name` (the caller checked its
+ * Lambda-Extension-Identifier). Validates the body as Lambda does; on success the
+ * subscriber gets the kept events and a platform.telemetrySubscription event. */
+void lbox_telemetry_subscribe(struct lbox_telemetry *t, const char *name, const char *body,
+                              size_t len, struct lbox_telemetry_answer *answer);
+
+/* Whether anyone subscribed, or events are still kept for a subscriber to come: when not,
+ * events need not be built. */
+bool lbox_telemetry_wanted(struct lbox_telemetry *t);
+
+/* Queues a platform event ("platform.start", ...); record is taken over (decref'd). */
+void lbox_telemetry_platform(struct lbox_telemetry *t, const char *type, json_t *record);
+
+enum lbox_telemetry_source { LBOX_TELEMETRY_FUNCTION, LBOX_TELEMETRY_EXTENSION };
+/* Queues one log line (without its newline) of the function or of an extension: its
+ * record is the line as text, or the object itself for a line that is a JSON object (the
+ * function's records with AWS_LAMBDA_LOG_FORMAT=JSON). */
+void lbox_telemetry_log(struct lbox_telemetry *t, enum lbox_telemetry_source src,
+                        const char *line, size_t len);
+
+/* An init starts (the environment's first, or one after a reset): subscriptions are
+ * open, and events are kept for subscribers to come. */
+void lbox_telemetry_init_start(struct lbox_telemetry *t);
+
+/* The init phase is over: events are no longer kept, and subscriptions are closed
+ * (403 Telemetry.SubscriptionClosed), as on Lambda. */
+void lbox_telemetry_init_over(struct lbox_telemetry *t);
+
+/* Delivers everything queued, whatever the buffering says, and waits until it is
+ * delivered or given up, at most timeout_ms (Lambda sends what is left before the
+ * extensions get SHUTDOWN). */
+void lbox_telemetry_flush(struct lbox_telemetry *t, int timeout_ms);
+
+/* Lambda's time format in events: UTC with milliseconds ("2022-10-12T00:03:50.000Z"). */
+void lbox_telemetry_time(char *buf, size_t size);
+
+#endif

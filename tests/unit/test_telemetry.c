@@ -1,0 +1,256 @@
+/* The Telemetry API's subscriptions and deliveries (runner/telemetry.c): what a subscription
+ * is refused for, and batches to a TCP listener on this host's loopback (the socket function
+ * stands for the sandbox's). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <jansson.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "runner/telemetry.h"
+
+static int plain_socket(void *ctx)
+{
+    (void)ctx;
+    return socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+}
+
+static void answer_is(struct lbox_telemetry *t, const char *body, unsigned status,
+                      const char *type, const char *message_part)
+{
+    struct lbox_telemetry_answer a;
+    lbox_telemetry_subscribe(t, "probe", body, strlen(body), &a);
+    print_message("%s -> %u %s\n", body, a.status, a.body);
+    assert_int_equal(a.status, status);
+    if (type) {
+        json_t *j = json_loads(a.body, 0, NULL);
+        assert_non_null(j);
+        assert_string_equal(json_string_value(json_object_get(j, "errorType")), type);
+        assert_non_null(strstr(json_string_value(json_object_get(j, "errorMessage")),
+                               message_part));
+        json_decref(j);
+    } else {
+        assert_string_equal(a.body, "\"OK\"");
+    }
+    free(a.body);
+}
+
+#define HTTP_DEST "\"destination\":{\"protocol\":\"HTTP\",\"URI\":\"http://sandbox.localdomain:4243/x\"}"
+
+static void refused_subscriptions(void **state)
+{
+    (void)state;
+    struct lbox_telemetry *t = lbox_telemetry_new(plain_socket, NULL);
+    answer_is(t, "{\"schemaVersion\"", 400, "ValidationError", "failed to parse JSON");
+    answer_is(t, "[]", 400, "ValidationError", "not a JSON object");
+    answer_is(t, "{\"schemaVersion\":\"2021-01-01\",\"types\":[\"platform\"]," HTTP_DEST "}",
+              400, "ValidationError", "schemaVersion");
+    answer_is(t, "{\"schemaVersion\":\"2022-12-13\",\"types\":[]," HTTP_DEST "}", 400,
+              "ValidationError", "types");
+    answer_is(t, "{\"schemaVersion\":\"2022-12-13\",\"types\":[\"logs\"]," HTTP_DEST "}", 400,
+              "ValidationError", "types[0]");
+    const char *buffering[] = {"{\"maxItems\":999}", "{\"maxItems\":10001}",
+                               "{\"maxBytes\":262143}", "{\"maxBytes\":1048577}",
+                               "{\"timeoutMs\":24}", "{\"timeoutMs\":30001}",
+                               "{\"timeoutMs\":\"100\"}"};
+    for (size_t i = 0; i < sizeof buffering / sizeof *buffering; i++) {
+        char body[512];
+        snprintf(body, sizeof body,
+                 "{\"schemaVersion\":\"2022-12-13\",\"types\":[\"platform\"],\"buffering\":%s,"
+                 HTTP_DEST "}", buffering[i]);
+        answer_is(t, body, 400, "ValidationError", "buffering.");
+    }
+    const char *dests[] = {"{\"protocol\":\"HTTP\",\"URI\":\"http://localhost:4243/\"}",
+                           "{\"protocol\":\"HTTP\",\"URI\":\"http://sandbox.localdomain/\"}",
+                           "{\"protocol\":\"HTTP\",\"URI\":\"https://sandbox:4243/\"}",
+                           "{\"protocol\":\"HTTP\",\"URI\":\"http://sandbox:99999/\"}",
+                           "{\"protocol\":\"UDP\",\"port\":4243}",
+                           "{\"protocol\":\"TCP\",\"port\":0}"};
+    for (size_t i = 0; i < sizeof dests / sizeof *dests; i++) {
+        char body[512];
+        snprintf(body, sizeof body,
+                 "{\"schemaVersion\":\"2022-12-13\",\"types\":[\"platform\"],\"destination\":%s}",
+                 dests[i]);
+        answer_is(t, body, 400, "ValidationError", "destination");
+    }
+    /* Both names of the sandbox are its own; a path is optional. */
+    answer_is(t, "{\"schemaVersion\":\"2025-01-29\",\"types\":[\"platform\"],\"destination\":"
+                 "{\"protocol\":\"HTTP\",\"URI\":\"http://sandbox:4243\"}}", 200, NULL, NULL);
+    answer_is(t, "{\"schemaVersion\":\"2022-07-01\",\"types\":[\"function\"]," HTTP_DEST "}",
+              200, NULL, NULL);
+    lbox_telemetry_init_over(t);
+    answer_is(t, "{\"schemaVersion\":\"2022-12-13\",\"types\":[\"platform\"]," HTTP_DEST "}",
+              403, "Telemetry.SubscriptionClosed", "closed");
+    lbox_telemetry_free(t);
+}
+
+/* A listener on this host's loopback; its port in *port. */
+static int listener(uint16_t *port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof a;
+    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
+    assert_int_equal(listen(fd, 4), 0);
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+    *port = ntohs(a.sin_port);
+    return fd;
+}
+
+/* Reads newline-delimited events from fd until `want` have come or 5 s passed; returns them
+ * as a JSON array. */
+static json_t *read_events(int fd, size_t want)
+{
+    json_t *all = json_array();
+    static char buf[1 << 22];
+    size_t len = 0;
+    while (json_array_size(all) < want) {
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (poll(&p, 1, 5000) <= 0)
+            break;
+        ssize_t n = read(fd, buf + len, sizeof buf - len);
+        if (n <= 0)
+            break;
+        len += (size_t)n;
+        char *nl;
+        while ((nl = memchr(buf, '\n', len))) {
+            json_t *e = json_loadb(buf, (size_t)(nl - buf), 0, NULL);
+            assert_non_null(e);
+            json_array_append_new(all, e);
+            len -= (size_t)(nl + 1 - buf);
+            memmove(buf, nl + 1, len);
+        }
+    }
+    return all;
+}
+
+static size_t count_type(json_t *events, const char *type)
+{
+    size_t n = 0, i;
+    json_t *e;
+    json_array_foreach(events, i, e)
+        n += !strcmp(json_string_value(json_object_get(e, "type")), type);
+    return n;
+}
+
+static struct lbox_telemetry *tcp_subscriber(int lfd, uint16_t port, const char *types,
+                                             const char *buffering, int *conn)
+{
+    struct lbox_telemetry *t = lbox_telemetry_new(plain_socket, NULL);
+    char body[512];
+    snprintf(body, sizeof body,
+             "{\"schemaVersion\":\"2022-12-13\",\"types\":%s,\"buffering\":%s,"
+             "\"destination\":{\"protocol\":\"TCP\",\"port\":%u}}",
+             types, buffering, port);
+    struct lbox_telemetry_answer a;
+    lbox_telemetry_subscribe(t, "probe", body, strlen(body), &a);
+    assert_int_equal(a.status, 200);
+    free(a.body);
+    *conn = accept(lfd, NULL, NULL);
+    assert_true(*conn >= 0);
+    return t;
+}
+
+/* Events from before the subscription come first; the categories are filtered; the
+ * subscription's own event is there; a flush sends what the timeout still holds. */
+static void replay_filter_and_flush(void **state)
+{
+    (void)state;
+    uint16_t port;
+    int lfd = listener(&port), conn;
+    struct lbox_telemetry *t0 = lbox_telemetry_new(plain_socket, NULL);
+    lbox_telemetry_free(t0); /* free with no subscriber and no thread */
+    struct lbox_telemetry *t = lbox_telemetry_new(plain_socket, NULL);
+    lbox_telemetry_platform(t, "platform.initStart", json_pack("{s:s}", "phase", "init"));
+    lbox_telemetry_log(t, LBOX_TELEMETRY_FUNCTION, "early line", 10);
+    lbox_telemetry_free(t);
+
+    t = tcp_subscriber(lfd, port, "[\"platform\",\"extension\"]", "{\"timeoutMs\":30000}", &conn);
+    lbox_telemetry_platform(t, "platform.start", json_pack("{s:s}", "requestId", "r1"));
+    lbox_telemetry_log(t, LBOX_TELEMETRY_FUNCTION, "a function line", 15);
+    lbox_telemetry_log(t, LBOX_TELEMETRY_EXTENSION, "{\"level\":\"INFO\"}", 16);
+    lbox_telemetry_flush(t, 2000);
+    json_t *ev = read_events(conn, 3);
+    assert_int_equal(json_array_size(ev), 3);
+    assert_int_equal(count_type(ev, "platform.telemetrySubscription"), 1);
+    assert_int_equal(count_type(ev, "platform.start"), 1);
+    assert_int_equal(count_type(ev, "function"), 0);
+    /* A line that is a JSON object is its record as an object. */
+    assert_true(json_is_object(json_object_get(json_array_get(ev, 2), "record")));
+    json_decref(ev);
+    lbox_telemetry_free(t);
+    close(conn);
+
+    /* Kept from before: a subscriber that comes later still gets the init's start. */
+    t = lbox_telemetry_new(plain_socket, NULL);
+    lbox_telemetry_platform(t, "platform.initStart", json_pack("{s:s}", "phase", "init"));
+    lbox_telemetry_log(t, LBOX_TELEMETRY_FUNCTION, "early line", 10);
+    struct lbox_telemetry *keep = t;
+    char body[256];
+    snprintf(body, sizeof body,
+             "{\"schemaVersion\":\"2022-12-13\",\"types\":[\"platform\",\"function\"],"
+             "\"destination\":{\"protocol\":\"TCP\",\"port\":%u}}", port);
+    struct lbox_telemetry_answer a;
+    lbox_telemetry_subscribe(keep, "probe", body, strlen(body), &a);
+    assert_int_equal(a.status, 200);
+    free(a.body);
+    conn = accept(lfd, NULL, NULL);
+    lbox_telemetry_flush(keep, 2000);
+    ev = read_events(conn, 3);
+    assert_int_equal(json_array_size(ev), 3);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(ev, 0), "type")),
+                        "platform.initStart");
+    assert_string_equal(json_string_value(json_object_get(json_array_get(ev, 1), "record")),
+                        "early line");
+    json_decref(ev);
+    lbox_telemetry_free(keep);
+    close(conn);
+    close(lfd);
+}
+
+/* A batch goes when it holds maxItems events, and when its timeout passes, without a flush. */
+static void batch_bounds(void **state)
+{
+    (void)state;
+    uint16_t port;
+    int lfd = listener(&port), conn;
+    struct lbox_telemetry *t =
+        tcp_subscriber(lfd, port, "[\"function\"]", "{\"maxItems\":1000,\"timeoutMs\":30000}",
+                       &conn);
+    for (int i = 0; i < 1000; i++)
+        lbox_telemetry_log(t, LBOX_TELEMETRY_FUNCTION, "line", 4);
+    json_t *ev = read_events(conn, 1000);
+    assert_int_equal(json_array_size(ev), 1000);
+    json_decref(ev);
+    lbox_telemetry_free(t);
+    close(conn);
+
+    t = tcp_subscriber(lfd, port, "[\"function\"]", "{\"timeoutMs\":25}", &conn);
+    lbox_telemetry_log(t, LBOX_TELEMETRY_FUNCTION, "one", 3);
+    ev = read_events(conn, 1);
+    assert_int_equal(json_array_size(ev), 1);
+    json_decref(ev);
+    lbox_telemetry_free(t);
+    close(conn);
+    close(lfd);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(refused_subscriptions),
+        cmocka_unit_test(replay_filter_and_flush),
+        cmocka_unit_test(batch_bounds),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -121,7 +121,10 @@ int lbox_layout_base(const char *root, struct lbox_error *err)
                  "root:x:0:\n"
                  "sbx_user1051:x:990:\n"
                  "nogroup:x:65534:\n", 0644, err) < 0 ||
-        write_in(root, "etc/hosts", "127.0.0.1\tlocalhost\n::1\tlocalhost\n", 0644, err) < 0 ||
+        /* sandbox.localdomain: where extensions listen for the Telemetry API, as on Lambda. */
+        write_in(root, "etc/hosts",
+                 "127.0.0.1\tlocalhost sandbox.localdomain sandbox\n::1\tlocalhost\n", 0644,
+                 err) < 0 ||
         write_in(root, "etc/nsswitch.conf",
                  "passwd: files\ngroup: files\nhosts: files dns\n", 0644, err) < 0 ||
         write_in(root, "lambda-entrypoint.sh", entrypoint, 0755, err) < 0)

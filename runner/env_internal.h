@@ -32,13 +32,19 @@ struct lbox_env {
     struct lbox_sandbox *sb;
     uint16_t api_port;        /* the Runtime API's port (with --network host, on its loopback) */
     struct lbox_rapi *api;
-    /* The function's output: stdout and stderr of every process (one pipe), and the
-     * runtime's console records, written synchronously to its telemetry pipe (fd 3). */
-    int log_rd, log_wr, tele_rd, tele_wr;
-    struct lbox_log_stream out, tele;
+    /* The function's output: stdout and stderr of the runtime and its children (one pipe),
+     * the runtime's console records, written synchronously to its telemetry pipe (fd 3),
+     * and the extensions' stdout and stderr (one pipe: the Telemetry API tells their lines
+     * from the function's). */
+    int log_rd, log_wr, tele_rd, tele_wr, ext_rd, ext_wr;
+    struct lbox_log_stream out, tele, ext_out;
+    /* The Telemetry API (telemetry.h), and each source's line being collected for it. */
+    struct lbox_telemetry *telemetry;
+    struct tele_line { char *buf; size_t len; } tele_lines[3];
     int64_t out_seen_ns;    /* when stdout last gave output */
-    /* Where the log (one output for both streams and the platform lines) stands: which
-     * source wrote last (0 lbox, 1 stdout, 2 telemetry), and whether it left a line open. */
+    /* Where the log (one output for the streams and the platform lines) stands: which
+     * source wrote last (0 lbox, 1 stdout, 2 telemetry, 3 extensions), and whether it left
+     * a line open. */
     int log_src;
     bool log_mid_line;
     bool running;           /* a runtime process was started and not killed */
@@ -72,15 +78,31 @@ static inline int64_t epoch_ms(void)
 
 /* ---- the log (env_log.c) ---- */
 
-/* The log streams' callbacks (ctx: the environment), for stdout and for the telemetry fd. */
+/* The log streams' callbacks (ctx: the environment): the runtime's stdout, its telemetry
+ * fd, the extensions' stdout. */
 void env_log_from_stdout(void *ctx, const char *data, size_t len);
 void env_log_from_telemetry(void *ctx, const char *data, size_t len);
+void env_log_from_extensions(void *ctx, const char *data, size_t len);
 /* Passes on the streams' unfinished lines and ends the log's line, if open. */
 void env_end_log_line(struct lbox_env *env);
 /* Writes a platform line (START, END, REPORT, ...) on a line of its own; frees it. */
 void env_emit(struct lbox_env *env, char *line);
 /* Passes on what the function wrote so far (bounded); true if there was anything. */
 bool env_drain_logs(struct lbox_env *env);
+
+/* ---- the Telemetry API's platform events (env_telemetry.c) ---- */
+
+/* An init starts (phase "init" or "invoke"): subscriptions open, platform.initStart. */
+void env_tel_init_start(struct lbox_env *env, const char *phase);
+/* It ended: platform.initRuntimeDone, platform.extension for each extension,
+ * platform.initReport; subscriptions close. status: success, error, failure, timeout. */
+void env_tel_init_end(struct lbox_env *env, const char *phase, const char *status,
+                      const char *error_type, double ms);
+void env_tel_start(struct lbox_env *env, const char *request_id, const char *trace_id);
+/* platform.runtimeDone and platform.report of a finished invoke. */
+struct lbox_invoke_result;
+void env_tel_invoke_end(struct lbox_env *env, const struct lbox_invoke_result *res,
+                        uint64_t billed_ms);
 
 /* ---- the processes (env_processes.c) ---- */
 

@@ -1,6 +1,7 @@
 /* The environment's one log: the function's stdout and stderr (one pipe), the runtime's
  * console records (its telemetry fd), and the platform lines, never inside each other's lines. */
 #include "env_internal.h"
+#include "telemetry.h"
 
 #include <poll.h>
 #include <stdlib.h>
@@ -20,14 +21,49 @@ static void log_from(struct lbox_env *env, int src, const char *data, size_t len
     env->log_mid_line = data[len - 1] != '\n';
 }
 
+/* The Telemetry API gets the output line by line: the function's (stdout and console
+ * records) and the extensions'. A line longer than LBOX_LOG_LINE_MAX is cut there. */
+static void to_telemetry(struct lbox_env *env, int src, const char *data, size_t len)
+{
+    if (!lbox_telemetry_wanted(env->telemetry))
+        return;
+    struct tele_line *tl = &env->tele_lines[src - 1];
+    enum lbox_telemetry_source as = src == 3 ? LBOX_TELEMETRY_EXTENSION
+                                             : LBOX_TELEMETRY_FUNCTION;
+    while (len) {
+        const char *nl = memchr(data, '\n', len);
+        size_t k = nl ? (size_t)(nl - data) : len;
+        if (!tl->buf)
+            tl->buf = lbox_xmalloc(LBOX_LOG_LINE_MAX);
+        size_t room = LBOX_LOG_LINE_MAX - tl->len, take = k < room ? k : room;
+        memcpy(tl->buf + tl->len, data, take);
+        tl->len += take;
+        if (nl || tl->len == LBOX_LOG_LINE_MAX) {
+            lbox_telemetry_log(env->telemetry, as, tl->buf, tl->len);
+            tl->len = 0;
+        }
+        k = nl ? k + 1 : take;
+        data += k;
+        len -= k;
+    }
+}
+
 void env_log_from_stdout(void *ctx, const char *data, size_t len)
 {
     log_from(ctx, 1, data, len);
+    to_telemetry(ctx, 1, data, len);
 }
 
 void env_log_from_telemetry(void *ctx, const char *data, size_t len)
 {
     log_from(ctx, 2, data, len);
+    to_telemetry(ctx, 2, data, len);
+}
+
+void env_log_from_extensions(void *ctx, const char *data, size_t len)
+{
+    log_from(ctx, 3, data, len);
+    to_telemetry(ctx, 3, data, len);
 }
 
 /* Passes on the streams' unfinished lines and ends the log's line, if open. */
@@ -35,6 +71,7 @@ void env_end_log_line(struct lbox_env *env)
 {
     lbox_log_stream_flush(&env->out);
     lbox_log_stream_flush(&env->tele);
+    lbox_log_stream_flush(&env->ext_out);
     if (env->log_mid_line)
         log_from(env, env->log_src, "\n", 1);
 }
@@ -80,5 +117,6 @@ bool env_drain_logs(struct lbox_env *env)
         env->out_seen_ns = now_ns();
         any = true;
     }
+    any |= drain_pipe(env->ext_rd, &env->ext_out);
     return any;
 }

@@ -1,6 +1,7 @@
 /* The environment's processes: the runtime and the external extensions, started in the
  * sandbox, watched, waited for, shut down and killed as Lambda does. */
 #include "env_internal.h"
+#include "telemetry.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -116,7 +117,7 @@ static nfds_t wait_fds(struct lbox_env *env, struct pollfd *p)
     for (size_t i = 0; i < env->n_ext; i++)
         watched = watched || (!env->ext[i].gone && env->ext[i].pid > 0);
     nfds_t n = 0;
-    int fds[] = {lbox_rapi_wait_fd(env->api), env->log_rd, env->tele_rd,
+    int fds[] = {lbox_rapi_wait_fd(env->api), env->log_rd, env->tele_rd, env->ext_rd,
                  watched ? lbox_sandbox_exit_fd(env->sb) : -1};
     for (size_t i = 0; i < sizeof fds / sizeof *fds; i++)
         if (fds[i] >= 0)
@@ -128,7 +129,7 @@ static nfds_t wait_fds(struct lbox_env *env, struct pollfd *p)
  * forwarding the function's output meanwhile. */
 enum wait_end env_wait_for(struct lbox_env *env, status_pred pred, int64_t deadline_ns)
 {
-    struct pollfd p[4];
+    struct pollfd p[5];
     enum wait_end end;
     for (;;) {
         env_drain_logs(env);
@@ -162,13 +163,15 @@ enum wait_end env_wait_for(struct lbox_env *env, status_pred pred, int64_t deadl
 
 /* ---- starting and stopping the runtime ---------------------------------------------------- */
 
-/* tele_fd: the telemetry pipe for the runtime, -1 for an extension. */
+/* tele_fd: the telemetry pipe for the runtime, -1 for an extension (whose output goes to
+ * the extensions' pipe). */
 static int exec_in_sandbox(struct lbox_env *env, const char *path, char *const *envp,
                            int tele_fd, pid_t *pid, struct lbox_error *err)
 {
     const char *argv[] = {path, NULL};
-    return lbox_sandbox_exec_fd3(env->sb, argv, (const char *const *)envp, "/var/task",
-                                 env->log_wr, env->log_wr, tele_fd, pid, err);
+    int out = tele_fd >= 0 ? env->log_wr : env->ext_wr;
+    return lbox_sandbox_exec_fd3(env->sb, argv, (const char *const *)envp, "/var/task", out,
+                                 out, tele_fd, pid, err);
 }
 
 /* The image's root on the host. Paths of the image are opened through it and inside it
@@ -350,6 +353,8 @@ void env_shut_down(struct lbox_env *env, const char *reason)
     signal_runtime(env, SIGTERM);
     env_wait_for(env, runtime_down, start + (int64_t)RUNTIME_SHUTDOWN_MS * 1000000);
     signal_runtime(env, SIGKILL);
+    /* As Lambda: what the Telemetry API holds goes out before the extensions' SHUTDOWN. */
+    lbox_telemetry_flush(env->telemetry, 1000);
     lbox_rapi_shutdown(env->api, reason, deadline_ms);
     kill_unsubscribed_extensions(env);
     env_wait_for(env, extensions_done, start + (int64_t)SHUTDOWN_BUDGET_MS * 1000000);

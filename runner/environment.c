@@ -26,6 +26,7 @@
 #include "log_stream.h"
 #include "report.h"
 #include "state.h"
+#include "telemetry.h"
 #include "sandbox/sandbox.h"
 
 /* The sandbox's hostname: Lambda's environments answer with their link-local address, and
@@ -82,9 +83,19 @@ static enum init_end init_end_of(enum wait_end w, bool init_error)
     }
 }
 
-static int do_init(struct lbox_env *env, int64_t limit_ms, struct init_failure *f,
-                   struct lbox_error *err)
+static const char *init_error_type(const struct init_failure *f);
+
+/* The Telemetry API's status of an init that ended so. */
+static const char *init_status(enum init_end end)
 {
+    return end == INIT_OK ? "success" : end == INIT_TIMED_OUT ? "timeout" : "error";
+}
+
+/* phase: "init" (the environment's init phase) or "invoke" (an init inside an invoke). */
+static int do_init(struct lbox_env *env, const char *phase, int64_t limit_ms,
+                   struct init_failure *f, struct lbox_error *err)
+{
+    env_tel_init_start(env, phase);
     int64_t start = now_ns(), deadline = start + limit_ms * 1000000;
     enum wait_end w;
     struct lbox_error launch = {0};
@@ -102,6 +113,7 @@ static int do_init(struct lbox_env *env, int64_t limit_ms, struct init_failure *
     env_drain_logs(env);
     if (lines)
         env_emit(env, lines);
+    env_tel_init_end(env, phase, init_status(f->end), init_error_type(f), f->ms);
     if (f->end == INIT_OK) {
         env->initialized = true;
         return 0;
@@ -175,6 +187,14 @@ static bool peer_in_sandbox(void *ctx, const struct sockaddr *peer, socklen_t le
 
 /* ---- public ------------------------------------------------------------------------------- */
 
+/* The Telemetry API delivers to extensions' listeners on the sandbox's 127.0.0.1. */
+static int telemetry_socket(void *ctx)
+{
+    struct lbox_env *env = ctx;
+    struct lbox_error ignored; /* the delivery says the batch was lost */
+    return lbox_sandbox_tcp_socket(env->sb, &ignored);
+}
+
 int lbox_env_create(const struct lbox_env_config *cfg, struct lbox_env **out,
                     struct lbox_error *err)
 {
@@ -187,9 +207,10 @@ int lbox_env_create(const struct lbox_env_config *cfg, struct lbox_env **out,
     env->version = lbox_xstrdup(cfg->function_version ? cfg->function_version : "$LATEST");
     env->arn = lbox_xstrdup(cfg->function_arn ? cfg->function_arn : "");
     env->handler = lbox_xstrdup(cfg->handler ? cfg->handler : "index.handler");
-    env->log_rd = env->log_wr = env->tele_rd = env->tele_wr = -1;
+    env->log_rd = env->log_wr = env->tele_rd = env->tele_wr = env->ext_rd = env->ext_wr = -1;
     lbox_log_stream_init(&env->out, LBOX_LOG_LINES, env_log_from_stdout, env);
     lbox_log_stream_init(&env->tele, LBOX_LOG_FRAMES, env_log_from_telemetry, env);
+    lbox_log_stream_init(&env->ext_out, LBOX_LOG_LINES, env_log_from_extensions, env);
     for (char *const *e = cfg->envp; e && *e; e++) {
         const char *eq = strchr(*e, '=');
         if (!eq)
@@ -202,7 +223,8 @@ int lbox_env_create(const struct lbox_env_config *cfg, struct lbox_env **out,
     /* The writers' ends stay blocking: a console call returns once its record is in the
      * telemetry pipe, so every record is there before the answer that follows it. */
     if (output_pipe(&env->log_rd, &env->log_wr, "log", err) < 0 ||
-        output_pipe(&env->tele_rd, &env->tele_wr, "telemetry log", err) < 0)
+        output_pipe(&env->tele_rd, &env->tele_wr, "telemetry log", err) < 0 ||
+        output_pipe(&env->ext_rd, &env->ext_wr, "extensions' log", err) < 0)
         goto fail;
 
     struct lbox_sandbox_config sc = {
@@ -227,6 +249,7 @@ int lbox_env_create(const struct lbox_env_config *cfg, struct lbox_env **out,
     /* The runtime's only: as on Lambda, extensions log through stdout. */
     lbox_strv_set(&env->envp, "_LAMBDA_TELEMETRY_LOG_FD", "3");
 
+    env->telemetry = lbox_telemetry_new(telemetry_socket, env);
     char account[64];
     struct lbox_rapi_config rc = {
         .function_name = env->name, .function_version = env->version, .handler = env->handler,
@@ -234,6 +257,7 @@ int lbox_env_create(const struct lbox_env_config *cfg, struct lbox_env **out,
         .stream = cfg->stream, .stream_ctx = cfg->stream_ctx,
         /* On the host's loopback any local process could connect: only the sandbox's may. */
         .peer_ok = cfg->host_network ? peer_in_sandbox : NULL, .peer_ctx = env,
+        .telemetry = env->telemetry,
     };
     if (lbox_rapi_start(listen_fd, &rc, &env->api, err) < 0)
         goto fail;
@@ -252,7 +276,7 @@ int lbox_env_prewarm(struct lbox_env *env, struct lbox_error *err)
         return 0;
     env->init_phase_done = true;
     struct init_failure f = {0};
-    if (do_init(env, init_limit_ms(env), &f, err) < 0)
+    if (do_init(env, "init", init_limit_ms(env), &f, err) < 0)
         return -1;
     if (f.end != INIT_OK)
         init_report(env, &f, "init");
@@ -361,6 +385,9 @@ static void report(struct lbox_env *env, struct lbox_invoke_result *res, uint64_
                                                    ? (uint64_t)env->cfg.timeout_s * 1000
                                                    : 0};
     env_emit(env, lbox_report_line(&rep));
+    uint64_t billed = lbox_billed_ms(res->duration_ms);
+    env_tel_invoke_end(env, res, rep.billed_cap_ms && billed > rep.billed_cap_ms
+                                     ? rep.billed_cap_ms : billed);
     if (timed_out_after > 0)
         env_emit(env, lbox_report_timeout_line(res->request_id, timed_out_after));
 }
@@ -412,7 +439,7 @@ static int init_for_invoke(struct lbox_env *env, struct lbox_invoke_result *res,
         return 0;
     if (!env->init_phase_done) {
         env->init_phase_done = true;
-        if (do_init(env, init_limit_ms(env), f, err) < 0)
+        if (do_init(env, "init", init_limit_ms(env), f, err) < 0)
             return -1;
         if (f->end == INIT_OK) {
             res->init_duration_ms = env->init_ms;
@@ -430,7 +457,7 @@ static int init_for_invoke(struct lbox_env *env, struct lbox_invoke_result *res,
     int64_t limit_ms = (int64_t)env->cfg.timeout_s * 1000;
     if (env->qemu && limit_ms < init_limit_ms(env))
         limit_ms = init_limit_ms(env);
-    if (do_init(env, limit_ms, f, err) < 0)
+    if (do_init(env, "invoke", limit_ms, f, err) < 0)
         return -1;
     if (env->qemu && f->end == INIT_OK)
         *invoke_start = now_ns();
@@ -531,6 +558,10 @@ int lbox_env_invoke(struct lbox_env *env, const struct lbox_invoke_request *req,
     env_drain_logs(env);
     lbox_log_stream_resync(&env->tele);
     env_emit(env, lbox_report_start(res->request_id, env->version));
+    char trace[96];
+    if (!req->trace_id)
+        lbox_trace_id(trace, sizeof trace);
+    env_tel_start(env, res->request_id, req->trace_id ? req->trace_id : trace);
     if (!suppressed)
         invoke_start = now_ns();
     if (f.end != INIT_OK) {
@@ -539,9 +570,6 @@ int lbox_env_invoke(struct lbox_env *env, const struct lbox_invoke_request *req,
     }
 
     int64_t deadline_ns = invoke_start + timeout_ns;
-    char trace[96];
-    if (!req->trace_id)
-        lbox_trace_id(trace, sizeof trace);
     struct lbox_rapi_invoke inv = {
         .request_id = res->request_id, .event = req->payload, .event_len = req->len,
         .deadline_ms = epoch_ms() + (deadline_ns - now_ns()) / 1000000,
@@ -577,6 +605,10 @@ static void destroy(struct lbox_env *env, bool exiting)
         bool failed = env->running && (env_runtime_gone(env) || env_extension_crashed(env));
         env_shut_down(env, failed ? "failure" : "spindown");
     }
+    /* Its deliveries need the sandbox: they end first (what is left was flushed above). */
+    lbox_rapi_stop_telemetry(env->api);
+    lbox_telemetry_free(env->telemetry);
+    env->telemetry = NULL;
     if (exiting) {
         /* The sandbox is killed last: its processes' exits (unmapping a node heap) then
          * run after ours instead of competing with it for the CPU. Output still flowing
@@ -603,7 +635,10 @@ static void destroy(struct lbox_env *env, bool exiting)
     env_end_log_line(env);
     lbox_log_stream_free(&env->out);
     lbox_log_stream_free(&env->tele);
-    int fds[] = {env->log_rd, env->log_wr, env->tele_rd, env->tele_wr};
+    lbox_log_stream_free(&env->ext_out);
+    for (size_t i = 0; i < sizeof env->tele_lines / sizeof *env->tele_lines; i++)
+        free(env->tele_lines[i].buf);
+    int fds[] = {env->log_rd, env->log_wr, env->tele_rd, env->tele_wr, env->ext_rd, env->ext_wr};
     for (size_t i = 0; i < sizeof fds / sizeof *fds; i++)
         if (fds[i] >= 0)
             close(fds[i]);

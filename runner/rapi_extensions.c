@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "common/fsutil.h"
+#include "telemetry.h"
 
 static bool is_external(const struct lbox_rapi *api, const char *name)
 {
@@ -243,6 +244,30 @@ enum MHD_Result rapi_ext_error(struct lbox_rapi *api, struct MHD_Connection *c, 
     return rapi_reply_status_ok(c);
 }
 
+/* Only a registered extension subscribes: the runtime has no identifier to give. */
+enum MHD_Result rapi_telemetry_subscribe(struct lbox_rapi *api, struct MHD_Connection *c,
+                                         struct request *rq)
+{
+    if (!api->cfg.telemetry)
+        return rapi_reply_error(c, MHD_HTTP_ACCEPTED, "Telemetry.NotSupported",
+                                "Telemetry API is not supported");
+    enum MHD_Result ret = MHD_NO;
+    const char *id = ext_id_header(c, &ret);
+    if (!id)
+        return ret;
+    struct lbox_ext_state *e = ext_of(api, c, id, "Unknown Lambda-Extension-Identifier", &ret);
+    if (!e)
+        return ret;
+    if (rq->too_large)
+        return rapi_reply_error(c, MHD_HTTP_CONTENT_TOO_LARGE, "InvalidRequest",
+                                "The subscription body is too large");
+    struct lbox_telemetry_answer a;
+    lbox_telemetry_subscribe(api->cfg.telemetry, e->name, rq->body, rq->len, &a);
+    ret = rapi_reply(c, a.status, a.content_type, a.body, strlen(a.body));
+    free(a.body);
+    return ret;
+}
+
 const char *lbox_rapi_extension_exit_type(struct lbox_rapi *api, const char *name)
 {
     const char *type = "Extension.Crash";
@@ -306,6 +331,24 @@ char *lbox_rapi_extension_lines(struct lbox_rapi *api, const char *launch_failed
         return NULL;
     }
     return text;
+}
+
+json_t *lbox_rapi_extension_records(struct lbox_rapi *api)
+{
+    json_t *all = json_array();
+    pthread_mutex_lock(&api->lock);
+    for (size_t i = 0; i < api->st.n_ext; i++) {
+        const struct lbox_ext_state *e = &api->st.ext[i];
+        json_t *events = json_array();
+        if (e->wants_invoke)
+            json_array_append_new(events, json_string("INVOKE"));
+        if (e->wants_shutdown)
+            json_array_append_new(events, json_string("SHUTDOWN"));
+        json_array_append_new(all, json_pack("{s:s, s:s, s:o}", "name", e->name, "state",
+                                             ext_state_name(e), "events", events));
+    }
+    pthread_mutex_unlock(&api->lock);
+    return all;
 }
 
 bool lbox_rapi_extension_wants_shutdown(struct lbox_rapi *api, const char *name)

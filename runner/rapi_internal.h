@@ -133,5 +133,8 @@ enum MHD_Result rapi_ext_next(struct lbox_rapi *api, struct MHD_Connection *c,
 /* /extension/init/error and /extension/exit/error. */
 enum MHD_Result rapi_ext_error(struct lbox_rapi *api, struct MHD_Connection *c,
                                struct request *rq);
+/* PUT /2022-07-01/telemetry (the Telemetry API's subscription, telemetry.h). */
+enum MHD_Result rapi_telemetry_subscribe(struct lbox_rapi *api, struct MHD_Connection *c,
+                                         struct request *rq);
 
 #endif

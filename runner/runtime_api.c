@@ -426,6 +426,8 @@ static bool body_unwanted(struct lbox_rapi *api, const struct request *rq)
     case R_EXT_INIT_ERROR:
     case R_EXT_EXIT_ERROR:
         return false;
+    case R_TELEMETRY:
+        return api->cfg.telemetry == NULL;
     default:
         return true;
     }
@@ -541,10 +543,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         ret = rapi_reply_error(c, MHD_HTTP_ACCEPTED, "Logs.NotSupported",
                                "Logs API is not supported");
         break;
-    case R_TELEMETRY:
-        ret = rapi_reply_error(c, MHD_HTTP_ACCEPTED, "Telemetry.NotSupported",
-                               "Telemetry API is not supported");
-        break;
+    case R_TELEMETRY: ret = rapi_telemetry_subscribe(api, c, rq); break;
     case R_BAD_METHOD: ret = reply_bad_method(c, rq->allow); break;
     default: ret = reply_not_found(c); break;
     }
@@ -685,6 +684,15 @@ static void free_invoke(struct lbox_rapi *api)
     api->event = api->arn = api->trace_id = api->client_context = NULL;
     api->cognito_identity = api->content_type = api->ext_invoke_event = NULL;
     api->event_len = 0;
+}
+
+void lbox_rapi_stop_telemetry(struct lbox_rapi *api)
+{
+    if (!api)
+        return;
+    pthread_mutex_lock(&api->lock);
+    api->cfg.telemetry = NULL;
+    pthread_mutex_unlock(&api->lock);
 }
 
 void lbox_rapi_stop(struct lbox_rapi *api)

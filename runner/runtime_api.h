@@ -1,5 +1,5 @@
-/* Lambda's Runtime API (2018-06-01), Extensions API (2020-01-01) and the Logs/Telemetry
- * stubs, served by libmicrohttpd on a listening socket the caller provides (the sandbox
+/* Lambda's Runtime API (2018-06-01), Extensions API (2020-01-01), the Telemetry API's
+ * subscriptions (2022-07-01) and the Logs API stub, served by libmicrohttpd on a listening socket the caller provides (the sandbox
  * makes it at 127.0.0.1:9001 inside the environment's own network namespace).
  *
  * One server per environment. The server runs in its own thread; the runner drives it from
@@ -14,6 +14,8 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include <jansson.h>
+
 #include "common/error.h"
 
 /* Sync response limit: 6 MiB + 100 bytes, as Lambda's platform allows. */
@@ -26,6 +28,8 @@
 
 /* Called from the server thread with each piece of a streamed response, as it arrives. */
 typedef void (*lbox_rapi_stream_fn)(void *ctx, const void *data, size_t len);
+
+struct lbox_telemetry;
 
 struct lbox_rapi_config {
     const char *function_name;    /* for extension registration answers */
@@ -41,6 +45,9 @@ struct lbox_rapi_config {
      * taken (its peer's address); false refuses it (closed at once). */
     bool (*peer_ok)(void *ctx, const struct sockaddr *peer, socklen_t len);
     void *peer_ctx;
+    /* The environment's Telemetry API (telemetry.h), which extensions subscribe to. NULL:
+     * a subscription gets 202 Telemetry.NotSupported, as from AWS's emulator. */
+    struct lbox_telemetry *telemetry;
 };
 
 /* The event handed to the runtime with its Lambda-Runtime-* headers. Strings are copied. */
@@ -91,6 +98,9 @@ void lbox_rapi_prepare(void);
 int lbox_rapi_start(int listen_fd, const struct lbox_rapi_config *cfg, struct lbox_rapi **api,
                     struct lbox_error *err);
 void lbox_rapi_stop(struct lbox_rapi *api);
+/* Forgets the config's Telemetry API (subscriptions get 202 Telemetry.NotSupported from
+ * now on), so that its owner may free it while the server still runs. */
+void lbox_rapi_stop_telemetry(struct lbox_rapi *api);
 
 int lbox_rapi_wait_fd(struct lbox_rapi *api);
 void lbox_rapi_clear_wait(struct lbox_rapi *api);
@@ -112,6 +122,10 @@ int lbox_rapi_queue(struct lbox_rapi *api, const struct lbox_rapi_invoke *inv,
 /* Moves the finished invoke's (or the init error's) result into *res; false when none. */
 bool lbox_rapi_take_result(struct lbox_rapi *api, struct lbox_rapi_result *res);
 bool lbox_rapi_take_init_error(struct lbox_rapi *api, struct lbox_rapi_result *res);
+
+/* The registered extensions as the Telemetry API's platform.extension records:
+ * [{"name", "state", "events": ["INVOKE", "SHUTDOWN"]}, ...] (a new reference). */
+json_t *lbox_rapi_extension_records(struct lbox_rapi *api);
 
 /* What the exit of the extension registered as `name` is, as RAPID names it:
  * Extension.InitError or Extension.ExitError after it posted that error, else

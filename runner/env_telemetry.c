@@ -1,0 +1,116 @@
+/* The environment's platform events for the Telemetry API (telemetry.h), with the fields of
+ * Lambda's Telemetry API schema reference: init start and end, one event per extension,
+ * invoke start, the runtime's end of it, and the report. Nothing is built when no extension
+ * subscribed or can still subscribe. */
+#include "env_internal.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "telemetry.h"
+
+static const char *initialization_type(const struct lbox_env *env)
+{
+    const char *t = lbox_strv_get(&env->envp, "AWS_LAMBDA_INITIALIZATION_TYPE");
+    return t ? t : "on-demand";
+}
+
+/* Sets "errorType" when there is one (Lambda leaves it out on success). */
+static json_t *with_error(json_t *record, const char *error_type)
+{
+    if (record && error_type && *error_type)
+        json_object_set_new(record, "errorType", json_string(error_type));
+    return record;
+}
+
+void env_tel_init_start(struct lbox_env *env, const char *phase)
+{
+    lbox_telemetry_init_start(env->telemetry);
+    if (!lbox_telemetry_wanted(env->telemetry))
+        return;
+    lbox_telemetry_platform(env->telemetry, "platform.initStart",
+                            json_pack("{s:s, s:s, s:s, s:s}", "initializationType",
+                                      initialization_type(env), "phase", phase,
+                                      "functionName", env->name, "functionVersion",
+                                      env->version));
+}
+
+void env_tel_init_end(struct lbox_env *env, const char *phase, const char *status,
+                      const char *error_type, double ms)
+{
+    if (lbox_telemetry_wanted(env->telemetry)) {
+        const char *type = initialization_type(env);
+        lbox_telemetry_platform(env->telemetry, "platform.initRuntimeDone",
+                                with_error(json_pack("{s:s, s:s, s:s}", "initializationType",
+                                                     type, "phase", phase, "status", status),
+                                           error_type));
+        json_t *ext = lbox_rapi_extension_records(env->api);
+        size_t i;
+        json_t *e;
+        json_array_foreach(ext, i, e)
+            lbox_telemetry_platform(env->telemetry, "platform.extension", json_incref(e));
+        json_decref(ext);
+        lbox_telemetry_platform(env->telemetry, "platform.initReport",
+                                with_error(json_pack("{s:s, s:s, s:s, s:{s:f}}",
+                                                     "initializationType", type, "phase",
+                                                     phase, "status", status, "metrics",
+                                                     "durationMs", ms),
+                                           error_type));
+    }
+    lbox_telemetry_init_over(env->telemetry);
+}
+
+void env_tel_start(struct lbox_env *env, const char *request_id, const char *trace_id)
+{
+    if (!lbox_telemetry_wanted(env->telemetry))
+        return;
+    json_t *r = json_pack("{s:s, s:s}", "requestId", request_id, "version", env->version);
+    if (r && trace_id)
+        json_object_set_new(r, "tracing", json_pack("{s:s, s:s}", "type", "X-Amzn-Trace-Id",
+                                                    "value", trace_id));
+    lbox_telemetry_platform(env->telemetry, "platform.start", r);
+}
+
+/* The invoke's status as the Telemetry API says it: success, error (the function's error or
+ * a failed environment), timeout, with the error's type. */
+static const char *invoke_status(const struct lbox_invoke_result *res, const char **error)
+{
+    *error = res->report_error_type[0] ? res->report_error_type : NULL;
+    if (res->report_status)
+        return res->report_status;
+    if (res->status == LBOX_INVOKE_OK)
+        return "success";
+    if (res->status == LBOX_INVOKE_TIMEOUT)
+        return "timeout";
+    if (!*error)
+        *error = res->error_type;
+    return "error";
+}
+
+/* platform.runtimeDone, then platform.report (its metrics as REPORT's figures). */
+void env_tel_invoke_end(struct lbox_env *env, const struct lbox_invoke_result *res,
+                        uint64_t billed_ms)
+{
+    if (!lbox_telemetry_wanted(env->telemetry))
+        return;
+    const char *error;
+    const char *status = invoke_status(res, &error);
+    lbox_telemetry_platform(
+        env->telemetry, "platform.runtimeDone",
+        with_error(json_pack("{s:s, s:s, s:{s:f, s:I}}", "requestId", res->request_id,
+                             "status", status, "metrics", "durationMs", res->duration_ms,
+                             "producedBytes", (json_int_t)res->len),
+                   error));
+    json_t *metrics = json_pack("{s:f, s:I, s:I, s:I}", "durationMs", res->duration_ms,
+                                "billedDurationMs", (json_int_t)billed_ms, "memorySizeMB",
+                                (json_int_t)env->cfg.memory_mb, "maxMemoryUsedMB",
+                                (json_int_t)res->max_memory_mb);
+    if (metrics && res->init_duration_ms >= 0)
+        json_object_set_new(metrics, "initDurationMs", json_real(res->init_duration_ms));
+    lbox_telemetry_platform(env->telemetry, "platform.report",
+                            with_error(json_pack("{s:s, s:s, s:o}", "requestId",
+                                                 res->request_id, "status", status, "metrics",
+                                                 metrics),
+                                       error));
+}

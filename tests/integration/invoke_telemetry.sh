@@ -1,0 +1,107 @@
+#!/bin/bash
+# The Telemetry API (PUT /2022-07-01/telemetry): two extensions of a layer subscribe, one with
+# an HTTP listener on sandbox.localdomain (platform, function and extension events), one with
+# a TCP one (platform events, newline-delimited JSON); the function reads back what they got.
+# Checked: the refused subscriptions and their answers, the init's events given to a
+# subscriber that came after them, every event's record against the invokes' START and REPORT
+# lines, and that what is left is delivered before the extensions' SHUTDOWN.
+source "$(dirname "$0")/invoke_common.bash"
+
+SRC=$LBOX_SRC/tests/fixtures/code/telemetry
+tag="lbox-test-telemetry:$(content_hash "$SRC" "$LBOX_SRC/base-images/runtime")"
+if ! "$LBOX" inspect "$tag" >/dev/null 2>&1; then
+  (cd "$SRC/layer" && zip -qr -X "$WORK/layer.zip" .)
+  "$LBOX" build --runtime nodejs18.x --arch x86_64 --code "$SRC/fn" --layer "$WORK/layer.zip" \
+    --tag "$tag" >"$WORK/build.log" 2>&1 || { cat "$WORK/build.log" >&2; fail "building"; }
+  "$LBOX" images --json | jq -r --arg t "$tag" \
+    '.[].ref | select(startswith("lbox-test-telemetry:") and . != $t)' | xargs -r "$LBOX" rm >/dev/null 2>&1 || :
+fi
+
+request_id() { grep '^START' "$WORK/err" | sed -n "${1}p" | awk '{print $3}'; }
+report_field() { # N FIELD: a figure of the Nth REPORT line
+  grep '^REPORT' "$WORK/err" | sed -n "${1}p" | tr '\t' '\n' | sed -n "s/^$2: \([0-9.]*\).*/\1/p"
+}
+# has KIND FILTER: an event the HTTP (or TCP) subscriber received satisfies the filter.
+has() { jqe --arg r1 "$R1" --arg r2 "$R2" "[.$1[] | select($2)] | length > 0" >/dev/null <<<"$OUT"; }
+
+scenario() {
+  inv "$tag" --event "$(event $'{"n":1}\n{"n":2,"fail":true}\n{"n":3,"read":true}\n')"
+  expect_rc 3 "three invokes, the second failing"
+  # The listeners' answers are read by lbox, never written to its stdout.
+  [ "$(grep -c '' "$WORK/out")" -eq 3 ] || fail "stdout holds the three responses only: $OUT"
+  OUT=$(printf '%s\n' "$OUT" | tail -n 1)
+  R1=$(request_id 1) R2=$(request_id 2)
+
+  # Subscriptions Lambda refuses, and who may subscribe when.
+  for what in not-json bad-host no-port few-items bad-type old-schema; do
+    grep -q "^\[tel-http\] subscribe $what: 400 ValidationError$" "$WORK/err" || fail "subscribe $what"
+  done
+  grep -q '^\[tel-http\] subscribe unknown-id: 403 Extension.UnknownExtensionIdentifier$' "$WORK/err" \
+    || fail "subscribe with an unknown identifier"
+  grep -q '^\[tel-http\] subscribe: 200 "OK"$' "$WORK/err" || fail "subscribe"
+  grep -q '^\[tel-tcp\] subscribe: 200 "OK"$' "$WORK/err" || fail "subscribe over TCP"
+  [ "$(grep -c '^\[tel-http\] late subscribe: 403 Telemetry.SubscriptionClosed$' "$WORK/err")" -eq 3 ] \
+    || fail "subscribing after the init"
+  jqt '.runtime == "403 Extension.MissingExtensionIdentifier"' || fail "the runtime subscribes: $OUT"
+  ok "subscriptions: six refused with ValidationError, unknown and runtime 403, after init closed"
+
+  # The init, given to a subscriber that came after its start.
+  has http '.type == "platform.initStart" and .record.phase == "init" and
+    .record.initializationType == "on-demand" and (.record.functionName | length > 0)' \
+    || fail "platform.initStart: $OUT"
+  has http '.type == "extension" and .record == "[tel-http] subscribe not-json: 400 ValidationError"' \
+    || fail "the extension's log line from before its subscription: $OUT"
+  has http '.type == "platform.telemetrySubscription" and .record.name == "tel-http" and
+    .record.state == "Subscribed" and .record.types == ["platform", "function", "extension"]' \
+    || fail "platform.telemetrySubscription: $OUT"
+  has http '.type == "platform.initRuntimeDone" and .record.status == "success"' \
+    || fail "platform.initRuntimeDone: $OUT"
+  has http '.type == "platform.extension" and .record.name == "tel-tcp" and .record.state == "Ready"
+    and .record.events == ["INVOKE"]' || fail "platform.extension: $OUT"
+  has http '.type == "platform.initReport" and .record.status == "success" and
+    .record.metrics.durationMs > 0' || fail "platform.initReport: $OUT"
+  ok "init: initStart, the extensions' earlier lines, subscription, initRuntimeDone, extension, initReport"
+
+  # The invokes, as START and REPORT say them.
+  has http '.type == "platform.start" and .record.requestId == $r1 and .record.version == "$LATEST"
+    and .record.tracing.type == "X-Amzn-Trace-Id"' || fail "platform.start: $OUT"
+  has http ".type == \"function\" and (.record | test(\"\\t\" + \$r1 + \"\\tINFO\\tfn says hi 1\$\"))" \
+    || fail "the function's log line: $OUT"
+  has http '.type == "platform.runtimeDone" and .record.requestId == $r1 and
+    .record.status == "success" and .record.metrics.producedBytes == 7' || fail "platform.runtimeDone: $OUT"
+  local billed mem
+  billed=$(report_field 1 'Billed Duration') mem=$(report_field 1 'Max Memory Used')
+  has http ".type == \"platform.report\" and .record.requestId == \$r1 and .record.status == \"success\"
+    and .record.metrics.billedDurationMs == $billed and .record.metrics.maxMemoryUsedMB == $mem and
+    .record.metrics.memorySizeMB == 128 and .record.metrics.initDurationMs > 0" \
+    || fail "platform.report (billed $billed, memory $mem): $OUT"
+  has http '.type == "platform.runtimeDone" and .record.requestId == $r2 and .record.status == "error"
+    and .record.errorType == "Error"' || fail "platform.runtimeDone of the failed invoke: $OUT"
+  has http '.type == "platform.report" and .record.requestId == $r2 and
+    (.record.metrics | has("initDurationMs") | not)' || fail "a warm platform.report: $OUT"
+  jqe '[.http[] | select(.path != "/telemetry" or .host != "sandbox.localdomain:4243")] | length == 0' \
+    >/dev/null <<<"$OUT" || fail "POSTs to the subscribed URI's path with its Host: $OUT"
+  ok "invokes: start, the function's lines, runtimeDone and report as REPORT says"
+
+  # TCP: platform events only, one JSON object per line.
+  has tcp '.type == "platform.start" and .record.requestId == $r1' || fail "TCP: platform.start: $OUT"
+  jqe '[.tcp[] | select(.type | startswith("platform.") | not)] | length == 0' >/dev/null <<<"$OUT" \
+    || fail "TCP: only platform events: $OUT"
+  ok "TCP destination: newline-delimited platform events"
+
+  # What was still buffered went out before SHUTDOWN: the last invoke's report.
+  grep -q "^\[tel-http\] SHUTDOWN: last platform.report $(request_id 3)\$" "$WORK/err" \
+    || fail "flush before SHUTDOWN"
+  ok "the last report is delivered before SHUTDOWN"
+
+  # A listener that refuses its batches loses them, and the other subscriber is told.
+  inv "$tag" --event "$(event $'{"n":1}\n{"n":2,"read":true}\n')" --env TEL_HTTP_REFUSE=1
+  expect_rc 0 "a listener that refuses"
+  OUT=$(printf '%s\n' "$OUT" | tail -n 1)
+  has tcp '.type == "platform.logsDropped" and
+    .record.reason == "could not send events: the listener answered HTTP 500" and
+    .record.droppedRecords > 0 and .record.droppedBytes > 0' || fail "platform.logsDropped: $OUT"
+  ok "a refused batch is dropped and said in platform.logsDropped"
+}
+
+run_as_each scenario

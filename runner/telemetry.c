@@ -240,7 +240,7 @@ void lbox_telemetry_log(struct lbox_telemetry *t, enum lbox_telemetry_source src
     if (!lbox_telemetry_wanted(t))
         return;
     json_t *record = NULL;
-    if (len && line[0] == '{') {
+    if (src == LBOX_TELEMETRY_FUNCTION && len && line[0] == '{') {
         record = json_loadb(line, len, 0, NULL);
         if (record && !json_is_object(record)) {
             json_decref(record);
@@ -249,7 +249,7 @@ void lbox_telemetry_log(struct lbox_telemetry *t, enum lbox_telemetry_source src
     }
     if (!record)
         record = json_stringn(line, len);
-    if (!record) /* not UTF-8: Lambda's records are text */
+    if (!record) /* not UTF-8, which a JSON string cannot hold: not delivered */
         return;
     const char *type = src == LBOX_TELEMETRY_FUNCTION ? "function" : "extension";
     char *s = event_text(type, record);

@@ -51,8 +51,8 @@ void lbox_telemetry_platform(struct lbox_telemetry *t, const char *type, json_t 
 
 enum lbox_telemetry_source { LBOX_TELEMETRY_FUNCTION, LBOX_TELEMETRY_EXTENSION };
 /* Queues one log line (without its newline) of the function or of an extension: its
- * record is the line as text, or the object itself for a line that is a JSON object (the
- * function's records with AWS_LAMBDA_LOG_FORMAT=JSON). */
+ * record is the line as text, or for a function's line that is a JSON object (its records
+ * with AWS_LAMBDA_LOG_FORMAT=JSON) that object. A line that is not UTF-8 is left out. */
 void lbox_telemetry_log(struct lbox_telemetry *t, enum lbox_telemetry_source src,
                         const char *line, size_t len);
 

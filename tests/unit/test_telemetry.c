@@ -179,14 +179,15 @@ static void replay_filter_and_flush(void **state)
     lbox_telemetry_platform(t, "platform.start", json_pack("{s:s}", "requestId", "r1"));
     lbox_telemetry_log(t, LBOX_TELEMETRY_FUNCTION, "a function line", 15);
     lbox_telemetry_log(t, LBOX_TELEMETRY_EXTENSION, "{\"level\":\"INFO\"}", 16);
+    lbox_telemetry_log(t, LBOX_TELEMETRY_EXTENSION, "\xff\xfe", 2); /* not UTF-8: left out */
     lbox_telemetry_flush(t, 2000);
     json_t *ev = read_events(conn, 3);
     assert_int_equal(json_array_size(ev), 3);
     assert_int_equal(count_type(ev, "platform.telemetrySubscription"), 1);
     assert_int_equal(count_type(ev, "platform.start"), 1);
     assert_int_equal(count_type(ev, "function"), 0);
-    /* A line that is a JSON object is its record as an object. */
-    assert_true(json_is_object(json_object_get(json_array_get(ev, 2), "record")));
+    /* An extension's line stays text, even one that is JSON. */
+    assert_true(json_is_string(json_object_get(json_array_get(ev, 2), "record")));
     json_decref(ev);
     lbox_telemetry_free(t);
     close(conn);
@@ -195,6 +196,7 @@ static void replay_filter_and_flush(void **state)
     t = lbox_telemetry_new(plain_socket, NULL);
     lbox_telemetry_platform(t, "platform.initStart", json_pack("{s:s}", "phase", "init"));
     lbox_telemetry_log(t, LBOX_TELEMETRY_FUNCTION, "early line", 10);
+    lbox_telemetry_log(t, LBOX_TELEMETRY_FUNCTION, "{\"message\":\"m\"}", 15);
     struct lbox_telemetry *keep = t;
     char body[256];
     snprintf(body, sizeof body,
@@ -206,12 +208,14 @@ static void replay_filter_and_flush(void **state)
     free(a.body);
     conn = accept(lfd, NULL, NULL);
     lbox_telemetry_flush(keep, 2000);
-    ev = read_events(conn, 3);
-    assert_int_equal(json_array_size(ev), 3);
+    ev = read_events(conn, 4);
+    assert_int_equal(json_array_size(ev), 4);
     assert_string_equal(json_string_value(json_object_get(json_array_get(ev, 0), "type")),
                         "platform.initStart");
     assert_string_equal(json_string_value(json_object_get(json_array_get(ev, 1), "record")),
                         "early line");
+    /* A function's line that is a JSON object (AWS_LAMBDA_LOG_FORMAT=JSON) is its record. */
+    assert_true(json_is_object(json_object_get(json_array_get(ev, 2), "record")));
     json_decref(ev);
     lbox_telemetry_free(keep);
     close(conn);

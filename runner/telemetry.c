@@ -131,6 +131,10 @@ void lbox_telemetry_free(struct lbox_telemetry *t)
     pthread_mutex_lock(&t->lock);
     t->stop = true;
     pthread_cond_broadcast(&t->wake);
+    /* A TCP listener that stopped reading: its connection's send returns now. */
+    for (size_t i = 0; i < t->nsubs; i++)
+        if (t->subs[i].tcp_fd >= 0)
+            shutdown(t->subs[i].tcp_fd, SHUT_RDWR);
     pthread_mutex_unlock(&t->lock);
     if (t->thread_started)
         pthread_join(t->thread, NULL);
@@ -299,6 +303,22 @@ static size_t discard(char *data, size_t size, size_t n, void *ctx)
     return size * n;
 }
 
+/* A delivery in flight ends as soon as the environment does (lbox_telemetry_free), not
+ * when a listener that does not answer times out. */
+static int stop_check(void *ctx, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+                      curl_off_t ulnow)
+{
+    (void)dltotal;
+    (void)dlnow;
+    (void)ultotal;
+    (void)ulnow;
+    struct lbox_telemetry *t = ctx;
+    pthread_mutex_lock(&t->lock);
+    bool stop = t->stop;
+    pthread_mutex_unlock(&t->lock);
+    return stop;
+}
+
 /* One batch (a JSON array) POSTed to an HTTP listener: "" when it answered below 400, as
  * Lambda counts success, else why not. */
 static void post(struct lbox_telemetry *t, const char *url, const char *host_header,
@@ -323,6 +343,9 @@ static void post(struct lbox_telemetry *t, const char *url, const char *host_hea
     c->easy_setopt(h, CURLOPT_OPENSOCKETDATA, t);
     c->easy_setopt(h, CURLOPT_HTTPHEADER, headers);
     c->easy_setopt(h, CURLOPT_WRITEFUNCTION, discard);
+    c->easy_setopt(h, CURLOPT_XFERINFOFUNCTION, stop_check);
+    c->easy_setopt(h, CURLOPT_XFERINFODATA, t);
+    c->easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
     c->easy_setopt(h, CURLOPT_POSTFIELDS, body);
     c->easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
     c->easy_setopt(h, CURLOPT_NOSIGNAL, 1L);

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "runner/telemetry.h"
@@ -249,12 +250,44 @@ static void batch_bounds(void **state)
     close(lfd);
 }
 
+/* A listener that takes the connection and never answers holds a delivery until its 5 s
+ * timeout; freeing the telemetry (the environment ends) does not wait for that. */
+static void free_ends_a_hung_delivery(void **state)
+{
+    (void)state;
+    uint16_t port;
+    int lfd = listener(&port);
+    struct lbox_telemetry *t = lbox_telemetry_new(plain_socket, NULL);
+    char body[256];
+    snprintf(body, sizeof body,
+             "{\"schemaVersion\":\"2022-12-13\",\"types\":[\"function\"],\"destination\":"
+             "{\"protocol\":\"HTTP\",\"URI\":\"http://sandbox.localdomain:%u/\"}}", port);
+    struct lbox_telemetry_answer a;
+    lbox_telemetry_subscribe(t, "probe", body, strlen(body), &a);
+    assert_int_equal(a.status, 200);
+    free(a.body);
+    lbox_telemetry_log(t, LBOX_TELEMETRY_FUNCTION, "line", 4);
+    lbox_telemetry_flush(t, 300); /* gives up: the listener does not answer */
+    int conn = accept(lfd, NULL, NULL); /* the delivery did connect */
+    assert_true(conn >= 0);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    lbox_telemetry_free(t);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double s = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+    print_message("free took %.2f s\n", s);
+    assert_true(s < 3.0);
+    close(conn);
+    close(lfd);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(refused_subscriptions),
         cmocka_unit_test(replay_filter_and_flush),
         cmocka_unit_test(batch_bounds),
+        cmocka_unit_test(free_ends_a_hung_delivery),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -26,6 +26,14 @@ static int plain_socket(void *ctx)
     return socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 }
 
+static void subscribe_ok(struct lbox_telemetry *t, const char *body)
+{
+    struct lbox_telemetry_answer a;
+    lbox_telemetry_subscribe(t, "probe", body, strlen(body), &a);
+    assert_int_equal(a.status, 200);
+    free(a.body);
+}
+
 static void answer_is(struct lbox_telemetry *t, const char *body, unsigned status,
                       const char *type, const char *message_part)
 {
@@ -153,10 +161,7 @@ static struct lbox_telemetry *tcp_subscriber(int lfd, uint16_t port, const char 
              "{\"schemaVersion\":\"2022-12-13\",\"types\":%s,\"buffering\":%s,"
              "\"destination\":{\"protocol\":\"TCP\",\"port\":%u}}",
              types, buffering, port);
-    struct lbox_telemetry_answer a;
-    lbox_telemetry_subscribe(t, "probe", body, strlen(body), &a);
-    assert_int_equal(a.status, 200);
-    free(a.body);
+    subscribe_ok(t, body);
     *conn = accept(lfd, NULL, NULL);
     assert_true(*conn >= 0);
     return t;
@@ -203,10 +208,7 @@ static void replay_filter_and_flush(void **state)
     snprintf(body, sizeof body,
              "{\"schemaVersion\":\"2022-12-13\",\"types\":[\"platform\",\"function\"],"
              "\"destination\":{\"protocol\":\"TCP\",\"port\":%u}}", port);
-    struct lbox_telemetry_answer a;
-    lbox_telemetry_subscribe(keep, "probe", body, strlen(body), &a);
-    assert_int_equal(a.status, 200);
-    free(a.body);
+    subscribe_ok(keep, body);
     conn = accept(lfd, NULL, NULL);
     lbox_telemetry_flush(keep, 2000);
     ev = read_events(conn, 4);
@@ -262,10 +264,7 @@ static void free_ends_a_hung_delivery(void **state)
     snprintf(body, sizeof body,
              "{\"schemaVersion\":\"2022-12-13\",\"types\":[\"function\"],\"destination\":"
              "{\"protocol\":\"HTTP\",\"URI\":\"http://sandbox.localdomain:%u/\"}}", port);
-    struct lbox_telemetry_answer a;
-    lbox_telemetry_subscribe(t, "probe", body, strlen(body), &a);
-    assert_int_equal(a.status, 200);
-    free(a.body);
+    subscribe_ok(t, body);
     lbox_telemetry_log(t, LBOX_TELEMETRY_FUNCTION, "line", 4);
     lbox_telemetry_flush(t, 300); /* gives up: the listener does not answer */
     int conn = accept(lfd, NULL, NULL); /* the delivery did connect */

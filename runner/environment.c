@@ -385,9 +385,7 @@ static void report(struct lbox_env *env, struct lbox_invoke_result *res, uint64_
                                                    ? (uint64_t)env->cfg.timeout_s * 1000
                                                    : 0};
     env_emit(env, lbox_report_line(&rep));
-    uint64_t billed = lbox_billed_ms(res->duration_ms);
-    env_tel_invoke_end(env, res, rep.billed_cap_ms && billed > rep.billed_cap_ms
-                                     ? rep.billed_cap_ms : billed);
+    env_tel_invoke_end(env, res, lbox_report_billed_ms(&rep));
     if (timed_out_after > 0)
         env_emit(env, lbox_report_timeout_line(res->request_id, timed_out_after));
 }

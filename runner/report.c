@@ -49,16 +49,20 @@ char *lbox_report_line(const struct lbox_report *r)
                  r->error_type);
     else if (r->status)
         snprintf(status, sizeof status, "Status: %s", r->status);
-    /* A timed-out invoke runs a little past its timeout before it is stopped; Lambda bills
-     * the timeout (Duration 3071.27 ms, Billed Duration 3000 ms in a real log). */
-    uint64_t billed = lbox_billed_ms(r->duration_ms);
-    if (r->billed_cap_ms && billed > r->billed_cap_ms)
-        billed = r->billed_cap_ms;
+    uint64_t billed = lbox_report_billed_ms(r);
     return lbox_strdupf("REPORT RequestId: %s\tDuration: %.2f ms\tBilled Duration: %llu ms\t"
                         "Memory Size: %u MB\tMax Memory Used: %u MB\t%s%s\n",
                         r->request_id, r->duration_ms,
                         (unsigned long long)billed, r->memory_mb,
                         lbox_memory_used_mb(r->max_memory_bytes), init, status);
+}
+
+/* A timed-out invoke runs a little past its timeout before it is stopped; Lambda bills the
+ * timeout (Duration 3071.27 ms, Billed Duration 3000 ms in a real log). */
+uint64_t lbox_report_billed_ms(const struct lbox_report *r)
+{
+    uint64_t billed = lbox_billed_ms(r->duration_ms);
+    return r->billed_cap_ms && billed > r->billed_cap_ms ? r->billed_cap_ms : billed;
 }
 
 char *lbox_report_init_line(double ms, const char *phase, const char *status,

@@ -21,6 +21,8 @@ struct lbox_report {
 char *lbox_report_start(const char *request_id, const char *version);
 char *lbox_report_end(const char *request_id);
 char *lbox_report_line(const struct lbox_report *r);
+/* The report's Billed Duration (the Telemetry API's billedDurationMs too). */
+uint64_t lbox_report_billed_ms(const struct lbox_report *r);
 /* A failed init: "INIT_REPORT Init Duration: N.NN ms\tPhase: init|invoke\tStatus:
  * error|timeout[\tError Type: T]\n". Phase init is the environment's first init; invoke,
  * its retry inside an invoke (error_type NULL for a timeout). */

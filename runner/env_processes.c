@@ -353,8 +353,10 @@ void env_shut_down(struct lbox_env *env, const char *reason)
     signal_runtime(env, SIGTERM);
     env_wait_for(env, runtime_down, start + (int64_t)RUNTIME_SHUTDOWN_MS * 1000000);
     signal_runtime(env, SIGKILL);
-    /* As Lambda: what the Telemetry API holds goes out before the extensions' SHUTDOWN. */
+    /* As Lambda: what the Telemetry API holds goes out before the extensions' SHUTDOWN.
+     * Their subscriptions end with them; new processes subscribe again. */
     lbox_telemetry_flush(env->telemetry, 1000);
+    lbox_telemetry_unsubscribe_all(env->telemetry);
     lbox_rapi_shutdown(env->api, reason, deadline_ms);
     kill_unsubscribed_extensions(env);
     env_wait_for(env, extensions_done, start + (int64_t)SHUTDOWN_BUDGET_MS * 1000000);

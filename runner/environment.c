@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -249,7 +250,9 @@ int lbox_env_create(const struct lbox_env_config *cfg, struct lbox_env **out,
     /* The runtime's only: as on Lambda, extensions log through stdout. */
     lbox_strv_set(&env->envp, "_LAMBDA_TELEMETRY_LOG_FD", "3");
 
-    env->telemetry = lbox_telemetry_new(telemetry_socket, env);
+    const char *log_format = lbox_strv_get(&env->envp, "AWS_LAMBDA_LOG_FORMAT");
+    env->telemetry = lbox_telemetry_new(telemetry_socket, env,
+                                        log_format && !strcasecmp(log_format, "JSON"));
     char account[64];
     struct lbox_rapi_config rc = {
         .function_name = env->name, .function_version = env->version, .handler = env->handler,
@@ -347,6 +350,21 @@ static void take_answer(struct lbox_invoke_result *res, struct lbox_rapi_result 
 }
 
 /* Duration and memory are taken when the invoke ends, before a reset's shutdown. */
+/* The invoke's REPORT figures. */
+static struct lbox_report report_of(const struct lbox_env *env,
+                                    const struct lbox_invoke_result *res, uint64_t peak,
+                                    double timed_out_after)
+{
+    return (struct lbox_report){
+        .request_id = res->request_id, .duration_ms = res->duration_ms,
+        .memory_mb = env->cfg.memory_mb, .max_memory_bytes = peak,
+        .init_duration_ms = res->init_duration_ms, .status = res->report_status,
+        .error_type = res->report_error_type[0] ? res->report_error_type : NULL,
+        .billed_cap_ms = timed_out_after > 0 ? (uint64_t)env->cfg.timeout_s * 1000 : 0};
+}
+
+/* Takes the invoke's figures, and tells the Telemetry API that it ended: now, before a
+ * reset's SHUTDOWN ends the extensions that would hear it, as the function's last lines. */
 static void measure(struct lbox_env *env, struct lbox_invoke_result *res, int64_t started,
                     double timed_out_after, uint64_t *peak)
 {
@@ -368,6 +386,9 @@ static void measure(struct lbox_env *env, struct lbox_invoke_result *res, int64_
     if (!env->qemu && limit && *peak > limit)
         *peak = limit;
     res->max_memory_mb = lbox_memory_used_mb(*peak);
+    env_drain_logs(env);
+    struct lbox_report rep = report_of(env, res, *peak, timed_out_after);
+    env_tel_invoke_end(env, res, lbox_report_billed_ms(&rep));
 }
 
 static void report(struct lbox_env *env, struct lbox_invoke_result *res, uint64_t peak,
@@ -375,17 +396,8 @@ static void report(struct lbox_env *env, struct lbox_invoke_result *res, uint64_
 {
     env_drain_logs(env);
     env_emit(env, lbox_report_end(res->request_id));
-    struct lbox_report rep = {.request_id = res->request_id, .duration_ms = res->duration_ms,
-                              .memory_mb = env->cfg.memory_mb, .max_memory_bytes = peak,
-                              .init_duration_ms = res->init_duration_ms,
-                              .status = res->report_status,
-                              .error_type = res->report_error_type[0] ? res->report_error_type
-                                                                      : NULL,
-                              .billed_cap_ms = timed_out_after > 0
-                                                   ? (uint64_t)env->cfg.timeout_s * 1000
-                                                   : 0};
+    struct lbox_report rep = report_of(env, res, peak, timed_out_after);
     env_emit(env, lbox_report_line(&rep));
-    env_tel_invoke_end(env, res, lbox_report_billed_ms(&rep));
     if (timed_out_after > 0)
         env_emit(env, lbox_report_timeout_line(res->request_id, timed_out_after));
 }

@@ -244,7 +244,9 @@ enum MHD_Result rapi_ext_error(struct lbox_rapi *api, struct MHD_Connection *c, 
     return rapi_reply_status_ok(c);
 }
 
-/* Only a registered extension subscribes: the runtime has no identifier to give. */
+/* Only a registered extension subscribes: the runtime has no identifier to give. The
+ * subscription itself is made without the API's lock (which the caller holds): it may wait
+ * for a TCP listener, while the runner must go on watching its deadlines. */
 enum MHD_Result rapi_telemetry_subscribe(struct lbox_rapi *api, struct MHD_Connection *c,
                                          struct request *rq)
 {
@@ -258,11 +260,22 @@ enum MHD_Result rapi_telemetry_subscribe(struct lbox_rapi *api, struct MHD_Conne
     struct lbox_ext_state *e = ext_of(api, c, id, "Unknown Lambda-Extension-Identifier", &ret);
     if (!e)
         return ret;
-    if (rq->too_large)
-        return rapi_reply_error(c, MHD_HTTP_CONTENT_TOO_LARGE, "InvalidRequest",
-                                "The subscription body is too large");
-    struct lbox_telemetry_answer a;
-    lbox_telemetry_subscribe(api->cfg.telemetry, e->name, rq->body, rq->len, &a);
+    /* As AWS's emulator: a subscription is at most 1 MiB. */
+    if (rq->too_large || rq->len > (1u << 20))
+        return rapi_reply_error(c, MHD_HTTP_CONTENT_TOO_LARGE, "RequestEntityTooLarge",
+                                "The subscription body is larger than 1 MiB");
+    char name[sizeof e->name];
+    snprintf(name, sizeof name, "%s", e->name);
+    struct lbox_telemetry_answer a = {0};
+    pthread_mutex_unlock(&api->lock);
+    pthread_mutex_lock(&api->telemetry_lock);
+    if (api->cfg.telemetry)
+        lbox_telemetry_subscribe(api->cfg.telemetry, name, rq->body, rq->len, &a);
+    pthread_mutex_unlock(&api->telemetry_lock);
+    pthread_mutex_lock(&api->lock);
+    if (!a.body) /* the environment is ending */
+        return rapi_reply_error(c, MHD_HTTP_ACCEPTED, "Telemetry.NotSupported",
+                                "Telemetry API is not supported");
     ret = rapi_reply(c, a.status, a.content_type, a.body, strlen(a.body));
     free(a.body);
     return ret;

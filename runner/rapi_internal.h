@@ -73,6 +73,9 @@ struct lbox_rapi {
     pthread_mutex_t lock;
     pthread_cond_t resumed;   /* signalled when `suspended` drops to 0 */
     struct lbox_rapi_config cfg;
+    /* Held (instead of `lock`) while a subscription is made, which may wait a second for a
+     * TCP listener: the runner must see its deadlines meanwhile. Guards cfg.telemetry. */
+    pthread_mutex_t telemetry_lock;
     char *function_name, *function_version, *handler;
     char *account_id;         /* NULL: unknown */
 

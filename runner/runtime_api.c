@@ -633,6 +633,7 @@ int lbox_rapi_start(int listen_fd, const struct lbox_rapi_config *cfg, struct lb
     api->account_id = xstrdup_or_null(cfg->account_id);
     lbox_rs_reset(&api->st);
     pthread_mutex_init(&api->lock, NULL);
+    pthread_mutex_init(&api->telemetry_lock, NULL);
     pthread_cond_init(&api->resumed, NULL);
     api->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (api->wake_fd < 0) {
@@ -663,6 +664,7 @@ fail:
         close(api->wake_fd);
     close(listen_fd);
     pthread_mutex_destroy(&api->lock);
+    pthread_mutex_destroy(&api->telemetry_lock);
     pthread_cond_destroy(&api->resumed);
     free(api->function_name);
     free(api->function_version);
@@ -690,9 +692,11 @@ void lbox_rapi_stop_telemetry(struct lbox_rapi *api)
 {
     if (!api)
         return;
+    pthread_mutex_lock(&api->telemetry_lock);
     pthread_mutex_lock(&api->lock);
     api->cfg.telemetry = NULL;
     pthread_mutex_unlock(&api->lock);
+    pthread_mutex_unlock(&api->telemetry_lock);
 }
 
 void lbox_rapi_stop(struct lbox_rapi *api)
@@ -720,6 +724,7 @@ void lbox_rapi_stop(struct lbox_rapi *api)
     lbox_rapi_result_free(&api->result);
     lbox_rapi_result_free(&api->init_error);
     pthread_mutex_destroy(&api->lock);
+    pthread_mutex_destroy(&api->telemetry_lock);
     pthread_cond_destroy(&api->resumed);
     free(api->function_name);
     free(api->function_version);

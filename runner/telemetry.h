@@ -4,13 +4,14 @@
  * POSTed to the extension's HTTP listener inside the sandbox.
  *
  * One per environment. Subscriptions come from the Runtime API's server thread, events from
- * the runner's thread, and a delivery thread of its own (started by the first subscription)
- * does the POSTs, through libcurl and sockets the sandbox makes in its network namespace
- * (lbox_sandbox_tcp_socket), so nothing outside the sandbox is reached.
+ * the runner's thread, and each subscriber has a delivery thread of its own (a slow
+ * listener holds up only itself), which POSTs through libcurl over sockets the sandbox
+ * makes in its network namespace (lbox_sandbox_tcp_socket): nothing outside the sandbox is
+ * reached, unless the sandbox shares the host's network.
  *
- * Events that come before a subscription, from the start of the environment until its init
- * phase ends (lbox_telemetry_init_over), are kept and given to each subscriber, as Lambda
- * gives a subscriber the init's platform.initStart. */
+ * Events that come before a subscription, from the start of an init until it ends
+ * (lbox_telemetry_init_over), are kept and given to each subscriber, as Lambda gives a
+ * subscriber the init's platform.initStart. */
 #ifndef LBOX_RUNNER_TELEMETRY_H
 #define LBOX_RUNNER_TELEMETRY_H
 
@@ -24,10 +25,16 @@ typedef int (*lbox_telemetry_socket_fn)(void *ctx);
 
 struct lbox_telemetry;
 
-struct lbox_telemetry *lbox_telemetry_new(lbox_telemetry_socket_fn socket_fn, void *ctx);
-/* Stops the deliveries (waits for one in flight, at most its timeout); what is queued is
- * dropped: call lbox_telemetry_flush first to deliver it. NULL is a no-op. */
+/* json_logs: the function logs with AWS_LAMBDA_LOG_FORMAT=JSON (its lines that are JSON
+ * objects are then object records). */
+struct lbox_telemetry *lbox_telemetry_new(lbox_telemetry_socket_fn socket_fn, void *ctx,
+                                          bool json_logs);
+/* Ends every subscription (lbox_telemetry_unsubscribe_all) and frees. NULL is a no-op. */
 void lbox_telemetry_free(struct lbox_telemetry *t);
+/* Ends every subscription: deliveries in flight stop at once, what is queued is dropped
+ * (call lbox_telemetry_flush first to deliver it). The environment does this when its
+ * extensions go (a reset), whose new processes subscribe again. */
+void lbox_telemetry_unsubscribe_all(struct lbox_telemetry *t);
 
 /* The answer to a subscription request. */
 struct lbox_telemetry_answer {
@@ -42,8 +49,8 @@ struct lbox_telemetry_answer {
 void lbox_telemetry_subscribe(struct lbox_telemetry *t, const char *name, const char *body,
                               size_t len, struct lbox_telemetry_answer *answer);
 
-/* Whether anyone subscribed, or events are still kept for a subscriber to come: when not,
- * events need not be built. */
+/* Whether anyone subscribed, or events are still kept for a subscriber to come (room
+ * left): when not, events need not be built. */
 bool lbox_telemetry_wanted(struct lbox_telemetry *t);
 
 /* Queues a platform event ("platform.start", ...); record is taken over (decref'd). */
@@ -57,8 +64,8 @@ void lbox_telemetry_log(struct lbox_telemetry *t, enum lbox_telemetry_source src
                         const char *line, size_t len);
 
 /* An init starts (the environment's first, or one after a reset): subscriptions are
- * open, and events are kept for subscribers to come. */
-void lbox_telemetry_init_start(struct lbox_telemetry *t);
+ * open, and when keep (the image has extensions to subscribe) events are kept for them. */
+void lbox_telemetry_init_start(struct lbox_telemetry *t, bool keep);
 
 /* The init phase is over: events are no longer kept, and subscriptions are closed
  * (403 Telemetry.SubscriptionClosed), as on Lambda. */

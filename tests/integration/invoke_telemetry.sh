@@ -102,6 +102,23 @@ scenario() {
     .record.reason == "could not send events: the listener answered HTTP 500" and
     .record.droppedRecords > 0 and .record.droppedBytes > 0' || fail "platform.logsDropped: $OUT"
   ok "a refused batch is dropped and said in platform.logsDropped"
+
+  # A timeout resets the environment: its end reaches the subscriber before its SHUTDOWN,
+  # and the extensions started again subscribe anew and get the new init's events.
+  inv "$tag" --event "$(event $'{"n":1,"sleep":5000}\n{"n":2,"read":true}\n')" --timeout 1
+  expect_rc 4 "a timeout, then a read"
+  OUT=$(printf '%s\n' "$OUT" | tail -n 1)
+  R1=$(request_id 1)
+  has http '.type == "platform.runtimeDone" and .record.requestId == $r1 and
+    .record.status == "timeout"' || fail "the timed-out invoke's platform.runtimeDone: $OUT"
+  has http '.type == "platform.report" and .record.requestId == $r1 and .record.status == "timeout"
+    and .record.metrics.billedDurationMs == 1000' || fail "the timed-out invoke's report: $OUT"
+  has http '.type == "platform.initStart" and .record.phase == "invoke"' \
+    || fail "the init inside the next invoke: $OUT"
+  jqe '[.http[] | select(.type == "platform.telemetrySubscription" and .record.name == "tel-http")
+    | .record.state] == ["Subscribed", "Subscribed"]' >/dev/null <<<"$OUT" \
+    || fail "subscribed again after the reset: $OUT"
+  ok "a reset: the timeout's report before SHUTDOWN, a new subscription, the new init's events"
 }
 
 run_as_each scenario

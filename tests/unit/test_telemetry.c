@@ -26,10 +26,10 @@ static int plain_socket(void *ctx)
     return socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 }
 
-static void subscribe_ok(struct lbox_telemetry *t, const char *body)
+static void subscribe_as(struct lbox_telemetry *t, const char *name, const char *body)
 {
     struct lbox_telemetry_answer a;
-    lbox_telemetry_subscribe(t, "probe", body, strlen(body), &a);
+    lbox_telemetry_subscribe(t, name, body, strlen(body), &a);
     assert_int_equal(a.status, 200);
     free(a.body);
 }
@@ -59,7 +59,7 @@ static void answer_is(struct lbox_telemetry *t, const char *body, unsigned statu
 static void refused_subscriptions(void **state)
 {
     (void)state;
-    struct lbox_telemetry *t = lbox_telemetry_new(plain_socket, NULL);
+    struct lbox_telemetry *t = lbox_telemetry_new(plain_socket, NULL, false);
     answer_is(t, "{\"schemaVersion\"", 400, "ValidationError", "failed to parse JSON");
     answer_is(t, "[]", 400, "ValidationError", "not a JSON object");
     answer_is(t, "{\"schemaVersion\":\"2021-01-01\",\"types\":[\"platform\"]," HTTP_DEST "}",
@@ -116,16 +116,21 @@ static int listener(uint16_t *port)
     return fd;
 }
 
-/* Reads newline-delimited events from fd until `want` have come or 5 s passed; returns them
- * as a JSON array. */
-static json_t *read_events(int fd, size_t want)
+static void subscribe_ok(struct lbox_telemetry *t, const char *body)
+{
+    subscribe_as(t, "probe", body);
+}
+
+/* Reads newline-delimited events from fd until `want` have come or ms passed without any;
+ * returns them as a JSON array. */
+static json_t *read_events_within(int fd, size_t want, int ms)
 {
     json_t *all = json_array();
     static char buf[1 << 22];
     size_t len = 0;
     while (json_array_size(all) < want) {
         struct pollfd p = {.fd = fd, .events = POLLIN};
-        if (poll(&p, 1, 5000) <= 0)
+        if (poll(&p, 1, ms) <= 0)
             break;
         ssize_t n = read(fd, buf + len, sizeof buf - len);
         if (n <= 0)
@@ -143,6 +148,11 @@ static json_t *read_events(int fd, size_t want)
     return all;
 }
 
+static json_t *read_events(int fd, size_t want)
+{
+    return read_events_within(fd, want, 5000);
+}
+
 static size_t count_type(json_t *events, const char *type)
 {
     size_t n = 0, i;
@@ -155,7 +165,7 @@ static size_t count_type(json_t *events, const char *type)
 static struct lbox_telemetry *tcp_subscriber(int lfd, uint16_t port, const char *types,
                                              const char *buffering, int *conn)
 {
-    struct lbox_telemetry *t = lbox_telemetry_new(plain_socket, NULL);
+    struct lbox_telemetry *t = lbox_telemetry_new(plain_socket, NULL, false);
     char body[512];
     snprintf(body, sizeof body,
              "{\"schemaVersion\":\"2022-12-13\",\"types\":%s,\"buffering\":%s,"
@@ -174,9 +184,9 @@ static void replay_filter_and_flush(void **state)
     (void)state;
     uint16_t port;
     int lfd = listener(&port), conn;
-    struct lbox_telemetry *t0 = lbox_telemetry_new(plain_socket, NULL);
+    struct lbox_telemetry *t0 = lbox_telemetry_new(plain_socket, NULL, false);
     lbox_telemetry_free(t0); /* free with no subscriber and no thread */
-    struct lbox_telemetry *t = lbox_telemetry_new(plain_socket, NULL);
+    struct lbox_telemetry *t = lbox_telemetry_new(plain_socket, NULL, false);
     lbox_telemetry_platform(t, "platform.initStart", json_pack("{s:s}", "phase", "init"));
     lbox_telemetry_log(t, LBOX_TELEMETRY_FUNCTION, "early line", 10);
     lbox_telemetry_free(t);
@@ -185,21 +195,26 @@ static void replay_filter_and_flush(void **state)
     lbox_telemetry_platform(t, "platform.start", json_pack("{s:s}", "requestId", "r1"));
     lbox_telemetry_log(t, LBOX_TELEMETRY_FUNCTION, "a function line", 15);
     lbox_telemetry_log(t, LBOX_TELEMETRY_EXTENSION, "{\"level\":\"INFO\"}", 16);
-    lbox_telemetry_log(t, LBOX_TELEMETRY_EXTENSION, "\xff\xfe", 2); /* not UTF-8: left out */
+    lbox_telemetry_log(t, LBOX_TELEMETRY_EXTENSION, "a\xff\xc3\xa9\xe2\x82", 6);
     lbox_telemetry_flush(t, 2000);
-    json_t *ev = read_events(conn, 3);
-    assert_int_equal(json_array_size(ev), 3);
+    json_t *ev = read_events(conn, 4);
+    assert_int_equal(json_array_size(ev), 4);
     assert_int_equal(count_type(ev, "platform.telemetrySubscription"), 1);
     assert_int_equal(count_type(ev, "platform.start"), 1);
     assert_int_equal(count_type(ev, "function"), 0);
     /* An extension's line stays text, even one that is JSON. */
     assert_true(json_is_string(json_object_get(json_array_get(ev, 2), "record")));
+    /* Bytes that are not UTF-8 become U+FFFD, the rest of the line stays. */
+    assert_string_equal(json_string_value(json_object_get(json_array_get(ev, 3), "record")),
+                        "a\xef\xbf\xbd\xc3\xa9\xef\xbf\xbd\xef\xbf\xbd");
     json_decref(ev);
     lbox_telemetry_free(t);
     close(conn);
 
-    /* Kept from before: a subscriber that comes later still gets the init's start. */
-    t = lbox_telemetry_new(plain_socket, NULL);
+    /* Kept from before: a subscriber that comes later still gets the init's start. With the
+     * JSON log format a function's line that is a JSON object is an object record. */
+    t = lbox_telemetry_new(plain_socket, NULL, true);
+    lbox_telemetry_init_start(t, true);
     lbox_telemetry_platform(t, "platform.initStart", json_pack("{s:s}", "phase", "init"));
     lbox_telemetry_log(t, LBOX_TELEMETRY_FUNCTION, "early line", 10);
     lbox_telemetry_log(t, LBOX_TELEMETRY_FUNCTION, "{\"message\":\"m\"}", 15);
@@ -259,7 +274,7 @@ static void free_ends_a_hung_delivery(void **state)
     (void)state;
     uint16_t port;
     int lfd = listener(&port);
-    struct lbox_telemetry *t = lbox_telemetry_new(plain_socket, NULL);
+    struct lbox_telemetry *t = lbox_telemetry_new(plain_socket, NULL, false);
     char body[256];
     snprintf(body, sizeof body,
              "{\"schemaVersion\":\"2022-12-13\",\"types\":[\"function\"],\"destination\":"
@@ -280,6 +295,76 @@ static void free_ends_a_hung_delivery(void **state)
     close(lfd);
 }
 
+/* One subscriber's listener that never answers holds up its own batches only: another
+ * subscriber gets its events meanwhile (the POST that hangs takes 5 s to give up). */
+static void slow_listener_holds_up_only_itself(void **state)
+{
+    (void)state;
+    uint16_t hport, tport;
+    int hl = listener(&hport), tl = listener(&tport);
+    struct lbox_telemetry *t = lbox_telemetry_new(plain_socket, NULL, false);
+    char body[256];
+    snprintf(body, sizeof body,
+             "{\"schemaVersion\":\"2022-12-13\",\"types\":[\"function\"],\"buffering\":"
+             "{\"timeoutMs\":25},\"destination\":{\"protocol\":\"HTTP\",\"URI\":"
+             "\"http://sandbox.localdomain:%u/\"}}", hport);
+    subscribe_as(t, "stuck", body);
+    snprintf(body, sizeof body,
+             "{\"schemaVersion\":\"2022-12-13\",\"types\":[\"function\"],\"buffering\":"
+             "{\"timeoutMs\":25},\"destination\":{\"protocol\":\"TCP\",\"port\":%u}}",
+             tport);
+    subscribe_as(t, "fine", body);
+    int conn = accept(tl, NULL, NULL);
+    lbox_telemetry_log(t, LBOX_TELEMETRY_FUNCTION, "first", 5);
+    json_t *ev = read_events_within(conn, 1, 2000);
+    assert_int_equal(json_array_size(ev), 1);
+    json_decref(ev);
+    /* The stuck one's POST of "first" hangs now; "second" still reaches the other. */
+    lbox_telemetry_log(t, LBOX_TELEMETRY_FUNCTION, "second", 6);
+    ev = read_events_within(conn, 1, 2000);
+    assert_int_equal(json_array_size(ev), 1);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(ev, 0), "record")),
+                        "second");
+    json_decref(ev);
+    lbox_telemetry_free(t);
+    close(conn);
+    close(tl);
+    close(hl);
+}
+
+/* A TCP listener that never accepts (its queue full) fails the subscription within about a
+ * second, instead of holding the Runtime API for the kernel's two minutes of retries. */
+static void tcp_listener_that_never_accepts(void **state)
+{
+    (void)state;
+    int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof a;
+    assert_int_equal(bind(lfd, (struct sockaddr *)&a, sizeof a), 0);
+    assert_int_equal(listen(lfd, 0), 0);
+    assert_int_equal(getsockname(lfd, (struct sockaddr *)&a, &len), 0);
+    int fill[4];
+    for (int i = 0; i < 4; i++) { /* the queue fills; later connections' SYNs are dropped */
+        fill[i] = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        connect(fill[i], (struct sockaddr *)&a, sizeof a);
+    }
+    usleep(100 * 1000);
+    struct lbox_telemetry *t = lbox_telemetry_new(plain_socket, NULL, false);
+    char body[256];
+    snprintf(body, sizeof body,
+             "{\"schemaVersion\":\"2022-12-13\",\"types\":[\"platform\"],\"destination\":"
+             "{\"protocol\":\"TCP\",\"port\":%u}}", ntohs(a.sin_port));
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    answer_is(t, body, 400, "ValidationError", "could not TCP dial");
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    assert_true(t1.tv_sec - t0.tv_sec < 3);
+    lbox_telemetry_free(t);
+    for (int i = 0; i < 4; i++)
+        close(fill[i]);
+    close(lfd);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -287,6 +372,8 @@ int main(void)
         cmocka_unit_test(replay_filter_and_flush),
         cmocka_unit_test(batch_bounds),
         cmocka_unit_test(free_ends_a_hung_delivery),
+        cmocka_unit_test(slow_listener_holds_up_only_itself),
+        cmocka_unit_test(tcp_listener_that_never_accepts),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

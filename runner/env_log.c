@@ -1,5 +1,6 @@
 /* The environment's one log: the function's stdout and stderr (one pipe), the runtime's
- * console records (its telemetry fd), and the platform lines, never inside each other's lines. */
+ * console records (its telemetry fd), the extensions' output (one pipe) and the platform
+ * lines, never inside each other's lines; and the same lines for the Telemetry API. */
 #include "env_internal.h"
 #include "telemetry.h"
 
@@ -22,7 +23,8 @@ static void log_from(struct lbox_env *env, int src, const char *data, size_t len
 }
 
 /* The Telemetry API gets the output line by line: the function's (stdout and console
- * records) and the extensions'. A line longer than LBOX_LOG_LINE_MAX is cut there. */
+ * records) and the extensions'. A line longer than LBOX_LOG_LINE_MAX goes in pieces of that
+ * size. */
 static void to_telemetry(struct lbox_env *env, int src, const char *data, size_t len)
 {
     if (!lbox_telemetry_wanted(env->telemetry))
@@ -38,13 +40,14 @@ static void to_telemetry(struct lbox_env *env, int src, const char *data, size_t
         size_t room = LBOX_LOG_LINE_MAX - tl->len, take = k < room ? k : room;
         memcpy(tl->buf + tl->len, data, take);
         tl->len += take;
-        if (nl || tl->len == LBOX_LOG_LINE_MAX) {
+        bool line_end = nl && take == k;
+        if (line_end || tl->len == LBOX_LOG_LINE_MAX) {
             lbox_telemetry_log(env->telemetry, as, tl->buf, tl->len);
             tl->len = 0;
         }
-        k = nl ? k + 1 : take;
-        data += k;
-        len -= k;
+        size_t used = take + (line_end ? 1 : 0);
+        data += used;
+        len -= used;
     }
 }
 

@@ -25,7 +25,7 @@ report_field() { # N FIELD: a figure of the Nth REPORT line
 has() { jqe --arg r1 "$R1" --arg r2 "$R2" "[.$1[] | select($2)] | length > 0" >/dev/null <<<"$OUT"; }
 
 scenario() {
-  inv "$tag" --event "$(event $'{"n":1}\n{"n":2,"fail":true}\n{"n":3,"read":true}\n')"
+  inv "$tag" --event "$(event $'{"n":1,"long":100000}\n{"n":2,"fail":true}\n{"n":3,"read":true}\n')"
   expect_rc 3 "three invokes, the second failing"
   # The listeners' answers are read by lbox, never written to its stdout.
   [ "$(grep -c '' "$WORK/out")" -eq 3 ] || fail "stdout holds the three responses only: $OUT"
@@ -67,6 +67,8 @@ scenario() {
     and .record.tracing.type == "X-Amzn-Trace-Id"' || fail "platform.start: $OUT"
   has http ".type == \"function\" and (.record | test(\"\\t\" + \$r1 + \"\\tINFO\\tfn says hi 1\$\"))" \
     || fail "the function's log line: $OUT"
+  jqe '[.http[] | select(.type == "function" and (.record | test("^x+$"))) | .record | length]
+    == [65536, 34464]' >/dev/null <<<"$OUT" || fail "a 100,000-byte line in 64 KiB pieces"
   has http '.type == "platform.runtimeDone" and .record.requestId == $r1 and
     .record.status == "success" and .record.metrics.producedBytes == 7' || fail "platform.runtimeDone: $OUT"
   local billed mem

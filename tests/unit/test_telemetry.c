@@ -103,17 +103,22 @@ static void refused_subscriptions(void **state)
     lbox_telemetry_free(t);
 }
 
-/* A listener on this host's loopback; its port in *port. */
-static int listener(uint16_t *port)
+/* A listener on this host's loopback with that accept queue; its port in *port. */
+static int listener_with(uint16_t *port, int backlog)
 {
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     socklen_t len = sizeof a;
     assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
-    assert_int_equal(listen(fd, 4), 0);
+    assert_int_equal(listen(fd, backlog), 0);
     assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
     *port = ntohs(a.sin_port);
     return fd;
+}
+
+static int listener(uint16_t *port)
+{
+    return listener_with(port, 4);
 }
 
 static void subscribe_ok(struct lbox_telemetry *t, const char *body)
@@ -337,12 +342,10 @@ static void slow_listener_holds_up_only_itself(void **state)
 static void tcp_listener_that_never_accepts(void **state)
 {
     (void)state;
-    int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof a;
-    assert_int_equal(bind(lfd, (struct sockaddr *)&a, sizeof a), 0);
-    assert_int_equal(listen(lfd, 0), 0);
-    assert_int_equal(getsockname(lfd, (struct sockaddr *)&a, &len), 0);
+    uint16_t port;
+    int lfd = listener_with(&port, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port),
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     int fill[4];
     for (int i = 0; i < 4; i++) { /* the queue fills; later connections' SYNs are dropped */
         fill[i] = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -353,7 +356,7 @@ static void tcp_listener_that_never_accepts(void **state)
     char body[256];
     snprintf(body, sizeof body,
              "{\"schemaVersion\":\"2022-12-13\",\"types\":[\"platform\"],\"destination\":"
-             "{\"protocol\":\"TCP\",\"port\":%u}}", ntohs(a.sin_port));
+             "{\"protocol\":\"TCP\",\"port\":%u}}", port);
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     answer_is(t, body, 400, "ValidationError", "could not TCP dial");

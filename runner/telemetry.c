@@ -371,6 +371,31 @@ static void post(struct subscriber *s, const char *body, size_t len, char *why, 
     c->slist_free_all(headers);
 }
 
+/* As Lambda, a batch the listener did not take is sent again, after 100 ms and then 200 ms
+ * (a listener that is still starting, or busy), before it is given up; the subscriber's
+ * end cuts the waits short. */
+#define POST_ATTEMPTS 3
+
+static void post_with_retries(struct subscriber *s, const char *body, size_t len, char *why,
+                              size_t whylen)
+{
+    struct lbox_telemetry *t = s->t;
+    for (int attempt = 1;; attempt++) {
+        post(s, body, len, why, whylen);
+        if (!why[0] || attempt == POST_ATTEMPTS)
+            return;
+        int64_t at = telemetry_now_ns() + (int64_t)(100 << (attempt - 1)) * 1000000;
+        struct timespec ts = {.tv_sec = at / 1000000000, .tv_nsec = at % 1000000000};
+        pthread_mutex_lock(&t->lock);
+        while (!s->quit && telemetry_now_ns() < at)
+            pthread_cond_timedwait(&t->wake, &t->lock, &ts);
+        bool quit = s->quit;
+        pthread_mutex_unlock(&t->lock);
+        if (quit)
+            return;
+    }
+}
+
 /* One batch (newline-delimited JSON) written to a TCP subscriber's connection. */
 static void send_tcp(int fd, const char *body, size_t len, char *why, size_t whylen)
 {
@@ -491,7 +516,7 @@ static void *deliver(void *arg)
         pthread_mutex_unlock(&t->lock);
         char why[256];
         if (!s->tcp)
-            post(s, body, len, why, sizeof why);
+            post_with_retries(s, body, len, why, sizeof why);
         else if (fd >= 0)
             send_tcp(fd, body, len, why, sizeof why);
         else

@@ -107,7 +107,7 @@ scenario() {
 
   # A timeout resets the environment: its end reaches the subscriber before its SHUTDOWN,
   # and the extensions started again subscribe anew and get the new init's events.
-  inv "$tag" --event "$(event $'{"n":1,"sleep":5000}\n{"n":2,"read":true}\n')" --timeout 1
+  inv "$tag" --event "$(event $'{"n":1,"sleep":5000}\n{"n":2,"read":true,"wait":300}\n')" --timeout 1
   expect_rc 4 "a timeout, then a read"
   OUT=$(printf '%s\n' "$OUT" | tail -n 1)
   R1=$(request_id 1)

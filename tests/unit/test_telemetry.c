@@ -368,6 +368,34 @@ static void tcp_listener_that_never_accepts(void **state)
     close(lfd);
 }
 
+/* A batch the listener does not take is sent three times (after 100 and 200 ms), then given
+ * up: a listener that answers nothing and hangs up gets exactly three connections. */
+static void refused_batch_is_tried_three_times(void **state)
+{
+    (void)state;
+    uint16_t port;
+    int lfd = listener(&port);
+    struct lbox_telemetry *t = lbox_telemetry_new(plain_socket, NULL, false);
+    char body[256];
+    snprintf(body, sizeof body,
+             "{\"schemaVersion\":\"2022-12-13\",\"types\":[\"function\"],\"buffering\":"
+             "{\"timeoutMs\":25},\"destination\":{\"protocol\":\"HTTP\",\"URI\":"
+             "\"http://sandbox.localdomain:%u/\"}}", port);
+    subscribe_ok(t, body);
+    lbox_telemetry_log(t, LBOX_TELEMETRY_FUNCTION, "line", 4);
+    int attempts = 0;
+    for (;;) {
+        struct pollfd p = {.fd = lfd, .events = POLLIN};
+        if (poll(&p, 1, 1500) <= 0)
+            break;
+        close(accept(lfd, NULL, NULL));
+        attempts++;
+    }
+    assert_int_equal(attempts, 3);
+    lbox_telemetry_free(t);
+    close(lfd);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -377,6 +405,7 @@ int main(void)
         cmocka_unit_test(free_ends_a_hung_delivery),
         cmocka_unit_test(slow_listener_holds_up_only_itself),
         cmocka_unit_test(tcp_listener_that_never_accepts),
+        cmocka_unit_test(refused_batch_is_tried_three_times),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -272,19 +272,29 @@ static void batch_bounds(void **state)
     close(lfd);
 }
 
+/* A telemetry whose one subscriber ("probe", function lines, 25 ms batches) POSTs to an
+ * HTTP listener on this host's loopback; the listener in *lfd. */
+static struct lbox_telemetry *http_subscriber(int *lfd)
+{
+    uint16_t port;
+    *lfd = listener(&port);
+    struct lbox_telemetry *t = lbox_telemetry_new(plain_socket, NULL, false);
+    char body[256];
+    snprintf(body, sizeof body,
+             "{\"schemaVersion\":\"2022-12-13\",\"types\":[\"function\"],\"buffering\":"
+             "{\"timeoutMs\":25},\"destination\":{\"protocol\":\"HTTP\",\"URI\":"
+             "\"http://sandbox.localdomain:%u/\"}}", port);
+    subscribe_ok(t, body);
+    return t;
+}
+
 /* A listener that takes the connection and never answers holds a delivery until its 5 s
  * timeout; freeing the telemetry (the environment ends) does not wait for that. */
 static void free_ends_a_hung_delivery(void **state)
 {
     (void)state;
-    uint16_t port;
-    int lfd = listener(&port);
-    struct lbox_telemetry *t = lbox_telemetry_new(plain_socket, NULL, false);
-    char body[256];
-    snprintf(body, sizeof body,
-             "{\"schemaVersion\":\"2022-12-13\",\"types\":[\"function\"],\"destination\":"
-             "{\"protocol\":\"HTTP\",\"URI\":\"http://sandbox.localdomain:%u/\"}}", port);
-    subscribe_ok(t, body);
+    int lfd;
+    struct lbox_telemetry *t = http_subscriber(&lfd);
     lbox_telemetry_log(t, LBOX_TELEMETRY_FUNCTION, "line", 4);
     lbox_telemetry_flush(t, 300); /* gives up: the listener does not answer */
     int conn = accept(lfd, NULL, NULL); /* the delivery did connect */
@@ -373,15 +383,8 @@ static void tcp_listener_that_never_accepts(void **state)
 static void refused_batch_is_tried_three_times(void **state)
 {
     (void)state;
-    uint16_t port;
-    int lfd = listener(&port);
-    struct lbox_telemetry *t = lbox_telemetry_new(plain_socket, NULL, false);
-    char body[256];
-    snprintf(body, sizeof body,
-             "{\"schemaVersion\":\"2022-12-13\",\"types\":[\"function\"],\"buffering\":"
-             "{\"timeoutMs\":25},\"destination\":{\"protocol\":\"HTTP\",\"URI\":"
-             "\"http://sandbox.localdomain:%u/\"}}", port);
-    subscribe_ok(t, body);
+    int lfd;
+    struct lbox_telemetry *t = http_subscriber(&lfd);
     lbox_telemetry_log(t, LBOX_TELEMETRY_FUNCTION, "line", 4);
     int attempts = 0;
     for (;;) {

@@ -82,6 +82,8 @@ static inline int64_t epoch_ms(void)
  * fd, the extensions' stdout. */
 void env_log_from_stdout(void *ctx, const char *data, size_t len);
 void env_log_from_telemetry(void *ctx, const char *data, size_t len);
+/* A console record on the telemetry pipe ended: the Telemetry API gets it as one event. */
+void env_console_record_end(void *ctx);
 void env_log_from_extensions(void *ctx, const char *data, size_t len);
 /* Passes on the streams' unfinished lines and ends the log's line, if open. */
 void env_end_log_line(struct lbox_env *env);

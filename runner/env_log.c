@@ -22,18 +22,29 @@ static void log_from(struct lbox_env *env, int src, const char *data, size_t len
     env->log_mid_line = data[len - 1] != '\n';
 }
 
-/* The Telemetry API gets the output line by line: the function's (stdout and console
- * records) and the extensions'. A line longer than LBOX_LOG_LINE_MAX goes in pieces of that
- * size. */
+/* Source 1 stdout, 2 the runtime's console records, 3 the extensions' output. */
+static enum lbox_telemetry_source source_of(int src)
+{
+    return src == 3 ? LBOX_TELEMETRY_EXTENSION : LBOX_TELEMETRY_FUNCTION;
+}
+
+/* The Telemetry API gets the output as Lambda's records: a console record whole, however
+ * many lines it has (its frame on the telemetry pipe ends it: env_console_record_end), and
+ * anything else line by line (stdout, the extensions', a telemetry pipe whose framing
+ * broke). A record longer than LBOX_LOG_LINE_MAX goes in pieces of that size. */
 static void to_telemetry(struct lbox_env *env, int src, const char *data, size_t len)
 {
     if (!lbox_telemetry_wanted(env->telemetry))
         return;
     struct tele_line *tl = &env->tele_lines[src - 1];
-    enum lbox_telemetry_source as = src == 3 ? LBOX_TELEMETRY_EXTENSION
-                                             : LBOX_TELEMETRY_FUNCTION;
+    bool by_record = src == 2 && !env->tele.unframed;
+    /* The stream's newline ahead of a frame is not part of the record. */
+    if (by_record && tl->len == 0 && len && data[0] == '\n') {
+        data++;
+        len--;
+    }
     while (len) {
-        const char *nl = memchr(data, '\n', len);
+        const char *nl = by_record ? NULL : memchr(data, '\n', len);
         size_t k = nl ? (size_t)(nl - data) : len;
         if (!tl->buf)
             tl->buf = lbox_xmalloc(LBOX_LOG_LINE_MAX);
@@ -42,13 +53,24 @@ static void to_telemetry(struct lbox_env *env, int src, const char *data, size_t
         tl->len += take;
         bool line_end = nl && take == k;
         if (line_end || tl->len == LBOX_LOG_LINE_MAX) {
-            lbox_telemetry_log(env->telemetry, as, tl->buf, tl->len);
+            lbox_telemetry_log(env->telemetry, source_of(src), tl->buf, tl->len);
             tl->len = 0;
         }
         size_t used = take + (line_end ? 1 : 0);
         data += used;
         len -= used;
     }
+}
+
+void env_console_record_end(void *ctx)
+{
+    struct lbox_env *env = ctx;
+    struct tele_line *tl = &env->tele_lines[1];
+    if (tl->len && tl->buf[tl->len - 1] == '\n')
+        tl->len--; /* the stream's, or the text record's own */
+    if (tl->len && lbox_telemetry_wanted(env->telemetry))
+        lbox_telemetry_log(env->telemetry, LBOX_TELEMETRY_FUNCTION, tl->buf, tl->len);
+    tl->len = 0;
 }
 
 void env_log_from_stdout(void *ctx, const char *data, size_t len)

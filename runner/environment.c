@@ -211,6 +211,7 @@ int lbox_env_create(const struct lbox_env_config *cfg, struct lbox_env **out,
     env->log_rd = env->log_wr = env->tele_rd = env->tele_wr = env->ext_rd = env->ext_wr = -1;
     lbox_log_stream_init(&env->out, LBOX_LOG_LINES, env_log_from_stdout, env);
     lbox_log_stream_init(&env->tele, LBOX_LOG_FRAMES, env_log_from_telemetry, env);
+    lbox_log_stream_on_record_end(&env->tele, env_console_record_end);
     lbox_log_stream_init(&env->ext_out, LBOX_LOG_LINES, env_log_from_extensions, env);
     for (char *const *e = cfg->envp; e && *e; e++) {
         const char *eq = strchr(*e, '=');

@@ -18,6 +18,17 @@ void lbox_log_stream_init(struct lbox_log_stream *ls, enum lbox_log_kind kind, l
     ls->at_line_start = true;
 }
 
+void lbox_log_stream_on_record_end(struct lbox_log_stream *ls, lbox_log_record_end fn)
+{
+    ls->record_end = fn;
+}
+
+static void end_record(struct lbox_log_stream *ls)
+{
+    if (ls->record_end)
+        ls->record_end(ls->ctx);
+}
+
 static void pass_on(struct lbox_log_stream *ls, const char *data, size_t len)
 {
     if (len == 0)
@@ -92,8 +103,11 @@ static void feed_frames(struct lbox_log_stream *ls, const char *data, size_t len
         data += k;
         len -= k;
         ls->body_left -= (uint32_t)k;
-        if (ls->body_left == 0 && !ls->at_line_start)
-            pass_on(ls, "\n", 1); /* JSON records come without one */
+        if (ls->body_left == 0) {
+            if (!ls->at_line_start)
+                pass_on(ls, "\n", 1); /* JSON records come without one */
+            end_record(ls);
+        }
     }
     if (ls->unframed)
         feed_lines(ls, data, len);
@@ -127,6 +141,8 @@ void lbox_log_stream_flush(struct lbox_log_stream *ls)
 void lbox_log_stream_resync(struct lbox_log_stream *ls)
 {
     flush_line(ls); /* the next frame starts a line of its own (feed_frames) */
+    if (!ls->unframed && ls->body_left)
+        end_record(ls);
     ls->unframed = false;
     ls->head_len = 0;
     ls->body_left = 0;

@@ -19,6 +19,8 @@
 #include <stdint.h>
 
 typedef void (*lbox_log_sink)(void *ctx, const char *data, size_t len);
+/* A FRAMES stream's record ended (everything of it was passed to the sink). */
+typedef void (*lbox_log_record_end)(void *ctx);
 
 enum lbox_log_kind { LBOX_LOG_LINES, LBOX_LOG_FRAMES };
 
@@ -31,6 +33,7 @@ enum lbox_log_kind { LBOX_LOG_LINES, LBOX_LOG_FRAMES };
 struct lbox_log_stream {
     enum lbox_log_kind kind;
     lbox_log_sink sink;
+    lbox_log_record_end record_end; /* optional */
     void *ctx;
     bool unframed;            /* FRAMES whose framing broke: now LINES */
     unsigned char head[16];   /* a frame header being collected */
@@ -43,6 +46,10 @@ struct lbox_log_stream {
 
 void lbox_log_stream_init(struct lbox_log_stream *ls, enum lbox_log_kind kind, lbox_log_sink sink,
                           void *ctx);
+/* For a FRAMES stream: record_end is called after each record's last byte (and its newline)
+ * has gone to the sink, so that the caller can take a record of several lines as one, as
+ * Lambda's Telemetry API does. Not called for what comes once the framing broke. */
+void lbox_log_stream_on_record_end(struct lbox_log_stream *ls, lbox_log_record_end fn);
 void lbox_log_stream_feed(struct lbox_log_stream *ls, const char *data, size_t len);
 
 /* Ends what was passed on with a newline if it stopped mid-line (an unfinished line is
@@ -58,8 +65,8 @@ void lbox_log_stream_flush(struct lbox_log_stream *ls);
 bool lbox_log_stream_mid_record(const struct lbox_log_stream *ls);
 
 /* For a FRAMES stream at a point where the runtime writes nothing (before an invoke starts):
- * pass on an unfinished line, forget a record left unfinished and expect a frame header
- * again, so that garbage written to the fd once spoils at most the invoke it was written
+ * pass on an unfinished line, end a record left unfinished (record_end) and expect a frame
+ * header again, so that garbage written to the fd once spoils at most the invoke it was written
  * in. */
 void lbox_log_stream_resync(struct lbox_log_stream *ls);
 

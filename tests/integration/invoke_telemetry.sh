@@ -67,6 +67,8 @@ scenario() {
     and .record.tracing.type == "X-Amzn-Trace-Id"' || fail "platform.start: $OUT"
   has http ".type == \"function\" and (.record | test(\"\\t\" + \$r1 + \"\\tINFO\\tfn says hi 1\$\"))" \
     || fail "the function's log line: $OUT"
+  has http ".type == \"function\" and (.record | test(\"\\t\" + \$r1 + \"\\tERROR\\ttwo\\nlines 1\$\"))" \
+    || fail "a console record of two lines is one event: $OUT"
   jqe '[.http[] | select(.type == "function" and (.record | test("^x+$"))) | .record | length]
     == [65536, 34464]' >/dev/null <<<"$OUT" || fail "a 100,000-byte line in 64 KiB pieces"
   has http '.type == "platform.runtimeDone" and .record.requestId == $r1 and
@@ -83,7 +85,7 @@ scenario() {
     (.record.metrics | has("initDurationMs") | not)' || fail "a warm platform.report: $OUT"
   jqe '[.http[] | select(.path != "/telemetry" or .host != "sandbox.localdomain:4243")] | length == 0' \
     >/dev/null <<<"$OUT" || fail "POSTs to the subscribed URI's path with its Host: $OUT"
-  ok "invokes: start, the function's lines, runtimeDone and report as REPORT says"
+  ok "invokes: start, the function's records (two lines in one), runtimeDone and report as REPORT says"
 
   # TCP: platform events only, one JSON object per line.
   has tcp '.type == "platform.start" and .record.requestId == $r1' || fail "TCP: platform.start: $OUT"

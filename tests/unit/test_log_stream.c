@@ -16,6 +16,8 @@ struct out {
     char buf[1 << 20];
     size_t len;
     int calls;
+    size_t ends[8]; /* where each record ended (record_end) */
+    int nends;
 };
 
 static void sink(void *ctx, const char *data, size_t len)
@@ -26,6 +28,13 @@ static void sink(void *ctx, const char *data, size_t len)
     o->len += len;
     o->buf[o->len] = 0;
     o->calls++;
+}
+
+static void record_end(void *ctx)
+{
+    struct out *o = ctx;
+    assert_true(o->nends < 8);
+    o->ends[o->nends++] = o->len;
 }
 
 /* A frame as the runtime writes it: type | level, length, time in µs, message. */
@@ -60,9 +69,16 @@ static void frames_cut_anywhere_come_out_whole(void **state)
         struct out *o = calloc(1, sizeof *o);
         struct lbox_log_stream ls;
         lbox_log_stream_init(&ls, LBOX_LOG_FRAMES, sink, o);
+        lbox_log_stream_on_record_end(&ls, record_end);
         feed_in_pieces(&ls, bytes, n, piece);
         assert_false(lbox_log_stream_mid_record(&ls));
         assert_string_equal(o->buf, want);
+        /* Each record's end is told once, after its last byte (a record of two lines is
+         * one record). */
+        assert_int_equal(o->nends, 3);
+        assert_int_equal(o->ends[0], 39);
+        assert_int_equal(o->ends[1], 39 + 35);
+        assert_int_equal(o->ends[2], strlen(want));
         lbox_log_stream_free(&ls);
         free(o);
     }

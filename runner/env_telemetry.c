@@ -1,7 +1,8 @@
 /* The environment's platform events for the Telemetry API (telemetry.h), with the fields of
  * Lambda's Telemetry API schema reference: init start and end, one event per extension,
- * invoke start, the runtime's end of it, and the report. Nothing is built when no extension
- * subscribed or can still subscribe. */
+ * invoke start, the runtime's end of it, and the report; and for the older Logs API, its
+ * own: one per extension, start, fault, runtimeDone, end and report. Nothing is built when
+ * no extension subscribed or can still subscribe. */
 #include "env_internal.h"
 
 #include <fcntl.h>
@@ -67,8 +68,10 @@ void env_tel_init_end(struct lbox_env *env, const char *phase, const char *statu
         json_t *ext = lbox_rapi_extension_records(env->api);
         size_t i;
         json_t *e;
-        json_array_foreach(ext, i, e)
+        json_array_foreach(ext, i, e) {
             lbox_telemetry_platform(env->telemetry, "platform.extension", json_incref(e));
+            lbox_telemetry_logs_platform(env->telemetry, "platform.extension", json_incref(e));
+        }
         json_decref(ext);
         lbox_telemetry_platform(env->telemetry, "platform.initReport",
                                 with_error(json_pack("{s:s, s:s, s:s, s:{s:f}}",
@@ -89,6 +92,9 @@ void env_tel_start(struct lbox_env *env, const char *request_id, const char *tra
         json_object_set_new(r, "tracing", json_pack("{s:s, s:s}", "type", "X-Amzn-Trace-Id",
                                                     "value", trace_id));
     lbox_telemetry_platform(env->telemetry, "platform.start", r);
+    lbox_telemetry_logs_platform(env->telemetry, "platform.start",
+                                 json_pack("{s:s, s:s}", "requestId", request_id, "version",
+                                           env->version));
 }
 
 /* The invoke's status as the Telemetry API says it: success, error (the function's error or
@@ -107,7 +113,47 @@ static const char *invoke_status(const struct lbox_invoke_result *res, const cha
     return "error";
 }
 
-/* platform.runtimeDone, then platform.report (its metrics as REPORT's figures). */
+/* A duration as the REPORT line gives it, to the hundredth of a millisecond. */
+static json_t *hundredths(json_t *ms)
+{
+    return json_real((double)(long long)(json_number_value(ms) * 100 + 0.5) / 100);
+}
+
+/* The Logs API's end of an invoke: platform.fault when the runtime died in it (Lambda's
+ * words), platform.runtimeDone (success, failure or timeout: schema 2021-03-18 only),
+ * platform.end, and platform.report with the REPORT line's figures. */
+static void logs_api_invoke_end(struct lbox_env *env, const struct lbox_invoke_result *res,
+                                json_t *metrics)
+{
+    struct lbox_telemetry *t = env->telemetry;
+    if (!strcmp(res->report_error_type, "Runtime.ExitError") ||
+        !strcmp(res->report_error_type, "Runtime.OutOfMemory")) {
+        char fault[128];
+        snprintf(fault, sizeof fault, "RequestId: %s Process exited before completing request",
+                 res->request_id);
+        lbox_telemetry_logs_platform(t, "platform.fault", json_string(fault));
+    }
+    const char *status = res->status == LBOX_INVOKE_OK        ? "success"
+                         : res->status == LBOX_INVOKE_TIMEOUT ? "timeout"
+                                                              : "failure";
+    lbox_telemetry_logs_platform(t, "platform.runtimeDone",
+                                 json_pack("{s:s, s:s}", "requestId", res->request_id,
+                                           "status", status));
+    lbox_telemetry_logs_platform(t, "platform.end",
+                                 json_pack("{s:s}", "requestId", res->request_id));
+    json_t *m = json_deep_copy(metrics);
+    if (json_object_get(m, "durationMs"))
+        json_object_set_new(m, "durationMs", hundredths(json_object_get(m, "durationMs")));
+    if (json_object_get(m, "initDurationMs"))
+        json_object_set_new(m, "initDurationMs",
+                            hundredths(json_object_get(m, "initDurationMs")));
+    lbox_telemetry_logs_platform(t, "platform.report",
+                                 json_pack("{s:s, s:o}", "requestId", res->request_id,
+                                           "metrics", m));
+}
+
+/* platform.runtimeDone, then platform.report (its metrics as REPORT's figures), for each
+ * API. */
 void env_tel_invoke_end(struct lbox_env *env, const struct lbox_invoke_result *res,
                         uint64_t billed_ms)
 {
@@ -127,6 +173,7 @@ void env_tel_invoke_end(struct lbox_env *env, const struct lbox_invoke_result *r
                                 (json_int_t)res->max_memory_mb);
     if (metrics && res->init_duration_ms >= 0)
         json_object_set_new(metrics, "initDurationMs", json_real(res->init_duration_ms));
+    logs_api_invoke_end(env, res, metrics);
     lbox_telemetry_platform(env->telemetry, "platform.report",
                             with_error(json_pack("{s:s, s:s, s:o}", "requestId",
                                                  res->request_id, "status", status, "metrics",

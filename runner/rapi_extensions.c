@@ -247,12 +247,21 @@ enum MHD_Result rapi_ext_error(struct lbox_rapi *api, struct MHD_Connection *c, 
 /* Only a registered extension subscribes: the runtime has no identifier to give. The
  * subscription itself is made without the API's lock (which the caller holds): it may wait
  * for a TCP listener, while the runner must go on watching its deadlines. */
+/* What RAPID answers where no telemetry service runs (AWS's emulator answers this always). */
+static enum MHD_Result not_supported(struct MHD_Connection *c, enum lbox_telemetry_api which)
+{
+    return which == LBOX_LOGS_API
+               ? rapi_reply_error(c, MHD_HTTP_ACCEPTED, "Logs.NotSupported",
+                                  "Logs API is not supported")
+               : rapi_reply_error(c, MHD_HTTP_ACCEPTED, "Telemetry.NotSupported",
+                                  "Telemetry API is not supported");
+}
+
 enum MHD_Result rapi_telemetry_subscribe(struct lbox_rapi *api, struct MHD_Connection *c,
-                                         struct request *rq)
+                                         struct request *rq, enum lbox_telemetry_api which)
 {
     if (!api->cfg.telemetry)
-        return rapi_reply_error(c, MHD_HTTP_ACCEPTED, "Telemetry.NotSupported",
-                                "Telemetry API is not supported");
+        return not_supported(c, which);
     enum MHD_Result ret = MHD_NO;
     const char *id = ext_id_header(c, &ret);
     if (!id)
@@ -270,12 +279,11 @@ enum MHD_Result rapi_telemetry_subscribe(struct lbox_rapi *api, struct MHD_Conne
     pthread_mutex_unlock(&api->lock);
     pthread_mutex_lock(&api->telemetry_lock);
     if (api->cfg.telemetry)
-        lbox_telemetry_subscribe(api->cfg.telemetry, name, rq->body, rq->len, &a);
+        lbox_telemetry_subscribe(api->cfg.telemetry, which, name, rq->body, rq->len, &a);
     pthread_mutex_unlock(&api->telemetry_lock);
     pthread_mutex_lock(&api->lock);
     if (!a.body) /* the environment is ending */
-        return rapi_reply_error(c, MHD_HTTP_ACCEPTED, "Telemetry.NotSupported",
-                                "Telemetry API is not supported");
+        return not_supported(c, which);
     ret = rapi_reply(c, a.status, a.content_type, a.body, strlen(a.body));
     free(a.body);
     return ret;

@@ -14,6 +14,7 @@
 #include "mhd_api.h"
 #include "runtime_api.h"
 #include "state.h"
+#include "telemetry.h"
 
 /* libmicrohttpd, loaded by the first lbox_rapi_start (mhd_api.h): set by each start, to one
  * value. */
@@ -136,8 +137,9 @@ enum MHD_Result rapi_ext_next(struct lbox_rapi *api, struct MHD_Connection *c,
 /* /extension/init/error and /extension/exit/error. */
 enum MHD_Result rapi_ext_error(struct lbox_rapi *api, struct MHD_Connection *c,
                                struct request *rq);
-/* PUT /2022-07-01/telemetry (the Telemetry API's subscription, telemetry.h). */
+/* PUT /2022-07-01/telemetry and PUT /2020-08-15/logs (a Telemetry API or Logs API
+ * subscription, telemetry.h). */
 enum MHD_Result rapi_telemetry_subscribe(struct lbox_rapi *api, struct MHD_Connection *c,
-                                         struct request *rq);
+                                         struct request *rq, enum lbox_telemetry_api which);
 
 #endif

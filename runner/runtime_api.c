@@ -427,6 +427,7 @@ static bool body_unwanted(struct lbox_rapi *api, const struct request *rq)
     case R_EXT_EXIT_ERROR:
         return false;
     case R_TELEMETRY:
+    case R_LOGS:
         return api->cfg.telemetry == NULL;
     default:
         return true;
@@ -539,11 +540,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     case R_EXT_EXIT_ERROR: ret = rapi_ext_error(api, c, rq); break;
     /* Go's type for a body it sniffs as text: RAPID's ping sets none. */
     case R_PING: ret = rapi_reply(c, MHD_HTTP_OK, "text/plain; charset=utf-8", "pong", 4); break;
-    case R_LOGS:
-        ret = rapi_reply_error(c, MHD_HTTP_ACCEPTED, "Logs.NotSupported",
-                               "Logs API is not supported");
-        break;
-    case R_TELEMETRY: ret = rapi_telemetry_subscribe(api, c, rq); break;
+    case R_LOGS: ret = rapi_telemetry_subscribe(api, c, rq, LBOX_LOGS_API); break;
+    case R_TELEMETRY: ret = rapi_telemetry_subscribe(api, c, rq, LBOX_TELEMETRY_API); break;
     case R_BAD_METHOD: ret = reply_bad_method(c, rq->allow); break;
     default: ret = reply_not_found(c); break;
     }

@@ -1,5 +1,5 @@
-/* The Telemetry API's events, queues and deliveries (telemetry.h). Subscriptions are
- * checked in telemetry_subscribe.c. */
+/* The Telemetry and Logs APIs' events, queues and deliveries (telemetry.h). Subscriptions
+ * are checked in telemetry_subscribe.c. */
 #include "telemetry_internal.h"
 
 #include <errno.h>
@@ -188,26 +188,51 @@ void telemetry_publish(struct lbox_telemetry *t, char *json, unsigned cat)
     publish_event(t, &e);
 }
 
-bool lbox_telemetry_wanted(struct lbox_telemetry *t)
+/* Whether events of any of the categories `cats` are wanted. */
+static bool wanted(struct lbox_telemetry *t, unsigned cats)
 {
     if (!t)
         return false;
     pthread_mutex_lock(&t->lock);
-    bool w = t->nsubs > 0 || (t->keeping && t->nkept < KEPT_MAX_EVENTS &&
-                              t->kept_bytes < KEPT_MAX_BYTES);
+    bool w = t->keeping && t->nkept < KEPT_MAX_EVENTS && t->kept_bytes < KEPT_MAX_BYTES;
+    for (size_t i = 0; i < t->nsubs && !w; i++)
+        w = t->subs[i]->cats & cats;
     pthread_mutex_unlock(&t->lock);
     return w;
 }
 
-void lbox_telemetry_platform(struct lbox_telemetry *t, const char *type, json_t *record)
+bool lbox_telemetry_wanted(struct lbox_telemetry *t)
 {
-    if (!lbox_telemetry_wanted(t)) {
+    return wanted(t, CATS_OF_TELEMETRY | CATS_OF_LOGS);
+}
+
+bool lbox_telemetry_wanted_by(struct lbox_telemetry *t, enum lbox_telemetry_api api)
+{
+    return wanted(t, api == LBOX_LOGS_API ? CATS_OF_LOGS : CATS_OF_TELEMETRY);
+}
+
+static void platform_event(struct lbox_telemetry *t, const char *type, json_t *record,
+                           unsigned cat)
+{
+    if (!wanted(t, cat)) {
         json_decref(record);
         return;
     }
-    char *s = telemetry_event_text(type, record);
+    char *s = record ? telemetry_event_text(type, record) : NULL;
     if (s)
-        telemetry_publish(t, s, CAT_PLATFORM);
+        telemetry_publish(t, s, cat);
+}
+
+void lbox_telemetry_platform(struct lbox_telemetry *t, const char *type, json_t *record)
+{
+    platform_event(t, type, record, CAT_PLATFORM);
+}
+
+void lbox_telemetry_logs_platform(struct lbox_telemetry *t, const char *type, json_t *record)
+{
+    platform_event(t, type, record,
+                   !strcmp(type, "platform.runtimeDone") ? CAT_LOGS_RUNTIME_DONE
+                                                         : CAT_LOGS_PLATFORM);
 }
 
 /* A line as a JSON string: bytes that are not UTF-8 become U+FFFD, as Lambda's records are
@@ -240,28 +265,47 @@ static json_t *text_record(const char *line, size_t len)
     return s;
 }
 
+/* The Logs API's record of a line: its text with the newline, as Lambda sends it. */
+static json_t *logs_api_record(const char *line, size_t len)
+{
+    char *with_nl = lbox_xmalloc(len + 1);
+    memcpy(with_nl, line, len);
+    with_nl[len] = '\n';
+    json_t *r = text_record(with_nl, len + 1);
+    free(with_nl);
+    return r;
+}
+
 void lbox_telemetry_log(struct lbox_telemetry *t, enum lbox_telemetry_source src,
                         const char *line, size_t len)
 {
-    if (!lbox_telemetry_wanted(t))
-        return;
-    json_t *record = NULL;
-    /* With the JSON log format the function's records are objects, and so are they here. */
-    if (src == LBOX_TELEMETRY_FUNCTION && t->json_logs && len && line[0] == '{') {
-        record = json_loadb(line, len, 0, NULL);
-        if (record && !json_is_object(record)) {
-            json_decref(record);
-            record = NULL;
+    bool fn = src == LBOX_TELEMETRY_FUNCTION;
+    const char *type = fn ? "function" : "extension";
+    unsigned cat = fn ? CAT_FUNCTION : CAT_EXTENSION,
+             logs_cat = fn ? CAT_LOGS_FUNCTION : CAT_LOGS_EXTENSION;
+    if (wanted(t, cat)) {
+        json_t *record = NULL;
+        /* With the JSON log format the function's records are objects, and so are they
+         * here. */
+        if (fn && t->json_logs && len && line[0] == '{') {
+            record = json_loadb(line, len, 0, NULL);
+            if (record && !json_is_object(record)) {
+                json_decref(record);
+                record = NULL;
+            }
         }
+        if (!record)
+            record = text_record(line, len);
+        char *s = record ? telemetry_event_text(type, record) : NULL;
+        if (s)
+            telemetry_publish(t, s, cat);
     }
-    if (!record)
-        record = text_record(line, len);
-    if (!record)
-        return;
-    const char *type = src == LBOX_TELEMETRY_FUNCTION ? "function" : "extension";
-    char *s = telemetry_event_text(type, record);
-    if (s)
-        telemetry_publish(t, s, src == LBOX_TELEMETRY_FUNCTION ? CAT_FUNCTION : CAT_EXTENSION);
+    if (wanted(t, logs_cat)) {
+        json_t *record = logs_api_record(line, len);
+        char *s = record ? telemetry_event_text(type, record) : NULL;
+        if (s)
+            telemetry_publish(t, s, logs_cat);
+    }
 }
 
 void lbox_telemetry_init_start(struct lbox_telemetry *t, bool keep)
@@ -358,6 +402,8 @@ static void post(struct subscriber *s, const char *body, size_t len, char *why, 
     c->easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
     c->easy_setopt(h, CURLOPT_POSTFIELDS, body);
     c->easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+    if (s->put)
+        c->easy_setopt(h, CURLOPT_CUSTOMREQUEST, "PUT");
     c->easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
     c->easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long)CONNECT_TIMEOUT_MS);
     c->easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)POST_TIMEOUT_MS);
@@ -435,7 +481,7 @@ static char *take_batch(struct subscriber *s, size_t *len, size_t *records, size
         b += s->q[n++].len;
     }
     char *dropped = NULL;
-    if (s->dropped_records && (s->cats & CAT_PLATFORM))
+    if (s->dropped_records && (s->cats & (CAT_PLATFORM | CAT_LOGS_PLATFORM)))
         dropped = dropped_text(s->drop_reason, s->dropped_records, s->dropped_bytes);
     s->dropped_records = s->dropped_bytes = 0;
     size_t dlen = dropped ? strlen(dropped) : 0;
@@ -484,7 +530,9 @@ static void logs_dropped(struct lbox_telemetry *t, struct subscriber *from, cons
     char *text = notes_only ? NULL : dropped_text(reason, records, bytes);
     if (!text)
         return;
-    struct event e = {.json = text, .len = strlen(text), .cat = CAT_PLATFORM, .drop_note = true};
+    /* The note is the same in both APIs. */
+    struct event e = {.json = text, .len = strlen(text), .cat = CAT_PLATFORM | CAT_LOGS_PLATFORM,
+                      .drop_note = true};
     for (size_t i = 0; i < t->nsubs; i++)
         if (t->subs[i] != from)
             enqueue(t->subs[i], &e);
@@ -550,6 +598,11 @@ int telemetry_add(struct lbox_telemetry *t, struct subscriber *s, bool *again)
         if (!strcmp(t->subs[i]->name, s->name))
             slot = i;
     *again = slot < t->nsubs;
+    /* Lambda: an extension subscribes with one API or the other, not both. */
+    if (*again && t->subs[slot]->api != s->api) {
+        pthread_mutex_unlock(&t->lock);
+        return -2;
+    }
     if (!*again && t->nsubs == MAX_SUBSCRIBERS) {
         pthread_mutex_unlock(&t->lock);
         return -1;

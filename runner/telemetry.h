@@ -1,7 +1,10 @@
-/* Lambda's Telemetry API (2022-07-01): an extension subscribes (PUT /2022-07-01/telemetry)
- * to the environment's platform events, the function's log lines and the extensions' log
- * lines, and the runner delivers them in batches, each a JSON array of {time, type, record}
- * POSTed to the extension's HTTP listener inside the sandbox.
+/* Lambda's Telemetry API (2022-07-01) and the older Logs API (2020-08-15): an extension
+ * subscribes (PUT /2022-07-01/telemetry or PUT /2020-08-15/logs, one or the other) to the
+ * environment's platform events, the function's log records and the extensions' log lines,
+ * and the runner delivers them in batches, each a JSON array of {time, type, record}
+ * POSTed to the extension's HTTP listener inside the sandbox (or newline-delimited over
+ * TCP). The two APIs' events differ: the platform's are made for each API by its own call
+ * (lbox_telemetry_platform, lbox_telemetry_logs_platform), log lines for both by one.
  *
  * One per environment. Subscriptions come from the Runtime API's server thread, events from
  * the runner's thread, and each subscriber has a delivery thread of its own (a slow
@@ -25,6 +28,8 @@ typedef int (*lbox_telemetry_socket_fn)(void *ctx);
 
 struct lbox_telemetry;
 
+enum lbox_telemetry_api { LBOX_TELEMETRY_API, LBOX_LOGS_API };
+
 /* json_logs: the function logs with AWS_LAMBDA_LOG_FORMAT=JSON (its lines that are JSON
  * objects are then object records). */
 struct lbox_telemetry *lbox_telemetry_new(lbox_telemetry_socket_fn socket_fn, void *ctx,
@@ -43,23 +48,30 @@ struct lbox_telemetry_answer {
     const char *content_type; /* static */
 };
 
-/* PUT /2022-07-01/telemetry from the registered extension `name` (the caller checked its
- * Lambda-Extension-Identifier). Validates the body as Lambda does; on success the
- * subscriber gets the kept events and a platform.telemetrySubscription event. */
-void lbox_telemetry_subscribe(struct lbox_telemetry *t, const char *name, const char *body,
-                              size_t len, struct lbox_telemetry_answer *answer);
+/* PUT /2022-07-01/telemetry or PUT /2020-08-15/logs from the registered extension `name`
+ * (the caller checked its Lambda-Extension-Identifier). Validates the body as Lambda does;
+ * on success the subscriber gets the kept events of its API and a
+ * platform.telemetrySubscription (platform.logsSubscription) event. */
+void lbox_telemetry_subscribe(struct lbox_telemetry *t, enum lbox_telemetry_api api,
+                              const char *name, const char *body, size_t len,
+                              struct lbox_telemetry_answer *answer);
 
-/* Whether anyone subscribed, or events are still kept for a subscriber to come (room
- * left): when not, events need not be built. */
+/* Whether anyone subscribed to either API (or to `api`), or events are still kept for a
+ * subscriber to come (room left): when not, events need not be built. */
 bool lbox_telemetry_wanted(struct lbox_telemetry *t);
+bool lbox_telemetry_wanted_by(struct lbox_telemetry *t, enum lbox_telemetry_api api);
 
-/* Queues a platform event ("platform.start", ...); record is taken over (decref'd). */
+/* Queues a Telemetry API platform event ("platform.start", ...); record is taken over. */
 void lbox_telemetry_platform(struct lbox_telemetry *t, const char *type, json_t *record);
+/* Queues a Logs API platform event; record (an object, or a string for platform.fault) is
+ * taken over. platform.runtimeDone goes to subscribers of schema 2021-03-18 only. */
+void lbox_telemetry_logs_platform(struct lbox_telemetry *t, const char *type, json_t *record);
 
 enum lbox_telemetry_source { LBOX_TELEMETRY_FUNCTION, LBOX_TELEMETRY_EXTENSION };
-/* Queues one log line (without its newline) of the function or of an extension: its
- * record is the line as text, or for a function's line that is a JSON object (its records
- * with AWS_LAMBDA_LOG_FORMAT=JSON) that object. A line that is not UTF-8 is left out. */
+/* Queues one log record (without its last newline) of the function or of an extension.
+ * Telemetry API: its record is the line as text, or for a function's line that is a JSON
+ * object (its records with AWS_LAMBDA_LOG_FORMAT=JSON) that object. Logs API: the text
+ * with its newline, always. Bytes that are not UTF-8 become U+FFFD. */
 void lbox_telemetry_log(struct lbox_telemetry *t, enum lbox_telemetry_source src,
                         const char *line, size_t len);
 
@@ -68,7 +80,7 @@ void lbox_telemetry_log(struct lbox_telemetry *t, enum lbox_telemetry_source src
 void lbox_telemetry_init_start(struct lbox_telemetry *t, bool keep);
 
 /* The init phase is over: events are no longer kept, and subscriptions are closed
- * (403 Telemetry.SubscriptionClosed), as on Lambda. */
+ * (403 Telemetry.SubscriptionClosed, Logs.SubscriptionClosed), as on Lambda. */
 void lbox_telemetry_init_over(struct lbox_telemetry *t);
 
 /* Delivers everything queued, whatever the buffering says, and waits until it is

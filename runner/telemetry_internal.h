@@ -1,6 +1,6 @@
-/* What the Telemetry API's files share (telemetry.c: events, queues, one delivery thread
- * per subscriber; telemetry_subscribe.c: a subscription checked as Lambda checks it). Not
- * part of the runner's public interface. */
+/* What the Telemetry and Logs APIs' files share (telemetry.c: events, queues, one delivery
+ * thread per subscriber; telemetry_subscribe.c: a subscription checked as Lambda checks it).
+ * Not part of the runner's public interface. */
 #ifndef LBOX_RUNNER_TELEMETRY_INTERNAL_H
 #define LBOX_RUNNER_TELEMETRY_INTERNAL_H
 
@@ -12,14 +12,24 @@
 
 #include "telemetry.h"
 
-/* The event categories a subscription names in "types". */
-enum { CAT_PLATFORM = 1, CAT_FUNCTION = 2, CAT_EXTENSION = 4 };
+/* The event categories a subscription names in "types", for each API: the two APIs'
+ * events differ, so each event is made for one of them, and a subscriber takes the
+ * categories of its own API only. A Logs API subscriber of schema 2021-03-18 also takes
+ * platform.runtimeDone, which the older schema does not have. */
+enum {
+    CAT_PLATFORM = 1, CAT_FUNCTION = 2, CAT_EXTENSION = 4,                /* Telemetry API */
+    CAT_LOGS_PLATFORM = 8, CAT_LOGS_FUNCTION = 16, CAT_LOGS_EXTENSION = 32, /* Logs API */
+    CAT_LOGS_RUNTIME_DONE = 64,
+};
+#define CATS_OF_TELEMETRY (CAT_PLATFORM | CAT_FUNCTION | CAT_EXTENSION)
+#define CATS_OF_LOGS (CAT_LOGS_PLATFORM | CAT_LOGS_FUNCTION | CAT_LOGS_EXTENSION | \
+                      CAT_LOGS_RUNTIME_DONE)
 
 /* Extensions are at most ten, each one subscription. */
 #define MAX_SUBSCRIBERS 10
-/* Events kept for subscribers to come, during the init phase. */
-#define KEPT_MAX_EVENTS 1000
-#define KEPT_MAX_BYTES (1u << 20)
+/* Events kept for subscribers to come, during the init phase (each API's form of them). */
+#define KEPT_MAX_EVENTS 2000
+#define KEPT_MAX_BYTES (2u << 20)
 /* A listener that does not take a batch within this loses it; one that does not accept a
  * TCP connection within CONNECT_TIMEOUT_MS is not subscribed. */
 #define POST_TIMEOUT_MS 5000
@@ -37,6 +47,7 @@ struct event {
 struct subscriber {
     struct lbox_telemetry *t;
     char name[64];
+    enum lbox_telemetry_api api;
     unsigned cats;
     unsigned max_items;
     size_t max_bytes;
@@ -46,6 +57,7 @@ struct subscriber {
      * the subscriber owns it and closes it when it ends (-1 once a send failed: Lambda does
      * not connect again). */
     char *url, *host_header;
+    bool put; /* a Logs API listener that asked for PUT rather than POST */
     bool tcp;
     int tcp_fd;
     struct event *q; /* queued, oldest first */
@@ -80,7 +92,8 @@ int64_t telemetry_now_ns(void);
 /* {"time", "type", "record"} as compact JSON; takes the record over. */
 char *telemetry_event_text(const char *type, json_t *record);
 /* Adds a subscriber (its thread starts), or replaces the one of the same name (*again:
- * what was queued for it is kept). Returns -1 when all slots are taken. */
+ * what was queued for it is kept). Returns -1 when all slots are taken, -2 when the
+ * extension subscribed with the other API. */
 int telemetry_add(struct lbox_telemetry *t, struct subscriber *s, bool *again);
 /* Publishes a platform event already made into text (taken over). */
 void telemetry_publish(struct lbox_telemetry *t, char *json, unsigned cat);

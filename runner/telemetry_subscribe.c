@@ -1,5 +1,7 @@
-/* A Telemetry API subscription, checked as Lambda checks it (telemetry.h): its JSON, schema
- * version, types, buffering bounds and destination, in that order, with Lambda's answers. */
+/* A Telemetry API or Logs API subscription, checked as Lambda checks it (telemetry.h): its
+ * JSON, schema version, types, buffering bounds and destination, in that order, with
+ * Lambda's answers. The two APIs take the same body but for the schema versions and, in
+ * the Logs API, the listener's HTTP method. */
 #include "telemetry_internal.h"
 
 #include <errno.h>
@@ -16,7 +18,7 @@
 #include "builder/curl_api.h"
 #include "common/fsutil.h"
 
-/* Lambda's bounds and defaults for "buffering" (the Telemetry API reference). */
+/* Lambda's bounds and defaults for "buffering" (the Telemetry and Logs API references). */
 #define MIN_ITEMS 1000
 #define MAX_ITEMS 10000
 #define DEFAULT_ITEMS 10000
@@ -88,6 +90,18 @@ static int connect_within(int fd, uint16_t port, int ms)
 static int destination(struct lbox_telemetry *t, json_t *dest, struct subscriber *s, char *why,
                        size_t whylen)
 {
+    /* The Logs API's listener may ask for PUT rather than POST; JSON is its one encoding. */
+    if (s->api == LBOX_LOGS_API && json_is_object(dest)) {
+        json_t *method = json_object_get(dest, "method"), *enc = json_object_get(dest, "encoding");
+        const char *m = json_string_value(method);
+        if ((method && (!m || (strcmp(m, "POST") && strcmp(m, "PUT")))) ||
+            (enc && (!json_is_string(enc) || strcmp(json_string_value(enc), "JSON")))) {
+            snprintf(why, whylen, "destination.method must be \"POST\" or \"PUT\", and "
+                     "destination.encoding \"JSON\"");
+            return -1;
+        }
+        s->put = m && !strcmp(m, "PUT");
+    }
     const char *protocol = json_string_value(json_object_get(dest, "protocol"));
     if (!json_is_object(dest) || !protocol ||
         (strcmp(protocol, "HTTP") != 0 && strcmp(protocol, "TCP") != 0)) {
@@ -145,16 +159,35 @@ static int destination(struct lbox_telemetry *t, json_t *dest, struct subscriber
     return 0;
 }
 
-static int parse_subscription(struct lbox_telemetry *t, json_t *body, struct subscriber *s,
-                              char *why, size_t whylen)
+/* The schema version, which the Telemetry API requires and the Logs API takes as
+ * 2020-08-15 when absent; 2021-03-18 adds platform.runtimeDone to the Logs API's events. */
+static int schema_version(json_t *body, struct subscriber *s, char *why, size_t whylen)
 {
-    const char *version = json_string_value(json_object_get(body, "schemaVersion"));
+    json_t *v = json_object_get(body, "schemaVersion");
+    const char *version = json_string_value(v);
+    if (s->api == LBOX_LOGS_API) {
+        if (v && (!version || (strcmp(version, "2020-08-15") && strcmp(version, "2021-03-18")))) {
+            snprintf(why, whylen, "schemaVersion must be \"2021-03-18\" or \"2020-08-15\"");
+            return -1;
+        }
+        if (version && !strcmp(version, "2021-03-18"))
+            s->cats |= CAT_LOGS_RUNTIME_DONE;
+        return 0;
+    }
     if (!version || (strcmp(version, "2022-07-01") && strcmp(version, "2022-12-13") &&
                      strcmp(version, "2025-01-29"))) {
         snprintf(why, whylen, "schemaVersion must be \"2025-01-29\", \"2022-12-13\" or "
                  "\"2022-07-01\"");
         return -1;
     }
+    return 0;
+}
+
+static int parse_subscription(struct lbox_telemetry *t, json_t *body, struct subscriber *s,
+                              char *why, size_t whylen)
+{
+    if (schema_version(body, s, why, whylen) < 0)
+        return -1;
     json_t *types = json_object_get(body, "types"), *v;
     size_t i;
     if (!json_is_array(types) || json_array_size(types) == 0) {
@@ -173,8 +206,12 @@ static int parse_subscription(struct lbox_telemetry *t, json_t *body, struct sub
                      "\"extension\"", i);
             return -1;
         }
-        s->cats |= cat;
+        /* A Logs API subscriber takes the same categories of that API's events (whose bits
+         * are the Telemetry API's times CAT_LOGS_PLATFORM). */
+        s->cats |= s->api == LBOX_LOGS_API ? cat * CAT_LOGS_PLATFORM : cat;
     }
+    if (!(s->cats & CAT_LOGS_PLATFORM))
+        s->cats &= ~(unsigned)CAT_LOGS_RUNTIME_DONE; /* a platform event */
     json_t *buffering = json_object_get(body, "buffering");
     if (buffering && !json_is_object(buffering)) {
         snprintf(why, whylen, "buffering must be an object");
@@ -194,14 +231,33 @@ static int parse_subscription(struct lbox_telemetry *t, json_t *body, struct sub
     return destination(t, json_object_get(body, "destination"), s, why, whylen);
 }
 
-void lbox_telemetry_subscribe(struct lbox_telemetry *t, const char *name, const char *body,
-                              size_t len, struct lbox_telemetry_answer *a)
+/* What differs in the two APIs' answers and events. */
+struct api_names {
+    const char *closed_type, *closed_message, *invalid_type, *event, *other;
+    unsigned platform_cat;
+};
+
+static const struct api_names *names_of(enum lbox_telemetry_api api)
+{
+    static const struct api_names telemetry = {
+        "Telemetry.SubscriptionClosed", "Telemetry API subscription is closed already",
+        "ValidationError", "platform.telemetrySubscription", "Logs API", CAT_PLATFORM};
+    static const struct api_names logs = {
+        "Logs.SubscriptionClosed", "Logs API subscription is closed already",
+        "Logs.ValidationError", "platform.logsSubscription", "Telemetry API",
+        CAT_LOGS_PLATFORM};
+    return api == LBOX_LOGS_API ? &logs : &telemetry;
+}
+
+void lbox_telemetry_subscribe(struct lbox_telemetry *t, enum lbox_telemetry_api api,
+                              const char *name, const char *body, size_t len,
+                              struct lbox_telemetry_answer *a)
 {
     memset(a, 0, sizeof *a);
+    const struct api_names *n = names_of(api);
     /* Lambda takes subscriptions during the init phase only. */
     if (telemetry_closed(t)) {
-        answer_error(a, 403, "Telemetry.SubscriptionClosed",
-                     "Telemetry API subscription is closed");
+        answer_error(a, 403, n->closed_type, n->closed_message);
         return;
     }
     json_error_t jerr;
@@ -211,7 +267,7 @@ void lbox_telemetry_subscribe(struct lbox_telemetry *t, const char *name, const 
         snprintf(why, sizeof why, "failed to parse JSON: %s",
                  j ? "the body is not a JSON object" : jerr.text);
         json_decref(j);
-        answer_error(a, 400, "ValidationError", why);
+        answer_error(a, 400, n->invalid_type, why);
         return;
     }
     /* The delivery needs libcurl: loaded by the first subscription, not at every start. */
@@ -222,6 +278,7 @@ void lbox_telemetry_subscribe(struct lbox_telemetry *t, const char *name, const 
         return;
     }
     struct subscriber *s = lbox_xcalloc(1, sizeof *s);
+    s->api = api;
     s->tcp_fd = -1;
     char why[512];
     int rc = parse_subscription(t, j, s, why, sizeof why);
@@ -230,22 +287,27 @@ void lbox_telemetry_subscribe(struct lbox_telemetry *t, const char *name, const 
     if (rc < 0) {
         telemetry_subscriber_free(s);
         json_decref(types);
-        answer_error(a, 400, "ValidationError", why);
+        answer_error(a, 400, n->invalid_type, why);
         return;
     }
     snprintf(s->name, sizeof s->name, "%s", name);
     bool again;
-    if (telemetry_add(t, s, &again) < 0) {
+    rc = telemetry_add(t, s, &again);
+    if (rc < 0) {
         telemetry_subscriber_free(s);
         json_decref(types);
-        answer_error(a, 400, "ValidationError", "too many subscriptions");
+        if (rc == -2)
+            snprintf(why, sizeof why, "%s already subscribed with the %s: an extension "
+                     "subscribes with the Telemetry API or the Logs API, not both", name,
+                     n->other);
+        answer_error(a, 400, n->invalid_type, rc == -2 ? why : "too many subscriptions");
         return;
     }
     json_t *record = json_pack("{s:s, s:s, s:o}", "name", name, "state",
                                again ? "Already subscribed" : "Subscribed", "types", types);
-    char *text = record ? telemetry_event_text("platform.telemetrySubscription", record) : NULL;
+    char *text = record ? telemetry_event_text(n->event, record) : NULL;
     if (text)
-        telemetry_publish(t, text, CAT_PLATFORM);
+        telemetry_publish(t, text, n->platform_cat);
     a->status = 200;
     a->body = lbox_xstrdup("\"OK\"");
     a->content_type = "application/json";

@@ -1,10 +1,12 @@
 #!/bin/bash
-# The Telemetry API (PUT /2022-07-01/telemetry): two extensions of a layer subscribe, one with
-# an HTTP listener on sandbox.localdomain (platform, function and extension events), one with
-# a TCP one (platform events, newline-delimited JSON); the function reads back what they got.
-# Checked: the refused subscriptions and their answers, the init's events given to a
-# subscriber that came after them, every event's record against the invokes' START and REPORT
-# lines, and that what is left is delivered before the extensions' SHUTDOWN.
+# The Telemetry API (PUT /2022-07-01/telemetry) and the Logs API (PUT /2020-08-15/logs): three
+# extensions of a layer subscribe, one with an HTTP listener on sandbox.localdomain (platform,
+# function and extension events), one with a TCP one (platform events, newline-delimited
+# JSON), and one to the Logs API (schema 2021-03-18, a listener that takes PUT); the function
+# reads back what they got. Checked: the refused subscriptions and their answers, the init's
+# events given to a subscriber that came after them, every event's record against the
+# invokes' START and REPORT lines, that what is left is delivered before the extensions'
+# SHUTDOWN, and the Logs API's own events (a crash's platform.fault among them).
 source "$(dirname "$0")/invoke_common.bash"
 
 SRC=$LBOX_SRC/tests/fixtures/code/telemetry
@@ -93,6 +95,38 @@ scenario() {
     || fail "TCP: only platform events: $OUT"
   ok "TCP destination: newline-delimited platform events"
 
+  # The Logs API: its answers, and its own events, as text records with their newline.
+  grep -q '^\[logs-http\] subscribe bad-schema: 400 Logs.ValidationError$' "$WORK/err" \
+    || fail "Logs API: a Telemetry API schema version"
+  grep -q '^\[logs-http\] subscribe: 200 "OK"$' "$WORK/err" || fail "Logs API: subscribe"
+  grep -q '^\[logs-http\] telemetry too: 400 ValidationError$' "$WORK/err" \
+    || fail "Logs API: then the Telemetry API as well"
+  [ "$(grep -c '^\[logs-http\] late subscribe: 403 Logs.SubscriptionClosed$' "$WORK/err")" -eq 3 ] \
+    || fail "Logs API: subscribing after the init"
+  has logs '.type == "platform.logsSubscription" and .record.name == "logs-http" and
+    .record.state == "Subscribed" and .record.types == ["platform", "function"]' \
+    || fail "platform.logsSubscription: $OUT"
+  has logs '.type == "platform.extension" and .record.name == "tel-tcp" and .record.state == "Ready"' \
+    || fail "Logs API: platform.extension: $OUT"
+  has logs '.type == "platform.start" and .record == {requestId: $r1, version: "$LATEST"}' \
+    || fail "Logs API: platform.start: $OUT"
+  has logs ".type == \"function\" and (.record | test(\"\\t\" + \$r1 + \"\\tINFO\\tfn says hi 1\\n\$\"))" \
+    || fail "Logs API: the function's record with its newline: $OUT"
+  has logs '.type == "platform.runtimeDone" and .record == {requestId: $r1, status: "success"}' \
+    || fail "Logs API: platform.runtimeDone: $OUT"
+  has logs '.type == "platform.runtimeDone" and .record == {requestId: $r2, status: "failure"}' \
+    || fail "Logs API: platform.runtimeDone of the failed invoke: $OUT"
+  has logs '.type == "platform.end" and .record == {requestId: $r1}' || fail "platform.end: $OUT"
+  has logs ".type == \"platform.report\" and .record.requestId == \$r1 and
+    .record.metrics.durationMs == $(report_field 1 Duration) and
+    .record.metrics.billedDurationMs == $billed and .record.metrics.maxMemoryUsedMB == $mem and
+    .record.metrics.initDurationMs > 0 and (.record | has(\"status\") | not)" \
+    || fail "Logs API: platform.report: $OUT"
+  jqe '[.logs[] | select(.method != "PUT" or (.type | IN("platform.initStart",
+    "platform.initReport", "platform.telemetrySubscription", "extension")))] | length == 0' \
+    >/dev/null <<<"$OUT" || fail "Logs API: its own events only, PUT as asked: $OUT"
+  ok "Logs API: its answers, logsSubscription, start, function records, runtimeDone, end, report"
+
   # What was still buffered went out before SHUTDOWN: the last invoke's report.
   grep -q "^\[tel-http\] SHUTDOWN: last platform.report $(request_id 3)\$" "$WORK/err" \
     || fail "flush before SHUTDOWN"
@@ -123,6 +157,18 @@ scenario() {
     | .record.state] == ["Subscribed", "Subscribed"]' >/dev/null <<<"$OUT" \
     || fail "subscribed again after the reset: $OUT"
   ok "a reset: the timeout's report before SHUTDOWN, a new subscription, the new init's events"
+
+  # A runtime that dies in an invoke: the Logs API's platform.fault, in Lambda's words.
+  inv "$tag" --event "$(event $'{"n":1,"exit":true}\n{"n":2,"read":true,"wait":300}\n')"
+  expect_rc 3 "an exit, then a read"
+  OUT=$(printf '%s\n' "$OUT" | tail -n 1)
+  R1=$(request_id 1)
+  has logs '.type == "platform.fault" and
+    .record == "RequestId: \($r1) Process exited before completing request"' \
+    || fail "platform.fault: $OUT"
+  has logs '.type == "platform.runtimeDone" and .record == {requestId: $r1, status: "failure"}' \
+    || fail "the crashed invoke's platform.runtimeDone: $OUT"
+  ok "Logs API: a runtime that exits in an invoke is a platform.fault"
 }
 
 run_as_each scenario

@@ -1,6 +1,6 @@
-/* The Telemetry API's subscriptions and deliveries (runner/telemetry.c): what a subscription
- * is refused for, and batches to a TCP listener on this host's loopback (the socket function
- * stands for the sandbox's). */
+/* The Telemetry and Logs APIs' subscriptions and deliveries (runner/telemetry.c): what a
+ * subscription is refused for, and batches to a TCP listener on this host's loopback (the
+ * socket function stands for the sandbox's). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -26,19 +26,28 @@ static int plain_socket(void *ctx)
     return socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 }
 
-static void subscribe_as(struct lbox_telemetry *t, const char *name, const char *body)
+static void subscribe_with(struct lbox_telemetry *t, enum lbox_telemetry_api api,
+                           const char *name, const char *body)
 {
     struct lbox_telemetry_answer a;
-    lbox_telemetry_subscribe(t, name, body, strlen(body), &a);
+    lbox_telemetry_subscribe(t, api, name, body, strlen(body), &a);
     assert_int_equal(a.status, 200);
     free(a.body);
 }
 
-static void answer_is(struct lbox_telemetry *t, const char *body, unsigned status,
-                      const char *type, const char *message_part)
+static void subscribe_as(struct lbox_telemetry *t, const char *name, const char *body)
+{
+    subscribe_with(t, LBOX_TELEMETRY_API, name, body);
+}
+
+/* The answer to `name`'s subscription with that API: status, and the error's type and part
+ * of its message (or "OK"). */
+static void answer_to(struct lbox_telemetry *t, enum lbox_telemetry_api api, const char *name,
+                      const char *body, unsigned status, const char *type,
+                      const char *message_part)
 {
     struct lbox_telemetry_answer a;
-    lbox_telemetry_subscribe(t, "probe", body, strlen(body), &a);
+    lbox_telemetry_subscribe(t, api, name, body, strlen(body), &a);
     print_message("%s -> %u %s\n", body, a.status, a.body);
     assert_int_equal(a.status, status);
     if (type) {
@@ -52,6 +61,12 @@ static void answer_is(struct lbox_telemetry *t, const char *body, unsigned statu
         assert_string_equal(a.body, "\"OK\"");
     }
     free(a.body);
+}
+
+static void answer_is(struct lbox_telemetry *t, const char *body, unsigned status,
+                      const char *type, const char *message_part)
+{
+    answer_to(t, LBOX_TELEMETRY_API, "probe", body, status, type, message_part);
 }
 
 #define HTTP_DEST "\"destination\":{\"protocol\":\"HTTP\",\"URI\":\"http://sandbox.localdomain:4243/x\"}"
@@ -399,6 +414,124 @@ static void refused_batch_is_tried_three_times(void **state)
     close(lfd);
 }
 
+/* The Logs API's subscription: its schema versions (2020-08-15 when absent), the listener's
+ * method, its own error types, and one API per extension. */
+static void logs_api_subscriptions(void **state)
+{
+    (void)state;
+    struct lbox_telemetry *t = lbox_telemetry_new(plain_socket, NULL, false);
+    const enum lbox_telemetry_api L = LBOX_LOGS_API, T = LBOX_TELEMETRY_API;
+    answer_to(t, L, "probe", "{\"types\":", 400, "Logs.ValidationError", "failed to parse");
+    answer_to(t, L, "probe", "{\"schemaVersion\":\"2022-12-13\",\"types\":[\"platform\"],"
+              HTTP_DEST "}", 400, "Logs.ValidationError", "schemaVersion");
+    answer_to(t, L, "probe", "{\"types\":[\"metrics\"]," HTTP_DEST "}", 400,
+              "Logs.ValidationError", "types[0]");
+    answer_to(t, L, "probe", "{\"types\":[\"platform\"],\"destination\":{\"protocol\":\"HTTP\","
+              "\"URI\":\"http://sandbox:4243/\",\"method\":\"GET\"}}", 400,
+              "Logs.ValidationError", "destination.method");
+    answer_to(t, L, "probe", "{\"types\":[\"platform\"],\"destination\":{\"protocol\":\"HTTP\","
+              "\"URI\":\"http://sandbox:4243/\",\"method\":\"PUT\",\"encoding\":\"JSON\"}}",
+              200, NULL, NULL);
+    answer_to(t, L, "probe", "{\"schemaVersion\":\"2021-03-18\",\"types\":[\"function\"],"
+              HTTP_DEST "}", 200, NULL, NULL);
+    /* One API or the other, per extension. */
+    answer_to(t, T, "probe", "{\"schemaVersion\":\"2022-12-13\",\"types\":[\"platform\"],"
+              HTTP_DEST "}", 400, "ValidationError", "already subscribed with the Logs API");
+    answer_to(t, T, "other", "{\"schemaVersion\":\"2022-12-13\",\"types\":[\"platform\"],"
+              HTTP_DEST "}", 200, NULL, NULL);
+    answer_to(t, L, "other", "{\"types\":[\"platform\"]," HTTP_DEST "}", 400,
+              "Logs.ValidationError", "already subscribed with the Telemetry API");
+    lbox_telemetry_init_over(t);
+    answer_to(t, L, "probe", "{\"types\":[\"platform\"]," HTTP_DEST "}", 403,
+              "Logs.SubscriptionClosed", "Logs API subscription is closed already");
+    lbox_telemetry_free(t);
+}
+
+/* A TCP subscriber named `name` of that API; its connection. */
+static int tcp_subscribe(struct lbox_telemetry *t, enum lbox_telemetry_api api, const char *name,
+                         int lfd, uint16_t port, const char *fields)
+{
+    char body[512];
+    snprintf(body, sizeof body, "{%s,\"buffering\":{\"timeoutMs\":30000},"
+             "\"destination\":{\"protocol\":\"TCP\",\"port\":%u}}", fields, port);
+    subscribe_with(t, api, name, body);
+    int conn = accept(lfd, NULL, NULL);
+    assert_true(conn >= 0);
+    return conn;
+}
+
+/* Each API's subscribers get that API's events only: a Logs API subscriber its platform
+ * events (platform.runtimeDone with schema 2021-03-18 only) and the function's records as
+ * text with their newline. */
+static void each_api_gets_its_own_events(void **state)
+{
+    (void)state;
+    uint16_t port;
+    int lfd = listener(&port);
+    struct lbox_telemetry *t = lbox_telemetry_new(plain_socket, NULL, true);
+    int logs_new = tcp_subscribe(t, LBOX_LOGS_API, "new", lfd, port,
+                                 "\"schemaVersion\":\"2021-03-18\","
+                                 "\"types\":[\"platform\",\"function\"]");
+    int logs_old = tcp_subscribe(t, LBOX_LOGS_API, "old", lfd, port, "\"types\":[\"platform\"]");
+    int tele = tcp_subscribe(t, LBOX_TELEMETRY_API, "tele", lfd, port,
+                             "\"schemaVersion\":\"2022-12-13\","
+                             "\"types\":[\"platform\",\"function\"]");
+    lbox_telemetry_platform(t, "platform.start", json_pack("{s:s}", "requestId", "r1"));
+    lbox_telemetry_logs_platform(t, "platform.start",
+                                 json_pack("{s:s, s:s}", "requestId", "r1", "version", "$LATEST"));
+    lbox_telemetry_log(t, LBOX_TELEMETRY_FUNCTION, "{\"message\":\"m\"}", 15);
+    lbox_telemetry_logs_platform(t, "platform.runtimeDone",
+                                 json_pack("{s:s, s:s}", "requestId", "r1", "status", "success"));
+    lbox_telemetry_logs_platform(t, "platform.fault", json_string("RequestId: r1 Process exited"));
+    lbox_telemetry_flush(t, 2000);
+
+    /* new: the Logs API's two subscription notes (its own and old's, not tele's), the
+     * start, the record, runtimeDone and the fault. */
+    json_t *ev = read_events_within(logs_new, 100, 500);
+    assert_int_equal(count_type(ev, "platform.logsSubscription"), 2);
+    assert_int_equal(count_type(ev, "platform.telemetrySubscription"), 0);
+    assert_int_equal(count_type(ev, "platform.start"), 1);
+    assert_int_equal(count_type(ev, "platform.runtimeDone"), 1);
+    assert_int_equal(count_type(ev, "platform.fault"), 1);
+    assert_int_equal(count_type(ev, "function"), 1);
+    assert_int_equal(json_array_size(ev), 6);
+    size_t i;
+    json_t *e;
+    json_array_foreach(ev, i, e) {
+        const char *type = json_string_value(json_object_get(e, "type"));
+        json_t *r = json_object_get(e, "record");
+        if (!strcmp(type, "function")) /* text, even with the JSON log format */
+            assert_string_equal(json_string_value(r), "{\"message\":\"m\"}\n");
+        if (!strcmp(type, "platform.start"))
+            assert_string_equal(json_string_value(json_object_get(r, "version")), "$LATEST");
+        if (!strcmp(type, "platform.fault"))
+            assert_string_equal(json_string_value(r), "RequestId: r1 Process exited");
+    }
+    json_decref(ev);
+
+    /* old (schema 2020-08-15): no platform.runtimeDone. */
+    ev = read_events_within(logs_old, 100, 500);
+    assert_int_equal(count_type(ev, "platform.runtimeDone"), 0);
+    assert_int_equal(count_type(ev, "platform.start"), 1);
+    assert_int_equal(count_type(ev, "platform.fault"), 1);
+    assert_int_equal(count_type(ev, "function"), 0);
+    json_decref(ev);
+
+    /* tele: its own subscription note, its start and the record as an object. */
+    ev = read_events_within(tele, 100, 500);
+    assert_int_equal(json_array_size(ev), 3);
+    assert_int_equal(count_type(ev, "platform.telemetrySubscription"), 1);
+    assert_int_equal(count_type(ev, "platform.start"), 1);
+    assert_null(json_object_get(json_object_get(json_array_get(ev, 1), "record"), "version"));
+    assert_true(json_is_object(json_object_get(json_array_get(ev, 2), "record")));
+    json_decref(ev);
+    lbox_telemetry_free(t);
+    close(logs_new);
+    close(logs_old);
+    close(tele);
+    close(lfd);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -409,6 +542,8 @@ int main(void)
         cmocka_unit_test(slow_listener_holds_up_only_itself),
         cmocka_unit_test(tcp_listener_that_never_accepts),
         cmocka_unit_test(refused_batch_is_tried_three_times),
+        cmocka_unit_test(logs_api_subscriptions),
+        cmocka_unit_test(each_api_gets_its_own_events),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -10,6 +10,7 @@
 #include <sys/types.h>
 #include <time.h>
 
+#include "common/clock.h"
 #include "common/fsutil.h"
 #include "env_vars.h"
 #include "environment.h"
@@ -64,9 +65,7 @@ struct lbox_env {
 
 static inline int64_t now_ns(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+    return lbox_mono_ns();
 }
 
 static inline int64_t epoch_ms(void)

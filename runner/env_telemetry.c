@@ -152,6 +152,29 @@ static void logs_api_invoke_end(struct lbox_env *env, const struct lbox_invoke_r
                                            "metrics", m));
 }
 
+static json_t *span(const char *name, const struct timespec *start, double ms)
+{
+    char at[40];
+    lbox_telemetry_time_of(start, at, sizeof at);
+    return json_pack("{s:s, s:s, s:f}", "name", name, "start", at, "durationMs", ms);
+}
+
+/* runtimeDone's spans, as Lambda's: from the event's hand-over to the first byte of the
+ * runtime's answer (responseLatency), and from there to its last (responseDuration). None
+ * when the runtime did not answer. */
+static json_t *answer_spans(const struct lbox_invoke_result *res)
+{
+    json_t *spans = json_array();
+    if (!res->answer_at.tv_sec || !res->invoke_at.tv_sec)
+        return spans;
+    double latency = (double)(res->answer_at.tv_sec - res->invoke_at.tv_sec) * 1e3 +
+                     (double)(res->answer_at.tv_nsec - res->invoke_at.tv_nsec) / 1e6;
+    json_array_append_new(spans, span("responseLatency", &res->invoke_at,
+                                      latency > 0 ? latency : 0));
+    json_array_append_new(spans, span("responseDuration", &res->answer_at, res->answer_ms));
+    return spans;
+}
+
 /* platform.runtimeDone, then platform.report (its metrics as REPORT's figures), for each
  * API. */
 void env_tel_invoke_end(struct lbox_env *env, const struct lbox_invoke_result *res,
@@ -163,9 +186,9 @@ void env_tel_invoke_end(struct lbox_env *env, const struct lbox_invoke_result *r
     const char *status = invoke_status(res, &error);
     lbox_telemetry_platform(
         env->telemetry, "platform.runtimeDone",
-        with_error(json_pack("{s:s, s:s, s:{s:f, s:I}}", "requestId", res->request_id,
+        with_error(json_pack("{s:s, s:s, s:{s:f, s:I}, s:o}", "requestId", res->request_id,
                              "status", status, "metrics", "durationMs", res->duration_ms,
-                             "producedBytes", (json_int_t)res->len),
+                             "producedBytes", (json_int_t)res->len, "spans", answer_spans(res)),
                    error));
     json_t *metrics = json_pack("{s:f, s:I, s:I, s:I}", "durationMs", res->duration_ms,
                                 "billedDurationMs", (json_int_t)billed_ms, "memorySizeMB",

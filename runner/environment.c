@@ -341,6 +341,8 @@ static void take_answer(struct lbox_invoke_result *res, struct lbox_rapi_result 
     res->content_type = r->content_type;
     res->streamed = r->streamed;
     res->error_type = r->error_type;
+    res->answer_at = r->answer_at;
+    res->answer_ms = r->answer_ms;
     if (res->status == LBOX_INVOKE_FUNCTION_ERROR && !res->error_type) {
         json_t *j = json_loadb(res->payload, res->len, 0, NULL);
         const char *t = json_string_value(json_object_get(j, "errorType"));
@@ -587,6 +589,7 @@ int lbox_env_invoke(struct lbox_env *env, const struct lbox_invoke_request *req,
         .function_arn = env->arn, .trace_id = req->trace_id ? req->trace_id : trace,
         .client_context = req->client_context, .cognito_identity = req->cognito_identity,
     };
+    clock_gettime(CLOCK_REALTIME, &res->invoke_at);
     if (lbox_rapi_queue(env->api, &inv, err) < 0) {
         env_kill_runtime(env);
         return -1;

@@ -88,6 +88,10 @@ struct lbox_invoke_result {
     const char *report_status;
     char report_error_type[64];
     bool runtime_killed;           /* the runtime died of SIGKILL (memory, if at the limit) */
+    /* When the event was handed to the runtime, when the runtime began to send its answer
+     * and how long that took (answer_at.tv_sec 0: no answer): the Telemetry API's spans. */
+    struct timespec invoke_at, answer_at;
+    double answer_ms;
 };
 
 struct lbox_env;

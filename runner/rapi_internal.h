@@ -65,6 +65,8 @@ struct request {
     bool suspended;           /* parked and not yet handled again (counted in api) */
     unsigned generation;      /* api generation when parked (a reset ends stale requests) */
     int ext_index;
+    struct timespec arrived_at; /* when its headers came (wall clock) */
+    int64_t arrived_ns;         /* the same, monotonic */
 };
 
 struct lbox_rapi {

@@ -17,6 +17,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "common/clock.h"
 #include "common/fsutil.h"
 #include "rapi_internal.h"
 
@@ -319,6 +320,8 @@ static enum MHD_Result handle_answer(struct lbox_rapi *api, struct MHD_Connectio
     struct lbox_rapi_result *res = &api->result;
     lbox_rapi_result_free(res);
     rapi_wake(api);
+    res->answer_at = rq->arrived_at;
+    res->answer_ms = (double)(lbox_mono_ns() - rq->arrived_ns) / 1e6;
 
     if (rq->bad_mode) {
         set_platform_error(res, "Runtime.InvalidResponseModeHeader",
@@ -486,6 +489,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     if (!rq) {
         rq = lbox_xcalloc(1, sizeof *rq);
         rq->ext_index = -1;
+        clock_gettime(CLOCK_REALTIME, &rq->arrived_at);
+        rq->arrived_ns = lbox_mono_ns();
         rq->route = route_of(url, method, rq);
         *con_cls = rq;
         if (rq->route == R_RESPONSE) {

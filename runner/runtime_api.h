@@ -10,6 +10,7 @@
 #define LBOX_RUNNER_RUNTIME_API_H
 
 #include <stdbool.h>
+#include <time.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
@@ -76,6 +77,10 @@ struct lbox_rapi_result {
     char *content_type;     /* malloc'd or NULL */
     char *error_type;       /* malloc'd or NULL: the runtime's error type */
     bool streamed;          /* the payload already went to the stream callback */
+    /* When the runtime began to send its answer (wall clock), and how long the whole of it
+     * took to arrive: the Telemetry API's responseDuration. */
+    struct timespec answer_at;
+    double answer_ms;
 };
 
 struct lbox_rapi_status {

@@ -11,24 +11,28 @@
 #include <unistd.h>
 
 #include "builder/curl_api.h"
+#include "common/clock.h"
 #include "common/fsutil.h"
 
 int64_t telemetry_now_ns(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+    return lbox_mono_ns();
+}
+
+void lbox_telemetry_time_of(const struct timespec *ts, char *buf, size_t size)
+{
+    struct tm tm;
+    gmtime_r(&ts->tv_sec, &tm);
+    char day[32];
+    strftime(day, sizeof day, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(buf, size, "%s.%03uZ", day, (unsigned)(ts->tv_nsec / 1000000) % 1000u);
 }
 
 void lbox_telemetry_time(char *buf, size_t size)
 {
     struct timespec ts;
-    struct tm tm;
     clock_gettime(CLOCK_REALTIME, &ts);
-    gmtime_r(&ts.tv_sec, &tm);
-    char day[32];
-    strftime(day, sizeof day, "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(buf, size, "%s.%03ldZ", day, ts.tv_nsec / 1000000);
+    lbox_telemetry_time_of(&ts, buf, size);
 }
 
 char *telemetry_event_text(const char *type, json_t *record)

@@ -21,6 +21,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <time.h>
 
 /* A new TCP socket whose connect() reaches the sandbox's 127.0.0.1; -1 on failure. Called
  * from the delivery thread. */
@@ -88,7 +89,9 @@ void lbox_telemetry_init_over(struct lbox_telemetry *t);
  * extensions get SHUTDOWN). */
 void lbox_telemetry_flush(struct lbox_telemetry *t, int timeout_ms);
 
-/* Lambda's time format in events: UTC with milliseconds ("2022-10-12T00:03:50.000Z"). */
+/* Lambda's time format in events: UTC with milliseconds ("2022-10-12T00:03:50.000Z"), of
+ * now or of a given time. */
 void lbox_telemetry_time(char *buf, size_t size);
+void lbox_telemetry_time_of(const struct timespec *ts, char *buf, size_t size);
 
 #endif

@@ -75,6 +75,12 @@ scenario() {
     == [65536, 34464]' >/dev/null <<<"$OUT" || fail "a 100,000-byte line in 64 KiB pieces"
   has http '.type == "platform.runtimeDone" and .record.requestId == $r1 and
     .record.status == "success" and .record.metrics.producedBytes == 7' || fail "platform.runtimeDone: $OUT"
+  # Its spans: the event's hand-over to the answer's first byte, then to its last.
+  has http '.type == "platform.runtimeDone" and .record.requestId == $r1 and
+    ([.record.spans[].name] == ["responseLatency", "responseDuration"]) and
+    .record.spans[0].durationMs > 0 and .record.spans[1].start >= .record.spans[0].start and
+    .record.spans[0].durationMs + .record.spans[1].durationMs <= .record.metrics.durationMs + 1' \
+    || fail "platform.runtimeDone's spans: $OUT"
   local billed mem
   billed=$(report_field 1 'Billed Duration') mem=$(report_field 1 'Max Memory Used')
   has http ".type == \"platform.report\" and .record.requestId == \$r1 and .record.status == \"success\"
@@ -87,7 +93,7 @@ scenario() {
     (.record.metrics | has("initDurationMs") | not)' || fail "a warm platform.report: $OUT"
   jqe '[.http[] | select(.path != "/telemetry" or .host != "sandbox.localdomain:4243")] | length == 0' \
     >/dev/null <<<"$OUT" || fail "POSTs to the subscribed URI's path with its Host: $OUT"
-  ok "invokes: start, the function's records (two lines in one), runtimeDone and report as REPORT says"
+  ok "invokes: start, the function's records (two lines in one), runtimeDone with spans, report as REPORT says"
 
   # TCP: platform events only, one JSON object per line.
   has tcp '.type == "platform.start" and .record.requestId == $r1' || fail "TCP: platform.start: $OUT"
@@ -148,7 +154,8 @@ scenario() {
   OUT=$(printf '%s\n' "$OUT" | tail -n 1)
   R1=$(request_id 1)
   has http '.type == "platform.runtimeDone" and .record.requestId == $r1 and
-    .record.status == "timeout"' || fail "the timed-out invoke's platform.runtimeDone: $OUT"
+    .record.status == "timeout" and .record.spans == []' \
+    || fail "the timed-out invoke's platform.runtimeDone: $OUT"
   has http '.type == "platform.report" and .record.requestId == $r1 and .record.status == "timeout"
     and .record.metrics.billedDurationMs == 1000' || fail "the timed-out invoke's report: $OUT"
   has http '.type == "platform.initStart" and .record.phase == "invoke"' \

@@ -58,6 +58,11 @@ struct lbox_env {
     struct ext_proc *ext;   /* the external extensions started with it */
     size_t n_ext;
     char launch_failed[64]; /* the extension that could not be started ("" none) */
+    /* The image's extension names (env_extensions): its root does not change, so they are
+     * listed once, not at every init. */
+    char **ext_names;
+    size_t n_ext_names;
+    bool ext_listed;
     char crashed_ext[64];   /* the first extension that exited outside a shutdown ("" none) */
     int crashed_wstatus;    /* ... how it ended (-1: not known) */
     bool shutting_down;     /* SIGTERM or SHUTDOWN sent: exits are expected now */
@@ -132,6 +137,9 @@ void env_forget_extensions(struct lbox_env *env);
  * (n = 0) when there are none or extensions are disabled. Each name and the array are
  * malloc'd. */
 char **env_extension_names(int rootfd, size_t *n);
+/* The same for the environment's image, listed at the first call (none when the image
+ * cannot be opened); the environment owns them. */
+char *const *env_extensions(struct lbox_env *env, size_t *n);
 
 /* Starts the extensions, waits for them to register, then starts the runtime. An extension
  * that cannot be started is said in *launch (the init fails as on Lambda); -1 is lbox's own

@@ -212,6 +212,19 @@ char **env_extension_names(int rootfd, size_t *n)
     return names;
 }
 
+char *const *env_extensions(struct lbox_env *env, size_t *n)
+{
+    if (!env->ext_listed) {
+        struct lbox_error ignored = {0};
+        _cleanup_close_ int rootfd = open_rootfs(env, &ignored);
+        if (rootfd >= 0)
+            env->ext_names = env_extension_names(rootfd, &env->n_ext_names);
+        env->ext_listed = true;
+    }
+    *n = env->n_ext_names;
+    return env->ext_names;
+}
+
 /* An extension that cannot be started, said as RAPID's Go supervisor says it ("fork/exec
  * /opt/extensions/x: permission denied"); lbox's own message when it failed elsewhere. */
 static void launch_error(struct lbox_env *env, const char *path, struct lbox_error *err)
@@ -249,7 +262,7 @@ static int start_extensions(struct lbox_env *env, struct lbox_error *err)
     if (rootfd < 0)
         return -1;
     size_t n_run = 0;
-    char **run = env_extension_names(rootfd, &n_run);
+    char *const *run = env_extensions(env, &n_run);
     /* Known before they start: by name, they are the external extensions. */
     lbox_rapi_set_external_extensions(env->api, (const char *const *)run, n_run);
     env_forget_extensions(env);
@@ -265,9 +278,6 @@ static int start_extensions(struct lbox_env *env, struct lbox_error *err)
         if (r < 0)
             snprintf(env->launch_failed, sizeof env->launch_failed, "%s", run[i]);
     }
-    for (size_t i = 0; i < n_run; i++)
-        free(run[i]);
-    free(run);
     return r;
 }
 

@@ -5,10 +5,8 @@
  * no extension subscribed or can still subscribe. */
 #include "env_internal.h"
 
-#include <fcntl.h>
 #include <jansson.h>
 #include <stdlib.h>
-#include <unistd.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -30,17 +28,10 @@ static json_t *with_error(json_t *record, const char *error_type)
 
 /* Whether the image has extensions (which can subscribe): only then are the init's events
  * kept for them, so that an image without costs no more than it did. */
-static bool has_extensions(const struct lbox_env *env)
+static bool has_extensions(struct lbox_env *env)
 {
-    int rootfd = open(env->rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
-    if (rootfd < 0)
-        return false;
-    size_t n = 0;
-    char **names = env_extension_names(rootfd, &n);
-    for (size_t i = 0; i < n; i++)
-        free(names[i]);
-    free(names);
-    close(rootfd);
+    size_t n;
+    env_extensions(env, &n);
     return n > 0;
 }
 

@@ -657,6 +657,9 @@ static void destroy(struct lbox_env *env, bool exiting)
         if (fds[i] >= 0)
             close(fds[i]);
     env_forget_extensions(env);
+    for (size_t i = 0; i < env->n_ext_names; i++)
+        free(env->ext_names[i]);
+    free(env->ext_names);
     lbox_strv_free(&env->envp);
     lbox_strv_free(&env->ext_envp);
     free(env->rootfs);

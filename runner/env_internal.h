@@ -26,6 +26,10 @@ struct ext_proc {
     bool gone;
 };
 
+/* Who writes to the environment's log: lbox's platform lines, and the function's three
+ * outputs (its stdout and stderr, the runtime's console records, the extensions'). */
+enum log_source { SRC_PLATFORM, SRC_STDOUT, SRC_CONSOLE, SRC_EXTENSIONS };
+
 struct lbox_env {
     struct lbox_env_config cfg;
     char *rootfs, *arch, *qemu, *name, *version, *arn, *handler;
@@ -39,14 +43,19 @@ struct lbox_env {
      * from the function's). */
     int log_rd, log_wr, tele_rd, tele_wr, ext_rd, ext_wr;
     struct lbox_log_stream out, tele, ext_out;
-    /* The Telemetry API (telemetry.h), and each source's line being collected for it. */
+    /* The Telemetry API (telemetry.h), and each source's line or record being collected for
+     * it (stdout, console, extensions: env_log.c). */
     struct lbox_telemetry *telemetry;
-    struct tele_line { char *buf; size_t len; } tele_lines[3];
+    struct tele_line {
+        char *buf;
+        size_t len;
+        bool pieces_sent;  /* a long one: its first pieces went out */
+        bool held_newline; /* a console record's newline, sent if more of it comes */
+    } tele_lines[3];
     int64_t out_seen_ns;    /* when stdout last gave output */
     /* Where the log (one output for the streams and the platform lines) stands: which
-     * source wrote last (0 lbox, 1 stdout, 2 telemetry, 3 extensions), and whether it left
-     * a line open. */
-    int log_src;
+     * source wrote last, and whether it left a line open. */
+    enum log_source log_src;
     bool log_mid_line;
     bool running;           /* a runtime process was started and not killed */
     bool initialized;       /* ... and finished its init */
@@ -86,7 +95,9 @@ static inline int64_t epoch_ms(void)
  * fd, the extensions' stdout. */
 void env_log_from_stdout(void *ctx, const char *data, size_t len);
 void env_log_from_telemetry(void *ctx, const char *data, size_t len);
-/* A console record on the telemetry pipe ended: the Telemetry API gets it as one event. */
+/* A console record on the telemetry pipe, its bytes then its end: the Telemetry and Logs
+ * APIs get it as one event. */
+void env_console_record_data(void *ctx, const char *data, size_t len);
 void env_console_record_end(void *ctx);
 void env_log_from_extensions(void *ctx, const char *data, size_t len);
 /* Passes on the streams' unfinished lines and ends the log's line, if open. */

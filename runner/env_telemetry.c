@@ -156,10 +156,9 @@ static json_t *span(const char *name, const struct timespec *start, double ms)
 static json_t *answer_spans(const struct lbox_invoke_result *res)
 {
     json_t *spans = json_array();
-    if (!res->answer_at.tv_sec || !res->invoke_at.tv_sec)
+    if (!res->answer_ns || !res->invoke_ns)
         return spans;
-    double latency = (double)(res->answer_at.tv_sec - res->invoke_at.tv_sec) * 1e3 +
-                     (double)(res->answer_at.tv_nsec - res->invoke_at.tv_nsec) / 1e6;
+    double latency = (double)(res->answer_ns - res->invoke_ns) / 1e6;
     json_array_append_new(spans, span("responseLatency", &res->invoke_at,
                                       latency > 0 ? latency : 0));
     json_array_append_new(spans, span("responseDuration", &res->answer_at, res->answer_ms));
@@ -179,7 +178,8 @@ void env_tel_invoke_end(struct lbox_env *env, const struct lbox_invoke_result *r
         env->telemetry, "platform.runtimeDone",
         with_error(json_pack("{s:s, s:s, s:{s:f, s:I}, s:o}", "requestId", res->request_id,
                              "status", status, "metrics", "durationMs", res->duration_ms,
-                             "producedBytes", (json_int_t)res->len, "spans", answer_spans(res)),
+                             "producedBytes", (json_int_t)res->produced_bytes, "spans",
+                             answer_spans(res)),
                    error));
     json_t *metrics = json_pack("{s:f, s:I, s:I, s:I}", "durationMs", res->duration_ms,
                                 "billedDurationMs", (json_int_t)billed_ms, "memorySizeMB",

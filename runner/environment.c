@@ -211,7 +211,7 @@ int lbox_env_create(const struct lbox_env_config *cfg, struct lbox_env **out,
     env->log_rd = env->log_wr = env->tele_rd = env->tele_wr = env->ext_rd = env->ext_wr = -1;
     lbox_log_stream_init(&env->out, LBOX_LOG_LINES, env_log_from_stdout, env);
     lbox_log_stream_init(&env->tele, LBOX_LOG_FRAMES, env_log_from_telemetry, env);
-    lbox_log_stream_on_record_end(&env->tele, env_console_record_end);
+    lbox_log_stream_on_records(&env->tele, env_console_record_data, env_console_record_end);
     lbox_log_stream_init(&env->ext_out, LBOX_LOG_LINES, env_log_from_extensions, env);
     for (char *const *e = cfg->envp; e && *e; e++) {
         const char *eq = strchr(*e, '=');
@@ -342,7 +342,9 @@ static void take_answer(struct lbox_invoke_result *res, struct lbox_rapi_result 
     res->streamed = r->streamed;
     res->error_type = r->error_type;
     res->answer_at = r->answer_at;
+    res->answer_ns = r->answer_ns;
     res->answer_ms = r->answer_ms;
+    res->produced_bytes = r->produced;
     if (res->status == LBOX_INVOKE_FUNCTION_ERROR && !res->error_type) {
         json_t *j = json_loadb(res->payload, res->len, 0, NULL);
         const char *t = json_string_value(json_object_get(j, "errorType"));
@@ -590,6 +592,7 @@ int lbox_env_invoke(struct lbox_env *env, const struct lbox_invoke_request *req,
         .client_context = req->client_context, .cognito_identity = req->cognito_identity,
     };
     clock_gettime(CLOCK_REALTIME, &res->invoke_at);
+    res->invoke_ns = now_ns();
     if (lbox_rapi_queue(env->api, &inv, err) < 0) {
         env_kill_runtime(env);
         return -1;

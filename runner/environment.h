@@ -89,9 +89,12 @@ struct lbox_invoke_result {
     char report_error_type[64];
     bool runtime_killed;           /* the runtime died of SIGKILL (memory, if at the limit) */
     /* When the event was handed to the runtime, when the runtime began to send its answer
-     * and how long that took (answer_at.tv_sec 0: no answer): the Telemetry API's spans. */
+     * (wall clock, and monotonic) and how long that took (answer_ns 0: no answer), and the
+     * bytes it sent: the Telemetry API's spans and producedBytes. */
     struct timespec invoke_at, answer_at;
+    int64_t invoke_ns, answer_ns;
     double answer_ms;
+    size_t produced_bytes;
 };
 
 struct lbox_env;

@@ -18,9 +18,11 @@ void lbox_log_stream_init(struct lbox_log_stream *ls, enum lbox_log_kind kind, l
     ls->at_line_start = true;
 }
 
-void lbox_log_stream_on_record_end(struct lbox_log_stream *ls, lbox_log_record_end fn)
+void lbox_log_stream_on_records(struct lbox_log_stream *ls, lbox_log_sink data,
+                                lbox_log_record_end end)
 {
-    ls->record_end = fn;
+    ls->record_data = data;
+    ls->record_end = end;
 }
 
 static void end_record(struct lbox_log_stream *ls)
@@ -100,6 +102,8 @@ static void feed_frames(struct lbox_log_stream *ls, const char *data, size_t len
         }
         size_t k = len < ls->body_left ? len : ls->body_left;
         pass_on(ls, data, k);
+        if (ls->record_data)
+            ls->record_data(ls->ctx, data, k);
         data += k;
         len -= k;
         ls->body_left -= (uint32_t)k;
@@ -141,7 +145,7 @@ void lbox_log_stream_flush(struct lbox_log_stream *ls)
 void lbox_log_stream_resync(struct lbox_log_stream *ls)
 {
     flush_line(ls); /* the next frame starts a line of its own (feed_frames) */
-    if (!ls->unframed && ls->body_left)
+    if (ls->unframed || ls->body_left)
         end_record(ls);
     ls->unframed = false;
     ls->head_len = 0;

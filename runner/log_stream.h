@@ -19,7 +19,7 @@
 #include <stdint.h>
 
 typedef void (*lbox_log_sink)(void *ctx, const char *data, size_t len);
-/* A FRAMES stream's record ended (everything of it was passed to the sink). */
+/* A FRAMES stream's record: its message's bytes as they come, then its end. */
 typedef void (*lbox_log_record_end)(void *ctx);
 
 enum lbox_log_kind { LBOX_LOG_LINES, LBOX_LOG_FRAMES };
@@ -33,7 +33,8 @@ enum lbox_log_kind { LBOX_LOG_LINES, LBOX_LOG_FRAMES };
 struct lbox_log_stream {
     enum lbox_log_kind kind;
     lbox_log_sink sink;
-    lbox_log_record_end record_end; /* optional */
+    lbox_log_sink record_data;      /* optional (lbox_log_stream_on_records) */
+    lbox_log_record_end record_end;
     void *ctx;
     bool unframed;            /* FRAMES whose framing broke: now LINES */
     unsigned char head[16];   /* a frame header being collected */
@@ -46,10 +47,13 @@ struct lbox_log_stream {
 
 void lbox_log_stream_init(struct lbox_log_stream *ls, enum lbox_log_kind kind, lbox_log_sink sink,
                           void *ctx);
-/* For a FRAMES stream: record_end is called after each record's last byte (and its newline)
- * has gone to the sink, so that the caller can take a record of several lines as one, as
- * Lambda's Telemetry API does. Not called for what comes once the framing broke. */
-void lbox_log_stream_on_record_end(struct lbox_log_stream *ls, lbox_log_record_end fn);
+/* For a FRAMES stream, so that the caller can take a record of several lines as one, as
+ * Lambda's Telemetry API does: besides going to the sink as usual, each record's message
+ * goes to data (without the newlines the stream adds between records), and end is called
+ * after its last byte. Once the framing broke, the output goes to the sink only, until a
+ * resync, which calls end first. */
+void lbox_log_stream_on_records(struct lbox_log_stream *ls, lbox_log_sink data,
+                                lbox_log_record_end end);
 void lbox_log_stream_feed(struct lbox_log_stream *ls, const char *data, size_t len);
 
 /* Ends what was passed on with a newline if it stopped mid-line (an unfinished line is
@@ -65,8 +69,8 @@ void lbox_log_stream_flush(struct lbox_log_stream *ls);
 bool lbox_log_stream_mid_record(const struct lbox_log_stream *ls);
 
 /* For a FRAMES stream at a point where the runtime writes nothing (before an invoke starts):
- * pass on an unfinished line, end a record left unfinished (record_end) and expect a frame
- * header again, so that garbage written to the fd once spoils at most the invoke it was written
+ * pass on an unfinished line, end a record left unfinished or output that was not frames
+ * (record_end), and expect a frame header again, so that garbage written to the fd once spoils at most the invoke it was written
  * in. */
 void lbox_log_stream_resync(struct lbox_log_stream *ls);
 

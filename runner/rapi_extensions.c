@@ -244,9 +244,6 @@ enum MHD_Result rapi_ext_error(struct lbox_rapi *api, struct MHD_Connection *c, 
     return rapi_reply_status_ok(c);
 }
 
-/* Only a registered extension subscribes: the runtime has no identifier to give. The
- * subscription itself is made without the API's lock (which the caller holds): it may wait
- * for a TCP listener, while the runner must go on watching its deadlines. */
 /* What RAPID answers where no telemetry service runs (AWS's emulator answers this always). */
 static enum MHD_Result not_supported(struct MHD_Connection *c, enum lbox_telemetry_api which)
 {
@@ -257,6 +254,9 @@ static enum MHD_Result not_supported(struct MHD_Connection *c, enum lbox_telemet
                                   "Telemetry API is not supported");
 }
 
+/* Only a registered extension subscribes: the runtime has no identifier to give. The
+ * subscription itself is made without the API's lock (which the caller holds): it may wait
+ * for a TCP listener, while the runner must go on watching its deadlines. */
 enum MHD_Result rapi_telemetry_subscribe(struct lbox_rapi *api, struct MHD_Connection *c,
                                          struct request *rq, enum lbox_telemetry_api which)
 {
@@ -266,7 +266,10 @@ enum MHD_Result rapi_telemetry_subscribe(struct lbox_rapi *api, struct MHD_Conne
     const char *id = ext_id_header(c, &ret);
     if (!id)
         return ret;
-    struct lbox_ext_state *e = ext_of(api, c, id, "Unknown Lambda-Extension-Identifier", &ret);
+    /* RAPID's subscription handler names the identifier it does not know. */
+    char unknown[LBOX_ID_LEN + 32];
+    snprintf(unknown, sizeof unknown, "Unknown extension %s", id);
+    struct lbox_ext_state *e = ext_of(api, c, id, unknown, &ret);
     if (!e)
         return ret;
     /* As AWS's emulator: a subscription is at most 1 MiB. */

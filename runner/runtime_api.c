@@ -321,7 +321,9 @@ static enum MHD_Result handle_answer(struct lbox_rapi *api, struct MHD_Connectio
     lbox_rapi_result_free(res);
     rapi_wake(api);
     res->answer_at = rq->arrived_at;
+    res->answer_ns = rq->arrived_ns;
     res->answer_ms = (double)(lbox_mono_ns() - rq->arrived_ns) / 1e6;
+    res->produced = rq->streaming ? rq->streamed : rq->len;
 
     if (rq->bad_mode) {
         set_platform_error(res, "Runtime.InvalidResponseModeHeader",

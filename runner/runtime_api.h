@@ -77,10 +77,13 @@ struct lbox_rapi_result {
     char *content_type;     /* malloc'd or NULL */
     char *error_type;       /* malloc'd or NULL: the runtime's error type */
     bool streamed;          /* the payload already went to the stream callback */
-    /* When the runtime began to send its answer (wall clock), and how long the whole of it
-     * took to arrive: the Telemetry API's responseDuration. */
+    /* When the runtime began to send its answer (wall clock, and monotonic), how long the
+     * whole of it took to arrive, and its size (streamed bytes included): the Telemetry
+     * API's spans and producedBytes. */
     struct timespec answer_at;
+    int64_t answer_ns;
     double answer_ms;
+    size_t produced;
 };
 
 struct lbox_rapi_status {

@@ -175,9 +175,12 @@ static void publish_event(struct lbox_telemetry *t, struct event *e)
         /* Due now, or a first event whose timer the thread must arm. */
         wake |= due(t, t->subs[i], telemetry_now_ns()) || t->subs[i]->n == 1;
     }
-    if (t->keeping && t->nkept < KEPT_MAX_EVENTS && t->kept_bytes + e->len <= KEPT_MAX_BYTES) {
+    int api = (e->cat & CATS_OF_LOGS) ? 1 : 0;
+    if (t->keeping && t->kept_count[api] < KEPT_MAX_EVENTS &&
+        t->kept_bytes[api] + e->len <= KEPT_MAX_BYTES) {
         t->kept[t->nkept++] = *e;
-        t->kept_bytes += e->len;
+        t->kept_count[api]++;
+        t->kept_bytes[api] += e->len;
         e->json = NULL;
     }
     if (wake)
@@ -198,7 +201,10 @@ static bool wanted(struct lbox_telemetry *t, unsigned cats)
     if (!t)
         return false;
     pthread_mutex_lock(&t->lock);
-    bool w = t->keeping && t->nkept < KEPT_MAX_EVENTS && t->kept_bytes < KEPT_MAX_BYTES;
+    bool w = false;
+    for (int api = 0; api < 2 && t->keeping; api++)
+        w |= (cats & (api ? CATS_OF_LOGS : CATS_OF_TELEMETRY)) &&
+             t->kept_count[api] < KEPT_MAX_EVENTS && t->kept_bytes[api] < KEPT_MAX_BYTES;
     for (size_t i = 0; i < t->nsubs && !w; i++)
         w = t->subs[i]->cats & cats;
     pthread_mutex_unlock(&t->lock);
@@ -208,11 +214,6 @@ static bool wanted(struct lbox_telemetry *t, unsigned cats)
 bool lbox_telemetry_wanted(struct lbox_telemetry *t)
 {
     return wanted(t, CATS_OF_TELEMETRY | CATS_OF_LOGS);
-}
-
-bool lbox_telemetry_wanted_by(struct lbox_telemetry *t, enum lbox_telemetry_api api)
-{
-    return wanted(t, api == LBOX_LOGS_API ? CATS_OF_LOGS : CATS_OF_TELEMETRY);
 }
 
 static void platform_event(struct lbox_telemetry *t, const char *type, json_t *record,
@@ -269,19 +270,26 @@ static json_t *text_record(const char *line, size_t len)
     return s;
 }
 
-/* The Logs API's record of a line: its text with the newline, as Lambda sends it. */
-static json_t *logs_api_record(const char *line, size_t len)
+/* The Logs API's record of a line: its text with the newline (at its end only, for a
+ * piece of a long one), as Lambda sends it. */
+static json_t *logs_api_record(const char *line, size_t len, bool last)
 {
     char *with_nl = lbox_xmalloc(len + 1);
     memcpy(with_nl, line, len);
     with_nl[len] = '\n';
-    json_t *r = text_record(with_nl, len + 1);
+    json_t *r = text_record(with_nl, len + last);
     free(with_nl);
     return r;
 }
 
 void lbox_telemetry_log(struct lbox_telemetry *t, enum lbox_telemetry_source src,
                         const char *line, size_t len)
+{
+    lbox_telemetry_log_piece(t, src, line, len, true);
+}
+
+void lbox_telemetry_log_piece(struct lbox_telemetry *t, enum lbox_telemetry_source src,
+                              const char *line, size_t len, bool last)
 {
     bool fn = src == LBOX_TELEMETRY_FUNCTION;
     const char *type = fn ? "function" : "extension";
@@ -305,7 +313,7 @@ void lbox_telemetry_log(struct lbox_telemetry *t, enum lbox_telemetry_source src
             telemetry_publish(t, s, cat);
     }
     if (wanted(t, logs_cat)) {
-        json_t *record = logs_api_record(line, len);
+        json_t *record = logs_api_record(line, len, last);
         char *s = record ? telemetry_event_text(type, record) : NULL;
         if (s)
             telemetry_publish(t, s, logs_cat);
@@ -330,7 +338,9 @@ void lbox_telemetry_init_over(struct lbox_telemetry *t)
     t->keeping = false;
     t->closed = true;
     free_events(t->kept, t->nkept);
-    t->nkept = t->kept_bytes = 0;
+    t->nkept = 0;
+    memset(t->kept_count, 0, sizeof t->kept_count);
+    memset(t->kept_bytes, 0, sizeof t->kept_bytes);
     pthread_mutex_unlock(&t->lock);
 }
 
@@ -471,22 +481,26 @@ static char *dropped_text(const char *reason, size_t records, size_t bytes)
     return r ? telemetry_event_text("platform.logsDropped", r) : NULL;
 }
 
+/* What a batch holds: its events, and the losses its platform.logsDropped tells. */
+struct batch_size {
+    size_t records, bytes;
+    size_t noted_records, noted_bytes;
+};
+
 /* Takes the subscriber's next batch (t->lock held): at most its maxItems events and about
  * maxBytes (the event that crosses the bound goes too, as on Lambda; at least one event),
  * after a platform.logsDropped for what it lost since its last batch. HTTP: one JSON array;
- * TCP: one event per line. *notes_only: the batch holds nothing but such notes. */
-static char *take_batch(struct subscriber *s, size_t *len, size_t *records, size_t *bytes,
-                        bool *notes_only)
+ * TCP: one event per line. */
+static char *take_batch(struct subscriber *s, size_t *len, struct batch_size *size)
 {
     size_t n = 0, b = 0;
-    *notes_only = true;
-    while (n < s->n && n < s->max_items && b < s->max_bytes) {
-        *notes_only &= s->q[n].drop_note;
+    while (n < s->n && n < s->max_items && b < s->max_bytes)
         b += s->q[n++].len;
-    }
     char *dropped = NULL;
     if (s->dropped_records && (s->cats & (CAT_PLATFORM | CAT_LOGS_PLATFORM)))
         dropped = dropped_text(s->drop_reason, s->dropped_records, s->dropped_bytes);
+    size->noted_records = dropped ? s->dropped_records : 0;
+    size->noted_bytes = dropped ? s->dropped_bytes : 0;
     s->dropped_records = s->dropped_bytes = 0;
     size_t dlen = dropped ? strlen(dropped) : 0;
     char *out = lbox_xmalloc(b + n + dlen + 4), *p = out;
@@ -512,8 +526,8 @@ static char *take_batch(struct subscriber *s, size_t *len, size_t *records, size
         *p++ = ']';
     *p = '\0';
     *len = (size_t)(p - out);
-    *records = n;
-    *bytes = b;
+    size->records = n;
+    size->bytes = b;
     memmove(s->q, s->q + n, (s->n - n) * sizeof *s->q);
     s->n -= n;
     s->bytes -= b;
@@ -521,27 +535,15 @@ static char *take_batch(struct subscriber *s, size_t *len, size_t *records, size
     return out;
 }
 
-/* A batch `from` could not take is gone, as on Lambda, and said in a platform.logsDropped
- * (t->lock held): to the other platform subscribers now, to `from` ahead of its next batch
- * (not as a batch of its own, which would fail again and again). A lost batch of such notes
- * is not noted again, or two dead listeners would pass notes back and forth for ever. */
-static void logs_dropped(struct lbox_telemetry *t, struct subscriber *from, const char *reason,
-                         size_t records, size_t bytes, bool notes_only)
+/* A batch the subscriber could not take is gone, as on Lambda, and said in a
+ * platform.logsDropped ahead of its next batch (t->lock held), with what that batch's own
+ * note told if it had one: a subscriber hears of its own losses only, as each has its own
+ * buffer. */
+static void logs_dropped(struct subscriber *s, const char *reason, const struct batch_size *lost)
 {
-    from->dropped_records += records;
-    from->dropped_bytes += bytes;
-    snprintf(from->drop_reason, sizeof from->drop_reason, "%s", reason);
-    char *text = notes_only ? NULL : dropped_text(reason, records, bytes);
-    if (!text)
-        return;
-    /* The note is the same in both APIs. */
-    struct event e = {.json = text, .len = strlen(text), .cat = CAT_PLATFORM | CAT_LOGS_PLATFORM,
-                      .drop_note = true};
-    for (size_t i = 0; i < t->nsubs; i++)
-        if (t->subs[i] != from)
-            enqueue(t->subs[i], &e);
-    pthread_cond_broadcast(&t->wake);
-    free(text);
+    s->dropped_records += lost->records + lost->noted_records;
+    s->dropped_bytes += lost->bytes + lost->noted_bytes;
+    snprintf(s->drop_reason, sizeof s->drop_reason, "%s", reason);
 }
 
 static void *deliver(void *arg)
@@ -560,9 +562,9 @@ static void *deliver(void *arg)
             }
             continue;
         }
-        size_t len, records, bytes;
-        bool notes_only;
-        char *body = take_batch(s, &len, &records, &bytes, &notes_only);
+        size_t len;
+        struct batch_size size;
+        char *body = take_batch(s, &len, &size);
         s->busy = true;
         int fd = s->tcp_fd; /* the subscriber's own: closed only after this thread ends */
         pthread_mutex_unlock(&t->lock);
@@ -583,7 +585,7 @@ static void *deliver(void *arg)
             }
             char reason[300];
             snprintf(reason, sizeof reason, "could not send events: %s", why);
-            logs_dropped(t, s, reason, records, bytes, notes_only);
+            logs_dropped(s, reason, &size);
         }
         pthread_cond_broadcast(&t->idle);
     }

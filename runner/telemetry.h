@@ -2,8 +2,8 @@
  * subscribes (PUT /2022-07-01/telemetry or PUT /2020-08-15/logs, one or the other) to the
  * environment's platform events, the function's log records and the extensions' log lines,
  * and the runner delivers them in batches, each a JSON array of {time, type, record}
- * POSTed to the extension's HTTP listener inside the sandbox (or newline-delimited over
- * TCP). The two APIs' events differ: the platform's are made for each API by its own call
+ * POSTed (or PUT, as a Logs API listener may ask) to the extension's HTTP listener inside
+ * the sandbox, or newline-delimited over TCP. The two APIs' events differ: the platform's are made for each API by its own call
  * (lbox_telemetry_platform, lbox_telemetry_logs_platform), log lines for both by one.
  *
  * One per environment. Subscriptions come from the Runtime API's server thread, events from
@@ -57,10 +57,9 @@ void lbox_telemetry_subscribe(struct lbox_telemetry *t, enum lbox_telemetry_api 
                               const char *name, const char *body, size_t len,
                               struct lbox_telemetry_answer *answer);
 
-/* Whether anyone subscribed to either API (or to `api`), or events are still kept for a
- * subscriber to come (room left): when not, events need not be built. */
+/* Whether anyone subscribed to either API, or events are still kept for a subscriber to
+ * come (room left): when not, events need not be built. */
 bool lbox_telemetry_wanted(struct lbox_telemetry *t);
-bool lbox_telemetry_wanted_by(struct lbox_telemetry *t, enum lbox_telemetry_api api);
 
 /* Queues a Telemetry API platform event ("platform.start", ...); record is taken over. */
 void lbox_telemetry_platform(struct lbox_telemetry *t, const char *type, json_t *record);
@@ -75,6 +74,10 @@ enum lbox_telemetry_source { LBOX_TELEMETRY_FUNCTION, LBOX_TELEMETRY_EXTENSION }
  * with its newline, always. Bytes that are not UTF-8 become U+FFFD. */
 void lbox_telemetry_log(struct lbox_telemetry *t, enum lbox_telemetry_source src,
                         const char *line, size_t len);
+/* The same for a piece of a long line or record: last says whether it ends it (a Logs API
+ * record gets its newline only there). */
+void lbox_telemetry_log_piece(struct lbox_telemetry *t, enum lbox_telemetry_source src,
+                              const char *data, size_t len, bool last);
 
 /* An init starts (the environment's first, or one after a reset): subscriptions are
  * open, and when keep (the image has extensions to subscribe) events are kept for them. */

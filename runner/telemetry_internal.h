@@ -27,9 +27,10 @@ enum {
 
 /* Extensions are at most ten, each one subscription. */
 #define MAX_SUBSCRIBERS 10
-/* Events kept for subscribers to come, during the init phase (each API's form of them). */
-#define KEPT_MAX_EVENTS 2000
-#define KEPT_MAX_BYTES (2u << 20)
+/* Events kept for subscribers to come during the init phase, for each API (each has its
+ * own form of them). */
+#define KEPT_MAX_EVENTS 1000
+#define KEPT_MAX_BYTES (1u << 20)
 /* A listener that does not take a batch within this loses it; one that does not accept a
  * TCP connection within CONNECT_TIMEOUT_MS is not subscribed. */
 #define POST_TIMEOUT_MS 5000
@@ -39,7 +40,6 @@ struct event {
     char *json; /* {"time":...,"type":...,"record":...} */
     size_t len;
     unsigned cat;
-    bool drop_note; /* a platform.logsDropped */
 };
 
 /* One subscription, and the thread that delivers its batches one after the other, so that a
@@ -80,8 +80,9 @@ struct lbox_telemetry {
     void *socket_ctx;
     struct subscriber *subs[MAX_SUBSCRIBERS];
     size_t nsubs;
-    struct event kept[KEPT_MAX_EVENTS];
-    size_t nkept, kept_bytes;
+    struct event kept[2 * KEPT_MAX_EVENTS];
+    size_t nkept;
+    size_t kept_count[2], kept_bytes[2]; /* of each API's events (0 Telemetry, 1 Logs) */
     bool keeping;    /* the init phase is not over and the image has extensions */
     bool closed;     /* subscriptions are closed (the init phase is over) */
     bool flushing;

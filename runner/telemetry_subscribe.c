@@ -160,18 +160,20 @@ static int destination(struct lbox_telemetry *t, json_t *dest, struct subscriber
 }
 
 /* The schema version, which the Telemetry API requires and the Logs API takes as
- * 2020-08-15 when absent; 2021-03-18 adds platform.runtimeDone to the Logs API's events. */
-static int schema_version(json_t *body, struct subscriber *s, char *why, size_t whylen)
+ * 2020-08-15 when absent. *runtime_done: a Logs API schema with platform.runtimeDone
+ * (2021-03-18). */
+static int schema_version(json_t *body, struct subscriber *s, bool *runtime_done, char *why,
+                          size_t whylen)
 {
     json_t *v = json_object_get(body, "schemaVersion");
     const char *version = json_string_value(v);
+    *runtime_done = false;
     if (s->api == LBOX_LOGS_API) {
         if (v && (!version || (strcmp(version, "2020-08-15") && strcmp(version, "2021-03-18")))) {
             snprintf(why, whylen, "schemaVersion must be \"2021-03-18\" or \"2020-08-15\"");
             return -1;
         }
-        if (version && !strcmp(version, "2021-03-18"))
-            s->cats |= CAT_LOGS_RUNTIME_DONE;
+        *runtime_done = version && !strcmp(version, "2021-03-18");
         return 0;
     }
     if (!version || (strcmp(version, "2022-07-01") && strcmp(version, "2022-12-13") &&
@@ -183,10 +185,25 @@ static int schema_version(json_t *body, struct subscriber *s, char *why, size_t 
     return 0;
 }
 
+/* A name of "types" as the subscriber's API's category; 0 if it is none. */
+static unsigned category(const char *name, enum lbox_telemetry_api api)
+{
+    static const struct { const char *name; unsigned telemetry, logs; } cats[] = {
+        {"platform", CAT_PLATFORM, CAT_LOGS_PLATFORM},
+        {"function", CAT_FUNCTION, CAT_LOGS_FUNCTION},
+        {"extension", CAT_EXTENSION, CAT_LOGS_EXTENSION},
+    };
+    for (size_t i = 0; name && i < sizeof cats / sizeof *cats; i++)
+        if (!strcmp(name, cats[i].name))
+            return api == LBOX_LOGS_API ? cats[i].logs : cats[i].telemetry;
+    return 0;
+}
+
 static int parse_subscription(struct lbox_telemetry *t, json_t *body, struct subscriber *s,
                               char *why, size_t whylen)
 {
-    if (schema_version(body, s, why, whylen) < 0)
+    bool runtime_done;
+    if (schema_version(body, s, &runtime_done, why, whylen) < 0)
         return -1;
     json_t *types = json_object_get(body, "types"), *v;
     size_t i;
@@ -196,22 +213,16 @@ static int parse_subscription(struct lbox_telemetry *t, json_t *body, struct sub
         return -1;
     }
     json_array_foreach(types, i, v) {
-        const char *name = json_string_value(v);
-        unsigned cat = !name ? 0
-                       : !strcmp(name, "platform") ? CAT_PLATFORM
-                       : !strcmp(name, "function") ? CAT_FUNCTION
-                       : !strcmp(name, "extension") ? CAT_EXTENSION : 0;
+        unsigned cat = category(json_string_value(v), s->api);
         if (!cat) {
             snprintf(why, whylen, "types[%zu] must be \"platform\", \"function\" or "
                      "\"extension\"", i);
             return -1;
         }
-        /* A Logs API subscriber takes the same categories of that API's events (whose bits
-         * are the Telemetry API's times CAT_LOGS_PLATFORM). */
-        s->cats |= s->api == LBOX_LOGS_API ? cat * CAT_LOGS_PLATFORM : cat;
+        s->cats |= cat;
     }
-    if (!(s->cats & CAT_LOGS_PLATFORM))
-        s->cats &= ~(unsigned)CAT_LOGS_RUNTIME_DONE; /* a platform event */
+    if (runtime_done && (s->cats & CAT_LOGS_PLATFORM))
+        s->cats |= CAT_LOGS_RUNTIME_DONE;
     json_t *buffering = json_object_get(body, "buffering");
     if (buffering && !json_is_object(buffering)) {
         snprintf(why, whylen, "buffering must be an object");

@@ -16,7 +16,9 @@ struct out {
     char buf[1 << 20];
     size_t len;
     int calls;
-    size_t ends[8]; /* where each record ended (record_end) */
+    char records[4096]; /* what record_data got, and where each record ended in it */
+    size_t records_len;
+    size_t ends[8];
     int nends;
 };
 
@@ -30,11 +32,19 @@ static void sink(void *ctx, const char *data, size_t len)
     o->calls++;
 }
 
+static void record_data(void *ctx, const char *data, size_t len)
+{
+    struct out *o = ctx;
+    assert_true(o->records_len + len < sizeof o->records);
+    memcpy(o->records + o->records_len, data, len);
+    o->records_len += len;
+}
+
 static void record_end(void *ctx)
 {
     struct out *o = ctx;
     assert_true(o->nends < 8);
-    o->ends[o->nends++] = o->len;
+    o->ends[o->nends++] = o->records_len;
 }
 
 /* A frame as the runtime writes it: type | level, length, time in µs, message. */
@@ -69,16 +79,21 @@ static void frames_cut_anywhere_come_out_whole(void **state)
         struct out *o = calloc(1, sizeof *o);
         struct lbox_log_stream ls;
         lbox_log_stream_init(&ls, LBOX_LOG_FRAMES, sink, o);
-        lbox_log_stream_on_record_end(&ls, record_end);
+        lbox_log_stream_on_records(&ls, record_data, record_end);
         feed_in_pieces(&ls, bytes, n, piece);
         assert_false(lbox_log_stream_mid_record(&ls));
         assert_string_equal(o->buf, want);
-        /* Each record's end is told once, after its last byte (a record of two lines is
-         * one record). */
+        /* The records' own bytes (no newline added after the JSON one), each end told once
+         * after its last byte: a record of two lines is one record. */
+        const char *records = "2026-01-01T00:00:00.000Z\tid\tINFO\thello\n"
+                              "{\"level\":\"ERROR\",\"message\":\"a\\nb\"}"
+                              "Error: first\nsecond\n";
+        assert_int_equal(o->records_len, strlen(records));
+        assert_memory_equal(o->records, records, o->records_len);
         assert_int_equal(o->nends, 3);
         assert_int_equal(o->ends[0], 39);
-        assert_int_equal(o->ends[1], 39 + 35);
-        assert_int_equal(o->ends[2], strlen(want));
+        assert_int_equal(o->ends[1], 39 + 34);
+        assert_int_equal(o->ends[2], strlen(records));
         lbox_log_stream_free(&ls);
         free(o);
     }
@@ -118,11 +133,18 @@ static void a_stream_that_is_not_frames_is_passed_on_as_lines(void **state)
     n += strlen(junk);
     struct lbox_log_stream ls;
     lbox_log_stream_init(&ls, LBOX_LOG_FRAMES, sink, o);
+    lbox_log_stream_on_records(&ls, record_data, record_end);
     lbox_log_stream_feed(&ls, (const char *)bytes, n);
     assert_string_equal(o->buf, "a record\nwritten by the function itself\n");
+    /* Only the record went to record_data; the rest is the sink's. */
+    assert_int_equal(o->nends, 1);
+    assert_int_equal(o->records_len, 9);
     assert_false(lbox_log_stream_mid_record(&ls));
     lbox_log_stream_break_line(&ls);
     assert_string_equal(o->buf, "a record\nwritten by the function itself\nand more\n");
+    /* A resync ends the stretch that was not frames, so that its caller can close it. */
+    lbox_log_stream_resync(&ls);
+    assert_int_equal(o->nends, 2);
     lbox_log_stream_free(&ls);
     free(o);
 }

@@ -414,6 +414,94 @@ static void refused_batch_is_tried_three_times(void **state)
     close(lfd);
 }
 
+/* Accepts one connection on lfd, reads one HTTP request from it and answers 200: the
+ * request as it came. */
+static char *take_one_request(int lfd)
+{
+    int c = accept(lfd, NULL, NULL);
+    assert_true(c >= 0);
+    static char req[1 << 16];
+    size_t len = 0;
+    struct pollfd p = {.fd = c, .events = POLLIN};
+    while (len < sizeof req - 1 && poll(&p, 1, 300) > 0) {
+        ssize_t n = read(c, req + len, sizeof req - 1 - len);
+        if (n <= 0)
+            break;
+        len += (size_t)n;
+    }
+    req[len] = '\0';
+    const char *ok = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+    assert_int_equal(write(c, ok, strlen(ok)), (ssize_t)strlen(ok));
+    close(c);
+    return req;
+}
+
+/* A batch lost after its three attempts is told to its subscriber, in a
+ * platform.logsDropped ahead of its next batch; another subscriber, whose own buffer lost
+ * nothing, hears nothing of it. */
+static void a_subscriber_hears_of_its_own_losses_only(void **state)
+{
+    (void)state;
+    uint16_t port, other_port;
+    int lfd = listener(&port), other_lfd = listener(&other_port), other;
+    struct lbox_telemetry *t = tcp_subscriber(other_lfd, other_port, "[\"platform\"]",
+                                              "{\"timeoutMs\":25}", &other);
+    char body[256];
+    snprintf(body, sizeof body,
+             "{\"schemaVersion\":\"2022-12-13\",\"types\":[\"platform\",\"function\"],"
+             "\"buffering\":{\"timeoutMs\":25},\"destination\":{\"protocol\":\"HTTP\",\"URI\":"
+             "\"http://sandbox.localdomain:%u/\"}}", port);
+    subscribe_as(t, "lossy", body);
+    /* Its first batch (its subscription note and a line) is refused three times. */
+    lbox_telemetry_log(t, LBOX_TELEMETRY_FUNCTION, "lost", 4);
+    for (int attempt = 0; attempt < 3; attempt++) {
+        struct pollfd p = {.fd = lfd, .events = POLLIN};
+        assert_int_equal(poll(&p, 1, 2000), 1);
+        close(accept(lfd, NULL, NULL));
+    }
+    lbox_telemetry_log(t, LBOX_TELEMETRY_FUNCTION, "kept", 4);
+    char *req = take_one_request(lfd);
+    assert_non_null(strstr(req, "\"type\":\"platform.logsDropped\""));
+    assert_non_null(strstr(req, "\"droppedRecords\":2"));
+    assert_non_null(strstr(req, "\"record\":\"kept\""));
+    lbox_telemetry_flush(t, 2000);
+    json_t *ev = read_events_within(other, 100, 300);
+    assert_int_equal(count_type(ev, "platform.logsDropped"), 0);
+    assert_int_equal(count_type(ev, "platform.telemetrySubscription"), 2);
+    json_decref(ev);
+    lbox_telemetry_free(t);
+    close(other);
+    close(other_lfd);
+    close(lfd);
+}
+
+/* Events kept in the init for subscribers to come have a budget for each API: many Logs API
+ * events do not crowd out the Telemetry API's. */
+static void each_api_keeps_its_own_init_events(void **state)
+{
+    (void)state;
+    uint16_t port;
+    int lfd = listener(&port), conn;
+    struct lbox_telemetry *t = lbox_telemetry_new(plain_socket, NULL, false);
+    lbox_telemetry_init_start(t, true);
+    for (int i = 0; i < 1500; i++)
+        lbox_telemetry_logs_platform(t, "platform.extension", json_pack("{s:i}", "n", i));
+    for (int i = 0; i < 1200; i++)
+        lbox_telemetry_platform(t, "platform.extension", json_pack("{s:i}", "n", i));
+    char body[256];
+    snprintf(body, sizeof body, "{\"schemaVersion\":\"2022-12-13\",\"types\":[\"platform\"],"
+             "\"destination\":{\"protocol\":\"TCP\",\"port\":%u}}", port);
+    subscribe_ok(t, body);
+    conn = accept(lfd, NULL, NULL);
+    lbox_telemetry_flush(t, 3000);
+    json_t *ev = read_events(conn, 1001);
+    assert_int_equal(count_type(ev, "platform.extension"), 1000);
+    json_decref(ev);
+    lbox_telemetry_free(t);
+    close(conn);
+    close(lfd);
+}
+
 /* The Logs API's subscription: its schema versions (2020-08-15 when absent), the listener's
  * method, its own error types, and one API per extension. */
 static void logs_api_subscriptions(void **state)
@@ -542,6 +630,8 @@ int main(void)
         cmocka_unit_test(slow_listener_holds_up_only_itself),
         cmocka_unit_test(tcp_listener_that_never_accepts),
         cmocka_unit_test(refused_batch_is_tried_three_times),
+        cmocka_unit_test(a_subscriber_hears_of_its_own_losses_only),
+        cmocka_unit_test(each_api_keeps_its_own_init_events),
         cmocka_unit_test(logs_api_subscriptions),
         cmocka_unit_test(each_api_gets_its_own_events),
     };

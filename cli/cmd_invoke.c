@@ -50,29 +50,36 @@ static void usage(FILE *out)
             "  -m, --memory MB      memory size, 128-10240 (default 128)\n"
             "      --env NAME=VALUE environment variable; repeatable (wins over --env-file)\n"
             "      --env-file FILE  JSON: {\"Parameters\": {...}} and/or {\"<function>\": {...}}\n"
-            "                       (SAM's format), or a flat {\"NAME\": \"value\"}\n"
+            "                       (SAM's format), or a flat {\"NAME\": \"value\"};\n"
+            "                       repeatable (a later file wins)\n"
             "      --tmp-size MB    size of /tmp, 512-10240 (default 512)\n"
             "      --network MODE   none (loopback only, default) or host (the host's\n"
             "                       network; the Runtime API is then on the host's loopback\n"
             "                       and takes only the sandbox's own connections)\n"
             "      --prewarm        initialise before the first event (no cold start in it)\n"
-            "      --function-name NAME  1-64 letters, digits, '-', '_' (default: the\n"
-            "                       image's name)\n"
+            "      --function-name NAME\n"
+            "                       1-64 letters, digits, '-', '_' (default: the image's\n"
+            "                       name); picks the function's entry in an --env-file\n"
             "      --json           one JSON line per event on stdout, for scripts: requestId,\n"
             "                       status (success, error, timeout), payload (the response or\n"
             "                       the error JSON, as a string), errorType, durationMs,\n"
-            "                       initDurationMs (cold start), maxMemoryUsedMB; payload and\n"
-            "                       errorType become payloadBase64 and errorTypeBase64 when\n"
-            "                       they are not UTF-8\n"
+            "                       initDurationMs (cold start), maxMemoryUsedMB, and for a\n"
+            "                       stream that failed after it began, streamed (the bytes\n"
+            "                       that went out); payload, errorType and streamed become\n"
+            "                       payloadBase64, ... when they are not UTF-8\n"
+            "  -h, --help           this text\n"
             "\n"
             "AWS credentials and region come from your AWS_* environment when set.\n"
             "\n"
             "Exit status:\n"
-            "  0  every event succeeded\n"
-            "  1  lbox itself failed (image, sandbox, oversized event, ...)\n"
-            "  2  bad command line\n"
-            "  3  a function error (Lambda's X-Amz-Function-Error: Unhandled)\n"
-            "  4  a timeout (takes precedence over 3 when events differ)\n");
+            "  0      every event succeeded\n"
+            "  1      lbox could not run the events: the image, an event or env file, an\n"
+            "         oversized event, the sandbox, stdout that cannot be written, ...\n"
+            "  2      bad command line\n"
+            "  3      a function error (Lambda's X-Amz-Function-Error: Unhandled)\n"
+            "  4      a timeout (takes precedence over 3 when events differ)\n"
+            "  128+N  ended by signal N: 130 Ctrl-C, 141 stdout's reader went away,\n"
+            "         143 SIGTERM (the sandbox goes with lbox)\n");
 }
 
 static int parse_range(const char *flag, const char *text, long lo, long hi, const char *what,
@@ -140,7 +147,17 @@ struct output {
     char *streamed;
     size_t len, cap;
     bool mid_line; /* without --json: the stream's bytes so far did not end a line */
+    int out_errno; /* stdout could not be written (a full disk, ...): why; 0 if it could */
 };
+
+/* A write to stdout that failed: the responses are lost, which the caller must hear of. A
+ * reader that went away (a closed pipe) is not a failure of lbox's: its SIGPIPE ends lbox,
+ * as it ends any command in a pipeline. */
+static void check_stdout(struct output *o, int written)
+{
+    if (written < 0 && errno != EPIPE && !o->out_errno)
+        o->out_errno = errno;
+}
 
 static void to_stderr(void *ctx, const char *data, size_t len)
 {
@@ -152,7 +169,7 @@ static void to_stdout(void *ctx, const void *data, size_t len)
 {
     struct output *o = ctx;
     if (!o->json) {
-        lbox_write_shown(STDOUT_FILENO, o->out_terminal, data, len);
+        check_stdout(o, lbox_write_shown(STDOUT_FILENO, o->out_terminal, data, len));
         if (len)
             o->mid_line = ((const char *)data)[len - 1] != '\n';
         return;
@@ -170,7 +187,7 @@ static void print_result(struct output *o, const struct lbox_invoke_result *res)
     if (o->json) {
         char *line = lbox_invoke_result_line(res, o->streamed, o->len);
         if (line)
-            lbox_write_all(STDOUT_FILENO, line, strlen(line));
+            check_stdout(o, lbox_write_all(STDOUT_FILENO, line, strlen(line)));
         free(line);
         o->len = 0;
         return;
@@ -178,10 +195,10 @@ static void print_result(struct output *o, const struct lbox_invoke_result *res)
     if (!res->streamed || res->status != LBOX_INVOKE_OK) {
         /* A stream cut short: its error on a line of its own, not glued to the bytes. */
         if (res->streamed && o->mid_line)
-            lbox_write_all(STDOUT_FILENO, "\n", 1);
-        lbox_write_shown(STDOUT_FILENO, o->out_terminal, res->payload, res->len);
+            check_stdout(o, lbox_write_all(STDOUT_FILENO, "\n", 1));
+        check_stdout(o, lbox_write_shown(STDOUT_FILENO, o->out_terminal, res->payload, res->len));
     }
-    lbox_write_all(STDOUT_FILENO, "\n", 1);
+    check_stdout(o, lbox_write_all(STDOUT_FILENO, "\n", 1));
     o->mid_line = false;
 }
 
@@ -198,10 +215,12 @@ int cmd_invoke(int argc, char **argv)
     };
     unsigned timeout = 3, memory = 128, tmp = 512;
     bool host_net = false, prewarm = false;
-    const char *env_file = NULL, *fname_flag = NULL;
+    const char *fname_flag = NULL;
     const char **event_paths = lbox_xcalloc((size_t)argc + 1, sizeof *event_paths);
     const char **env_args = lbox_xcalloc((size_t)argc + 1, sizeof *env_args);
-    size_t n_events = 0, n_env = 0;
+    const char **env_files = lbox_xcalloc((size_t)argc + 1, sizeof *env_files);
+    size_t n_events = 0, n_env = 0, n_env_files = 0;
+    bool stdin_taken = false;
     int rc = EXIT_USAGE, c;
 
     struct lbox_events events = {0};
@@ -217,7 +236,15 @@ int cmd_invoke(int argc, char **argv)
     optind = 1;
     while ((c = getopt_long(argc, argv, "e:t:m:h", opts, NULL)) != -1) {
         switch (c) {
-        case 'e': event_paths[n_events++] = optarg; break;
+        case 'e':
+            if (!strcmp(optarg, "-") && stdin_taken) {
+                fprintf(stderr, "lbox invoke: --event - is given twice: stdin is read once (put "
+                                "several events in it, one JSON document per line)\n");
+                goto out;
+            }
+            stdin_taken |= !strcmp(optarg, "-");
+            event_paths[n_events++] = optarg;
+            break;
         case 't':
             if (parse_range("--timeout", optarg, 1, 900, "a Lambda timeout (seconds)", &timeout))
                 goto out;
@@ -237,7 +264,7 @@ int cmd_invoke(int argc, char **argv)
             }
             env_args[n_env++] = optarg;
             break;
-        case 'F': env_file = optarg; break;
+        case 'F': env_files[n_env_files++] = optarg; break;
         case 'N':
             if (!strcmp(optarg, "host"))
                 host_net = true;
@@ -260,10 +287,14 @@ int cmd_invoke(int argc, char **argv)
         default: usage(stderr); goto out;
         }
     }
-    if (optind != argc - 1) {
-        fprintf(stderr, "lbox invoke: %s\n\n",
-                optind >= argc ? "which image? (see `lbox images`)" : "one image at a time");
+    if (optind >= argc) {
+        fprintf(stderr, "lbox invoke: which image? (see `lbox images`)\n\n");
         usage(stderr);
+        goto out;
+    }
+    if (optind != argc - 1) {
+        fprintf(stderr, "lbox invoke: unexpected '%s' after the image: one IMAGE, and events "
+                        "go with --event FILE\n", argv[optind + 1]);
         goto out;
     }
     const char *ref = argv[optind];
@@ -274,13 +305,22 @@ int cmd_invoke(int argc, char **argv)
 
     /* Everything the user gave is checked before anything starts. */
     fname = fname_flag ? lbox_xstrdup(fname_flag) : function_name_of(ref);
-    for (size_t i = 0; i < n_events; i++)
+    for (size_t i = 0; i < n_events; i++) {
+        if (!strcmp(event_paths[i], "-") && isatty(STDIN_FILENO) == 1)
+            fprintf(stderr, "lbox invoke: reading the event from stdin (end it with Ctrl-D)\n");
         if (lbox_events_add_file(&events, event_paths[i], &err) < 0)
             goto fail;
+    }
     if (n_events == 0 && lbox_events_add_buffer(&events, "{}", 2, "(default)", &err) < 0)
         goto fail;
-    if (env_file && lbox_env_file_load(env_file, fname, &user, &err) < 0)
-        goto fail;
+    for (size_t i = 0; i < n_env_files; i++) {
+        char *note = NULL;
+        if (lbox_env_file_load(env_files[i], fname, &user, &note, &err) < 0)
+            goto fail;
+        if (note)
+            lbox_print_warning("invoke", note);
+        free(note);
+    }
     for (size_t i = 0; i < n_env; i++)
         if (lbox_env_add_user_arg(&user, env_args[i], &err) < 0)
             goto fail;
@@ -340,6 +380,13 @@ int cmd_invoke(int argc, char **argv)
             goto fail;
         }
         print_result(&output, &res);
+        if (output.out_errno) {
+            lbox_invoke_result_free(&res);
+            fprintf(stderr, "lbox invoke: cannot write the responses to stdout: %s\n",
+                    strerror(output.out_errno));
+            rc = EXIT_LBOX_FAILED;
+            goto out;
+        }
         if (res.status == LBOX_INVOKE_TIMEOUT)
             rc = EXIT_TIMEOUT;
         else if (res.status == LBOX_INVOKE_FUNCTION_ERROR && rc != EXIT_TIMEOUT)
@@ -365,6 +412,7 @@ out:
     free(arn);
     free(event_paths);
     free(env_args);
+    free(env_files);
     free(output.streamed);
     return rc;
 }

@@ -19,12 +19,10 @@ static size_t control_at(const unsigned char *p, size_t left)
     return 0;
 }
 
-void lbox_write_shown(int fd, bool terminal, const void *data, size_t len)
+int lbox_write_shown(int fd, bool terminal, const void *data, size_t len)
 {
-    if (!terminal) {
-        lbox_write_all(fd, data, len);
-        return;
-    }
+    if (!terminal)
+        return lbox_write_all(fd, data, len);
     const unsigned char *p = data, *run = p, *end = p + len;
     while (p < end) {
         size_t n = control_at(p, (size_t)(end - p));
@@ -32,14 +30,15 @@ void lbox_write_shown(int fd, bool terminal, const void *data, size_t len)
             p++;
             continue;
         }
-        lbox_write_all(fd, run, (size_t)(p - run));
         char shown[8];
         snprintf(shown, sizeof shown, "\\x%02x", n == 2 ? p[1] : p[0]);
-        lbox_write_all(fd, shown, strlen(shown));
+        if (lbox_write_all(fd, run, (size_t)(p - run)) < 0 ||
+            lbox_write_all(fd, shown, strlen(shown)) < 0)
+            return -1;
         p += n;
         run = p;
     }
-    lbox_write_all(fd, run, (size_t)(p - run));
+    return lbox_write_all(fd, run, (size_t)(p - run));
 }
 
 /* Sets key (or key + "Base64" when the bytes are not UTF-8) to the bytes. */

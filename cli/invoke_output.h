@@ -11,8 +11,8 @@
 /* Writes data to fd, and when fd is a terminal shows the control characters a function could
  * use to drive it (escape sequences that recolour, hide or overwrite lines, set the title or
  * the clipboard) as \xHH, keeping tabs and newlines. Elsewhere the bytes pass as they are.
- * A reader that went away (a closed pipe) drops the output; lbox keeps serving. */
-void lbox_write_shown(int fd, bool terminal, const void *data, size_t len);
+ * 0, or -1 with errno when a write failed. */
+int lbox_write_shown(int fd, bool terminal, const void *data, size_t len);
 
 /* The result of one event as one line of JSON (malloc'd, ending in "\n"):
  *   {"requestId", "status": "success" | "error" | "timeout", "payload", "errorType"?,

@@ -1,7 +1,10 @@
 /* lbox: build AWS Lambda Node.js execution environments and run them locally. */
+#include <errno.h>
+#include <fcntl.h>
 #include <locale.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "commands.h"
 
@@ -42,8 +45,26 @@ static void usage(FILE *out)
     fprintf(out, "\n'lbox <command> --help' describes a command's options and exit codes.\n");
 }
 
+/* A caller may start lbox with stdin, stdout or stderr closed: the first file lbox opens
+ * (the store's lock) would then take that number, and responses or logs would be written
+ * into it. Each closed one becomes /dev/null opened the wrong way round, so that using it
+ * fails with EBADF, as it would have: stdout's failure is then reported. */
+static int hold_standard_fds(void)
+{
+    for (int fd = 0; fd <= 2; fd++) {
+        if (fcntl(fd, F_GETFD) >= 0 || errno != EBADF)
+            continue;
+        int got = open("/dev/null", (fd == 0 ? O_WRONLY : O_RDONLY) | O_NOCTTY);
+        if (got != fd) /* the lowest free number: fd itself */
+            return -1;
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
+    if (hold_standard_fds() < 0)
+        return 1;
     /* libarchive converts file names through the locale; file names in packages and zips are
      * UTF-8 (pax headers require it), whatever the caller's locale says. */
     if (!setlocale(LC_CTYPE, "C.UTF-8"))
@@ -61,8 +82,13 @@ int main(int argc, char **argv)
         return 0;
     }
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-        if (commands[i].run && !strcmp(argv[1], commands[i].name))
+        if (commands[i].run && !strcmp(argv[1], commands[i].name)) {
+            /* getopt names the command in its messages ("lbox invoke: unrecognized ..."). */
+            char name[32];
+            snprintf(name, sizeof name, "lbox %s", commands[i].name);
+            argv[1] = name;
             return commands[i].run(argc - 1, argv + 1);
+        }
     fprintf(stderr, "lbox: '%s' is not an lbox command\n\n", argv[1]);
     usage(stderr);
     return 2;

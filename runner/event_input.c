@@ -451,9 +451,30 @@ static int add_object(const json_t *obj, const char *path, struct lbox_strv *use
     return 0;
 }
 
-int lbox_env_file_load(const char *path, const char *function_name, struct lbox_strv *user,
-                       struct lbox_error *err)
+/* A SAM-form file that has nothing for this function: its names, for the warning. */
+static char *nothing_for(const json_t *root, const char *path, const char *function_name)
 {
+    char names[512] = "";
+    size_t used = 0;
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)root, k, v) {
+        int n = snprintf(names + used, sizeof names - used, "%s\"%s\"", used ? ", " : "", k);
+        if (n < 0 || (size_t)n >= sizeof names - used)
+            break;
+        used += (size_t)n;
+    }
+    return lbox_strdupf("env file %s has no \"Parameters\" and nothing for the function "
+                        "\"%s\" (it has %s): nothing from it applies; to use one of them, "
+                        "pass --function-name with its name",
+                        path, function_name, names);
+}
+
+int lbox_env_file_load(const char *path, const char *function_name, struct lbox_strv *user,
+                       char **note, struct lbox_error *err)
+{
+    if (note)
+        *note = NULL;
     /* Lambda holds all of a function's variables to 4 KB; a SAM file names many
      * functions, but not megabytes of them. */
     char *text = NULL;
@@ -493,12 +514,24 @@ int lbox_env_file_load(const char *path, const char *function_name, struct lbox_
         r = add_object(root, path, user, err);
         goto out;
     }
+    json_object_foreach(root, k, v)
+        if (!json_is_object(v)) {
+            r = lbox_err(err, LBOX_E_INVAL,
+                         "env file %s: \"%s\" is not an object, though other entries are: in "
+                         "SAM's form every entry is {\"NAME\": \"value\", ...} (for "
+                         "\"Parameters\" or a function); a flat file holds only "
+                         "\"NAME\": \"value\" pairs",
+                         path, k);
+            goto out;
+        }
     json_t *params = json_object_get(root, "Parameters");
     if (params && (r = add_object(params, path, user, err)) < 0)
         goto out;
     json_t *mine = json_object_get(root, function_name);
-    if (mine && json_is_object(mine))
+    if (mine)
         r = add_object(mine, path, user, err);
+    if (!params && !mine && note)
+        *note = nothing_for(root, path, function_name);
 out:
     json_decref(root);
     return r;

@@ -47,11 +47,15 @@ void lbox_event_origin(const struct lbox_event *e, char *buf, size_t size);
 
 /* Loads a SAM env file into *user: {"Parameters": {...}} applies to every function,
  * {"<FunctionName>": {...}} to that function (and wins); a flat {"K": "V"} object is taken
- * as is. Values become the text `sam local invoke --env-vars` gives them: strings as they
- * are, numbers as Python's str() writes them (8080.0, 1e+16), true/false, and "" for null,
- * objects and arrays. A file over LBOX_MAX_ENV_FILE_BYTES is refused unread. */
+ * as is. In SAM's form every top-level value must be an object (SAM refuses the file
+ * otherwise, and so does this). Values become the text `sam local invoke --env-vars` gives
+ * them: strings as they are, numbers as Python's str() writes them (8080.0, 1e+16),
+ * true/false, and "" for null, objects and arrays. A file over LBOX_MAX_ENV_FILE_BYTES is
+ * refused unread. *note (when note is not NULL): a malloc'd warning when a SAM-form file has
+ * nothing for function_name (neither "Parameters" nor its name), naming what it has, else
+ * NULL. */
 #define LBOX_MAX_ENV_FILE_BYTES (1u << 20)
 int lbox_env_file_load(const char *path, const char *function_name, struct lbox_strv *user,
-                       struct lbox_error *err);
+                       char **note, struct lbox_error *err);
 
 #endif

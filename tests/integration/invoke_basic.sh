@@ -163,6 +163,63 @@ json_edges() {
   ok "JSON edge cases reach the function; env-file values as SAM gives them"
 }
 
+# Where the responses cannot go: stdout closed or full is said, and nothing lands in lbox's
+# own files; a SAM env file that has nothing for the function says so, and one whose
+# entries are not all objects is refused.
+output_and_env_files() {
+  local lock=$XDG_DATA_HOME/lbox/store/gc.lock before
+  before=$(stat -c %s "$lock")
+  set +e
+  "$LBOX" invoke "$HELLO" >&- 2>"$WORK/err"; RC=$?
+  set -e
+  expect_rc 1 "stdout closed"
+  grep -q 'lbox invoke: cannot write the responses to stdout: Bad file descriptor' "$WORK/err" \
+    || fail "stdout closed: $(tail -n 2 "$WORK/err")"
+  [ "$(stat -c %s "$lock")" = "$before" ] || fail "the response went into the store's lock file"
+  set +e
+  "$LBOX" invoke "$HELLO" >/dev/full 2>"$WORK/err"; RC=$?
+  set -e
+  expect_rc 1 "stdout full"
+  grep -q 'cannot write the responses to stdout: No space left on device' "$WORK/err" \
+    || fail "stdout full: $(tail -n 2 "$WORK/err")"
+  set +e
+  OUT=$("$LBOX" invoke "$HELLO" 2>&-); RC=$?
+  set -e
+  expect_rc 0 "stderr closed"
+  jqt '.message == "hello, world"' || fail "stderr closed: $OUT"
+  [ "$(stat -c %s "$lock")" = "$before" ] || fail "the logs went into the store's lock file"
+
+  inv "$HELLO" --event - --event -
+  expect_rc 2 "--event - twice"
+  grep -q 'lbox invoke: --event - is given twice' "$WORK/err" || fail "--event - twice: $ERR"
+  inv "$HELLO" "$(event '{}')"
+  expect_rc 2 "an event without --event"
+  grep -q "lbox invoke: unexpected '.*' after the image: one IMAGE, and events go with --event FILE" \
+    "$WORK/err" || fail "an event without --event: $ERR"
+  inv "$HELLO" --bogus
+  expect_rc 2 "an unknown option"
+  grep -q "^lbox invoke: unrecognized option '--bogus'" "$WORK/err" || fail "unknown option: $ERR"
+
+  inv "$LIFE" --env-file "$(event '{"HelloWorldFunction":{"COLOR":"red"}}')"
+  expect_rc 0 "an env file for another function"
+  grep -q 'lbox invoke: warning: env file .* has no "Parameters" and nothing for the function "lbox-test-lifecycle" (it has "HelloWorldFunction")' \
+    "$WORK/err" || fail "no warning for an env file that has nothing for the function: $ERR"
+  jqt '(.env | has("COLOR") | not)' || fail "another function's variables applied: $OUT"
+  inv "$LIFE" --env-file "$(event '{"HelloWorldFunction":{"COLOR":"red"}}')" \
+    --function-name HelloWorldFunction
+  expect_rc 0 "--function-name picks the env file's entry"
+  jqt '.env.COLOR == "red"' || fail "--function-name with an env file: $OUT"
+  inv "$LIFE" --env-file "$(event '{"FLAT":"1","lbox-test-lifecycle":{"COLOR":"red"}}')"
+  expect_rc 1 "a mixed env file"
+  grep -q '"FLAT" is not an object, though other entries are' "$WORK/err" || fail "mixed env file: $ERR"
+  inv "$LIFE" --env-file "$(event '{"Parameters":{"COLOR":"red","SIZE":"1"}}')" \
+    --env-file "$(event '{"Parameters":{"COLOR":"blue"}}')"
+  expect_rc 0 "two env files"
+  jqt '.env.COLOR == "blue" and .env.SIZE == "1"' || fail "two env files, the later wins: $OUT"
+  ok "stdout closed or full is an error, nothing in lbox's files; env files checked and noted"
+}
+
 run_as_each scenario
 bad_input
 json_edges
+output_and_env_files

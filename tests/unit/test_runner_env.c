@@ -482,24 +482,50 @@ static void test_sam_env_file(void **st)
     char *f = tmpfile_with("{\"Parameters\": {\"AA\": \"global\", \"BB\": 2},"
                            " \"hello\": {\"AA\": \"mine\", \"CC\": true},"
                            " \"other\": {\"DD\": \"not mine\"}}");
-    assert_int_equal(lbox_env_file_load(f, "hello", &u, &err), 0);
+    assert_int_equal(lbox_env_file_load(f, "hello", &u, NULL, &err), 0);
     assert_string_equal(lbox_strv_get(&u, "AA"), "mine");
     assert_string_equal(lbox_strv_get(&u, "BB"), "2");
     assert_string_equal(lbox_strv_get(&u, "CC"), "true");
     assert_null(lbox_strv_get(&u, "DD"));
     lbox_strv_free(&u);
     char *flat = tmpfile_with("{\"XX\": \"1\"}");
-    assert_int_equal(lbox_env_file_load(flat, "hello", &u, &err), 0);
+    assert_int_equal(lbox_env_file_load(flat, "hello", &u, NULL, &err), 0);
     assert_string_equal(lbox_strv_get(&u, "XX"), "1");
     lbox_strv_free(&u);
     char *reserved = tmpfile_with("{\"Parameters\": {\"AWS_REGION\": \"x\"}}");
-    assert_int_equal(lbox_env_file_load(reserved, "hello", &u, &err), -1);
+    assert_int_equal(lbox_env_file_load(reserved, "hello", &u, NULL, &err), -1);
     assert_non_null(strstr(err.msg, "reserved"));
     char *broken = tmpfile_with("{\"Parameters\": ");
-    assert_int_equal(lbox_env_file_load(broken, "hello", &u, &err), -1);
+    assert_int_equal(lbox_env_file_load(broken, "hello", &u, NULL, &err), -1);
     lbox_strv_free(&u);
-    unlink(f); unlink(flat); unlink(reserved); unlink(broken);
-    free(f); free(flat); free(reserved); free(broken);
+    /* SAM's form holds objects only: a flat pair among them, or a "Parameters" that is not
+     * an object, is refused rather than dropped or taken as a variable. */
+    char *mixed = tmpfile_with("{\"FLAT\": \"1\", \"hello\": {\"AA\": \"x\"}}");
+    assert_int_equal(lbox_env_file_load(mixed, "hello", &u, NULL, &err), -1);
+    assert_non_null(strstr(err.msg, "\"FLAT\" is not an object"));
+    char *odd = tmpfile_with("{\"Parameters\": \"x\", \"hello\": {}}");
+    assert_int_equal(lbox_env_file_load(odd, "hello", &u, NULL, &err), -1);
+    assert_non_null(strstr(err.msg, "\"Parameters\" is not an object"));
+    assert_int_equal(u.n, 0);
+    /* A file for other functions only: nothing applies, and the note names what it has. */
+    char *note = NULL;
+    assert_int_equal(lbox_env_file_load(f, "else", &u, &note, &err), 0);
+    assert_null(note); /* its "Parameters" apply */
+    lbox_strv_free(&u);
+    char *others = tmpfile_with("{\"HelloWorldFunction\": {\"AA\": \"x\"}}");
+    assert_int_equal(lbox_env_file_load(others, "hello", &u, &note, &err), 0);
+    assert_int_equal(u.n, 0);
+    assert_non_null(note);
+    assert_non_null(strstr(note, "(it has \"HelloWorldFunction\")"));
+    assert_non_null(strstr(note, "--function-name"));
+    free(note);
+    assert_int_equal(lbox_env_file_load(others, "HelloWorldFunction", &u, &note, &err), 0);
+    assert_null(note);
+    assert_string_equal(lbox_strv_get(&u, "AA"), "x");
+    lbox_strv_free(&u);
+    unlink(f); unlink(flat); unlink(reserved); unlink(broken); unlink(mixed); unlink(odd);
+    unlink(others);
+    free(f); free(flat); free(reserved); free(broken); free(mixed); free(odd); free(others);
 }
 
 /* An env file is read to a bound, not whole whatever its size; what jansson cannot hold
@@ -509,13 +535,13 @@ static void test_sam_env_file_limits(void **st)
     (void)st;
     struct lbox_strv u = {0};
     struct lbox_error err = {0};
-    assert_int_equal(lbox_env_file_load("/dev/zero", "hello", &u, &err), -1);
+    assert_int_equal(lbox_env_file_load("/dev/zero", "hello", &u, NULL, &err), -1);
     assert_int_equal(err.code, LBOX_E_LIMIT);
     assert_non_null(strstr(err.msg, "more than 1024 KiB"));
     char *big = tmpfile_with("{\"Parameters\": {\"BIG\": 123456789012345678901234}}");
-    assert_int_equal(lbox_env_file_load(big, "hello", &u, &err), -1);
+    assert_int_equal(lbox_env_file_load(big, "hello", &u, NULL, &err), -1);
     assert_non_null(strstr(err.msg, "as a string"));
-    assert_int_equal(lbox_env_file_load("/tmp", "hello", &u, &err), -1);
+    assert_int_equal(lbox_env_file_load("/tmp", "hello", &u, NULL, &err), -1);
     assert_non_null(strstr(err.msg, "directory"));
     assert_int_equal(u.n, 0);
     lbox_strv_free(&u);
@@ -570,7 +596,7 @@ static void test_sam_env_values(void **st)
         char *f = tmpfile_with(text);
         struct lbox_strv u = {0};
         struct lbox_error err = {0};
-        if (lbox_env_file_load(f, "hello", &u, &err) < 0)
+        if (lbox_env_file_load(f, "hello", &u, NULL, &err) < 0)
             fail_msg("%s: %s", cases[i].json, err.msg);
         const char *got = lbox_strv_get(&u, "VALUE");
         if (!got || strcmp(got, cases[i].env))

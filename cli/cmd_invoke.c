@@ -129,6 +129,8 @@ static int check_env_arg(const char *arg, struct lbox_error *err)
     if (lbox_env_parse_user_arg(arg, &name, &value, err) < 0)
         return -1;
     int rc = lbox_env_check_user_var(name, err);
+    if (rc < 0)
+        lbox_err_prefix(err, "--env '%s'", arg);
     free(name);
     return rc;
 }

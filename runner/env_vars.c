@@ -9,15 +9,47 @@
 #include "common/fsutil.h"
 #include "ids.h"
 
-/* Names only the platform sets (Lambda refuses them in a function's configuration). */
-static const char *const reserved[] = {
-    "_HANDLER", "_X_AMZN_TRACE_ID", "AWS_REGION", "AWS_DEFAULT_REGION", "AWS_EXECUTION_ENV",
-    "AWS_LAMBDA_FUNCTION_NAME", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
-    "AWS_LAMBDA_FUNCTION_VERSION", "AWS_LAMBDA_INITIALIZATION_TYPE",
-    "AWS_LAMBDA_LOG_GROUP_NAME", "AWS_LAMBDA_LOG_STREAM_NAME", "AWS_ACCESS_KEY",
-    "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
-    "AWS_LAMBDA_RUNTIME_API", "LAMBDA_TASK_ROOT", "LAMBDA_RUNTIME_DIR", NULL,
+/* Names only the platform sets (Lambda refuses them in a function's configuration), and
+ * where lbox takes each one's value from instead. */
+#define FROM_CALLER "it comes from your own AWS_* environment"
+#define FROM_PLATFORM "the platform sets it"
+static const struct { const char *name, *instead; } reserved[] = {
+    {"_HANDLER", "set the handler with `lbox build --handler`"},
+    {"_X_AMZN_TRACE_ID", "each invoke has its own"},
+    {"AWS_REGION", FROM_CALLER},
+    {"AWS_DEFAULT_REGION", FROM_CALLER},
+    {"AWS_EXECUTION_ENV", "the image's runtime sets it"},
+    {"AWS_LAMBDA_FUNCTION_NAME", "use --function-name"},
+    {"AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "use --memory"},
+    {"AWS_LAMBDA_FUNCTION_VERSION", FROM_PLATFORM},
+    {"AWS_LAMBDA_INITIALIZATION_TYPE", "--prewarm makes it provisioned-concurrency"},
+    {"AWS_LAMBDA_LOG_GROUP_NAME", FROM_PLATFORM},
+    {"AWS_LAMBDA_LOG_STREAM_NAME", FROM_PLATFORM},
+    {"AWS_ACCESS_KEY", FROM_CALLER},
+    {"AWS_ACCESS_KEY_ID", FROM_CALLER},
+    {"AWS_SECRET_ACCESS_KEY", FROM_CALLER},
+    {"AWS_SESSION_TOKEN", FROM_CALLER},
+    {"AWS_LAMBDA_RUNTIME_API", FROM_PLATFORM},
+    {"LAMBDA_TASK_ROOT", FROM_PLATFORM},
+    {"LAMBDA_RUNTIME_DIR", FROM_PLATFORM},
 };
+
+static bool is_reserved(const char *name)
+{
+    for (size_t i = 0; i < sizeof reserved / sizeof *reserved; i++)
+        if (!strcmp(reserved[i].name, name))
+            return true;
+    return false;
+}
+
+/* The first n bytes of s, as a string (out of memory ends lbox, as lbox_xmalloc does). */
+static char *xstrndup(const char *s, size_t n)
+{
+    char *d = lbox_xmalloc(n + 1);
+    memcpy(d, s, n);
+    d[n] = '\0';
+    return d;
+}
 
 static size_t name_len(const char *kv)
 {
@@ -89,16 +121,14 @@ int lbox_env_check_user_name(const char *name, struct lbox_error *err)
 
 int lbox_env_check_user_var(const char *name, struct lbox_error *err)
 {
-    if (lbox_env_check_user_name(name, err) < 0)
-        return -1;
-    for (const char *const *r = reserved; *r; r++)
-        if (!strcmp(*r, name))
+    /* Before the name's form: _HANDLER is not a name a user may write, but it is reserved. */
+    for (size_t i = 0; i < sizeof reserved / sizeof *reserved; i++)
+        if (!strcmp(reserved[i].name, name))
             return lbox_err(err, LBOX_E_INVAL,
                             "environment variable %s is reserved by Lambda and cannot be set "
-                            "by the function's configuration (AWS credentials and region come "
-                            "from your own AWS_* environment instead)",
-                            name);
-    return 0;
+                            "by the function's configuration (%s)",
+                            name, reserved[i].instead);
+    return lbox_env_check_user_name(name, err);
 }
 
 int lbox_env_parse_user_arg(const char *arg, char **name, const char **value,
@@ -107,8 +137,9 @@ int lbox_env_parse_user_arg(const char *arg, char **name, const char **value,
     const char *eq = strchr(arg, '=');
     if (!eq)
         return lbox_err(err, LBOX_E_INVAL, "--env '%s': expected NAME=value", arg);
-    char *n = strndup(arg, (size_t)(eq - arg));
-    if (lbox_env_check_user_name(n, err) < 0) {
+    char *n = xstrndup(arg, (size_t)(eq - arg));
+    /* A reserved name is said as such by lbox_env_check_user_var, whatever its form. */
+    if (!is_reserved(n) && lbox_env_check_user_name(n, err) < 0) {
         free(n);
         return lbox_err_prefix(err, "--env '%s'", arg);
     }
@@ -191,7 +222,7 @@ int lbox_env_build(const struct lbox_env_settings *s, struct lbox_strv *out,
         const char *eq = strchr(*e, '=');
         if (!eq || eq == *e)
             continue;
-        char *name = strndup(*e, (size_t)(eq - *e));
+        char *name = xstrndup(*e, (size_t)(eq - *e));
         lbox_strv_set(out, name, eq + 1);
         free(name);
     }
@@ -204,7 +235,7 @@ int lbox_env_build(const struct lbox_env_settings *s, struct lbox_strv *out,
     for (size_t i = 0; s->user && i < s->user->n; i++) {
         const char *kv = s->user->v[i];
         size_t nl = name_len(kv);
-        char *name = strndup(kv, nl);
+        char *name = xstrndup(kv, nl);
         if (lbox_env_check_user_var(name, err) < 0) {
             free(name);
             lbox_strv_free(out);
@@ -278,7 +309,7 @@ void lbox_env_for_extensions(const struct lbox_strv *runtime_env, struct lbox_st
         if (kv[0] == '_' || !strncmp(kv, "AWS_XRAY_CONTEXT_MISSING=", 25))
             continue;
         size_t nl = name_len(kv);
-        char *name = strndup(kv, nl);
+        char *name = xstrndup(kv, nl);
         lbox_strv_set(out, name, kv + nl + 1);
         free(name);
     }

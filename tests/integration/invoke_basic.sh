@@ -87,6 +87,10 @@ scenario() {
   inv "$LIFE" --env AWS_REGION=mars-1
   expect_rc 2 "reserved variable"
   grep -q 'AWS_REGION is reserved' "$WORK/err" || fail "reserved message"
+  inv "$LIFE" --env _HANDLER=other.handler
+  expect_rc 2 "reserved _HANDLER"
+  grep -q "lbox invoke: --env '_HANDLER=other.handler': environment variable _HANDLER is reserved by Lambda .*lbox build --handler" \
+    "$WORK/err" || fail "reserved _HANDLER message: $ERR"
   printf '{"Parameters":{"AWS_LAMBDA_FUNCTION_MEMORY_SIZE":"4096"}}' >"$WORK/reserved.json"
   inv "$LIFE" --env-file "$WORK/reserved.json"
   expect_rc 1 "reserved variable in an env file"

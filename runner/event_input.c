@@ -191,7 +191,9 @@ static int json_check(const char *data, size_t len, json_error_t *jerr)
     return 0;
 }
 
-static int not_json(struct lbox_error *err, const char *origin, const json_error_t *jerr)
+/* in_line: the event is one line of a file of JSON lines (jansson's line is then 1). */
+static int not_json(struct lbox_error *err, const char *origin, bool in_line,
+                    const json_error_t *jerr)
 {
     /* jansson's own limit (JSON_PARSER_MAX_DEPTH), not a fault of the event. */
     if (strstr(jerr->text, "maximum parsing depth"))
@@ -199,6 +201,11 @@ static int not_json(struct lbox_error *err, const char *origin, const json_error
                         "event %s nests arrays or objects deeper than lbox can check (2048 "
                         "levels, reached at line %d, column %d): flatten the event",
                         origin, jerr->line, jerr->column);
+    if (in_line)
+        return lbox_err(err, LBOX_E_INVAL,
+                        "event %s is not valid JSON (column %d: %s): in a file of several "
+                        "events each line is one whole JSON document",
+                        origin, jerr->column, jerr->text);
     return lbox_err(err, LBOX_E_INVAL,
                     "event %s is not valid JSON (line %d, column %d: %s); Lambda only "
                     "accepts JSON payloads",
@@ -215,21 +222,27 @@ static int check_size(size_t len, const char *origin, struct lbox_error *err)
     return 0;
 }
 
-static int check_event(const char *data, size_t len, const char *origin,
+static int check_event(const char *data, size_t len, const char *origin, bool in_line,
                        struct lbox_error *err)
 {
     if (check_size(len, origin, err) < 0)
         return -1;
+    /* Editors on some systems start a UTF-8 file with one; JSON (and Lambda) refuse it. */
+    if (len >= 3 && !memcmp(data, "\xef\xbb\xbf", 3))
+        return lbox_err(err, LBOX_E_INVAL,
+                        "event %s starts with a UTF-8 byte order mark (bytes EF BB BF), which "
+                        "JSON does not allow: save the file without it",
+                        origin);
     json_error_t jerr;
     if (json_check(data, len, &jerr) < 0)
-        return not_json(err, origin, &jerr);
+        return not_json(err, origin, in_line, &jerr);
     return 0;
 }
 
 int lbox_events_add_buffer(struct lbox_events *evs, const char *data, size_t len,
                            const char *origin, struct lbox_error *err)
 {
-    if (check_event(data, len, origin, err) < 0)
+    if (check_event(data, len, origin, false, err) < 0)
         return -1;
     char *copy = lbox_xmalloc(len + 1), *name = lbox_xstrdup(origin);
     memcpy(copy, data, len);
@@ -283,7 +296,8 @@ static int add_lines(struct lbox_events *evs, char *data, size_t len, const char
         if (!blank(line, n)) {
             char origin[4096];
             snprintf(origin, sizeof origin, "%s line %d", name, lineno);
-            if (check_event(line, n, origin, err) < 0 || push(evs, line, n, name, lineno, err) < 0) {
+            if (check_event(line, n, origin, true, err) < 0 ||
+                push(evs, line, n, name, lineno, err) < 0) {
                 evs->n = before; /* nothing half-added */
                 return -1;
             }
@@ -332,7 +346,7 @@ int lbox_events_add_file(struct lbox_events *evs, const char *path, struct lbox_
     } else if (json_lines(data, len)) {
         r = add_lines(evs, data, len, source, err);
     } else {
-        r = not_json(err, name, &jerr);
+        r = check_event(data, len, name, false, err); /* what is wrong, said */
     }
     return keep(evs, data, source, r);
 }
@@ -490,6 +504,11 @@ int lbox_env_file_load(const char *path, const char *function_name, struct lbox_
     json_error_t jerr;
     json_t *root = json_loadb(text, len, 0, &jerr);
     free(text);
+    if (!root && strstr(jerr.text, "JSON_ALLOW_NUL"))
+        return lbox_err(err, LBOX_E_INVAL,
+                        "env file %s: a string holds \\u0000 (line %d, column %d), which an "
+                        "environment variable cannot hold",
+                        path, jerr.line, jerr.column);
     if (!root)
         return lbox_err(err, LBOX_E_INVAL, "env file %s: %s (line %d, column %d)%s", path,
                         jerr.text, jerr.line, jerr.column,

@@ -122,6 +122,15 @@ static void test_env_arg_form(void **st)
     assert_non_null(strstr(err.msg, "--env '1A=x'"));
     assert_non_null(strstr(err.msg, "name '1A' is not valid"));
     assert_int_equal(lbox_env_parse_user_arg("=x", &name, &value, &err), -1);
+    /* A reserved name passes the form check whatever its form; the check of the variable
+     * says it is reserved, and where its value comes from instead. */
+    assert_int_equal(lbox_env_parse_user_arg("_HANDLER=x", &name, &value, &err), 0);
+    assert_int_equal(lbox_env_check_user_var(name, &err), -1);
+    assert_non_null(strstr(err.msg, "_HANDLER is reserved by Lambda"));
+    assert_non_null(strstr(err.msg, "lbox build --handler"));
+    free(name);
+    assert_int_equal(lbox_env_check_user_var("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", &err), -1);
+    assert_non_null(strstr(err.msg, "use --memory"));
 }
 
 static void test_function_name(void **st)
@@ -449,11 +458,21 @@ static void test_events_error_position(void **st)
 
     char *lines = tmpfile_with("{\"n\":1}\n\n  \n{\"n\":1e400}\n{oops\n{\"n\":3}\n");
     assert_int_equal(lbox_events_add_file(&ev, lines, &err), -1);
-    want = lbox_strdupf("event %s line 5 is not valid JSON", lines);
-    if (!strstr(err.msg, want))
+    /* A line's own column, and what a file of several events is; no second line number. */
+    want = lbox_strdupf("event %s line 5 is not valid JSON (column 5: ", lines);
+    if (!strstr(err.msg, want) || !strstr(err.msg, "each line is one whole JSON document"))
         fail_msg("%s", err.msg);
     free(want);
     assert_int_equal(ev.n, 0);
+
+    /* A byte order mark is named, not shown as an invisible character. */
+    char *bom = tmpfile_with("\xef\xbb\xbf{\"n\":1}\n");
+    assert_int_equal(lbox_events_add_file(&ev, bom, &err), -1);
+    assert_non_null(strstr(err.msg, "starts with a UTF-8 byte order mark"));
+    assert_int_equal(lbox_events_add_buffer(&ev, "\xef\xbb\xbf{}", 5, "stdin", &err), -1);
+    assert_non_null(strstr(err.msg, "event stdin starts with a UTF-8 byte order mark"));
+    unlink(bom);
+    free(bom);
 
     char *good = tmpfile_with("\n{\"n\":1}\r\n\n[\"\\u0000\"]\n1e400");
     assert_int_equal(lbox_events_add_file(&ev, good, &err), 0);
@@ -497,6 +516,12 @@ static void test_sam_env_file(void **st)
     assert_non_null(strstr(err.msg, "reserved"));
     char *broken = tmpfile_with("{\"Parameters\": ");
     assert_int_equal(lbox_env_file_load(broken, "hello", &u, NULL, &err), -1);
+    char *nul = tmpfile_with("{\"Parameters\": {\"A\": \"x\\u0000y\"}}");
+    assert_int_equal(lbox_env_file_load(nul, "hello", &u, NULL, &err), -1);
+    assert_non_null(strstr(err.msg, "which an environment variable cannot hold"));
+    assert_null(strstr(err.msg, "JSON_ALLOW_NUL"));
+    unlink(nul);
+    free(nul);
     lbox_strv_free(&u);
     /* SAM's form holds objects only: a flat pair among them, or a "Parameters" that is not
      * an object, is refused rather than dropped or taken as a variable. */

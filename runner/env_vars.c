@@ -209,13 +209,31 @@ const char *lbox_env_region(const char *const *caller_env)
     return r ? r : "us-east-1";
 }
 
+/* A region's name as AWS writes them (us-east-1, us-gov-west-1, cn-north-1): it goes into
+ * the function's ARN and environment, where anything else would break them. */
+static int check_region(const char *region, struct lbox_error *err)
+{
+    size_t n = strlen(region);
+    bool ok = n >= 2 && n <= 32 && region[0] >= 'a' && region[0] <= 'z';
+    for (size_t i = 0; ok && i < n; i++)
+        ok = (region[i] >= 'a' && region[i] <= 'z') || (region[i] >= '0' && region[i] <= '9') ||
+             region[i] == '-';
+    if (!ok)
+        return lbox_err(err, LBOX_E_INVAL,
+                        "the region '%.64s%s' (AWS_REGION or AWS_DEFAULT_REGION in your "
+                        "environment) is not a region name such as us-east-1: fix or unset it",
+                        region, n > 64 ? "..." : "");
+    return 0;
+}
+
 int lbox_env_build(const struct lbox_env_settings *s, struct lbox_strv *out,
                    struct lbox_error *err)
 {
     memset(out, 0, sizeof *out);
     /* The name becomes AWS_LAMBDA_FUNCTION_NAME and part of the log group's: only one Lambda
      * would accept may (a '/' would change the log group's path). */
-    if (lbox_env_check_function_name(s->function_name, err) < 0)
+    if (lbox_env_check_function_name(s->function_name, err) < 0 ||
+        check_region(lbox_env_region(s->caller_env), err) < 0)
         return -1;
     /* Lowest precedence: the image's Env (PATH, LANG, TZ, LD_LIBRARY_PATH, ...). */
     for (const char *const *e = s->image_env; e && *e; e++) {

@@ -72,6 +72,16 @@ static void test_caller_credentials_and_region(void **st)
     assert_string_equal(lbox_strv_get(&e, "AWS_REGION"), "eu-west-3");
     assert_string_equal(lbox_strv_get(&e, "AWS_DEFAULT_REGION"), "eu-west-3");
     lbox_strv_free(&e);
+    /* A region that is not a region's name would break the ARN and the environment. */
+    const char *bad[] = {"AWS_REGION=eu-west-3\nX=1", "AWS_DEFAULT_REGION=EU WEST", NULL};
+    for (size_t i = 0; bad[i]; i++) {
+        const char *env[] = {bad[i], NULL};
+        struct lbox_env_settings s = {.function_name = "hello", .memory_mb = 128,
+                                      .caller_env = env};
+        struct lbox_error err = {0};
+        assert_int_equal(lbox_env_build(&s, &e, &err), -1);
+        assert_non_null(strstr(err.msg, "is not a region name such as us-east-1"));
+    }
 }
 
 static void test_user_variables(void **st)

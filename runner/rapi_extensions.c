@@ -113,8 +113,11 @@ enum MHD_Result rapi_ext_register(struct lbox_rapi *api, struct MHD_Connection *
     json_object_set_new(j, "functionName", json_string(api->function_name));
     json_object_set_new(j, "functionVersion", json_string(api->function_version));
     json_object_set_new(j, "handler", json_string(api->handler));
-    char *s = json_dumps(j, JSON_COMPACT);
+    /* A JSON reply of RAPID's: it ends with a newline (rapi_reply_json). */
+    char *compact = json_dumps(j, JSON_COMPACT);
     json_decref(j);
+    char *s = lbox_strdupf("%s\n", compact ? compact : "{}");
+    free(compact);
     struct MHD_Response *r =
         rapi_mhd->create_response_from_buffer(strlen(s), s, MHD_RESPMEM_MUST_FREE);
     rapi_mhd->add_response_header(r, "Lambda-Extension-Identifier", id);

@@ -5,6 +5,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/fsutil.h"
+
 void rapi_wake(struct lbox_rapi *api)
 {
     uint64_t one = 1;
@@ -35,14 +37,17 @@ enum MHD_Result rapi_reply(struct MHD_Connection *c, unsigned status, const char
     return rapi_reply_with(c, status, ctype, body, len, NULL, NULL);
 }
 
+/* As RAPID's JSON replies (Go's json.Encoder), the body ends with a newline. */
 enum MHD_Result rapi_reply_json(struct MHD_Connection *c, unsigned status, json_t *j)
 {
     char *s = json_dumps(j, JSON_COMPACT);
     json_decref(j);
     if (!s)
         return MHD_NO;
-    enum MHD_Result ret = rapi_reply(c, status, "application/json", s, strlen(s));
+    char *line = lbox_strdupf("%s\n", s);
     free(s);
+    enum MHD_Result ret = rapi_reply(c, status, "application/json", line, strlen(line));
+    free(line);
     return ret;
 }
 

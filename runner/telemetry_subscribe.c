@@ -33,10 +33,11 @@ static void answer_error(struct lbox_telemetry_answer *a, unsigned status, const
                          const char *message)
 {
     json_t *j = json_pack("{s:s, s:s}", "errorMessage", message, "errorType", type);
+    char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
     a->status = status;
-    a->body = j ? json_dumps(j, JSON_COMPACT) : NULL;
-    if (!a->body)
-        a->body = lbox_xstrdup("{}");
+    /* With the newline RAPID's JSON replies end with. */
+    a->body = lbox_strdupf("%s\n", text ? text : "{}");
+    free(text);
     a->content_type = "application/json";
     json_decref(j);
 }

@@ -334,11 +334,12 @@ static void test_wrong_method_is_chi_405(void **state)
     assert_chi_405(&r, NULL);
 }
 
+/* RAPID's JSON replies end with a newline (Go's json.Encoder). */
 static const char *const REGISTER_PLAIN =
-    "{\"functionName\":\"hello\",\"functionVersion\":\"$LATEST\",\"handler\":\"index.handler\"}";
+    "{\"functionName\":\"hello\",\"functionVersion\":\"$LATEST\",\"handler\":\"index.handler\"}\n";
 static const char *const REGISTER_WITH_ACCOUNT =
     "{\"accountId\":\"123456789012\",\"functionName\":\"hello\",\"functionVersion\":\"$LATEST\","
-    "\"handler\":\"index.handler\"}";
+    "\"handler\":\"index.handler\"}\n";
 
 static void register_with(struct server *s, const char *name, const char *features,
                           struct reply *r)
@@ -397,7 +398,7 @@ static void test_next_gets_event_with_headers(void **state)
     post(s, "/2018-06-01/runtime/invocation/0b7a7c4e-1d2f-4a3b-9c8d-7e6f5a4b3c2d/response",
          "\"hi\"", &r);
     assert_int_equal(r.status, 202);
-    assert_string_equal(r.body, "{\"status\":\"OK\"}");
+    assert_string_equal(r.body, "{\"status\":\"OK\"}\n");
     wait_status(s, invoke_done);
     struct lbox_rapi_result res;
     assert_true(lbox_rapi_take_result(s->api, &res));
@@ -427,7 +428,7 @@ static void test_wrong_id_and_second_response(void **state)
     start_invoke(s, RID, &r);
     post(s, "/2018-06-01/runtime/invocation/not-the-id/response", "1", &r);
     assert_int_equal(r.status, 400);
-    assert_string_equal(r.body, "{\"errorMessage\":\"Invalid request ID\",\"errorType\":\"InvalidRequestID\"}");
+    assert_string_equal(r.body, "{\"errorMessage\":\"Invalid request ID\",\"errorType\":\"InvalidRequestID\"}\n");
     char longid[200] = "/2018-06-01/runtime/invocation/";
     memset(longid + strlen(longid), 'x', 100);
     strcat(longid, "/error");
@@ -777,7 +778,7 @@ static void test_extensions(void **state)
     http(s, "POST", "/2020-01-01/extension/register", hn, body, strlen(body), &r, NULL);
     assert_int_equal(r.status, 200);
     assert_string_equal(r.body, "{\"functionName\":\"hello\",\"functionVersion\":\"$LATEST\","
-                                "\"handler\":\"index.handler\"}");
+                                "\"handler\":\"index.handler\"}\n");
     char *idh = strcasestr(r.headers, "Lambda-Extension-Identifier: ");
     assert_non_null(idh);
     char id[64] = {0};

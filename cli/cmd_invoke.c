@@ -135,6 +135,27 @@ static int check_env_arg(const char *arg, struct lbox_error *err)
     return rc;
 }
 
+/* The function gets the caller's credentials only as a key and secret pair in the
+ * environment (else placeholders): say so when the caller seems to expect otherwise. */
+static void warn_about_credentials(void)
+{
+    bool key = getenv("AWS_ACCESS_KEY_ID") && *getenv("AWS_ACCESS_KEY_ID");
+    bool secret = getenv("AWS_SECRET_ACCESS_KEY") && *getenv("AWS_SECRET_ACCESS_KEY");
+    if (key != secret)
+        lbox_print_warning("invoke", key ? "AWS_ACCESS_KEY_ID is set without "
+                                           "AWS_SECRET_ACCESS_KEY: the function gets "
+                                           "placeholder credentials"
+                                         : "AWS_SECRET_ACCESS_KEY is set without "
+                                           "AWS_ACCESS_KEY_ID: the function gets placeholder "
+                                           "credentials");
+    else if (!key && getenv("AWS_PROFILE") && *getenv("AWS_PROFILE"))
+        lbox_print_warning("invoke", "AWS_PROFILE is set, but the function gets credentials "
+                                     "only from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY "
+                                     "(and AWS_SESSION_TOKEN): export them, for instance with "
+                                     "`eval \"$(aws configure export-credentials --format "
+                                     "env)\"`; it gets placeholders meanwhile");
+}
+
 /* The static QEMU that runs a foreign-arch image here (sandbox's choice), or NULL. */
 static char *find_qemu(const char *arch)
 {
@@ -355,6 +376,7 @@ int cmd_invoke(int argc, char **argv)
     };
     if (lbox_env_build(&es, &envv, &err) < 0)
         goto fail;
+    warn_about_credentials();
 
     struct lbox_env_config ec = {
         .rootfs = rootfs, .arch = facts.arch, .qemu_path = qemu, .function_name = fname,

@@ -220,7 +220,13 @@ output_and_env_files() {
     --env-file "$(event '{"Parameters":{"COLOR":"blue"}}')"
   expect_rc 0 "two env files"
   jqt '.env.COLOR == "blue" and .env.SIZE == "1"' || fail "two env files, the later wins: $OUT"
-  ok "stdout closed or full is an error, nothing in lbox's files; env files checked and noted"
+  # Credentials the function will not get are said.
+  set +e
+  env -u AWS_SECRET_ACCESS_KEY AWS_ACCESS_KEY_ID=AKIDLBOXTEST "$LBOX" invoke "$HELLO" >/dev/null 2>"$WORK/err"
+  set -e
+  grep -q 'lbox invoke: warning: AWS_ACCESS_KEY_ID is set without AWS_SECRET_ACCESS_KEY' "$WORK/err" \
+    || fail "a key without its secret: $(head -n 2 "$WORK/err")"
+  ok "stdout closed or full is an error, nothing in lbox's files; env files and credentials noted"
 }
 
 run_as_each scenario

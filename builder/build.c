@@ -523,16 +523,26 @@ static void hint_disk_full(const char *stage, const char *cache, struct lbox_err
     err->code = LBOX_E_NOSPC;
 }
 
-static int64_t build_epoch(const struct lbox_recipe *r)
+/* The image's time: SOURCE_DATE_EPOCH when set (reproducible-builds.org: a malformed one
+ * is an error), else the recipe's. Up to the end of year 9999, which RFC 3339 can write. */
+#define MAX_EPOCH 253402300799LL
+
+static int build_epoch(const struct lbox_recipe *r, int64_t *epoch, struct lbox_error *err)
 {
     const char *s = getenv("SOURCE_DATE_EPOCH");
-    if (s && *s) {
-        char *end;
-        long long v = strtoll(s, &end, 10);
-        if (*end == '\0' && v >= 0)
-            return v;
-    }
-    return r->source_date_epoch;
+    *epoch = r->source_date_epoch;
+    if (!s || !*s)
+        return 0;
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (*end || errno || v < 0 || v > MAX_EPOCH || !(*s >= '0' && *s <= '9'))
+        return lbox_err(err, LBOX_E_INVAL,
+                        "SOURCE_DATE_EPOCH '%.40s' is not a time lbox can write: give seconds "
+                        "since 1970 (0 to %lld), or unset it",
+                        s, MAX_EPOCH);
+    *epoch = v;
+    return 0;
 }
 
 int lbox_build_check_handler(const char *h, struct lbox_error *err)
@@ -545,6 +555,45 @@ int lbox_build_check_handler(const char *h, struct lbox_error *err)
         return lbox_err(err, LBOX_E_INVAL,
                         "--handler must be 1 to 128 characters without spaces, as Lambda "
                         "takes it (file.function, such as index.handler)");
+    return 0;
+}
+
+/* Whether path lies in folder root (both resolved). */
+static bool inside(const char *path, const char *root)
+{
+    _cleanup_free_ char *p = realpath(path, NULL), *r = realpath(root, NULL);
+    size_t n = r ? strlen(r) : 0;
+    return p && r && !strncmp(p, r, n) && (p[n] == '/' || p[n] == '\0' || n == 1);
+}
+
+/* -o must not overwrite what the build reads (--code fn.zip -o fn.zip) nor land in lbox's
+ * own store or cache, whose files it would replace. */
+static int check_output_apart(struct lbox_fetcher *f, const struct lbox_build_opts *o,
+                              struct lbox_error *err)
+{
+    struct stat out, in;
+    if (stat(o->output, &out) == 0) {
+        const char *inputs[1 + 64];
+        size_t n = 0;
+        inputs[n++] = o->code;
+        for (size_t i = 0; i < o->nlayers && n < sizeof inputs / sizeof *inputs; i++)
+            inputs[n++] = o->layers[i];
+        for (size_t i = 0; i < n; i++)
+            if (stat(inputs[i], &in) == 0 && in.st_dev == out.st_dev && in.st_ino == out.st_ino)
+                return lbox_err(err, LBOX_E_INVAL, "-o %s is %s itself, which the build reads: "
+                                "give another output path", o->output, inputs[i]);
+    }
+    const char *slash = strrchr(o->output, '/');
+    _cleanup_free_ char *dir = slash ? lbox_strdupf("%.*s", (int)(slash - o->output + 1),
+                                                    o->output)
+                                     : lbox_xstrdup(".");
+    _cleanup_free_ char *data = lbox_data_dir();
+    const char *roots[] = {o->store_dir ? o->store_dir : data, f->cache_dir};
+    for (size_t i = 0; i < 2; i++)
+        if (roots[i] && inside(dir, roots[i]))
+            return lbox_err(err, LBOX_E_INVAL, "-o %s is inside lbox's %s (%s), whose files "
+                            "lbox manages: write the image somewhere else", o->output,
+                            i == 0 ? "store" : "cache", roots[i]);
     return 0;
 }
 
@@ -561,7 +610,8 @@ int lbox_build(struct lbox_fetcher *f, const struct lbox_build_opts *o,
     _cleanup_free_ char *tag = o->tag ? lbox_ref_normalize(o->tag, err) : NULL;
     if (o->tag && !tag)
         return lbox_err_prefix(err, "--tag");
-    if (o->output && lbox_export_check_target(o->output, o->format, err) < 0)
+    if (o->output && (lbox_export_check_target(o->output, o->format, err) < 0 ||
+                      check_output_apart(f, o, err) < 0))
         return -1;
     struct build b = {.f = f, .o = o, .res = res, .stage_lock = -1};
     const char *arch = o->arch ? o->arch : lbox_arch_host();
@@ -579,7 +629,10 @@ int lbox_build(struct lbox_fetcher *f, const struct lbox_build_opts *o,
         }
 
     int rc = -1, lock_fd = -1;
-    b.epoch = build_epoch(&b.recipe);
+    if (build_epoch(&b.recipe, &b.epoch, err) < 0) {
+        lbox_recipe_free(&b.recipe);
+        return -1;
+    }
     res->runtime = lbox_xstrdup(b.recipe.runtime);
     res->arch = lbox_xstrdup(b.recipe.arch);
     /* Normalised ("name:tag"), so the tag's build lock and the store agree on its name. */

@@ -313,6 +313,9 @@ int lbox_export_check_target(const char *out, enum lbox_export_format fmt,
                              struct lbox_error *err)
 {
     size_t n = strlen(out);
+    if (!strcmp(out, "-"))
+        return lbox_err(err, LBOX_E_INVAL, "-o -: lbox writes the image to a file, not to "
+                        "stdout; give a path (e.g. -o image.tar) and read it from there");
     if (n == 0 || out[n - 1] == '/')
         return lbox_err(err, LBOX_E_INVAL, "-o '%s' names a folder; give the path of the %s "
                         "to write (e.g. %simage.%s)", out,
@@ -339,6 +342,15 @@ int lbox_export_check_target(const char *out, enum lbox_export_format fmt,
                             "file: give a file path (e.g. %s/image.tar)", out,
                             fmt == LBOX_EXPORT_DOCKER ? "docker"
                             : fmt == LBOX_EXPORT_ROOTFS_TAR ? "rootfs-tar" : "oci", out);
+        /* The image is written to a new file renamed over the path: that would replace a
+         * device (/dev/null), a pipe or a link itself, not write into it. */
+        if (!S_ISREG(st.st_mode))
+            return lbox_err(err, LBOX_E_INVAL, "-o %s is %s, not a regular file: lbox writes "
+                            "the image to a new file and renames it over the path, which would "
+                            "replace it; give the path of a regular file, or of none",
+                            out, S_ISLNK(st.st_mode) ? "a symbolic link" : S_ISFIFO(st.st_mode)
+                                   ? "a pipe" : S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode)
+                                   ? "a device" : "a special file");
     }
     return 0;
 }

@@ -61,6 +61,17 @@ static int hold_standard_fds(void)
     return 0;
 }
 
+/* What a command printed must have reached stdout: `lbox images --json > out.json` on a
+ * full disk is a failure, not an empty file and exit 0. */
+static int stdout_written(const char *name, int rc)
+{
+    if (fflush(stdout) == 0 && !ferror(stdout))
+        return rc;
+    fprintf(stderr, "%s: cannot write to stdout: %s\n", name,
+            ferror(stdout) && errno == 0 ? "a write failed" : strerror(errno));
+    return rc ? rc : 1;
+}
+
 int main(int argc, char **argv)
 {
     if (hold_standard_fds() < 0)
@@ -87,7 +98,8 @@ int main(int argc, char **argv)
             char name[32];
             snprintf(name, sizeof name, "lbox %s", commands[i].name);
             argv[1] = name;
-            return commands[i].run(argc - 1, argv + 1);
+            int rc = commands[i].run(argc - 1, argv + 1);
+            return stdout_written(name, rc);
         }
     fprintf(stderr, "lbox: '%s' is not an lbox command\n\n", argv[1]);
     usage(stderr);

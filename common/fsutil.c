@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <pwd.h>
 #include <linux/openat2.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -404,15 +405,24 @@ void lbox_out_abandon(struct lbox_out_file *o)
     *o = (struct lbox_out_file){.fd = -1};
 }
 
+/* The user's home: $HOME, else the password database's. Never a shared folder such as
+ * /tmp, where another user could plant a store or cached layers first; with no home at
+ * all, Debian's name for none, where nothing can be created and the error says so. */
+static const char *home_dir(void)
+{
+    const char *home = getenv("HOME");
+    if (home && home[0] == '/')
+        return home;
+    struct passwd *pw = getpwuid(getuid());
+    return pw && pw->pw_dir && pw->pw_dir[0] == '/' ? pw->pw_dir : "/nonexistent";
+}
+
 static char *xdg_dir(const char *var, const char *fallback)
 {
     const char *v = getenv(var);
     if (v && v[0] == '/')
         return lbox_path_join(v, "lbox");
-    const char *home = getenv("HOME");
-    if (!home || !*home)
-        home = "/tmp";
-    return lbox_strdupf("%s/%s/lbox", home, fallback);
+    return lbox_strdupf("%s/%s/lbox", home_dir(), fallback);
 }
 
 char *lbox_cache_dir(void) { return xdg_dir("XDG_CACHE_HOME", ".cache"); }

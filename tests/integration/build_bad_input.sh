@@ -127,7 +127,31 @@ expect_fail "-o in a folder that does not exist is refused" "cannot use the fold
   b --runtime nodejs18.x --code "$hello" --tag early:1 -o "$T/nosuch/x.tar"
 expect_fail "-o naming an existing path, for a rootfs folder, is refused" "-o $T/outdir already exists" \
   b --runtime nodejs18.x --code "$hello" --tag early:1 -o "$T/outdir" --format rootfs
+# -o writes a new file and renames it over the path: what is not a regular file (a device
+# such as /dev/null, a pipe, a link) would be replaced, and so would the build's own input
+# or lbox's store.
+mkfifo "$T/fifo"
+expect_fail "-o naming a pipe is refused" "-o $T/fifo is a pipe, not a regular file" \
+  b --runtime nodejs18.x --code "$hello" --tag early:1 -o "$T/fifo"
+check "... and the pipe is still one" test -p "$T/fifo"
+ln -s "$T/elsewhere.tar" "$T/link.tar"
+expect_fail "-o naming a symbolic link is refused" "-o $T/link.tar is a symbolic link" \
+  b --runtime nodejs18.x --code "$hello" --tag early:1 -o "$T/link.tar"
+expect_fail "-o - is refused, saying to give a path" "-o -: lbox writes the image to a file, not to stdout" \
+  b --runtime nodejs18.x --code "$hello" --tag early:1 -o -
+(cd "$hello" && zip -qr "$T/fn.zip" .)
+expect_fail "-o naming the --code zip is refused" "-o $T/fn.zip is $T/fn.zip itself, which the build reads" \
+  b --runtime nodejs18.x --code "$T/fn.zip" --tag early:1 -o "$T/fn.zip"
+check "... and the zip is still a zip" bash -c "unzip -tq '$T/fn.zip'"
+expect_fail "-o inside lbox's store is refused" "is inside lbox's store" \
+  b --runtime nodejs18.x --code "$hello" --tag early:1 -o "$XDG_DATA_HOME/lbox/store/index.json"
 check "... and none of them made the image" bash -c "! '$LBOX' inspect early:1 >/dev/null 2>&1"
+
+# SOURCE_DATE_EPOCH that is not a time lbox can write is an error, not a garbled date.
+for bad in 9223372036854775807 abc -5 ' 12'; do
+  expect_fail "SOURCE_DATE_EPOCH='$bad' is refused" "SOURCE_DATE_EPOCH '.*' is not a time lbox can write" \
+    env SOURCE_DATE_EPOCH="$bad" "$LBOX" build --arch x86_64 --runtime nodejs18.x --code "$hello" --tag bad:epoch
+done
 
 # Without --tag the image is named after the code's folder, whatever that folder is called.
 for d in "Ünï cödé:n-c-d" "-.:function" "My_App:my_app"; do

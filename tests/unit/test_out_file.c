@@ -9,6 +9,7 @@
 
 #include "skip_unless.h"
 
+#include <pwd.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/file.h>
@@ -281,6 +282,38 @@ static void sweep_takes_only_unheld_temporaries_of_the_path(void **state)
 /* The same test again, the file system taken to have no O_TMPFILE. */
 #define WITHOUT_TMPFILE(f) {#f " (without O_TMPFILE)", f, setup_fallback, teardown, NULL}
 
+/* Without HOME, the store and cache go in the home the password database gives, never in a
+ * shared folder such as /tmp where another user could have planted them. */
+static void without_home_the_password_database_says(void **state)
+{
+    (void)state;
+    char *home = getenv("HOME") ? strdup(getenv("HOME")) : NULL;
+    char *data = getenv("XDG_DATA_HOME") ? strdup(getenv("XDG_DATA_HOME")) : NULL;
+    char *cache = getenv("XDG_CACHE_HOME") ? strdup(getenv("XDG_CACHE_HOME")) : NULL;
+    unsetenv("HOME");
+    unsetenv("XDG_DATA_HOME");
+    setenv("XDG_CACHE_HOME", "relative/is/ignored", 1);
+    struct passwd *pw = getpwuid(getuid());
+    const char *want = pw && pw->pw_dir && pw->pw_dir[0] == '/' ? pw->pw_dir : "/nonexistent";
+    _cleanup_free_ char *d = lbox_data_dir(), *c = lbox_cache_dir();
+    _cleanup_free_ char *wd = lbox_strdupf("%s/.local/share/lbox", want);
+    _cleanup_free_ char *wc = lbox_strdupf("%s/.cache/lbox", want);
+    assert_string_equal(d, wd);
+    assert_string_equal(c, wc);
+    assert_null(strstr(d, "/tmp/"));
+    if (home)
+        setenv("HOME", home, 1);
+    if (data)
+        setenv("XDG_DATA_HOME", data, 1);
+    if (cache)
+        setenv("XDG_CACHE_HOME", cache, 1);
+    else
+        unsetenv("XDG_CACHE_HOME");
+    free(home);
+    free(data);
+    free(cache);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -290,6 +323,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(abandoning_leaves_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(a_killed_writer_leaves_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(a_missing_folder_is_named, setup, teardown),
+        cmocka_unit_test(without_home_the_password_database_says),
         WITHOUT_TMPFILE(commit_makes_exactly_the_file),
         WITHOUT_TMPFILE(commit_replaces_an_existing_file),
         WITHOUT_TMPFILE(abandoning_leaves_nothing),

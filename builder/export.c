@@ -170,7 +170,7 @@ static int add_blob(struct archive *a, struct lbox_store *st, const char *digest
     lbox_hash_final_hex(h, hex);
     if (r == 0 && strcmp(hex, digest + 7))
         r = lbox_err(err, LBOX_E_DIGEST, "blob %s in the store is corrupt (hashes to sha256:%s); "
-                     "remove the image with `lbox rm` and build it again", src, hex);
+                     "%s", src, hex, lbox_store_drop_corrupt_blob(st, digest, fd));
     return r;
 }
 

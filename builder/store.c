@@ -516,6 +516,19 @@ int lbox_store_put_blob(struct lbox_store *st, const void *data, size_t len, cha
     return lbox_write_file_atomic(p, data, len, 0644, err);
 }
 
+const char *lbox_store_drop_corrupt_blob(struct lbox_store *st, const char *digest, int fd)
+{
+    _cleanup_free_ char *p = lbox_store_blob_path(st, digest);
+    struct stat now, seen;
+    if (stat(p, &now) < 0)
+        return "build the image again";
+    if (fd >= 0 && (fstat(fd, &seen) < 0 || seen.st_dev != now.st_dev ||
+                    seen.st_ino != now.st_ino))
+        return "build the image again";
+    return unlink(p) == 0 ? "it is removed from the store: build the image again"
+                          : "remove the image with `lbox rm` and build it again";
+}
+
 int lbox_store_read_blob(struct lbox_store *st, const char *digest, size_t limit, char **data,
                          size_t *len, struct lbox_error *err)
 {
@@ -533,8 +546,8 @@ int lbox_store_read_blob(struct lbox_store *st, const char *digest, size_t limit
         free(*data);
         *data = NULL;
         return lbox_err(err, LBOX_E_DIGEST, "blob %s in the store is corrupt (its content hashes "
-                        "to sha256:%s); remove the image with `lbox rm` and build it again",
-                        p, hex);
+                        "to sha256:%s); %s",
+                        p, hex, lbox_store_drop_corrupt_blob(st, digest, -1));
     }
     return 0;
 }

@@ -58,7 +58,14 @@ int lbox_store_blob_tmp(struct lbox_store *st, char **tmp_path, int *fd, struct 
 int lbox_store_blob_commit(struct lbox_store *st, const char *tmp_path, const char *digest,
                            struct lbox_error *err);
 
-/* Reads a whole blob (at most `limit` bytes, 0 = no limit), verifying its digest. */
+/* A blob found corrupt (its content does not hash to its name) is removed, so that the
+ * next build writes it again instead of reusing it, when the file at its path is still the
+ * one that was read (fd; -1: whatever is there): a good copy that a concurrent build just
+ * renamed there stays. Returns the advice to end the error message with. */
+const char *lbox_store_drop_corrupt_blob(struct lbox_store *st, const char *digest, int fd);
+
+/* Reads a whole blob (at most `limit` bytes, 0 = no limit), verifying its digest (a corrupt
+ * one is dropped: lbox_store_drop_corrupt_blob). */
 int lbox_store_read_blob(struct lbox_store *st, const char *digest, size_t limit, char **data,
                          size_t *len, struct lbox_error *err);
 

@@ -330,7 +330,7 @@ int lbox_store_extract_layer(struct lbox_store *st, const char *digest, const ch
     lbox_hash_final_hex(s->h, hex);
     if (r == 0 && strcmp(hex, digest + 7))
         r = lbox_err(err, LBOX_E_DIGEST, "layer %s in the store is corrupt (content hashes to "
-                     "sha256:%s); remove the image with `lbox rm` and build it again", path, hex);
+                     "sha256:%s); %s", path, hex, lbox_store_drop_corrupt_blob(st, digest, s->fd));
     archive_read_free(in);
     archive_write_free(out);
     seen_free(&seen);

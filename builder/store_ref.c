@@ -9,14 +9,27 @@
 
 static bool is_lower_alnum(char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); }
 
-/* One path component of a repository name: [a-z0-9]+ joined by '.', '_', "__" or '-'s. */
+/* One path component of a repository name: [a-z0-9]+ joined by one '.', one '_', "__" or
+ * any number of '-' (so "a..b" and "a._b" are not names: engines refuse them). */
 static bool valid_component(const char *s, size_t n)
 {
     if (n == 0 || !is_lower_alnum(s[0]) || !is_lower_alnum(s[n - 1]))
         return false;
-    for (size_t i = 0; i < n; i++)
-        if (!is_lower_alnum(s[i]) && s[i] != '.' && s[i] != '_' && s[i] != '-')
+    for (size_t i = 0; i < n;) {
+        if (is_lower_alnum(s[i])) {
+            i++;
+            continue;
+        }
+        size_t j = i;
+        while (j < n && !is_lower_alnum(s[j]))
+            j++;
+        size_t len = j - i;
+        bool dashes = strspn(s + i, "-") >= len;
+        if (!(dashes || (len == 1 && (s[i] == '.' || s[i] == '_')) ||
+              (len == 2 && s[i] == '_' && s[i + 1] == '_')))
             return false;
+        i = j;
+    }
     return true;
 }
 
@@ -26,14 +39,31 @@ static bool is_domain(const char *s, size_t n)
     return memchr(s, '.', n) || memchr(s, ':', n) || (n == 9 && !memcmp(s, "localhost", 9));
 }
 
+/* host[:port]: the host's labels of letters, digits and inner '-' joined by '.', the port
+ * digits. */
 static bool valid_domain(const char *s, size_t n)
 {
-    if (n == 0)
-        return false;
-    for (size_t i = 0; i < n; i++)
-        if (!isalnum((unsigned char)s[i]) && s[i] != '.' && s[i] != '-' && s[i] != ':')
+    const char *colon = memchr(s, ':', n);
+    size_t host = colon ? (size_t)(colon - s) : n;
+    if (colon) {
+        size_t port = n - host - 1;
+        if (port == 0 || port > 5 || strspn(colon + 1, "0123456789") < port)
             return false;
-    return true;
+    }
+    for (size_t i = 0; i < host;) {
+        size_t j = i;
+        while (j < host && s[j] != '.')
+            j++;
+        if (j == i || !isalnum((unsigned char)s[i]) || !isalnum((unsigned char)s[j - 1]))
+            return false;
+        for (size_t k = i; k < j; k++)
+            if (!isalnum((unsigned char)s[k]) && s[k] != '-')
+                return false;
+        i = j + 1;
+        if (j < host && i == host)
+            return false; /* a trailing '.' */
+    }
+    return host > 0;
 }
 
 static bool valid_tag(const char *t)

@@ -149,11 +149,21 @@ static void bad_refs_are_refused(void **state)
     struct lbox_error err;
     char a[72];
     make_image(c, "ok", "x", a);
-    const char *bad[] = {"Upper:1", "a:b:c", "-lead", "a//b", "a:", "a:-x", "a@sha256:00", ""};
+    const char *bad[] = {"Upper:1", "a:b:c", "-lead", "a//b", "a:", "a:-x", "a@sha256:00", "",
+                         /* separators engines refuse, and hosts that are not hosts */
+                         "../x", "a..b", "a._b", "a___b", "::/x", "..:..:../x:y", "host.:1/x",
+                         "h:port/x", "h:123456/x"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         err.code = LBOX_OK;
         assert_int_equal(lbox_store_tag(c->st, bad[i], a, 10, &err), -1);
         assert_int_equal(err.code, LBOX_E_INVAL);
+    }
+    const char *good[] = {"a__b", "a--b", "a-b.c_d", "my.registry:5000/x/y", "localhost/x"};
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+        char *n = lbox_ref_normalize(good[i], &err);
+        if (!n)
+            fail_msg("%s refused: %s", good[i], err.msg);
+        free(n);
     }
     _cleanup_free_ char *q = lbox_ref_normalize("localhost:5000/team/fn", &err);
     assert_string_equal(q, "localhost:5000/team/fn:latest");

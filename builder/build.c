@@ -27,7 +27,7 @@
 #include "store.h"
 
 /* Bump when what a layer holds for the same inputs changes (layout files, node subset). */
-#define BASE_LAYOUT_VERSION "lbox-base-3"
+#define BASE_LAYOUT_VERSION "lbox-base-4"
 #define NODE_LAYOUT_VERSION "lbox-node-1"
 #define RUNTIME_LAYOUT_VERSION "lbox-runtime-4"
 

@@ -316,11 +316,16 @@ int lbox_export_check_target(const char *out, enum lbox_export_format fmt,
     if (!strcmp(out, "-"))
         return lbox_err(err, LBOX_E_INVAL, "-o -: lbox writes the image to a file, not to "
                         "stdout; give a path (e.g. -o image.tar) and read it from there");
-    if (n == 0 || out[n - 1] == '/')
-        return lbox_err(err, LBOX_E_INVAL, "-o '%s' names a folder; give the path of the %s "
-                        "to write (e.g. %simage.%s)", out,
-                        fmt == LBOX_EXPORT_ROOTFS ? "folder" : "file", out,
-                        fmt == LBOX_EXPORT_ROOTFS ? "rootfs" : "tar");
+    if (n == 0)
+        return lbox_err(err, LBOX_E_INVAL, "-o '': give the path of the %s to write",
+                        fmt == LBOX_EXPORT_ROOTFS ? "folder" : "file");
+    if (out[n - 1] == '/')
+        return fmt == LBOX_EXPORT_ROOTFS
+                   ? lbox_err(err, LBOX_E_INVAL, "-o '%s' ends with '/': give the new folder's "
+                              "path without it (e.g. -o %.*s); lbox creates the folder", out,
+                              (int)(n > 1 ? n - 1 : n), out)
+                   : lbox_err(err, LBOX_E_INVAL, "-o '%s' names a folder; give the path of the "
+                              "file to write (e.g. %simage.tar)", out, out);
     const char *slash = strrchr(out, '/');
     _cleanup_free_ char *dir = slash ? lbox_strdupf("%.*s", (int)(slash - out + (slash == out)),
                                                     out)

@@ -92,7 +92,7 @@ static const char entrypoint[] =
     "fi\n"
     "export _HANDLER=\"$1\"\n"
     "if [ -z \"${AWS_LAMBDA_RUNTIME_API}\" ]; then\n"
-    "  echo \"AWS_LAMBDA_RUNTIME_API is not set: run this image with 'lbox invoke' or 'lbox serve',\" >&2\n"
+    "  echo \"AWS_LAMBDA_RUNTIME_API is not set: run this image with 'lbox invoke',\" >&2\n"
     "  echo \"or deploy it to AWS Lambda.\" >&2\n"
     "  exit 1\n"
     "fi\n"

@@ -13,19 +13,28 @@ static const char usage_text[] =
     "\n"
     "Lists the images in the local store ($XDG_DATA_HOME/lbox/store).\n"
     "\n"
-    "  --json      one JSON array of {ref, runtime, arch, digest, size, created}\n"
+    "  --json      one JSON array of {ref, runtime, arch, digest, size, created};\n"
+    "              runtime, arch and created are null for a damaged image\n"
     "  -h, --help  this text\n"
     "\n"
     "Exit codes: 0 listed, 1 the store could not be read, 2 bad usage.\n";
+
+/* The store shows what a damaged image's config no longer says as "?": null for scripts. */
+static json_t *known(const char *s)
+{
+    return s && strcmp(s, "?") ? json_string(s) : json_null();
+}
 
 static void print_json(const struct lbox_store_image *imgs, size_t n)
 {
     json_t *a = json_array();
     for (size_t i = 0; i < n; i++)
-        json_array_append_new(a, json_pack("{s:s, s:s, s:s, s:s, s:I, s:s}", "ref", imgs[i].ref,
-                                           "runtime", imgs[i].runtime, "arch", imgs[i].arch,
-                                           "digest", imgs[i].manifest_digest, "size",
-                                           (json_int_t)imgs[i].size, "created", imgs[i].created));
+        json_array_append_new(a, json_pack("{s:s, s:o, s:o, s:s, s:I, s:o}", "ref", imgs[i].ref,
+                                           "runtime", known(imgs[i].runtime), "arch",
+                                           known(imgs[i].arch), "digest",
+                                           imgs[i].manifest_digest, "size",
+                                           (json_int_t)imgs[i].size, "created",
+                                           known(imgs[i].created)));
     json_dumpf(a, stdout, JSON_INDENT(2));
     putchar('\n');
     json_decref(a);

@@ -20,12 +20,25 @@ const char *lbox_human_size(uint64_t bytes, char *buf, size_t len)
     return buf;
 }
 
-/* Messages quote what came from outside (a reference, a path, a file's content): on a
- * terminal, its control characters are shown, not obeyed. */
+/* Messages quote what came from outside (a reference, a path, a zip's entry names): a
+ * message stays one line wherever it goes (a name with a newline must not print a line of
+ * its own that reads like lbox's), and on a terminal the other control characters are
+ * shown, not obeyed. */
 static void print_shown(const char *prefix, const char *msg)
 {
-    char *line = lbox_strdupf("%s: %s\n", prefix, msg);
-    lbox_write_shown(STDERR_FILENO, isatty(STDERR_FILENO), line, strlen(line));
+    size_t n = strlen(prefix) + 2 + 2 * strlen(msg) + 2;
+    char *line = lbox_xmalloc(n), *p = line;
+    p += snprintf(p, n, "%s: ", prefix);
+    for (const char *m = msg; *m; m++) {
+        if (*m == '\n' || *m == '\r') {
+            *p++ = '\\';
+            *p++ = *m == '\n' ? 'n' : 'r';
+        } else {
+            *p++ = *m;
+        }
+    }
+    *p++ = '\n';
+    lbox_write_shown(STDERR_FILENO, isatty(STDERR_FILENO), line, (size_t)(p - line));
     free(line);
 }
 

@@ -21,6 +21,7 @@
 
 #include "runner/env_internal.h"
 #include "runner/telemetry.h"
+#include "ndjson_reader.h"
 
 static int plain_socket(void *ctx)
 {
@@ -68,29 +69,15 @@ static void rig_up(struct rig *r)
     lbox_log_stream_on_records(&r->env->tele, env_console_record_data, env_console_record_end);
 }
 
-/* The records each subscriber got (index 0 Telemetry API, 1 Logs API), as strings. */
+/* The function records a subscriber got, as strings. */
 static json_t *events_of(int fd)
 {
-    json_t *records = json_array();
-    static char buf[1 << 20];
-    size_t len = 0;
-    struct pollfd p = {.fd = fd, .events = POLLIN};
-    while (poll(&p, 1, 300) > 0) {
-        ssize_t n = read(fd, buf + len, sizeof buf - len);
-        if (n <= 0)
-            break;
-        len += (size_t)n;
-        char *nl;
-        while ((nl = memchr(buf, '\n', len))) {
-            json_t *e = json_loadb(buf, (size_t)(nl - buf), 0, NULL);
-            assert_non_null(e);
-            if (!strcmp(json_string_value(json_object_get(e, "type")), "function"))
-                json_array_append(records, json_object_get(e, "record"));
-            json_decref(e);
-            len -= (size_t)(nl + 1 - buf);
-            memmove(buf, nl + 1, len);
-        }
-    }
+    json_t *all = read_events_within(fd, SIZE_MAX, 300), *records = json_array(), *e;
+    size_t i;
+    json_array_foreach(all, i, e)
+        if (!strcmp(json_string_value(json_object_get(e, "type")), "function"))
+            json_array_append(records, json_object_get(e, "record"));
+    json_decref(all);
     return records;
 }
 

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "runner/telemetry.h"
+#include "ndjson_reader.h"
 
 static int plain_socket(void *ctx)
 {
@@ -139,33 +140,6 @@ static int listener(uint16_t *port)
 static void subscribe_ok(struct lbox_telemetry *t, const char *body)
 {
     subscribe_as(t, "probe", body);
-}
-
-/* Reads newline-delimited events from fd until `want` have come or ms passed without any;
- * returns them as a JSON array. */
-static json_t *read_events_within(int fd, size_t want, int ms)
-{
-    json_t *all = json_array();
-    static char buf[1 << 22];
-    size_t len = 0;
-    while (json_array_size(all) < want) {
-        struct pollfd p = {.fd = fd, .events = POLLIN};
-        if (poll(&p, 1, ms) <= 0)
-            break;
-        ssize_t n = read(fd, buf + len, sizeof buf - len);
-        if (n <= 0)
-            break;
-        len += (size_t)n;
-        char *nl;
-        while ((nl = memchr(buf, '\n', len))) {
-            json_t *e = json_loadb(buf, (size_t)(nl - buf), 0, NULL);
-            assert_non_null(e);
-            json_array_append_new(all, e);
-            len -= (size_t)(nl + 1 - buf);
-            memmove(buf, nl + 1, len);
-        }
-    }
-    return all;
 }
 
 static json_t *read_events(int fd, size_t want)

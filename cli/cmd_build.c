@@ -109,6 +109,24 @@ static void print_json(const struct lbox_build_result *r)
     json_decref(j);
 }
 
+/* Lambda takes any handler without spaces, and so does the image; the Node.js runtime then
+ * refuses some at every invoke (Runtime.MalformedHandlerName). Said now, not at the first
+ * invoke. */
+static void warn_about_handler(const char *h)
+{
+    if (!h)
+        return;
+    const char *dot = strrchr(h, '.');
+    if (!dot || dot == h || !dot[1] || dot[-1] == '/')
+        lbox_print_warning("build", "--handler has no module.function form (such as "
+                                    "index.handler): the Node.js runtime will refuse it at "
+                                    "every invoke with Runtime.MalformedHandlerName");
+    else if (strstr(h, ".."))
+        lbox_print_warning("build", "--handler has '..' in it: the Node.js runtime refuses it "
+                                    "at every invoke with Runtime.MalformedHandlerName; name "
+                                    "the module from the code's root (dir/file.function)");
+}
+
 int cmd_build(int argc, char **argv)
 {
     struct lbox_build_opts o = {.index_max_age_s = 24 * 3600, .format = LBOX_EXPORT_OCI};
@@ -165,6 +183,7 @@ int cmd_build(int argc, char **argv)
     }
     if (o.handler && lbox_build_check_handler(o.handler, &err) < 0)
         goto usage_error;
+    warn_about_handler(o.handler);
     if (o.tag) {
         char *normal = lbox_ref_normalize(o.tag, &err);
         if (!normal) {

@@ -147,6 +147,13 @@ expect_fail "-o inside lbox's store is refused" "is inside lbox's store" \
   b --runtime nodejs18.x --code "$hello" --tag early:1 -o "$XDG_DATA_HOME/lbox/store/index.json"
 check "... and none of them made the image" bash -c "! '$LBOX' inspect early:1 >/dev/null 2>&1"
 
+# A handler the Node.js runtime would refuse at every invoke is said at build time.
+expect_fail "a handler without module.function is warned about" \
+  "warning: --handler has no module.function form.*Runtime.MalformedHandlerName" \
+  b --runtime nodejs18.x --code "$T/nope" --handler nodot
+expect_fail "a handler with '..' is warned about" "warning: --handler has '..' in it" \
+  b --runtime nodejs18.x --code "$T/nope" --handler ../../x.handler
+
 # SOURCE_DATE_EPOCH that is not a time lbox can write is an error, not a garbled date.
 for bad in 9223372036854775807 abc -5 ' 12'; do
   expect_fail "SOURCE_DATE_EPOCH='$bad' is refused" "SOURCE_DATE_EPOCH '.*' is not a time lbox can write" \

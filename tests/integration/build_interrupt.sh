@@ -24,8 +24,14 @@ b --code "$T/npmwarm" --npm-install --tag warm:npm >"$T/warm.log" 2>&1 ||
   fail "warm-up --npm-install build ($(tail -3 "$T/warm.log"))"
 C=$T/cache
 mkdir -p "$C/lbox"
+# Tests running beside this one write temporaries (*.tmp-*) into the shared cache and rename
+# or remove them: one that goes while it is copied is not wanted anyway; any other error is.
 for d in blobs urls layers buildenv; do
-  [ -d "$SHARED/lbox/$d" ] && cp -al "$SHARED/lbox/$d" "$C/lbox/"
+  [ -d "$SHARED/lbox/$d" ] || continue
+  if ! cp -al "$SHARED/lbox/$d" "$C/lbox/" 2>"$T/cp.err" && grep -qv '\.tmp-' "$T/cp.err"; then
+    fail "copying the shared cache: $(head -3 "$T/cp.err")"
+    finish
+  fi
 done
 export XDG_CACHE_HOME=$C
 

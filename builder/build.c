@@ -682,8 +682,13 @@ int lbox_build(struct lbox_fetcher *f, const struct lbox_build_opts *o,
     };
     if (lbox_image_commit(b.store, &spec, res->manifest_digest, err) < 0)
         goto out;
-    if (o->output && lbox_image_export(b.store, res->ref, o->output, o->format, err) < 0)
+    /* The image is built and tagged by now: a failed -o says so, or the user would take
+     * the tag for the image it named before. */
+    if (o->output && lbox_image_export(b.store, res->ref, o->output, o->format, err) < 0) {
+        lbox_err_prefix(err, "%s is built and tagged, but writing -o %s failed", res->ref,
+                        o->output);
         goto out;
+    }
     rc = 0;
 out:
     /* The image the tag named before is garbage now unless another tag names it: collect

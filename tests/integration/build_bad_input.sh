@@ -213,6 +213,14 @@ if [ "$(id -u)" = 0 ]; then
   check "a full disk leaves no half-written blob" test -z "$(find "$T/full" -name '*.tmp*')"
   check "a full disk leaves no tag" test ! -s "$T/full/lbox/store/index.json" -o -z "$(grep -o 'bad:full' "$T/full/lbox/store/index.json" 2>/dev/null)"
   umount "$T/full"
+  # -o fills its disk after the image is tagged: the message says the tag moved.
+  mkdir -p "$T/fullout"
+  mount -t tmpfs -o size=1m tmpfs "$T/fullout"
+  expect_fail "an -o that fills its disk says the image is built and tagged" \
+    "outfull:1 is built and tagged, but writing -o $T/fullout/x.tar failed" \
+    b --runtime nodejs18.x --code "$hello" --tag outfull:1 -o "$T/fullout/x.tar"
+  check "... and leaves no partial file there" test -z "$(ls -A "$T/fullout")"
+  umount "$T/fullout"
 else
   echo "# disk-full case needs root to mount a tmpfs; not counted"
 fi

@@ -25,6 +25,7 @@
 struct writer {
     int rootfd; /* dest, O_PATH */
     const char *input; /* the name messages give the input (the user's, not a staging path) */
+    bool is_dir;       /* the input is a directory, not a zip */
     struct lbox_code_budget *budget;
     uint64_t used_before; /* budget->used when this input started */
     size_t label_depth;   /* directory levels of root_label: 2 for /var/task */
@@ -177,6 +178,10 @@ static int check_entry(struct writer *w, const char *path, enum code_type type,
         _cleanup_free_ char *shown = shown_name(path);
         /* A layer's tar holds UTF-8 names: libarchive could not write this one (and
          * Lambda's unzip would make another name of it), so refuse it now, by name. */
+        if (w->is_dir)
+            return lbox_err(err, LBOX_E_ARCHIVE, "%s: '%s' has a name that is not valid UTF-8 "
+                            "(the bytes shown as \\xNN), which a Lambda package cannot hold: "
+                            "rename it", w->input, shown);
         return lbox_err(err, LBOX_E_ARCHIVE, "%s: entry '%s' has a name that is not valid "
                         "UTF-8 (the bytes shown as \\xNN); rename it, or re-create the zip "
                         "with a tool that stores UTF-8 names (Info-ZIP's zip does; a zip made "
@@ -782,7 +787,8 @@ int lbox_code_install_as(const char *src, const char *shown, const char *dest,
         return lbox_err(err, LBOX_E_INVAL, "%s: neither a directory nor a .zip file", shown);
 
     struct writer w = { .rootfd = -1, .input = shown, .budget = budget,
-                        .used_before = budget->used, .label = root_label };
+                        .used_before = budget->used, .label = root_label,
+                        .is_dir = S_ISDIR(st.st_mode) };
     for (const char *p = root_label; *p; p++)
         w.label_depth += *p == '/' && p[1] && p[1] != '/';
     w.rootfd = open(dest, O_PATH | O_DIRECTORY | O_CLOEXEC);

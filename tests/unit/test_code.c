@@ -749,7 +749,9 @@ static void test_non_utf8_names(void **state)
     mkfile_in(f, "ok.js");
     mkfile_in(f, "dir\xff/inside.js");
     assert_int_equal(lbox_code_install(f->src, f->dest, "/opt", &f->budget, &f->err), -1);
-    assert_msg(f, LBOX_E_ARCHIVE, "entry 'dir\\xff' has a name that is not valid UTF-8");
+    /* ... and the advice is to rename it, not to re-create a zip. */
+    assert_msg(f, LBOX_E_ARCHIVE, "'dir\\xff' has a name that is not valid UTF-8 (the bytes "
+                                  "shown as \\xNN), which a Lambda package cannot hold: rename it");
 }
 
 static void test_too_deep(void **state)

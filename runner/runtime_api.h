@@ -1,6 +1,7 @@
-/* Lambda's Runtime API (2018-06-01), Extensions API (2020-01-01), the Telemetry API's
- * subscriptions (2022-07-01) and the Logs API stub, served by libmicrohttpd on a listening socket the caller provides (the sandbox
- * makes it at 127.0.0.1:9001 inside the environment's own network namespace).
+/* Lambda's Runtime API (2018-06-01), Extensions API (2020-01-01), and the subscriptions of
+ * the Telemetry API (2022-07-01) and the Logs API (2020-08-15), served by libmicrohttpd on a
+ * listening socket the caller provides (the sandbox makes it at 127.0.0.1:9001 inside the
+ * environment's own network namespace).
  *
  * One server per environment. The server runs in its own thread; the runner drives it from
  * another: queue an invoke, wait on lbox_rapi_wait_fd() (an eventfd that becomes readable

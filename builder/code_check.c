@@ -429,10 +429,13 @@ static int check_link(struct resolver *r, const struct code_entry *e, const char
             : lbox_strdupf(", which the links in its path make '%s'", phys);
         return lbox_err(err, LBOX_E_ARCHIVE, "%s: symlink '%s' -> '%s' points outside %s "
                         "(resolved from the link's own directory%s, following the links it "
-                        "meets); code and layers may only link inside %s%s%s. Replace the link "
-                        "with a copy of what it points to, or make it point inside the package",
+                        "meets); code and layers may only link inside %s%s%s%s%s%s. Replace "
+                        "the link with a copy of what it points to, or make it point inside "
+                        "the package",
                         input, e->path, e->target, r->label, moved, r->label,
-                        r->other ? " or " : "", r->other ? r->other : "");
+                        r->other ? " or " : "", r->other ? r->other : "",
+                        r->other ? " (into the other one by an absolute path, such as '" : "",
+                        r->other ? r->other : "", r->other ? "/x')" : "");
     }
     if (res == R_LOOP)
         return lbox_err(err, LBOX_E_ARCHIVE, "%s: symlink '%s' -> '%s' loops or passes more "

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "report.h"
 #include "telemetry.h"
 
 static const char *initialization_type(const struct lbox_env *env)
@@ -104,10 +105,10 @@ static const char *invoke_status(const struct lbox_invoke_result *res, const cha
     return "error";
 }
 
-/* A duration as the REPORT line gives it, to the hundredth of a millisecond. */
-static json_t *hundredths(json_t *ms)
+/* A duration as the REPORT line shows it. */
+static json_t *as_shown(json_t *ms)
 {
-    return json_real((double)(long long)(json_number_value(ms) * 100 + 0.5) / 100);
+    return json_real(lbox_report_shown_ms(json_number_value(ms)));
 }
 
 /* The Logs API's end of an invoke: platform.fault when the runtime died in it (Lambda's
@@ -134,10 +135,9 @@ static void logs_api_invoke_end(struct lbox_env *env, const struct lbox_invoke_r
                                  json_pack("{s:s}", "requestId", res->request_id));
     json_t *m = json_deep_copy(metrics);
     if (json_object_get(m, "durationMs"))
-        json_object_set_new(m, "durationMs", hundredths(json_object_get(m, "durationMs")));
+        json_object_set_new(m, "durationMs", as_shown(json_object_get(m, "durationMs")));
     if (json_object_get(m, "initDurationMs"))
-        json_object_set_new(m, "initDurationMs",
-                            hundredths(json_object_get(m, "initDurationMs")));
+        json_object_set_new(m, "initDurationMs", as_shown(json_object_get(m, "initDurationMs")));
     lbox_telemetry_logs_platform(t, "platform.report",
                                  json_pack("{s:s, s:o}", "requestId", res->request_id,
                                            "metrics", m));

@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
 #include <sys/wait.h>
@@ -142,4 +143,11 @@ void lbox_describe_exit(int wstatus, char *out, size_t size)
     } else {
         snprintf(out, size, "unknown status %d", wstatus);
     }
+}
+
+double lbox_report_shown_ms(double ms)
+{
+    char text[64];
+    snprintf(text, sizeof text, "%.2f", ms);
+    return strtod(text, NULL);
 }

@@ -35,6 +35,9 @@ const char *lbox_platform_error_type(const char *posted);
 /* "<ISO time> <id> Task timed out after 3.00 seconds\n" */
 char *lbox_report_timeout_line(const char *request_id, double seconds);
 
+/* A duration as the REPORT line shows it (to the hundredth of a millisecond, "%.2f"), for
+ * figures that must read the same elsewhere (the Logs API's platform.report). */
+double lbox_report_shown_ms(double ms);
 /* Billed duration: whole milliseconds, rounded up (Lambda's 1 ms granularity). */
 uint64_t lbox_billed_ms(double duration_ms);
 /* Max Memory Used in MB, rounded up; at least 1 when anything was measured. */

@@ -183,6 +183,11 @@ static void test_extension_env(void **st)
 static void test_report_lines(void **st)
 {
     (void)st;
+    /* Figures shown elsewhere read as the REPORT line's, even where rounding v*100 would
+     * not (652.015 is 652.01499... in binary: "%.2f" gives 652.01). */
+    assert_true(lbox_report_shown_ms(652.015) == 652.01);
+    assert_true(lbox_report_shown_ms(7.2299999) == 7.23);
+    assert_true(lbox_report_shown_ms(0) == 0);
     const char *id = "c793869b-ee49-115b-a5b6-4fd21e8dedac";
     char *s = lbox_report_start(id, NULL);
     assert_string_equal(s, "START RequestId: c793869b-ee49-115b-a5b6-4fd21e8dedac Version: $LATEST\n");

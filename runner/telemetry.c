@@ -14,11 +14,6 @@
 #include "common/clock.h"
 #include "common/fsutil.h"
 
-int64_t telemetry_now_ns(void)
-{
-    return lbox_mono_ns();
-}
-
 void lbox_telemetry_time_of(const struct timespec *ts, char *buf, size_t size)
 {
     struct tm tm;
@@ -151,7 +146,7 @@ static void enqueue(struct subscriber *s, const struct event *e)
         s->q = lbox_xrealloc(s->q, s->cap * sizeof *s->q);
     }
     if (s->n == 0)
-        s->first_ns = telemetry_now_ns();
+        s->first_ns = lbox_mono_ns();
     s->q[s->n] = *e;
     s->q[s->n].json = lbox_xstrdup(e->json);
     s->n++;
@@ -173,7 +168,7 @@ static void publish_event(struct lbox_telemetry *t, struct event *e)
     for (size_t i = 0; i < t->nsubs; i++) {
         enqueue(t->subs[i], e);
         /* Due now, or a first event whose timer the thread must arm. */
-        wake |= due(t, t->subs[i], telemetry_now_ns()) || t->subs[i]->n == 1;
+        wake |= due(t, t->subs[i], lbox_mono_ns()) || t->subs[i]->n == 1;
     }
     int api = (e->cat & CATS_OF_LOGS) ? 1 : 0;
     if (t->keeping && t->kept_count[api] < KEPT_MAX_EVENTS &&
@@ -444,10 +439,10 @@ static void post_with_retries(struct subscriber *s, const char *body, size_t len
         post(s, body, len, why, whylen);
         if (!why[0] || attempt == POST_ATTEMPTS)
             return;
-        int64_t at = telemetry_now_ns() + (int64_t)(100 << (attempt - 1)) * 1000000;
+        int64_t at = lbox_mono_ns() + (int64_t)(100 << (attempt - 1)) * 1000000;
         struct timespec ts = {.tv_sec = at / 1000000000, .tv_nsec = at % 1000000000};
         pthread_mutex_lock(&t->lock);
-        while (!s->quit && telemetry_now_ns() < at)
+        while (!s->quit && lbox_mono_ns() < at)
             pthread_cond_timedwait(&t->wake, &t->lock, &ts);
         bool quit = s->quit;
         pthread_mutex_unlock(&t->lock);
@@ -531,7 +526,7 @@ static char *take_batch(struct subscriber *s, size_t *len, struct batch_size *si
     memmove(s->q, s->q + n, (s->n - n) * sizeof *s->q);
     s->n -= n;
     s->bytes -= b;
-    s->first_ns = telemetry_now_ns(); /* what is left waits a whole timeout again */
+    s->first_ns = lbox_mono_ns(); /* what is left waits a whole timeout again */
     return out;
 }
 
@@ -552,7 +547,7 @@ static void *deliver(void *arg)
     struct lbox_telemetry *t = s->t;
     pthread_mutex_lock(&t->lock);
     while (!s->quit) {
-        if (!due(t, s, telemetry_now_ns())) {
+        if (!due(t, s, lbox_mono_ns())) {
             if (!s->n) {
                 pthread_cond_wait(&t->wake, &t->lock);
             } else {
@@ -641,7 +636,7 @@ void lbox_telemetry_flush(struct lbox_telemetry *t, int timeout_ms)
 {
     if (!t)
         return;
-    int64_t end = telemetry_now_ns() + (int64_t)timeout_ms * 1000000;
+    int64_t end = lbox_mono_ns() + (int64_t)timeout_ms * 1000000;
     pthread_mutex_lock(&t->lock);
     t->flushing = true;
     pthread_cond_broadcast(&t->wake);
@@ -649,7 +644,7 @@ void lbox_telemetry_flush(struct lbox_telemetry *t, int timeout_ms)
         bool queued = false;
         for (size_t i = 0; i < t->nsubs; i++)
             queued |= t->subs[i]->started && (t->subs[i]->n > 0 || t->subs[i]->busy);
-        if (!queued || telemetry_now_ns() >= end)
+        if (!queued || lbox_mono_ns() >= end)
             break;
         struct timespec ts = {.tv_sec = end / 1000000000, .tv_nsec = end % 1000000000};
         pthread_cond_timedwait(&t->idle, &t->lock, &ts);

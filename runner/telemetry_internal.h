@@ -89,7 +89,6 @@ struct lbox_telemetry {
     bool json_logs;  /* the function logs as JSON (AWS_LAMBDA_LOG_FORMAT=JSON) */
 };
 
-int64_t telemetry_now_ns(void);
 /* {"time", "type", "record"} as compact JSON; takes the record over. */
 char *telemetry_event_text(const char *type, json_t *record);
 /* Adds a subscriber (its thread starts), or replaces the one of the same name (*again:

@@ -256,11 +256,9 @@ static int start_extension(struct lbox_env *env, const char *name, struct lbox_e
 }
 
 /* External extensions: executables in /opt/extensions, started before the runtime. */
+/* (An image that cannot be opened has none here; starting the runtime then says why.) */
 static int start_extensions(struct lbox_env *env, struct lbox_error *err)
 {
-    _cleanup_close_ int rootfd = open_rootfs(env, err);
-    if (rootfd < 0)
-        return -1;
     size_t n_run = 0;
     char *const *run = env_extensions(env, &n_run);
     /* Known before they start: by name, they are the external extensions. */

@@ -354,7 +354,6 @@ static void take_answer(struct lbox_invoke_result *res, struct lbox_rapi_result 
     memset(r, 0, sizeof *r);
 }
 
-/* Duration and memory are taken when the invoke ends, before a reset's shutdown. */
 /* The invoke's REPORT figures. */
 static struct lbox_report report_of(const struct lbox_env *env,
                                     const struct lbox_invoke_result *res, uint64_t peak,
@@ -368,8 +367,9 @@ static struct lbox_report report_of(const struct lbox_env *env,
         .billed_cap_ms = timed_out_after > 0 ? (uint64_t)env->cfg.timeout_s * 1000 : 0};
 }
 
-/* Takes the invoke's figures, and tells the Telemetry API that it ended: now, before a
- * reset's SHUTDOWN ends the extensions that would hear it, as the function's last lines. */
+/* Takes the invoke's figures (duration and memory, when the invoke ends, before a reset's
+ * shutdown), and tells the Telemetry API that it ended: now, before a reset's SHUTDOWN ends
+ * the extensions that would hear it, as the function's last lines. */
 static void measure(struct lbox_env *env, struct lbox_invoke_result *res, int64_t started,
                     double timed_out_after, uint64_t *peak)
 {

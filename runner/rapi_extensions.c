@@ -113,17 +113,12 @@ enum MHD_Result rapi_ext_register(struct lbox_rapi *api, struct MHD_Connection *
     json_object_set_new(j, "functionName", json_string(api->function_name));
     json_object_set_new(j, "functionVersion", json_string(api->function_version));
     json_object_set_new(j, "handler", json_string(api->handler));
-    /* A JSON reply of RAPID's: it ends with a newline (rapi_reply_json). */
-    char *compact = json_dumps(j, JSON_COMPACT);
-    json_decref(j);
-    char *s = lbox_strdupf("%s\n", compact ? compact : "{}");
-    free(compact);
-    struct MHD_Response *r =
-        rapi_mhd->create_response_from_buffer(strlen(s), s, MHD_RESPMEM_MUST_FREE);
-    rapi_mhd->add_response_header(r, "Lambda-Extension-Identifier", id);
-    rapi_mhd->add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
-    enum MHD_Result ret = rapi_mhd->queue_response(c, MHD_HTTP_OK, r);
-    rapi_mhd->destroy_response(r);
+    char *s = rapi_json_line(j);
+    if (!s)
+        return MHD_NO;
+    enum MHD_Result ret = rapi_reply_with(c, MHD_HTTP_OK, "application/json", s, strlen(s),
+                                          "Lambda-Extension-Identifier", id);
+    free(s);
     return ret;
 }
 

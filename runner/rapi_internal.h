@@ -116,7 +116,10 @@ enum MHD_Result rapi_reply_with(struct MHD_Connection *c, unsigned status, const
                                 const char *hvalue);
 enum MHD_Result rapi_reply(struct MHD_Connection *c, unsigned status, const char *ctype,
                            const void *body, size_t len);
-/* Takes the reference to j. */
+/* j as RAPID's JSON replies are (Go's json.Encoder): compact, ending with a newline;
+ * malloc'd, NULL on failure. Takes the reference to j. */
+char *rapi_json_line(json_t *j);
+/* A reply of rapi_json_line(j). Takes the reference to j. */
 enum MHD_Result rapi_reply_json(struct MHD_Connection *c, unsigned status, json_t *j);
 /* {"errorMessage": msg, "errorType": type}, as RAPID's errors are. */
 enum MHD_Result rapi_reply_error(struct MHD_Connection *c, unsigned status, const char *type,

@@ -37,15 +37,22 @@ enum MHD_Result rapi_reply(struct MHD_Connection *c, unsigned status, const char
     return rapi_reply_with(c, status, ctype, body, len, NULL, NULL);
 }
 
-/* As RAPID's JSON replies (Go's json.Encoder), the body ends with a newline. */
-enum MHD_Result rapi_reply_json(struct MHD_Connection *c, unsigned status, json_t *j)
+char *rapi_json_line(json_t *j)
 {
     char *s = json_dumps(j, JSON_COMPACT);
     json_decref(j);
     if (!s)
-        return MHD_NO;
+        return NULL;
     char *line = lbox_strdupf("%s\n", s);
     free(s);
+    return line;
+}
+
+enum MHD_Result rapi_reply_json(struct MHD_Connection *c, unsigned status, json_t *j)
+{
+    char *line = rapi_json_line(j);
+    if (!line)
+        return MHD_NO;
     enum MHD_Result ret = rapi_reply(c, status, "application/json", line, strlen(line));
     free(line);
     return ret;

@@ -672,6 +672,7 @@ int lbox_build(struct lbox_fetcher *f, const struct lbox_build_opts *o,
     struct lbox_image_spec spec = {
         .ref = res->ref,
         .runtime = b.recipe.runtime,
+        .node_version = b.recipe.node.version,
         .arch = b.recipe.arch,
         .handler = o->handler ? o->handler : "index.handler",
         .env = (const char *const *)b.recipe.env,

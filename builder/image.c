@@ -61,6 +61,9 @@ static json_t *make_config(const struct lbox_image_spec *sp, const char *goarch,
         lbox_err(err, LBOX_E_INVAL, "cannot build the image config (a field is not UTF-8?)");
         return NULL;
     }
+    if (sp->node_version)
+        json_object_set_new(json_object_get(json_object_get(cfg, "config"), "Labels"),
+                            "dev.lbox.node", json_string(sp->node_version));
     json_object_set_new(cfg, "created", json_string(created));
     if (variant)
         json_object_set_new(cfg, "variant", json_string(variant));

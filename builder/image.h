@@ -2,7 +2,7 @@
  *
  * Config: architecture amd64|arm64 (+ variant v8 for arm64), os linux, config.Env,
  * WorkingDir /var/task, Entrypoint ["/lambda-entrypoint.sh"], Cmd [handler], labels
- * dev.lbox.runtime / dev.lbox.arch / dev.lbox.handler, rootfs.diff_ids, created = epoch
+ * dev.lbox.runtime / dev.lbox.arch / dev.lbox.handler / dev.lbox.node, rootfs.diff_ids, created = epoch
  * (RFC 3339), history one entry per layer. Same inputs, same bytes, same digest. */
 #ifndef LBOX_IMAGE_H
 #define LBOX_IMAGE_H
@@ -17,6 +17,7 @@
 struct lbox_image_spec {
     const char *ref;              /* name:tag */
     const char *runtime;          /* nodejs18.x */
+    const char *node_version;     /* 18.20.8; NULL: no dev.lbox.node label */
     const char *arch;             /* x86_64 | arm64 */
     const char *handler;          /* index.handler */
     const char *const *env;       /* "KEY=VALUE", NULL-terminated */
@@ -49,9 +50,18 @@ int lbox_image_export(struct lbox_store *st, const char *ref, const char *out,
                       enum lbox_export_format fmt, struct lbox_error *err);
 
 /* What running an image needs from its config: lbox's labels (runtime, arch), the handler
- * (the dev.lbox.handler label, else Cmd[0], else index.handler) and Env. */
+ * (the dev.lbox.handler label, else Cmd[0], else index.handler), Env, and what Lambda's
+ * INIT_START line names: the runtime's version and the build of it. */
 struct lbox_image_facts {
     char *runtime;                /* "unknown" for an image lbox did not build */
+    /* "nodejs:18.20.8" (the dev.lbox.node label; "nodejs:18" without it); NULL for an
+     * image lbox did not build. Lambda's are "nodejs:18.v13": lbox has no such release
+     * numbers, and the node version is what such a number stands for. */
+    char *runtime_version;
+    /* 64 hex digits naming the runtime's layers (base, node, runtime: the SHA-256 of their
+     * diff_ids), so it changes exactly when the runtime does, as the hash in Lambda's
+     * runtime version ARN does; NULL when the image has none of them. */
+    char *runtime_build;
     char *arch;                   /* x86_64 | arm64; the host's when unlabelled */
     char *handler;
     char **env;                   /* "K=V", NULL-terminated */

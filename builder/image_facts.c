@@ -1,10 +1,53 @@
 #include <jansson.h>
+#include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "../common/cleanup.h"
 #include "../common/fsutil.h"
+#include "../common/hash.h"
 #include "image.h"
 #include "recipe.h"
+
+/* "nodejs:18.20.8" from the labels, "nodejs:18" from the runtime's name alone. */
+static char *runtime_version(const char *runtime, const char *node)
+{
+    int major;
+    char tail[4];
+    if (!runtime || sscanf(runtime, "nodejs%d.%3s", &major, tail) != 2 || strcmp(tail, "x"))
+        return NULL;
+    if (node && strspn(node, "0123456789.") == strlen(node) && atoi(node) == major)
+        return lbox_strdupf("nodejs:%s", node);
+    return lbox_strdupf("nodejs:%d", major);
+}
+
+/* The SHA-256 of the diff_ids of the layers lbox build made for the runtime (history
+ * comments base, node and runtime), in order. */
+static char *runtime_build(json_t *root)
+{
+    json_t *ids = json_object_get(json_object_get(root, "rootfs"), "diff_ids");
+    json_t *history = json_object_get(root, "history");
+    _cleanup_free_ char *joined = lbox_xstrdup("");
+    bool any = false;
+    for (size_t i = 0; i < json_array_size(ids) && i < json_array_size(history); i++) {
+        const char *what = json_string_value(json_object_get(json_array_get(history, i),
+                                                             "comment"));
+        const char *id = json_string_value(json_array_get(ids, i));
+        if (!what || !id ||
+            (strcmp(what, "base") && strcmp(what, "node") && strcmp(what, "runtime")))
+            continue;
+        char *more = lbox_strdupf("%s%s\n", joined, id);
+        free(joined);
+        joined = more;
+        any = true;
+    }
+    if (!any)
+        return NULL;
+    char hex[65];
+    lbox_sha256_hex(joined, strlen(joined), hex);
+    return lbox_xstrdup(hex);
+}
 
 int lbox_image_facts_read(struct lbox_store *st, const char *ref, struct lbox_image_facts *f,
                           struct lbox_error *err)
@@ -30,6 +73,9 @@ int lbox_image_facts_read(struct lbox_store *st, const char *ref, struct lbox_im
     if (!h)
         h = json_string_value(json_array_get(json_object_get(cfg, "Cmd"), 0));
     f->runtime = lbox_xstrdup(rt ? rt : "unknown");
+    f->runtime_version = runtime_version(
+        rt, json_string_value(json_object_get(labels, "dev.lbox.node")));
+    f->runtime_build = f->runtime_version ? runtime_build(root) : NULL;
     f->arch = lbox_xstrdup(lbox_arch_canonical(ar) ? lbox_arch_canonical(ar) : lbox_arch_host());
     f->handler = lbox_xstrdup(h ? h : "index.handler");
     json_t *env = json_object_get(cfg, "Env");
@@ -47,6 +93,8 @@ int lbox_image_facts_read(struct lbox_store *st, const char *ref, struct lbox_im
 void lbox_image_facts_free(struct lbox_image_facts *f)
 {
     free(f->runtime);
+    free(f->runtime_version);
+    free(f->runtime_build);
     free(f->arch);
     free(f->handler);
     for (char **e = f->env; e && *e; e++)

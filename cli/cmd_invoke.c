@@ -251,7 +251,7 @@ int cmd_invoke(int argc, char **argv)
     struct lbox_image_facts facts = {0};
     struct lbox_store *store = NULL;
     struct lbox_env *env = NULL;
-    char *rootfs = NULL, *qemu = NULL, *fname = NULL, *arn = NULL;
+    char *rootfs = NULL, *qemu = NULL, *fname = NULL, *arn = NULL, *runtime_arn = NULL;
     struct lbox_error err = {0};
     struct output output = {.out_terminal = isatty(STDOUT_FILENO) == 1,
                             .err_terminal = isatty(STDERR_FILENO) == 1};
@@ -368,6 +368,7 @@ int cmd_invoke(int argc, char **argv)
 
     const char *region = lbox_env_region((const char *const *)environ);
     arn = lbox_strdupf("arn:aws:lambda:%s:123456789012:function:%s", region, fname);
+    runtime_arn = lbox_env_runtime_arn(region, facts.runtime_build);
     struct lbox_env_settings es = {
         .function_name = fname, .function_version = "$LATEST", .handler = facts.handler,
         .memory_mb = memory, .image_env = (const char *const *)facts.env, .user = &user,
@@ -381,6 +382,7 @@ int cmd_invoke(int argc, char **argv)
     struct lbox_env_config ec = {
         .rootfs = rootfs, .arch = facts.arch, .qemu_path = qemu, .function_name = fname,
         .function_version = "$LATEST", .function_arn = arn, .handler = facts.handler,
+        .runtime_version = facts.runtime_version, .runtime_version_arn = runtime_arn,
         .timeout_s = timeout, .memory_mb = memory, .tmp_size_mb = tmp, .host_network = host_net,
         .envp = envv.v, .log = to_stderr, .log_ctx = &output, .stream = to_stdout,
         .stream_ctx = &output,
@@ -434,6 +436,7 @@ out:
     free(qemu);
     free(fname);
     free(arn);
+    free(runtime_arn);
     free(event_paths);
     free(env_args);
     free(env_files);

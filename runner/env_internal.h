@@ -33,6 +33,7 @@ enum log_source { SRC_PLATFORM, SRC_STDOUT, SRC_CONSOLE, SRC_EXTENSIONS };
 struct lbox_env {
     struct lbox_env_config cfg;
     char *rootfs, *arch, *qemu, *name, *version, *arn, *handler;
+    char *runtime_version, *runtime_version_arn; /* NULL: not known */
     struct lbox_strv envp, ext_envp;
     struct lbox_sandbox *sb;
     uint16_t api_port;        /* the Runtime API's port (with --network host, on its loopback) */

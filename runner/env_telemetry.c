@@ -41,11 +41,14 @@ void env_tel_init_start(struct lbox_env *env, const char *phase)
     lbox_telemetry_init_start(env->telemetry, has_extensions(env));
     if (!lbox_telemetry_wanted(env->telemetry))
         return;
-    lbox_telemetry_platform(env->telemetry, "platform.initStart",
-                            json_pack("{s:s, s:s, s:s, s:s}", "initializationType",
-                                      initialization_type(env), "phase", phase,
-                                      "functionName", env->name, "functionVersion",
-                                      env->version));
+    json_t *record = json_pack("{s:s, s:s, s:s, s:s}", "initializationType",
+                               initialization_type(env), "phase", phase, "functionName",
+                               env->name, "functionVersion", env->version);
+    if (env->runtime_version) {
+        json_object_set_new(record, "runtimeVersion", json_string(env->runtime_version));
+        json_object_set_new(record, "runtimeVersionArn", json_string(env->runtime_version_arn));
+    }
+    lbox_telemetry_platform(env->telemetry, "platform.initStart", record);
 }
 
 void env_tel_init_end(struct lbox_env *env, const char *phase, const char *status,

@@ -209,6 +209,11 @@ const char *lbox_env_region(const char *const *caller_env)
     return r ? r : "us-east-1";
 }
 
+char *lbox_env_runtime_arn(const char *region, const char *build)
+{
+    return build ? lbox_strdupf("arn:aws:lambda:%s::runtime:%s", region, build) : NULL;
+}
+
 /* A region's name as AWS writes them (us-east-1, us-gov-west-1, cn-north-1): it goes into
  * the function's ARN and environment, where anything else would break them. */
 static int check_region(const char *region, struct lbox_error *err)

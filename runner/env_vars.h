@@ -51,6 +51,9 @@ struct lbox_env_settings {
 /* The region the function runs in: the caller's AWS_REGION, else AWS_DEFAULT_REGION, else
  * us-east-1. */
 const char *lbox_env_region(const char *const *caller_env);
+/* The runtime version ARN of INIT_START: arn:aws:lambda:REGION::runtime:BUILD (malloc'd), or
+ * NULL when the image's runtime build is not known (build NULL). */
+char *lbox_env_runtime_arn(const char *region, const char *build);
 
 /* Builds the runtime's environment. */
 int lbox_env_build(const struct lbox_env_settings *s, struct lbox_strv *out,

@@ -96,6 +96,8 @@ static const char *init_status(enum init_end end)
 static int do_init(struct lbox_env *env, const char *phase, int64_t limit_ms,
                    struct init_failure *f, struct lbox_error *err)
 {
+    if (!strcmp(phase, "init") && env->runtime_version)
+        env_emit(env, lbox_report_init_start(env->runtime_version, env->runtime_version_arn));
     env_tel_init_start(env, phase);
     int64_t start = now_ns(), deadline = start + limit_ms * 1000000;
     enum wait_end w;
@@ -208,6 +210,10 @@ int lbox_env_create(const struct lbox_env_config *cfg, struct lbox_env **out,
     env->version = lbox_xstrdup(cfg->function_version ? cfg->function_version : "$LATEST");
     env->arn = lbox_xstrdup(cfg->function_arn ? cfg->function_arn : "");
     env->handler = lbox_xstrdup(cfg->handler ? cfg->handler : "index.handler");
+    if (cfg->runtime_version && cfg->runtime_version_arn) {
+        env->runtime_version = lbox_xstrdup(cfg->runtime_version);
+        env->runtime_version_arn = lbox_xstrdup(cfg->runtime_version_arn);
+    }
     env->log_rd = env->log_wr = env->tele_rd = env->tele_wr = env->ext_rd = env->ext_wr = -1;
     lbox_log_stream_init(&env->out, LBOX_LOG_LINES, env_log_from_stdout, env);
     lbox_log_stream_init(&env->tele, LBOX_LOG_FRAMES, env_log_from_telemetry, env);
@@ -671,6 +677,8 @@ static void destroy(struct lbox_env *env, bool exiting)
     free(env->name);
     free(env->version);
     free(env->arn);
+    free(env->runtime_version);
+    free(env->runtime_version_arn);
     free(env->handler);
     free(env);
 }

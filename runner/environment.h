@@ -47,6 +47,10 @@ struct lbox_env_config {
     const char *function_version;  /* NULL: $LATEST */
     const char *function_arn;
     const char *handler;
+    /* What INIT_START and the Telemetry API's platform.initStart name (lbox_image_facts);
+     * NULL: neither is known, and no INIT_START line is written. */
+    const char *runtime_version;      /* nodejs:18.20.8 */
+    const char *runtime_version_arn;  /* arn:aws:lambda:REGION::runtime:<64 hex> */
     unsigned timeout_s;            /* 1..900 */
     unsigned memory_mb;            /* 128..10240 */
     unsigned tmp_size_mb;          /* 512..10240 */

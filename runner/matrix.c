@@ -87,7 +87,7 @@ static int run_cell(const struct lbox_matrix_opts *o, struct lbox_matrix_cell *c
     struct lbox_env *env = NULL;
     struct lbox_image_facts facts = {0};
     struct lbox_strv user = {0}, envv = {0};
-    char *rootfs = NULL, *arn = NULL, *fname = NULL;
+    char *rootfs = NULL, *arn = NULL, *fname = NULL, *runtime_arn = NULL;
     struct gathered streamed = {0};
     int rc = -1;
 
@@ -102,8 +102,9 @@ static int run_cell(const struct lbox_matrix_opts *o, struct lbox_matrix_cell *c
     for (char *p = fname; *p; p++)
         if (*p == '.')
             *p = '-';
-    arn = lbox_strdupf("arn:aws:lambda:%s:123456789012:function:%s",
-                       lbox_env_region((const char *const *)environ), fname);
+    const char *region = lbox_env_region((const char *const *)environ);
+    arn = lbox_strdupf("arn:aws:lambda:%s:123456789012:function:%s", region, fname);
+    runtime_arn = lbox_env_runtime_arn(region, facts.runtime_build);
     struct lbox_env_settings es = {
         .function_name = fname, .function_version = "$LATEST", .handler = facts.handler,
         .memory_mb = o->memory_mb, .image_env = (const char *const *)facts.env, .user = &user,
@@ -115,7 +116,8 @@ static int run_cell(const struct lbox_matrix_opts *o, struct lbox_matrix_cell *c
     struct lbox_env_config ec = {
         .rootfs = rootfs, .arch = c->arch, .qemu_path = lbox_binfmt_default_qemu(c->arch),
         .function_name = fname, .function_version = "$LATEST", .function_arn = arn,
-        .handler = facts.handler, .timeout_s = o->timeout_s, .memory_mb = o->memory_mb,
+        .handler = facts.handler, .runtime_version = facts.runtime_version,
+        .runtime_version_arn = runtime_arn, .timeout_s = o->timeout_s, .memory_mb = o->memory_mb,
         .tmp_size_mb = 512, .envp = envv.v, .log = keep_tail, .log_ctx = tail,
         .stream = gather, .stream_ctx = &streamed,
     };
@@ -150,6 +152,7 @@ out:
     lbox_strv_free(&envv);
     free(rootfs);
     free(arn);
+    free(runtime_arn);
     free(fname);
     free(streamed.data);
     return rc;

@@ -18,6 +18,12 @@ char *lbox_report_start(const char *request_id, const char *version)
                         version ? version : "$LATEST");
 }
 
+char *lbox_report_init_start(const char *runtime_version, const char *runtime_version_arn)
+{
+    return lbox_strdupf("INIT_START Runtime Version: %s\tRuntime Version ARN: %s\n",
+                        runtime_version, runtime_version_arn);
+}
+
 char *lbox_report_end(const char *request_id)
 {
     return lbox_strdupf("END RequestId: %s\n", request_id);

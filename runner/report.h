@@ -1,5 +1,5 @@
-/* Lambda's platform log lines, byte for byte: START, END, REPORT (reference §4.8), and the
- * messages for a timeout and a runtime that exited. */
+/* Lambda's platform log lines, byte for byte: INIT_START, START, END, REPORT (reference
+ * §4.8), and the messages for a timeout and a runtime that exited. */
 #ifndef LBOX_RUNNER_REPORT_H
 #define LBOX_RUNNER_REPORT_H
 
@@ -18,6 +18,9 @@ struct lbox_report {
 };
 
 /* Each returns a malloc'd line ending in '\n'. */
+/* Where a new environment's init phase begins, before anything of the function's (Lambda's
+ * docs, "Identifying Lambda runtime version changes"). */
+char *lbox_report_init_start(const char *runtime_version, const char *runtime_version_arn);
 char *lbox_report_start(const char *request_id, const char *version);
 char *lbox_report_end(const char *request_id);
 char *lbox_report_line(const struct lbox_report *r);

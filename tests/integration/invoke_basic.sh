@@ -20,9 +20,15 @@ scenario() {
   grep -q "^END RequestId: $id$" "$WORK/err" || fail "END line"
   grep -Pq "^REPORT RequestId: $id\tDuration: [0-9]+\.[0-9]{2} ms\tBilled Duration: [0-9]+ ms\tMemory Size: 128 MB\tMax Memory Used: [0-9]+ MB\tInit Duration: [0-9]+\.[0-9]{2} ms\t$" \
     "$WORK/err" || fail "REPORT line format"
-  [ "$(grep -n -e '^START' -e '^END' -e '^REPORT' "$WORK/err" | cut -d: -f2 | cut -c1-3 | tr -d '\n')" = "STAENDREP" ] \
+  [ "$(grep -n -e '^INIT_START' -e '^START' -e '^END' -e '^REPORT' "$WORK/err" | cut -d: -f2 | cut -c1-3 | tr -d '\n')" = "INISTAENDREP" ] \
     || fail "platform lines out of order"
-  ok "hello: response, START/END/REPORT with Init Duration"
+  # INIT_START names the node that ran (the response's process.version) and the runtime's
+  # layers; lifecycle's image, another function on the same runtime, has the same ARN.
+  node=$(printf '%s\n' "$OUT" | jq -r .node)
+  grep -Pq "^INIT_START Runtime Version: nodejs:${node#v}\tRuntime Version ARN: arn:aws:lambda:[a-z0-9-]+::runtime:[0-9a-f]{64}$" \
+    "$WORK/err" || fail "INIT_START line: $(grep INIT_START "$WORK/err")"
+  runtime_arn=$(grep -o 'arn:aws:lambda:[a-z0-9-]*::runtime:[0-9a-f]*' "$WORK/err")
+  ok "hello: response, INIT_START/START/END/REPORT with Init Duration"
 
   # Three events through one environment: counter grows, /tmp kept, Init Duration once.
   evs=$(event $'{"n":1}\n{"n":2}\n{"n":3}\n')
@@ -32,6 +38,9 @@ scenario() {
   jqt '.invocations == 1 and .tmpBefore == null' 1 || fail "first invoke: $OUT"
   jqt '.invocations == 3 and .tmpBefore == "2"' 3 || fail "third invoke is not warm: $OUT"
   [ "$(grep -c 'Init Duration' "$WORK/err")" -eq 1 ] || fail "Init Duration must appear once"
+  [ "$(grep -c '^INIT_START' "$WORK/err")" -eq 1 ] || fail "INIT_START must appear once"
+  grep -q "Runtime Version ARN: $runtime_arn$" "$WORK/err" \
+    || fail "another function on the same runtime has another runtime ARN: $(grep INIT_START "$WORK/err")"
   [ "$(grep -c '^REPORT' "$WORK/err")" -eq 3 ] || fail "3 REPORT lines"
   grep -q $'\tlifecycle invoke 2$' "$WORK/err" || grep -q 'INFO.lifecycle invoke 2' "$WORK/err" || fail "function log on stderr"
   ok "warm reuse: counter 1..3, /tmp kept, one cold start"

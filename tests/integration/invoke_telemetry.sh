@@ -49,7 +49,9 @@ scenario() {
 
   # The init, given to a subscriber that came after its start.
   has http '.type == "platform.initStart" and .record.phase == "init" and
-    .record.initializationType == "on-demand" and (.record.functionName | length > 0)' \
+    .record.initializationType == "on-demand" and (.record.functionName | length > 0) and
+    (.record.runtimeVersion | test("^nodejs:[0-9]+[.][0-9]+[.][0-9]+$")) and
+    (.record.runtimeVersionArn | test("^arn:aws:lambda:[a-z0-9-]+::runtime:[0-9a-f]{64}$"))' \
     || fail "platform.initStart: $OUT"
   has http '.type == "extension" and .record == "[tel-http] subscribe not-json: 400 ValidationError"' \
     || fail "the extension's log line from before its subscription: $OUT"

@@ -195,6 +195,13 @@ static void test_report_lines(void **st)
     s = lbox_report_end(id);
     assert_string_equal(s, "END RequestId: c793869b-ee49-115b-a5b6-4fd21e8dedac\n");
     free(s);
+    char *arn = lbox_env_runtime_arn("eu-south-1", "7b620fc2");
+    s = lbox_report_init_start("nodejs:18.20.8", arn);
+    assert_string_equal(s, "INIT_START Runtime Version: nodejs:18.20.8\tRuntime Version ARN: "
+                           "arn:aws:lambda:eu-south-1::runtime:7b620fc2\n");
+    free(s);
+    free(arn);
+    assert_null(lbox_env_runtime_arn("us-east-1", NULL));
     struct lbox_report r = {.request_id = id, .duration_ms = 40.551, .memory_mb = 128,
                             .max_memory_bytes = 74u << 20, .init_duration_ms = 166.624};
     s = lbox_report_line(&r);

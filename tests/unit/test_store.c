@@ -370,6 +370,66 @@ static void corrupt_blob_detected(void **state)
     assert_int_equal(err.code, LBOX_E_NOTFOUND);
 }
 
+/* INIT_START's facts: the node version from the label, and a runtime build that names the
+ * base, node and runtime layers only, so the function's code does not change it. */
+static void runtime_facts_name_the_runtime_layers(void **state)
+{
+    struct ctx *c = *state;
+    struct lbox_error err;
+    struct lbox_layer l[4];
+    const char *names[] = {"base", "node", "runtime", "task"};
+    for (int i = 0; i < 4; i++) {
+        _cleanup_free_ char *t = lbox_strdupf("%s/facts-%d", c->root, i);
+        fx_write(t, "f", names[i]);
+        must(lbox_layer_write_dir(c->st, t, EPOCH, &l[i], &err), &err);
+    }
+    struct lbox_layer other = l[3];
+    _cleanup_free_ char *t = lbox_strdupf("%s/facts-other", c->root);
+    fx_write(t, "f", "other code");
+    must(lbox_layer_write_dir(c->st, t, EPOCH, &l[3], &err), &err);
+    struct lbox_image_spec spec = {.ref = "f:1", .runtime = "nodejs18.x", .arch = "x86_64",
+                                   .node_version = "18.20.8", .handler = "index.handler",
+                                   .layers = l, .layer_comments = names, .nlayers = 4,
+                                   .created = EPOCH};
+    char md[72];
+    must(lbox_image_commit(c->st, &spec, md, &err), &err);
+    l[3] = other;
+    spec.ref = "f:2";
+    must(lbox_image_commit(c->st, &spec, md, &err), &err);
+    spec.ref = "f:3"; /* another runtime layer, and no label: an older lbox's image */
+    l[2] = l[1];
+    spec.node_version = NULL;
+    must(lbox_image_commit(c->st, &spec, md, &err), &err);
+    spec.ref = "f:4"; /* a node version that is not the runtime's is not believed */
+    spec.node_version = "20.1.0";
+    must(lbox_image_commit(c->st, &spec, md, &err), &err);
+
+    struct lbox_image_facts f1, f2, f3, f4;
+    must(lbox_image_facts_read(c->st, "f:1", &f1, &err), &err);
+    must(lbox_image_facts_read(c->st, "f:2", &f2, &err), &err);
+    must(lbox_image_facts_read(c->st, "f:3", &f3, &err), &err);
+    must(lbox_image_facts_read(c->st, "f:4", &f4, &err), &err);
+    assert_string_equal(f1.runtime_version, "nodejs:18.20.8");
+    assert_string_equal(f3.runtime_version, "nodejs:18");
+    assert_string_equal(f4.runtime_version, "nodejs:18");
+    assert_int_equal(strlen(f1.runtime_build), 64);
+    assert_string_equal(f1.runtime_build, f2.runtime_build);
+    assert_string_not_equal(f1.runtime_build, f3.runtime_build);
+    lbox_image_facts_free(&f1);
+    lbox_image_facts_free(&f2);
+    lbox_image_facts_free(&f3);
+    lbox_image_facts_free(&f4);
+
+    /* an image lbox did not build names no runtime */
+    spec.ref = "f:5";
+    spec.runtime = "provided.al2";
+    must(lbox_image_commit(c->st, &spec, md, &err), &err);
+    must(lbox_image_facts_read(c->st, "f:5", &f1, &err), &err);
+    assert_null(f1.runtime_version);
+    assert_null(f1.runtime_build);
+    lbox_image_facts_free(&f1);
+}
+
 /* ---- unpacking ---- */
 
 static void commit_layers(struct ctx *c, const char *ref, struct lbox_layer *ls, size_t n)
@@ -1065,6 +1125,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(resolved_image_outlives_a_retag, setup, teardown),
         cmocka_unit_test_setup_teardown(failed_writes_leave_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(corrupt_blob_detected, setup, teardown),
+        cmocka_unit_test_setup_teardown(runtime_facts_name_the_runtime_layers, setup, teardown),
         cmocka_unit_test_setup_teardown(whiteouts_hide_lower_layers, setup, teardown),
         cmocka_unit_test_setup_teardown(hostile_layers_are_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(unpacks_as_non_root, setup, teardown),

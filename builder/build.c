@@ -463,25 +463,31 @@ static char *default_tag(const char *code, const char *runtime, const char *arch
 }
 
 /* Two builds of one tag at once would race on the tag; the second is told plainly. */
-static int lock_tag(struct build *b, const char *ref, int *fd, struct lbox_error *err)
+/* One build per tag at a time: store/locks/build-<hash of the tag>.lock, deleted when the
+ * build ends (lbox_cache_lock_file). Older lboxes left theirs for ever: those nobody holds
+ * go now. */
+static bool is_build_lock(const char *name)
+{
+    size_t n = strlen(name);
+    return !strncmp(name, "build-", 6) && n > 11 && !strcmp(name + n - 5, ".lock");
+}
+
+static int lock_tag(struct build *b, const char *ref, int *fd, char **path,
+                    struct lbox_error *err)
 {
     _cleanup_free_ char *dir = lbox_path_join(lbox_store_dir(b->store), "locks");
     if (lbox_mkdir_p(dir, 0755, err) < 0)
         return -1;
+    lbox_cache_sweep(dir, is_build_lock);
     char h[65];
     lbox_sha256_hex(ref, strlen(ref), h);
-    _cleanup_free_ char *p = lbox_strdupf("%s/build-%.16s.lock", dir, h);
-    *fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    if (*fd < 0)
-        return lbox_err_errno(err, errno, "cannot open lock %s", p);
-    if (flock(*fd, LOCK_EX | LOCK_NB) < 0) {
-        close(*fd);
-        *fd = -1;
+    *path = lbox_strdupf("%s/build-%.16s.lock", dir, h);
+    int r = lbox_cache_lock_file(*path, fd, err);
+    if (r == 1)
         return lbox_err(err, LBOX_E_BUSY,
                         "another lbox build of %s is running; wait for it to finish or build "
                         "under another --tag", ref);
-    }
-    return 0;
+    return r;
 }
 
 /* The staging folders of builds under <cache>/tmp (matrix-* folders there are not ours). */
@@ -629,6 +635,7 @@ int lbox_build(struct lbox_fetcher *f, const struct lbox_build_opts *o,
         }
 
     int rc = -1, lock_fd = -1;
+    char *lock_path = NULL;
     if (build_epoch(&b.recipe, &b.epoch, err) < 0) {
         lbox_recipe_free(&b.recipe);
         return -1;
@@ -647,7 +654,7 @@ int lbox_build(struct lbox_fetcher *f, const struct lbox_build_opts *o,
     /* Holding the store keeps a concurrent `lbox rm` from collecting cached layers that
      * this build is about to reference. */
     if (lbox_store_open(o->store_dir, &b.store, err) < 0 || lbox_store_hold(b.store, err) < 0 ||
-        lock_tag(&b, res->ref, &lock_fd, err) < 0 ||
+        lock_tag(&b, res->ref, &lock_fd, &lock_path, err) < 0 ||
         lbox_mkdir_p(tmproot, 0755, err) < 0 || lbox_mkdir_p(b.layer_cache, 0755, err) < 0)
         goto out;
     sweep_leftovers(f, tmproot, b.layer_cache);
@@ -709,8 +716,11 @@ out:
         close(b.stage_lock);
     free(b.stage);
     free(b.layer_cache);
-    if (lock_fd >= 0)
+    if (lock_fd >= 0) {
+        unlink(lock_path); /* before the lock goes: see lbox_cache_lock_file */
         close(lock_fd);
+    }
+    free(lock_path);
     if (b.store)
         lbox_store_close(b.store);
     lbox_recipe_free(&b.recipe);

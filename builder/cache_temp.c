@@ -73,6 +73,30 @@ int lbox_cache_lock_temp(const char *path, int *fd_out)
     return 0;
 }
 
+int lbox_cache_lock_file(const char *path, int *fd_out, struct lbox_error *err)
+{
+    *fd_out = -1;
+    for (int attempt = 0; attempt < 8; attempt++) {
+        int fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
+        if (fd < 0)
+            return lbox_err_errno(err, errno, "cannot open lock %s", path);
+        if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+            int e = errno;
+            close(fd);
+            if (e == EWOULDBLOCK)
+                return 1;
+            return lbox_err_errno(err, e, "cannot lock %s", path);
+        }
+        if (same_entry(fd, path)) {
+            *fd_out = fd;
+            return 0;
+        }
+        close(fd); /* deleted by its last holder or a sweep since we opened it */
+    }
+    return lbox_err(err, LBOX_E_BUSY, "cannot hold the lock %s: another lbox deletes it each "
+                    "time", path);
+}
+
 /* Deletes the entry `name` of `dir` if nobody holds it; true when it did. */
 static bool delete_unheld(const char *dir, const char *name)
 {

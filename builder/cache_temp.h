@@ -20,6 +20,13 @@ int lbox_cache_temp(char *tmpl, bool dir, int *fd, struct lbox_error *err);
  * hard link): 0 and *fd when locked, -1 when a sweep took it first (make another). */
 int lbox_cache_lock_temp(const char *path, int *fd);
 
+/* A lock file that is deleted when its holder is done, so that a folder of locks does not
+ * keep one file per name ever locked: its holder deletes it before closing *fd, and
+ * lbox_cache_sweep takes those nobody holds. Having locked the file, the caller checks
+ * that it is still the one at `path` (not one deleted meanwhile), or tries again.
+ * Returns 0 with *fd locked, 1 when another process holds it, -1 on an error. */
+int lbox_cache_lock_file(const char *path, int *fd, struct lbox_error *err);
+
 /* Deletes the entries of `dir` whose names `is_temp` accepts and nobody holds (files and
  * folders alike); returns how many. Best effort: what cannot be deleted is left. */
 size_t lbox_cache_sweep(const char *dir, bool (*is_temp)(const char *name));

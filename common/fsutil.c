@@ -20,11 +20,26 @@
 
 #include "cleanup.h"
 
+/* Out of memory: nothing sensible is left to do but stop, and say why first (a bare abort
+ * under a small `ulimit -v` looked like a crash). write(2), as stdio may need memory. */
+static _Noreturn void out_of_memory(size_t n)
+{
+    char msg[160], size[48] = "";
+    if (n)
+        snprintf(size, sizeof size, " (asking for %zu bytes)", n);
+    int len = snprintf(msg, sizeof msg, "lbox: out of memory%s; free some memory or raise "
+                       "the limit (ulimit -v)\n", size);
+    if (len > 0 && write(STDERR_FILENO, msg, (size_t)len) < 0) {
+        /* nowhere to say it */
+    }
+    abort();
+}
+
 void *lbox_xmalloc(size_t n)
 {
     void *p = malloc(n ? n : 1);
     if (!p)
-        abort();
+        out_of_memory(n);
     return p;
 }
 
@@ -32,7 +47,7 @@ void *lbox_xcalloc(size_t n, size_t m)
 {
     void *p = calloc(n ? n : 1, m ? m : 1);
     if (!p)
-        abort();
+        out_of_memory(n * m);
     return p;
 }
 
@@ -40,7 +55,7 @@ void *lbox_xrealloc(void *p, size_t n)
 {
     p = realloc(p, n ? n : 1);
     if (!p)
-        abort();
+        out_of_memory(n);
     return p;
 }
 
@@ -48,7 +63,7 @@ char *lbox_xstrdup(const char *s)
 {
     char *p = strdup(s);
     if (!p)
-        abort();
+        out_of_memory(strlen(s) + 1);
     return p;
 }
 
@@ -60,7 +75,7 @@ char *lbox_strdupf(const char *fmt, ...)
     int r = vasprintf(&s, fmt, ap);
     va_end(ap);
     if (r < 0)
-        abort();
+        out_of_memory(0);
     return s;
 }
 

@@ -137,6 +137,16 @@ bad_input() {
   expect_rc 1 "oversized event"
   grep -q 'Request must be smaller than 6291456 bytes' "$WORK/err" || fail "oversized message"
   ! grep -q '^START' "$WORK/err" || fail "oversized event reached the function"
+  # Out of memory (a small ulimit -v, a 100 MB event file): said, not a bare abort.
+  head -c 100000000 /dev/zero | tr '\0' ' ' >"$big"
+  set +e
+  (ulimit -v 150000; exec "$LBOX" invoke "$HELLO" --event "$big") >/dev/null 2>"$WORK/err"
+  RC=$?
+  set -e
+  rm -f "$big"
+  expect_rc 134 "out of memory reading an event"
+  grep -q '^lbox: out of memory (asking for [0-9]* bytes); free some memory or raise the limit' \
+    "$WORK/err" || fail "out-of-memory message"
   # --env's form and --function-name are the command line's (exit 2), named in the message.
   inv "$HELLO" --env NOEQ
   expect_rc 2 "--env NOEQ"

@@ -515,17 +515,10 @@ int lbox_sandbox_create(const struct lbox_sandbox_config *cfg, struct lbox_sandb
     if (plan->cgroup_tasks_fd < 0 && lbox_cgroup_attach(sb->cg, pid, err) < 0)
         goto fail;
 
-    /* As root, pid 1 is also exempt from the OOM killer (the processes it starts reset
-     * their score; a normal user cannot lower a score, so there they only raise theirs). */
-    if (plan->as_root) {
-        char path[64];
-        snprintf(path, sizeof path, "/proc/%d/oom_score_adj", (int)pid);
-        int fd = open(path, O_WRONLY | O_CLOEXEC);
-        if (fd >= 0) {
-            if (write(fd, "-1000", 5) < 0) { /* best effort: the sandbox works without it */ }
-            close(fd);
-        }
-    }
+    /* pid 1 keeps the OOM score it inherits: the processes it starts raise theirs (to
+     * 500), so the OOM killer picks them first. Exempting pid 1 (-1000) as root would also
+     * have let every process it starts claim -1000 back: a write by a holder of
+     * CAP_SYS_RESOURCE sets the floor a process and its children may lower their score to. */
 
     struct lbox_msg_head in_cgroup = {.type = LBOX_MSG_IN_CGROUP};
     if (lbox_send_msg(sb->cmd_fd, &in_cgroup, NULL, 0, NULL, 0) < 0) {

@@ -392,6 +392,9 @@ static void exec_child(const char *cwd, int out, int errfd, int fd3, int wfd)
     /* rlimits before the user namespace: its process limit is copied from ours. */
     if (set_limit(RLIMIT_NOFILE, LBOX_SANDBOX_NOFILE) < 0 ||
         set_limit(RLIMIT_NPROC, LBOX_SANDBOX_NPROC) < 0 ||
+        /* No core dumps, for good: where the host pipes them to a helper (systemd-coredump,
+         * apport), that helper would run as host root for the sandbox's crashes. */
+        set_limit(RLIMIT_CORE, 0) < 0 ||
         set_share(RLIMIT_SIGPENDING, LBOX_SANDBOX_SHARE) < 0 ||
         set_share(RLIMIT_MSGQUEUE, LBOX_SANDBOX_SHARE) < 0)
         child_fail(w, 1);

@@ -33,6 +33,8 @@
 
 #define LBOX_SANDBOX_NOFILE 1024
 #define LBOX_SANDBOX_NPROC 1024
+/* Pseudo-terminals (devpts max=, hence a string): a shell or two, not the host's pool. */
+#define LBOX_SANDBOX_PTYS "64"
 
 /* What part of the invoking user's per-user budgets one sandbox may take: queued signals and
  * POSIX message queues (rlimits, init.c), and inotify below (a quarter of 128). */

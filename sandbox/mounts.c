@@ -145,8 +145,10 @@ static int make_dev(const char **what)
     if (mount("tmpfs", "dev/shm", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
               "mode=1777,size=64m") < 0)
         FAIL("mounting /dev/shm");
+    /* Every devpts instance draws from one pool (kernel.pty.max less the host's reserve):
+     * max= keeps a function from taking it from other sandboxes and rootless containers. */
     if (mount("devpts", "dev/pts", "devpts", MS_NOSUID | MS_NOEXEC,
-              "newinstance,ptmxmode=0666,mode=620") < 0)
+              "newinstance,ptmxmode=0666,mode=620,max=" LBOX_SANDBOX_PTYS) < 0)
         FAIL("mounting a private devpts on /dev/pts");
     if (remount_ro("dev", MS_NOSUID | MS_NOEXEC) < 0)
         FAIL("making /dev read-only");

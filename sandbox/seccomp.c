@@ -12,6 +12,10 @@
  *    msgget are refused too: what they make need not be mapped, so no RSS shows it;
  *  - clone3 answers ENOSYS: its flags sit behind a pointer that BPF cannot read, and glibc
  *    falls back to clone only on ENOSYS;
+ *  - Linux AIO (io_setup and the rest) answers ENOSYS, as on a kernel built without it:
+ *    its contexts come out of one counter for the whole host (fs.aio-max-nr), which a
+ *    function could take for its whole timeout. Node and libuv do not use it, and libaio's
+ *    users take ENOSYS for "not supported";
  *  - never allowed (missing from the list on purpose): mount, umount2, the new mount API
  *    (fsopen, fsmount, fsconfig, fspick, move_mount, open_tree, mount_setattr), pivot_root,
  *    chroot, unshare, setns, ptrace, process_vm_readv/writev, kcmp, pidfd_getfd, kexec_load,
@@ -107,8 +111,7 @@ static const char *const allowed[] = {
     "fanotify_mark", "eventfd", "eventfd2", "poll", "ppoll", "ppoll_time64", "select",
     "_newselect", "pselect6", "pselect6_time64", "epoll_create", "epoll_create1",
     "epoll_ctl", "epoll_ctl_old", "epoll_wait", "epoll_wait_old", "epoll_pwait",
-    "epoll_pwait2", "io_setup", "io_destroy", "io_submit", "io_cancel", "io_getevents",
-    "io_pgetevents", "io_pgetevents_time64",
+    "epoll_pwait2",
     /* futexes */
     "futex", "futex_time64", "futex_waitv", "futex_wake", "futex_wait", "futex_requeue",
     /* sockets (socket() itself is argument-checked below) */
@@ -130,6 +133,12 @@ static const char *const allowed[] = {
 /* personality(2) values Docker allows: PER_LINUX, UNAME26, PER_LINUX32, PER_LINUX32|UNAME26
  * and the query 0xffffffff. */
 static const unsigned long personalities[] = {0x0, 0x0008, 0x20000, 0x20008, 0xffffffffUL};
+
+/* Answer ENOSYS (see the top). */
+static const char *const not_implemented[] = {
+    "io_setup", "io_destroy", "io_submit", "io_cancel", "io_getevents", "io_pgetevents",
+    "io_pgetevents_time64",
+};
 
 /* Allowed except in the RSS-watch form (internal.h, enum lbox_filter). */
 static const char *const unmapped_memory[] = {"memfd_create", "memfd_secret", "shmget", "msgget"};
@@ -178,6 +187,11 @@ static int add_rules(scmp_filter_ctx ctx, enum lbox_filter form, unsigned *count
     rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), 0);
     if (rc < 0)
         goto fail;
+    for (size_t i = 0; i < sizeof not_implemented / sizeof not_implemented[0]; i++) {
+        int nr = seccomp_syscall_resolve_name_arch(SCMP_ARCH_NATIVE, not_implemented[i]);
+        if (nr >= 0 && (rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), nr, 0)) < 0)
+            goto fail;
+    }
     /* socket: every family except AF_ALG (kernel crypto) and AF_VSOCK (hypervisor). */
     rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 1,
                           SCMP_A0(SCMP_CMP_LT, AF_ALG));

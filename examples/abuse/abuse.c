@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/ptrace.h>
+#include <sys/resource.h>
 #include <sys/inotify.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -128,6 +129,17 @@ static int inotify_watches(void)
     return 0;
 }
 
+/* Opens pseudo-terminals until refused: the pool is shared by every devpts instance. */
+static int take_ptys(void)
+{
+    int n = 0;
+    while (n < 900 && open("/dev/ptmx", O_RDWR | O_NOCTTY) >= 0)
+        n++;
+    printf("{\"case\":\"ptys\",\"result\":\"%s\",\"taken\":%d}\n",
+           n < 900 ? strerrorname_np(errno) : "ok", n);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2)
@@ -162,6 +174,20 @@ int main(int argc, char **argv)
         return report(c, syscall(SYS_io_uring_setup, 1, calloc(1, 256)));
     if (!strcmp(c, "forkbomb"))
         return fork_bomb();
+    if (!strcmp(c, "aio")) { /* a context out of the host-wide fs.aio-max-nr */
+        unsigned long ctx = 0;
+        return report(c, syscall(SYS_io_setup, 4096, &ctx));
+    }
+    if (!strcmp(c, "oom-score")) { /* exempt from the OOM killer, so the host goes first */
+        int fd = open("/proc/self/oom_score_adj", O_WRONLY);
+        return report(c, fd < 0 ? fd : write(fd, "-1000", 5));
+    }
+    if (!strcmp(c, "core-limit")) { /* core dumps back on */
+        struct rlimit rl = {RLIM_INFINITY, RLIM_INFINITY};
+        return report(c, setrlimit(RLIMIT_CORE, &rl));
+    }
+    if (!strcmp(c, "ptys"))
+        return take_ptys();
     int hold_ms = argc > 2 ? atoi(argv[2]) : 0;
     if (!strcmp(c, "inotify"))
         return exhaust(c, take_inotify, hold_ms);

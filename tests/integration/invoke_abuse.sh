@@ -1,8 +1,8 @@
 #!/bin/bash
 # A hostile function, each attempt failing or contained while the environment keeps serving:
 # mount, unshare, clone into a new namespace, setns, ptrace of a host pid, kexec, bpf,
-# keyctl, io_uring, mknod, a fork bomb, reading a host file, writing the rootfs, filling
-# /tmp, a gigabyte of stdout, and reaching another environment's Runtime API (or the host's
+# keyctl, io_uring, mknod, Linux AIO, the OOM score, core dumps, ptys, a fork bomb, reading
+# a host file, writing the rootfs, filling /tmp, a gigabyte of stdout, and reaching another environment's Runtime API (or the host's
 # view of it). As root and as nobody.
 source "$(dirname "$0")/invoke_common.bash"
 
@@ -67,6 +67,18 @@ scenario() {
   jqt '.result == "EAGAIN" and .forked <= 1024' 15 || fail "fork bomb: $(sed -n 15p <<<"$OUT")"
   jqt '.result == "ok"' 16 || fail "environment not serving after the abuse: $(sed -n 17p <<<"$OUT")"
   ok "fork bomb stops at 1024 processes; the environment keeps serving"
+
+  # What the host shares with everyone: Linux AIO contexts (one host-wide counter) are not
+  # offered, the OOM killer's exemption cannot be claimed (as root, a -1000 given to pid 1
+  # would have let its children claim it too), core dumps stay off, and the sandbox's ptys
+  # are capped (every devpts instance draws from one pool).
+  printf '{"case":"aio"}\n{"case":"oom-score"}\n{"case":"core-limit"}\n{"case":"ptys"}\n' >"$ev"
+  inv "$ABUSE" --event "$ev" --timeout 30
+  jqt '.result == "ENOSYS"' 1 || fail "io_setup: $(sed -n 1p <<<"$OUT")"
+  jqt '.result == "EACCES"' 2 || fail "oom_score_adj -1000: $(sed -n 2p <<<"$OUT")"
+  jqt '.result == "EPERM"' 3 || fail "RLIMIT_CORE raised: $(sed -n 3p <<<"$OUT")"
+  jqt '.result == "ENOSPC" and .taken == 64' 4 || fail "ptys: $(sed -n 4p <<<"$OUT")"
+  ok "no Linux AIO, no OOM exemption, no core dumps, 64 ptys"
 
   # inotify, queued signals and POSIX message queues are charged to the user who ran lbox:
   # a function holding all it can get must leave that user some (the sandbox's share).

@@ -389,6 +389,10 @@ int cmd_invoke(int argc, char **argv)
     };
     if (lbox_env_create(&ec, &env, &err) < 0)
         goto fail;
+    if (host_net && !lbox_sandbox_scopes_sockets())
+        fprintf(stderr, "lbox invoke: --network host: this kernel is older than Linux 6.12 "
+                "(no Landlock scopes), so the function can also connect to the host's "
+                "abstract UNIX sockets (an X server, session buses, container shims)\n");
     const char *mode = lbox_env_memory_mode(env);
     if (mode && !strncmp(mode, "not enforced", 12))
         fprintf(stderr, "lbox invoke: memory limit %s\n", mode);

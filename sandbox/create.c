@@ -468,9 +468,10 @@ int lbox_sandbox_create(const struct lbox_sandbox_config *cfg, struct lbox_sandb
         snprintf(sb->mode, sizeof sb->mode,
                  "not enforced by the kernel: %s; instead the sandbox's pid 1 kills its "
                  "processes when their total RSS exceeds %u MB (checked every 50 ms, so a "
-                 "fast allocation can overshoot briefly), and memory no RSS shows is refused "
-                 "(memfd_create, shmget and msgget fail with EPERM; /dev/shm holds 64 MB); "
-                 "Max Memory Used is the peak RSS",
+                 "fast allocation can overshoot briefly), and the memory no RSS shows that "
+                 "can be refused is (memfd_create, shmget and msgget fail with EPERM; "
+                 "/dev/shm holds 64 MB); the kernel's memory for the function (socket and "
+                 "pipe buffers, page tables) is not limited; Max Memory Used is the peak RSS",
                  sb->cg->mode, cfg->memory_mb);
     } else
         snprintf(sb->mode, sizeof sb->mode, "no limit requested; %s", sb->cg->mode);

@@ -11,6 +11,7 @@
  *
  * Debian 12's kernel headers predate scopes, so the few names needed are defined here. */
 #include "internal.h"
+#include "sandbox.h"
 
 #include <errno.h>
 #include <stdint.h>
@@ -32,10 +33,15 @@ struct ruleset_attr {
     uint64_t scoped;
 };
 
+bool lbox_sandbox_scopes_sockets(void)
+{
+    return syscall(SYS_landlock_create_ruleset, NULL, 0, LANDLOCK_CREATE_RULESET_VERSION) >=
+           FIRST_ABI_WITH_SCOPES;
+}
+
 int lbox_landlock_scope(void)
 {
-    long abi = syscall(SYS_landlock_create_ruleset, NULL, 0, LANDLOCK_CREATE_RULESET_VERSION);
-    if (abi < FIRST_ABI_WITH_SCOPES)
+    if (!lbox_sandbox_scopes_sockets())
         return 1; /* Landlock absent, disabled or too old: nothing to apply */
     struct ruleset_attr attr = {.scoped = SCOPE_ABSTRACT_UNIX_SOCKET | SCOPE_SIGNAL};
     int fd = (int)syscall(SYS_landlock_create_ruleset, &attr, sizeof attr, 0);

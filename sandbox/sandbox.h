@@ -168,6 +168,11 @@ pid_t lbox_sandbox_init_pid(struct lbox_sandbox *sb);
  * with argument checks); 0 if the filter cannot be compiled. */
 unsigned lbox_sandbox_seccomp_allowed(void);
 
+/* Whether this kernel lets a sandbox keep abstract UNIX sockets and signals to itself
+ * (Landlock scopes, Linux 6.12). Without them, a sandbox on the host's network (invoke's
+ * --network host) can connect to the host's abstract sockets: callers should say so. */
+bool lbox_sandbox_scopes_sockets(void);
+
 /* The slirp4netns a nat_network sandbox runs: $LBOX_SLIRP4NETNS, else its Debian path. */
 const char *lbox_nat_program(void);
 

@@ -216,8 +216,9 @@ static void print_result(struct output *o, const struct lbox_invoke_result *res)
         return;
     }
     if (!res->streamed || res->status != LBOX_INVOKE_OK) {
-        /* A stream cut short: its error on a line of its own, not glued to the bytes. */
-        if (res->streamed && o->mid_line)
+        /* A stream cut short (by an error, or a timeout): its error on a line of its own,
+         * not glued to the bytes. */
+        if (o->mid_line)
             check_stdout(o, lbox_write_all(STDOUT_FILENO, "\n", 1));
         check_stdout(o, lbox_write_shown(STDOUT_FILENO, o->out_terminal, res->payload, res->len));
     }

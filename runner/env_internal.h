@@ -54,6 +54,7 @@ struct lbox_env {
         bool held_newline; /* a console record's newline, sent if more of it comes */
     } tele_lines[3];
     int64_t out_seen_ns;    /* when stdout last gave output */
+    int64_t last_deadline_ns; /* the last invoke's: its runtime must be back in /next by then */
     /* Where the log (one output for the streams and the platform lines) stands: which
      * source wrote last, and whether it left a line open. */
     enum log_source log_src;

@@ -432,18 +432,23 @@ static void timeout_result(struct lbox_invoke_result *res, double seconds)
 
 /* A runtime or extension that died since the last invoke (an uncaught exception exits after
  * posting its error) fails the environment, which is reset before this invoke. A warm
- * runtime takes the next event only once it is back in /next. */
-static void reset_if_failed(struct lbox_env *env, int64_t deadline_ns)
+ * runtime takes the next event only once it is back in /next, and it must be back by the
+ * last invoke's deadline, as on Lambda, where an invoke lasts until then: one that
+ * answered and never asked again has timed out, and the environment is reset. */
+static void reset_if_failed(struct lbox_env *env)
 {
     if (!env->running)
         return;
     bool failed = env_runtime_gone(env) || env_extension_crashed(env);
+    const char *why = "failure";
     if (!failed && env->initialized) {
-        enum wait_end w = env_wait_for(env, env_runtime_waiting, deadline_ns);
-        failed = w == W_EXIT || w == W_EXT_EXIT;
+        enum wait_end w = env_wait_for(env, env_runtime_waiting, env->last_deadline_ns);
+        failed = w != W_COND;
+        if (w == W_TIMEOUT)
+            why = "timeout";
     }
     if (failed)
-        env_reset(env, "failure");
+        env_reset(env, why);
 }
 
 /* Initialises when needed, as Lambda does. The environment's first init is its init phase
@@ -553,6 +558,8 @@ static void answered_invoke_result(struct lbox_env *env, struct lbox_invoke_resu
     measure(env, res, invoke_start, 0, &peak);
     if (w == W_EXIT || w == W_EXT_EXIT)
         env_reset(env, "failure");
+    else if (w == W_TIMEOUT) /* posted its error and never asked for the next event */
+        env_reset(env, "timeout");
     report(env, res, peak, 0);
 }
 
@@ -570,7 +577,7 @@ int lbox_env_invoke(struct lbox_env *env, const struct lbox_invoke_request *req,
     int64_t timeout_ns = (int64_t)env->cfg.timeout_s * 1000000000;
     int64_t invoke_start = now_ns();
 
-    reset_if_failed(env, invoke_start + timeout_ns);
+    reset_if_failed(env);
     struct init_failure f = {0};
     bool suppressed = false;
     if (init_for_invoke(env, res, &f, &invoke_start, &suppressed, err) < 0)
@@ -591,6 +598,7 @@ int lbox_env_invoke(struct lbox_env *env, const struct lbox_invoke_request *req,
     }
 
     int64_t deadline_ns = invoke_start + timeout_ns;
+    env->last_deadline_ns = deadline_ns;
     struct lbox_rapi_invoke inv = {
         .request_id = res->request_id, .event = req->payload, .event_len = req->len,
         .deadline_ms = epoch_ms() + (deadline_ns - now_ns()) / 1000000,
@@ -608,9 +616,12 @@ int lbox_env_invoke(struct lbox_env *env, const struct lbox_invoke_request *req,
     if (w == W_COND && lbox_rapi_take_result(env->api, &r)) {
         take_answer(res, &r);
         answered_invoke_result(env, res, invoke_start, deadline_ns);
-        return 0;
+    } else {
+        failed_invoke_result(env, res, w == W_COND ? W_TIMEOUT : w, invoke_start);
     }
-    failed_invoke_result(env, res, w == W_COND ? W_TIMEOUT : w, invoke_start);
+    /* Only now, with a runtime past its deadline killed: this waits for a write of the
+     * stream's that a slow reader of stdout holds up. */
+    lbox_rapi_end_stream(env->api);
     return 0;
 }
 

@@ -74,7 +74,7 @@ struct lbox_rapi {
     int listen_fd;
     int wake_fd;
     pthread_mutex_t lock;
-    pthread_cond_t resumed;   /* signalled when `suspended` drops to 0 */
+    pthread_cond_t resumed;   /* signalled when `suspended` or `parked_open` drops to 0 */
     struct lbox_rapi_config cfg;
     /* Held (instead of `lock`) while a subscription is made, which may wait a second for a
      * TCP listener: the runner must see its deadlines meanwhile. Guards cfg.telemetry. */
@@ -86,6 +86,7 @@ struct lbox_rapi {
     unsigned generation;
     bool stopping;
     unsigned suspended;       /* connections MHD still holds suspended (see lbox_rapi_stop) */
+    unsigned parked_open;     /* requests ever parked whose answer is not sent yet (ditto) */
     struct MHD_Connection *runtime_parked;
     struct MHD_Connection *ext_parked[LBOX_MAX_EXTENSIONS];
     /* Names of the external extensions the runner started (files in /opt/extensions); any
@@ -101,6 +102,12 @@ struct lbox_rapi {
     char *ext_invoke_event, *ext_shutdown_event;
 
     atomic_size_t buffered;   /* bytes of request bodies held (changed by MHD's thread) */
+    /* The streamed response whose bytes may still go to cfg.stream: the current invoke's,
+     * until the runner ends the invoke (lbox_rapi_end_stream). Bytes of any other request
+     * are dropped, so a stream cut by a timeout says no more after its invoke's result.
+     * stream_lock is held across each cfg.stream call (taken after `lock`, never before). */
+    pthread_mutex_t stream_lock;
+    const struct request *stream_rq;
 
     struct lbox_rapi_result result;      /* of the current invoke */
     struct lbox_rapi_result init_error;

@@ -216,6 +216,8 @@ enum MHD_Result rapi_park(struct lbox_rapi *api, struct MHD_Connection *c, struc
     if (*slot && *slot != c) /* never lose a held request: MHD cannot stop with one */
         return rapi_reply_error(c, MHD_HTTP_FORBIDDEN, "InvalidStateTransition",
                                 "Another request of this process is already waiting for an event");
+    if (!rq->parked)
+        api->parked_open++;
     rq->parked = true;
     rq->suspended = true;
     api->suspended++;
@@ -505,6 +507,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
                 pthread_mutex_lock(&api->lock);
                 rq->stream_verdict = rq->id_too_long ? LBOX_RS_BAD_ID
                                                      : lbox_rs_stream_begin(&api->st, rq->id);
+                if (rq->stream_verdict == LBOX_RS_OK) {
+                    pthread_mutex_lock(&api->stream_lock);
+                    api->stream_rq = rq;
+                    pthread_mutex_unlock(&api->stream_lock);
+                }
                 pthread_mutex_unlock(&api->lock);
             }
         }
@@ -522,8 +529,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
             size_t room = LBOX_MAX_STREAMED_BYTES - rq->streamed;
             if (n > room)
                 rq->too_large = true;
-            if (room)
+            pthread_mutex_lock(&api->stream_lock);
+            if (room && api->stream_rq == rq)
                 api->cfg.stream(api->cfg.stream_ctx, upload_data, n < room ? n : room);
+            pthread_mutex_unlock(&api->stream_lock);
             rq->streamed += n < room ? n : room;
             return MHD_YES;
         }
@@ -565,6 +574,8 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
         return;
     pthread_mutex_lock(&api->lock);
     resumed(api, rq);
+    if (rq->parked && --api->parked_open == 0)
+        pthread_cond_signal(&api->resumed);
     if (api->runtime_parked == c)
         api->runtime_parked = NULL;
     for (size_t i = 0; i < LBOX_MAX_EXTENSIONS; i++)
@@ -588,6 +599,10 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
                            "Response payload was truncated");
         rapi_wake(api);
     }
+    pthread_mutex_lock(&api->stream_lock);
+    if (api->stream_rq == rq) /* its address may be a new request's next */
+        api->stream_rq = NULL;
+    pthread_mutex_unlock(&api->stream_lock);
     pthread_mutex_unlock(&api->lock);
     drop_body(api, rq);
     free(rq);
@@ -639,6 +654,7 @@ int lbox_rapi_start(int listen_fd, const struct lbox_rapi_config *cfg, struct lb
     lbox_rs_reset(&api->st);
     pthread_mutex_init(&api->lock, NULL);
     pthread_mutex_init(&api->telemetry_lock, NULL);
+    pthread_mutex_init(&api->stream_lock, NULL);
     pthread_cond_init(&api->resumed, NULL);
     api->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (api->wake_fd < 0) {
@@ -649,9 +665,13 @@ int lbox_rapi_start(int listen_fd, const struct lbox_rapi_config *cfg, struct lb
      * connection limit bounds what a hostile function can open. Request headers may take
      * up to 1 MB, as in RAPID (Go's default): the runtime repeats an error's message in
      * its X-Ray cause header, and a long one must still reach the invoker as the
-     * function's error. The pool is mapped lazily, so it costs only what is used. */
+     * function's error. The pool is mapped lazily, so it costs only what is used.
+     * poll(), not epoll: with epoll (libmicrohttpd 0.9.75), a client that sent half a body
+     * and closed left its connection in CLOSE-WAIT for good, holding a slot and its body's
+     * share of the budget, so a function could break its environment for every later
+     * invoke. poll() over at most 32 connections costs nothing. */
     api->daemon = rapi_mhd->start_daemon(
-        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_ALLOW_SUSPEND_RESUME, 0,
+        MHD_USE_POLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME, 0,
         cfg->peer_ok ? accept_peer : NULL, api, on_request, api, MHD_OPTION_LISTEN_SOCKET,
         listen_fd, MHD_OPTION_NOTIFY_COMPLETED, on_completed, api, MHD_OPTION_CONNECTION_TIMEOUT,
         (unsigned)0, MHD_OPTION_CONNECTION_LIMIT, (unsigned)LBOX_RAPI_CONNECTIONS,
@@ -670,6 +690,7 @@ fail:
     close(listen_fd);
     pthread_mutex_destroy(&api->lock);
     pthread_mutex_destroy(&api->telemetry_lock);
+    pthread_mutex_destroy(&api->stream_lock);
     pthread_cond_destroy(&api->resumed);
     free(api->function_name);
     free(api->function_version);
@@ -714,12 +735,14 @@ void lbox_rapi_stop(struct lbox_rapi *api)
     pthread_mutex_unlock(&api->lock);
     /* MHD aborts the process when stopped with a connection still suspended, and a resumed
      * connection is only taken back by its own thread's next turn: wait for that (it
-     * answers at once, as stopping is set), at most a second. */
+     * answers at once, as stopping is set), and for the answers to be sent (poll() sends
+     * them a turn later), at most a second. */
     struct timespec limit;
     clock_gettime(CLOCK_REALTIME, &limit);
     limit.tv_sec += 1;
     pthread_mutex_lock(&api->lock);
-    while (api->suspended && pthread_cond_timedwait(&api->resumed, &api->lock, &limit) == 0)
+    while ((api->suspended || api->parked_open) &&
+           pthread_cond_timedwait(&api->resumed, &api->lock, &limit) == 0)
         ;
     pthread_mutex_unlock(&api->lock);
     rapi_mhd->stop_daemon(api->daemon);
@@ -730,6 +753,7 @@ void lbox_rapi_stop(struct lbox_rapi *api)
     lbox_rapi_result_free(&api->init_error);
     pthread_mutex_destroy(&api->lock);
     pthread_mutex_destroy(&api->telemetry_lock);
+    pthread_mutex_destroy(&api->stream_lock);
     pthread_cond_destroy(&api->resumed);
     free(api->function_name);
     free(api->function_version);
@@ -760,8 +784,16 @@ void lbox_rapi_set_external_extensions(struct lbox_rapi *api, const char *const 
     pthread_mutex_unlock(&api->lock);
 }
 
+void lbox_rapi_end_stream(struct lbox_rapi *api)
+{
+    pthread_mutex_lock(&api->stream_lock);
+    api->stream_rq = NULL;
+    pthread_mutex_unlock(&api->stream_lock);
+}
+
 void lbox_rapi_reset(struct lbox_rapi *api)
 {
+    lbox_rapi_end_stream(api);
     pthread_mutex_lock(&api->lock);
     api->generation++;
     resume_all(api);

@@ -128,6 +128,11 @@ void lbox_rapi_status(struct lbox_rapi *api, struct lbox_rapi_status *st);
 int lbox_rapi_queue(struct lbox_rapi *api, const struct lbox_rapi_invoke *inv,
                     struct lbox_error *err);
 
+/* The invoke is over (answered, timed out, failed): what its runtime still streams is
+ * dropped from now on. Returns once a call to cfg.stream in progress has returned, so the
+ * caller may print the result after the stream's last bytes. */
+void lbox_rapi_end_stream(struct lbox_rapi *api);
+
 /* Moves the finished invoke's (or the init error's) result into *res; false when none. */
 bool lbox_rapi_take_result(struct lbox_rapi *api, struct lbox_rapi_result *res);
 bool lbox_rapi_take_init_error(struct lbox_rapi *api, struct lbox_rapi_result *res);

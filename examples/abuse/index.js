@@ -2,6 +2,7 @@
 // run ./abuse (abuse.c, built statically by tests/integration/invoke_abuse.sh).
 const fs = require('fs');
 const http = require('http');
+const net = require('net');
 const { execFileSync } = require('child_process');
 
 function sys(name, arg) {
@@ -90,7 +91,58 @@ function connectHost(port) {
   });
 }
 
-exports.handler = async (event) => {
+// The Runtime API's own address, and a raw request to it (net, not http: these requests are
+// broken on purpose).
+const [apiHost, apiPort] = (process.env.AWS_LAMBDA_RUNTIME_API || '127.0.0.1:9001').split(':');
+const sleepMs = (ms) => new Promise((r) => setTimeout(r, ms));
+
+// Opens n connections that each promise a 6.2 MB body, send half of it and go away: the
+// Runtime API must let go of each (its slot and the body's share of its memory budget).
+async function halfBodies(n) {
+  const half = 'x'.repeat(3000000);
+  await Promise.all(Array.from({ length: n }, () => new Promise((resolve) => {
+    const s = net.connect(+apiPort, apiHost);
+    s.on('error', resolve);
+    s.on('close', resolve);
+    s.on('connect', () => {
+      s.write('POST /2018-06-01/runtime/init/error HTTP/1.1\r\nHost: x\r\n' +
+              'Content-Length: 6200000\r\n\r\n' + half);
+      s.destroy();
+    });
+  })));
+  return { case: 'half-bodies', result: 'ok', n };
+}
+
+// Answers its own invoke, then never asks for the next event.
+function answerAndHang(requestId) {
+  const body = JSON.stringify({ case: 'answer-and-hang', result: 'ok' });
+  const req = http.request({
+    host: apiHost, port: +apiPort, method: 'POST',
+    path: `/2018-06-01/runtime/invocation/${requestId}/response`,
+    headers: { 'content-length': Buffer.byteLength(body) },
+  });
+  req.on('error', () => {});
+  req.end(body);
+  return new Promise(() => setInterval(() => {}, 1000)); // busy, never done
+}
+
+// Streams its answer for ever, 64 KiB lines of 'S', as fast as the reader takes them.
+async function streamForever(requestId) {
+  const s = net.connect(+apiPort, apiHost);
+  s.on('error', () => {});
+  await new Promise((r) => s.on('connect', r));
+  s.write(`POST /2018-06-01/runtime/invocation/${requestId}/response HTTP/1.1\r\nHost: x\r\n` +
+          'Lambda-Runtime-Function-Response-Mode: streaming\r\n' +
+          'Transfer-Encoding: chunked\r\nContent-Type: text/plain\r\n\r\n');
+  const line = Buffer.alloc(65536, 'S');
+  line[line.length - 1] = 10;
+  for (;;) {
+    if (!s.write(line.length.toString(16) + '\r\n' + line.toString() + '\r\n'))
+      await new Promise((r) => s.once('drain', r));
+  }
+}
+
+exports.handler = async (event, context) => {
   switch (event.case) {
     case 'fill-tmp': return fillTmp();
     case 'read-host': return readHost(event.path);
@@ -99,8 +151,12 @@ exports.handler = async (event) => {
     case 'hijack': return hijack(event.id);
     case 'connect-host': return connectHost(event.port);
     case 'sleep':
-      await new Promise((r) => setTimeout(r, event.ms || 1000));
+      await sleepMs(event.ms || 1000);
       return { case: 'sleep', result: 'ok' };
+    case 'half-bodies': return halfBodies(event.n || 33);
+    case 'answer-and-hang': return answerAndHang(context.awsRequestId);
+    case 'stream-forever': return streamForever(context.awsRequestId);
+    case 'exit': process.exit(event.code || 1);
     default: return sys(event.case, event.arg);
   }
 };

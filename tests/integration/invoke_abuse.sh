@@ -2,7 +2,8 @@
 # A hostile function, each attempt failing or contained while the environment keeps serving:
 # mount, unshare, clone into a new namespace, setns, ptrace of a host pid, kexec, bpf,
 # keyctl, io_uring, mknod, Linux AIO, the OOM score, core dumps, ptys, a fork bomb, reading
-# a host file, writing the rootfs, filling /tmp, a gigabyte of stdout, and reaching another environment's Runtime API (or the host's
+# a host file, writing the rootfs, filling /tmp, a gigabyte of stdout, broken requests to
+# the Runtime API, and reaching another environment's Runtime API (or the host's
 # view of it). As root and as nobody.
 source "$(dirname "$0")/invoke_common.bash"
 
@@ -135,6 +136,36 @@ scenario() {
   wait "$bpid" || fail "environment B failed (status $?)"
   jqe '.case == "sleep" and .result == "ok"' <"$WORK/b.out" >/dev/null || fail "B's response was hijacked: $(cat "$WORK/b.out")"
   ok "another environment's Runtime API is unreachable"
+
+  # The Runtime API, from inside. 4 x 33 connections that promise a 6.2 MB body, send half
+  # and go away, then a crash: the API still serves the runtime and its successor (such
+  # connections stayed in CLOSE-WAIT for good, holding the body budget and every slot).
+  printf '{"case":"half-bodies"}\n%.0s' 1 2 3 4 >"$ev"
+  printf '{"case":"sleep","ms":10}\n{"case":"exit"}\n{"case":"sleep","ms":10}\n' >>"$ev"
+  inv "$ABUSE" --event "$ev" --timeout 10
+  [ "$(printf '%s\n' "$OUT" | wc -l)" -eq 7 ] || fail "half bodies: expected 7 responses: $OUT"
+  jqt '.result == "ok"' 5 || fail "the Runtime API after half-sent bodies: $(sed -n 5p <<<"$OUT")"
+  jqt '.errorType == "Runtime.ExitError"' 6 || fail "exit after half-sent bodies: $(sed -n 6p <<<"$OUT")"
+  jqt '.result == "ok"' 7 || fail "a new runtime after half-sent bodies: $(sed -n 7p <<<"$OUT")"
+  # A runtime that answers and never asks for the next event is reset at its invoke's
+  # deadline, so the next event gets a new one (it waited a timeout and then timed out).
+  printf '{"case":"answer-and-hang"}\n{"case":"sleep","ms":10}\n' >"$ev"
+  inv "$ABUSE" --event "$ev" --timeout 3
+  jqt '.case == "answer-and-hang" and .result == "ok"' 1 || fail "answer and hang: $OUT"
+  jqt '.case == "sleep" and .result == "ok"' 2 || fail "the event after an answer and a hang: $OUT"
+  # A stream cut by its timeout, with a slow reader of stdout: nothing of it comes after
+  # the timeout's error, which is on a line of its own.
+  printf '{"case":"stream-forever"}\n{"case":"sleep","ms":10}\n' >"$ev"
+  set +e
+  lbox invoke "$ABUSE" --event "$ev" --timeout 2 2>"$WORK/err" </dev/null | (sleep 4; cat) >"$WORK/out"
+  set -e
+  grep -n -v '^S*$' "$WORK/out" | cut -c1-200 >"$WORK/out.tail"
+  [ "$(cut -d: -f1 "$WORK/out.tail" | tr '\n' ' ')" = "$(($(wc -l <"$WORK/out") - 1)) $(wc -l <"$WORK/out") " ] \
+    || fail "stream bytes after the timeout: $(cat "$WORK/out.tail")"
+  grep -q '^[0-9]*:{"errorMessage":.*"errorType":"Sandbox.Timedout"}$' "$WORK/out.tail" &&
+    grep -q '"case":"sleep","result":"ok"' "$WORK/out.tail" \
+    || fail "a stream cut by its timeout: $(cat "$WORK/out.tail")"
+  ok "Runtime API: half-sent bodies, an answer without a next, a stream past its timeout"
 }
 
 run_as_each scenario

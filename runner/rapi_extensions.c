@@ -46,6 +46,21 @@ static bool accepts_feature(struct MHD_Connection *c, const char *feature)
 
 /* Registration, checked in RAPID's order: the name, the body, then (external or internal)
  * the events and whether the extension may register now. */
+/* Whether an extension's name can be kept and shown as it is (see rapi_ext_register). */
+static bool name_fits(const char *name)
+{
+    size_t n = strlen(name);
+    if (n >= sizeof(((struct lbox_ext_state *)0)->name))
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)name[i] < 0x20 || name[i] == 0x7f)
+            return false;
+    json_t *utf8 = json_stringn(name, n); /* NULL: not UTF-8 */
+    bool ok = utf8 != NULL;
+    json_decref(utf8);
+    return ok;
+}
+
 enum MHD_Result rapi_ext_register(struct lbox_rapi *api, struct MHD_Connection *c,
                                   struct request *rq)
 {
@@ -53,6 +68,12 @@ enum MHD_Result rapi_ext_register(struct lbox_rapi *api, struct MHD_Connection *
     if (!name || !*name)
         return rapi_reply_error(c, MHD_HTTP_FORBIDDEN, "Extension.InvalidExtensionName",
                                 "Empty extension name");
+    /* The name goes into log lines (a tab would forge their fields) and JSON records (which
+     * take UTF-8 only), and is kept whole, so that two names are never taken for one. */
+    if (!name_fits(name))
+        return rapi_reply_error(c, MHD_HTTP_FORBIDDEN, "Extension.InvalidExtensionName",
+                                "Extension name must be at most 63 bytes of UTF-8 without "
+                                "control characters");
     json_error_t jerr;
     json_t *body = json_loadb(rq->body ? rq->body : "", rq->len, 0, &jerr);
     json_t *events = body ? json_object_get(body, "events") : NULL;

@@ -773,6 +773,20 @@ static void test_extensions(void **state)
     http(s, "POST", "/2020-01-01/extension/register", NULL, "{\"events\":[\"INVOKE\"]}", 21, &r,
          NULL);
     assert_json_error(&r, 403, "Extension.InvalidExtensionName", "Empty extension name");
+    /* Names that could not be kept or shown as they are: a tab that would forge the
+     * EXTENSION line's fields, 64 bytes (two such names would be cut to one), not UTF-8. */
+    char long_name[128];
+    snprintf(long_name, sizeof long_name, "Lambda-Extension-Name: %064d", 7);
+    const char *bad_names[][2] = {{"Lambda-Extension-Name: a\tState: Ready", NULL},
+                                  {long_name, NULL},
+                                  {"Lambda-Extension-Name: caf\xe9", NULL}};
+    for (size_t i = 0; i < 3; i++) {
+        http(s, "POST", "/2020-01-01/extension/register", bad_names[i],
+             "{\"events\":[\"INVOKE\"]}", 21, &r, NULL);
+        assert_json_error(&r, 403, "Extension.InvalidExtensionName",
+                          "Extension name must be at most 63 bytes of UTF-8 without control "
+                          "characters");
+    }
     const char *hn[] = {"Lambda-Extension-Name: my-ext", NULL};
     const char *body = "{\"events\":[\"INVOKE\",\"SHUTDOWN\"]}";
     http(s, "POST", "/2020-01-01/extension/register", hn, body, strlen(body), &r, NULL);

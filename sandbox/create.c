@@ -408,7 +408,7 @@ int lbox_sandbox_create(const struct lbox_sandbox_config *cfg, struct lbox_sandb
 
     struct lbox_sandbox *sb = lbox_xcalloc(1, sizeof *sb);
     sb->init_pid = -1;
-    sb->cmd_fd = sb->event_fd = sb->sock_fd = -1;
+    sb->cmd_fd = sb->event_fd = sb->sock_fd = sb->ids_lock = -1;
     pthread_mutex_init(&sb->sock_lock, NULL);
     sb->plan = lbox_xcalloc(1, sizeof *sb->plan);
     sb->cg = lbox_xcalloc(1, sizeof *sb->cg);
@@ -418,6 +418,11 @@ int lbox_sandbox_create(const struct lbox_sandbox_config *cfg, struct lbox_sandb
 
     /* R1 */
     plan->as_root = geteuid() == 0;
+    /* As root, host ids of the sandbox's own, so the kernel's per-user budgets are its own
+     * (host_ids.c); a build's sandbox writes its binds as lbox_sandbox_host_ids() says. */
+    lbox_sandbox_host_ids(&sb->host_uid, &sb->host_gid);
+    if (plan->as_root && cfg->nbinds == 0)
+        sb->ids_lock = lbox_host_ids_reserve(&sb->host_uid, &sb->host_gid);
     plan->host_network = cfg->host_network;
     plan->nat_network = cfg->nat_network && !cfg->host_network;
     plan->listen_port = cfg->listen_port;
@@ -504,7 +509,7 @@ int lbox_sandbox_create(const struct lbox_sandbox_config *cfg, struct lbox_sandb
     cmd[1] = ev[1] = sk[1] = -1;
 
     /* R4 */
-    if (lbox_userns_write_maps(pid, plan->as_root, err) < 0)
+    if (lbox_userns_write_maps(pid, plan->as_root, sb->host_uid, sb->host_gid, err) < 0)
         goto fail;
     struct lbox_msg_head go = {.type = LBOX_MSG_GO};
     if (lbox_send_msg(sb->cmd_fd, &go, NULL, 0, NULL, 0) < 0) {
@@ -588,6 +593,8 @@ void lbox_sandbox_destroy(struct lbox_sandbox *sb)
     }
     lbox_nat_stop(sb->nat);
     lbox_cgroup_destroy(sb->cg);
+    if (sb->ids_lock >= 0) /* its processes are gone: another sandbox may have the ids */
+        close(sb->ids_lock);
     pthread_mutex_destroy(&sb->sock_lock);
     free(sb->cg);
     free(sb->plan);
@@ -612,6 +619,8 @@ void lbox_sandbox_abandon(struct lbox_sandbox *sb)
         kill(sb->init_pid, SIGKILL);
     lbox_nat_stop(sb->nat);
     lbox_cgroup_destroy_detached(sb->cg);
+    if (sb->ids_lock >= 0) /* (its processes die within milliseconds of pid 1) */
+        close(sb->ids_lock);
     pthread_mutex_destroy(&sb->sock_lock);
     free(sb->cg);
     free(sb->plan);

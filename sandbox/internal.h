@@ -30,6 +30,13 @@
  * that escaped the namespaces would own nothing on the host. A normal user maps to itself. */
 #define LBOX_SANDBOX_ROOT_HOST_UID 65534
 #define LBOX_SANDBOX_ROOT_HOST_GID 65534
+/* ... or rather to ids of its own from this range, unless it has binds (host_ids.c). */
+#define LBOX_ROOT_IDS_BASE 0x7E000000u
+#define LBOX_ROOT_IDS_COUNT 4096u
+
+/* host_ids.c: for a sandbox started by root, a host uid and gid of its own, held while the
+ * returned lock fd is open; -1 (and nobody's ids) when none can be had. */
+int lbox_host_ids_reserve(uid_t *uid, gid_t *gid);
 
 #define LBOX_SANDBOX_NOFILE 1024
 #define LBOX_SANDBOX_NPROC 1024
@@ -142,6 +149,9 @@ struct lbox_sandbox {
     struct lbox_nat *nat;       /* slirp4netns serving nat_network (nat_network.c) */
     struct lbox_child_plan *plan;
     char mode[1024];
+    uid_t host_uid;             /* what pid 1's root, and so every process inside, is */
+    gid_t host_gid;
+    int ids_lock;               /* holds host_uid for this sandbox (host_ids.c); -1: none */
 };
 
 /* The filter's two forms. Where no cgroup is usable, --memory is pid 1 watching its processes'
@@ -154,8 +164,10 @@ enum lbox_filter { LBOX_FILTER_DEFAULT, LBOX_FILTER_RSS_WATCH };
 int lbox_seccomp_program(enum lbox_filter form, const struct sock_fprog **prog,
                          struct lbox_error *err);
 
-/* Writes uid_map/gid_map (and setgroups) of the freshly cloned child `pid`. */
-int lbox_userns_write_maps(pid_t pid, bool as_root, struct lbox_error *err);
+/* Writes uid_map/gid_map (and setgroups) of the freshly cloned child `pid`: its root is the
+ * host's uid:gid. */
+int lbox_userns_write_maps(pid_t pid, bool as_root, uid_t uid, gid_t gid,
+                           struct lbox_error *err);
 
 /* cgroup: one directory per sandbox when a writable memory controller exists. */
 enum lbox_cgroup_kind { LBOX_CG_NONE, LBOX_CG_V1, LBOX_CG_V2 };

@@ -117,13 +117,11 @@ bool lbox_sandbox_has_tcp_peer(struct lbox_sandbox *sb, const struct sockaddr_in
 {
     if (sb->init_pid <= 0 || peer->sin_family != AF_INET)
         return false;
-    uid_t uid = (uid_t)-1, sandbox_uid;
-    gid_t sandbox_gid;
+    uid_t uid = (uid_t)-1;
     unsigned long inode = peer_socket_inode(peer, local_port, &uid);
-    lbox_sandbox_host_ids(&sandbox_uid, &sandbox_gid);
     /* Every process of the sandbox runs as that one host id: another user's socket is turned
      * away without walking the sandbox's processes. */
-    if (!inode || uid != sandbox_uid)
+    if (!inode || uid != sb->host_uid)
         return false;
     char want[48];
     snprintf(want, sizeof want, "socket:[%lu]", inode);

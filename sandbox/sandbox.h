@@ -35,8 +35,9 @@
 #include "../common/error.h"
 
 /* A host directory made writable inside at `target` (absolute; must already be a directory
- * in the image, since the root is read-only). The sandbox's processes write it with the
- * host ids lbox_sandbox_host_ids() gives: make it writable for them. */
+ * in the image, since the root is read-only). A sandbox with binds runs as the host ids
+ * lbox_sandbox_host_ids() gives (its processes write the binds with them: make them
+ * writable for them); one without, started by root, as ids of its own. */
 struct lbox_sandbox_bind {
     const char *source;
     const char *target;
@@ -148,9 +149,9 @@ void lbox_sandbox_abandon(struct lbox_sandbox *sb);
  *  - argv[0] of lbox_sandbox_exec: an absolute path, or a name looked up in envp's PATH.
  *  - Identity: every process lbox_sandbox_exec starts is 993:990 in a user namespace of its
  *    own, nested under pid 1's namespace where pid 1 is root (needed to own its private
- *    binfmt_misc). pid 1's root maps to the caller for a normal user, and to the
- *    unprivileged host ids 65534:65534 for root, so image files must be readable by
- *    "other" (as on Lambda) when running as root. The started processes hold no
+ *    binfmt_misc). pid 1's root maps to the caller for a normal user, and for root to
+ *    unprivileged host ids of the sandbox's own (65534:65534 with binds), so image files
+ *    must be readable by "other" (as on Lambda) when running as root. The started processes hold no
  *    capability in either namespace.
  *  - Exec failures (missing program, bad cwd) come back as errors of lbox_sandbox_exec;
  *    the started process's pid 1-side wait status comes through poll_exit (exit_fd turns
@@ -188,8 +189,9 @@ const char *lbox_binfmt_default_qemu(const char *arch);
  * Only needed on kernels older than 6.7; qemu_path NULL = the Debian default. */
 int lbox_binfmt_install_host(const char *arch, const char *qemu_path, struct lbox_error *err);
 
-/* The host uid/gid that files written by the sandbox's processes get: the caller's own,
- * or 65534:65534 (nobody) when the caller is root. */
+/* The host uid/gid that files a sandbox with binds writes get: the caller's own, or
+ * 65534:65534 (nobody) when the caller is root. (Root's sandboxes without binds run as a
+ * uid and gid of their own, from 0x7E000000 up: see host_ids.c.) */
 void lbox_sandbox_host_ids(uid_t *uid, gid_t *gid);
 
 /* QEMU's CPU model for an emulated arm64: Lambda's arm64 runs on Graviton2 (Neoverse N1).

@@ -6,8 +6,9 @@
  *    (owned by the namespace's root) and set up mounts.
  *      normal user: 0 -> the caller (the only mapping the kernel allows without
  *      privileges; setgroups "deny" first);
- *      root: 0 -> 65534:65534 (nobody:nogroup), so the sandbox holds no host privilege
- *      even if it escaped; setgroups stays "allow" so pid 1 can drop root's groups.
+ *      root: 0 -> a host uid:gid of the sandbox's own (host_ids.c; nobody:nogroup for a
+ *      build's sandbox with binds), so the sandbox holds no host privilege even if it
+ *      escaped; setgroups stays "allow" so pid 1 can drop root's groups.
  *  - a per-process namespace under it, made by each process pid 1 starts: 993 -> 0 and
  *    990 -> 0 (written by the process itself, before it drops its capabilities), so what
  *    runs sees itself as 993:990 and holds no capability over pid 1's namespace (which
@@ -66,18 +67,16 @@ static int write_proc(pid_t pid, const char *file, const char *text, struct lbox
     return 0;
 }
 
-int lbox_userns_write_maps(pid_t pid, bool as_root, struct lbox_error *err)
+int lbox_userns_write_maps(pid_t pid, bool as_root, uid_t host_uid, gid_t host_gid,
+                           struct lbox_error *err)
 {
     char line[64];
-    unsigned host_uid = as_root ? LBOX_SANDBOX_ROOT_HOST_UID : (unsigned)geteuid();
-    unsigned host_gid = as_root ? LBOX_SANDBOX_ROOT_HOST_GID : (unsigned)getegid();
-
     if (!as_root && write_proc(pid, "setgroups", "deny", err) < 0)
         return -1;
-    snprintf(line, sizeof line, "0 %u 1\n", host_gid);
+    snprintf(line, sizeof line, "0 %u 1\n", (unsigned)host_gid);
     if (write_proc(pid, "gid_map", line, err) < 0)
         return -1;
-    snprintf(line, sizeof line, "0 %u 1\n", host_uid);
+    snprintf(line, sizeof line, "0 %u 1\n", (unsigned)host_uid);
     return write_proc(pid, "uid_map", line, err);
 }
 

@@ -135,6 +135,42 @@ static void test_identity_and_privileges(void **state)
     lbox_sandbox_destroy(sb);
 }
 
+/* The host uid pid 1 (and so every process inside) runs as. */
+static unsigned host_uid_of(struct lbox_sandbox *sb)
+{
+    char path[64], status[4096];
+    snprintf(path, sizeof path, "/proc/%d/status", (int)lbox_sandbox_init_pid(sb));
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    size_t n = fread(status, 1, sizeof status - 1, f);
+    fclose(f);
+    status[n] = 0;
+    const char *uid = strstr(status, "\nUid:\t");
+    assert_non_null(uid);
+    return (unsigned)strtoul(uid + 6, NULL, 10);
+}
+
+/* As root, each sandbox is a host user of its own (not the nobody every sandbox and the
+ * host's nobody services shared), so the kernel's per-user budgets are its own; a normal
+ * user's sandboxes are that user. */
+static void test_host_ids_of_its_own(void **state)
+{
+    (void)state;
+    struct lbox_sandbox_config cfg = base_config();
+    struct lbox_sandbox *a = make(&cfg, NULL), *b = make(&cfg, NULL);
+    unsigned ua = host_uid_of(a), ub = host_uid_of(b);
+    if (geteuid() == 0) {
+        assert_int_not_equal(ua, ub);
+        assert_true(ua >= 0x7E000000u && ua < 0x7E000000u + 4096);
+        assert_true(ub >= 0x7E000000u && ub < 0x7E000000u + 4096);
+    } else {
+        assert_int_equal(ua, geteuid());
+        assert_int_equal(ub, geteuid());
+    }
+    lbox_sandbox_destroy(a);
+    lbox_sandbox_destroy(b);
+}
+
 static void test_clean_environment_and_exit_status(void **state)
 {
     (void)state;
@@ -945,6 +981,7 @@ static void test_tcp_socket_pid1_gone_and_host_network(void **state)
 
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_identity_and_privileges),
+    cmocka_unit_test(test_host_ids_of_its_own),
     cmocka_unit_test(test_clean_environment_and_exit_status),
         cmocka_unit_test(test_exit_status_of_every_process),
         cmocka_unit_test(test_exit_known_after_pid1_dies),

@@ -43,7 +43,9 @@ static void print_text(const char *ref, const char *digest, json_t *man, json_t 
     printf("%-12s%s\n", "Config:", str(json_object_get(man, "config"), "digest"));
     printf("%-12s%s/%s%s%s\n", "Platform:", str(cfg, "os"), str(cfg, "architecture"),
            variant ? "/" : "", variant ? variant : "");
-    printf("%-12s%s\n", "Runtime:", str(labels, "dev.lbox.runtime"));
+    const char *node = json_string_value(json_object_get(labels, "dev.lbox.node"));
+    printf("%-12s%s%s%s%s\n", "Runtime:", str(labels, "dev.lbox.runtime"),
+           node ? " (Node.js " : "", node ? node : "", node ? ")" : "");
     printf("%-12s%s\n", "Handler:", str(labels, "dev.lbox.handler"));
     printf("%-12s%s\n", "Created:", str(cfg, "created"));
     print_compact("Entrypoint:", json_object_get(cc, "Entrypoint"));

@@ -20,6 +20,9 @@ for rt in nodejs14.x nodejs16.x nodejs18.x; do
     check "$rt $arch node is ELF machine ${machine[$arch]}" test "$(elf_machine "$node")" = "${machine[$arch]}"
     check "$rt $arch has the runtime bootstrap" test -x "$out/var/runtime/bootstrap"
     check "$rt $arch records its runtime" grep -qx "$rt" "$out/var/runtime/runtime-id"
+    # ... and its node, which INIT_START's runtime version names.
+    check "$rt $arch inspect names its node" \
+      grep -qx "Runtime:    $rt (Node.js ${version[$rt]#v})" <<<"$("$LBOX" inspect "hello:$rt-$arch")"
     check "$rt $arch has the function code" test -f "$out/var/task/index.js"
     check "$rt $arch /bin/sh is bash" test "$(readlink "$out/usr/bin/sh")" = bash
     check "$rt $arch has sbx_user1051 993:990" grep -q '^sbx_user1051:x:993:990:' "$out/etc/passwd"

@@ -3,7 +3,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <pwd.h>
 #include <linux/openat2.h>
 #include <stdarg.h>
@@ -105,40 +104,6 @@ int lbox_mkdir_p(const char *path, mode_t mode, struct lbox_error *err)
     struct stat st;
     if (stat(p, &st) < 0 || !S_ISDIR(st.st_mode))
         return lbox_err(err, LBOX_E_IO, "%s exists and is not a directory", p);
-    return 0;
-}
-
-static int rm_one(const char *path, const struct stat *st, int type, struct FTW *ftw)
-{
-    (void)st;
-    (void)ftw;
-    int r = (type == FTW_DP) ? rmdir(path) : unlink(path);
-    return (r < 0 && errno != ENOENT) ? -1 : 0;
-}
-
-/* A tree unpacked from an archive may hold read-only directories; make them writable so
- * their entries can be removed. */
-static int make_writable(const char *path, const struct stat *st, int type, struct FTW *ftw)
-{
-    (void)ftw;
-    if (type == FTW_D || type == FTW_DNR)
-        chmod(path, (st->st_mode & 07777) | S_IRWXU);
-    return 0;
-}
-
-int lbox_rm_rf(const char *path, struct lbox_error *err)
-{
-    struct stat st;
-    if (lstat(path, &st) < 0)
-        return errno == ENOENT ? 0 : lbox_err_errno(err, errno, "cannot remove %s", path);
-    if (!S_ISDIR(st.st_mode)) {
-        if (unlink(path) < 0 && errno != ENOENT)
-            return lbox_err_errno(err, errno, "cannot remove %s", path);
-        return 0;
-    }
-    nftw(path, make_writable, 32, FTW_PHYS);
-    if (nftw(path, rm_one, 32, FTW_DEPTH | FTW_PHYS) < 0)
-        return lbox_err_errno(err, errno, "cannot remove %s", path);
     return 0;
 }
 
@@ -479,25 +444,6 @@ char **lbox_dir_names_at(int dfd, size_t *n)
     qsort(names, count, sizeof *names, cmp_names);
     *n = count;
     return names;
-}
-
-static unsigned long long du_total;
-static int du_one(const char *path, const struct stat *st, int type, struct FTW *ftw)
-{
-    (void)path;
-    (void)ftw;
-    if (type == FTW_F && S_ISREG(st->st_mode))
-        du_total += (unsigned long long)st->st_size;
-    return 0;
-}
-
-int lbox_du(const char *path, unsigned long long *bytes, struct lbox_error *err)
-{
-    du_total = 0;
-    if (nftw(path, du_one, 32, FTW_PHYS) < 0)
-        return lbox_err_errno(err, errno, "cannot walk %s", path);
-    *bytes = du_total;
-    return 0;
 }
 
 int lbox_open_in_root(int rootfd, const char *path, int flags)

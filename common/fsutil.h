@@ -11,7 +11,8 @@
 /* mkdir -p with the given mode for created directories. */
 int lbox_mkdir_p(const char *path, mode_t mode, struct lbox_error *err);
 
-/* rm -rf; a missing path is not an error. Never follows symlinks. */
+/* rm -rf; a missing path is not an error. Never follows symlinks, never crosses into
+ * another file system, and takes trees of any depth (rm_tree.c). */
 int lbox_rm_rf(const char *path, struct lbox_error *err);
 
 /* Reads a whole file (max `limit` bytes, 0 = no limit) into a NUL-terminated buffer; past
@@ -96,7 +97,5 @@ int lbox_open_in_root(int rootfd, const char *path, int flags);
  * (access(F_OK) as seen from inside the image). */
 int lbox_exists_in_root(int rootfd, const char *path);
 
-/* Total size in bytes of regular files under `path` (symlinks not followed). */
-int lbox_du(const char *path, unsigned long long *bytes, struct lbox_error *err);
 
 #endif

@@ -1070,6 +1070,52 @@ static void killed_index_write_is_swept(void **state)
 }
 
 static bool is_tmp_name(const char *name) { return strstr(name, ".tmp") != NULL; }
+static bool is_stage_name(const char *name) { return !strncmp(name, "build-", 6); }
+
+/* Makes `levels` nested folders of 200-character names under dir (a path far past
+ * PATH_MAX), each with a file, the deepest read-only; returns how deep it got. */
+static int deep_tree(const char *dir, int levels)
+{
+    char name[201];
+    memset(name, 'd', 200);
+    name[200] = 0;
+    int fd = open(dir, O_RDONLY | O_DIRECTORY);
+    int made = 0;
+    for (; fd >= 0 && made < levels; made++) {
+        int f = openat(fd, "file", O_WRONLY | O_CREAT, 0644);
+        if (f >= 0)
+            close(f);
+        if (mkdirat(fd, name, 0755) < 0)
+            break;
+        int next = openat(fd, name, O_RDONLY | O_DIRECTORY);
+        close(fd);
+        fd = next;
+    }
+    if (fd >= 0) {
+        fchmod(fd, 0500);
+        close(fd);
+    }
+    return made;
+}
+
+/* What an npm install script left in a staging folder: deeper than any path can name. */
+static void trees_deeper_than_a_path_are_removed(void **state)
+{
+    struct ctx *c = *state;
+    struct lbox_error err;
+    _cleanup_free_ char *dir = lbox_path_join(c->root, "deep");
+    _cleanup_free_ char *stage = lbox_path_join(c->root, "deep/build-leftover");
+    assert_int_equal(lbox_mkdir_p(stage, 0755, &err), 0);
+    assert_int_equal(deep_tree(stage, 40), 40); /* 40 x 201 bytes: twice PATH_MAX */
+    must(lbox_rm_rf(stage, &err), &err);
+    assert_int_not_equal(access(stage, F_OK), 0);
+
+    /* ... and a later build's sweep takes such a leftover too */
+    assert_int_equal(lbox_mkdir_p(stage, 0755, &err), 0);
+    assert_int_equal(deep_tree(stage, 40), 40);
+    assert_int_equal(lbox_cache_sweep(dir, is_stage_name), 1);
+    assert_int_not_equal(access(stage, F_OK), 0);
+}
 
 /* The cache's temporary entries: the maker's lock is what tells work in progress from a
  * killed maker's leftover, whatever their age. */
@@ -1141,6 +1187,7 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(skipped_collection_keeps_the_hold, setup, teardown),
         cmocka_unit_test_setup_teardown(cache_temps_are_locked_until_done, setup, teardown),
+        cmocka_unit_test_setup_teardown(trees_deeper_than_a_path_are_removed, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

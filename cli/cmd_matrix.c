@@ -12,7 +12,7 @@
 #include "builder/recipe.h"
 #include "commands.h"
 #include "common/fsutil.h"
-#include "invoke_output.h"
+#include "common/shown.h"
 #include "output.h"
 #include "runner/event_input.h"
 #include "runner/matrix.h"
@@ -150,7 +150,7 @@ static void print_table(const struct lbox_matrix_cell *cells, size_t n)
         if (c->error)
             printf("\n%s %s: %s\n", c->runtime, c->arch, c->error);
         if (c->status != LBOX_MATRIX_OK && c->log_tail) {
-            /* The function's own bytes: shown, not obeyed, on a terminal (invoke_output.h). */
+            /* The function's own bytes: shown, not obeyed, on a terminal (common/shown.h). */
             printf("\n%s %s: last output:\n", c->runtime, c->arch);
             fflush(stdout);
             lbox_write_shown(STDOUT_FILENO, isatty(STDOUT_FILENO) == 1, c->log_tail,

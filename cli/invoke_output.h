@@ -1,18 +1,13 @@
-/* What `lbox invoke` writes: the function's bytes made safe for a terminal, and the
- * one-line JSON result of an event for scripts (--json). */
+/* What `lbox invoke` writes: the one-line JSON result of an event for scripts (--json).
+ * (The function's bytes go out through common/shown.h.) */
 #ifndef LBOX_CLI_INVOKE_OUTPUT_H
 #define LBOX_CLI_INVOKE_OUTPUT_H
 
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "common/shown.h"
 #include "runner/environment.h"
-
-/* Writes data to fd, and when fd is a terminal shows the control characters a function could
- * use to drive it (escape sequences that recolour, hide or overwrite lines, set the title or
- * the clipboard) as \xHH, keeping tabs and newlines. Elsewhere the bytes pass as they are.
- * 0, or -1 with errno when a write failed. */
-int lbox_write_shown(int fd, bool terminal, const void *data, size_t len);
 
 /* The result of one event as one line of JSON (malloc'd, ending in "\n"):
  *   {"requestId", "status": "success" | "error" | "timeout", "payload", "errorType"?,

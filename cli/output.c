@@ -5,7 +5,7 @@
 #include <unistd.h>
 
 #include "common/fsutil.h"
-#include "invoke_output.h"
+#include "common/shown.h"
 
 const char *lbox_human_size(uint64_t bytes, char *buf, size_t len)
 {

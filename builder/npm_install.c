@@ -2,7 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <fts.h>
+#include <dirent.h>
 #include <ftw.h>
 #include <jansson.h>
 #include <poll.h>
@@ -19,6 +19,7 @@
 #include "../common/cleanup.h"
 #include "../common/fsutil.h"
 #include "../common/hash.h"
+#include "../common/shown.h"
 #include "../sandbox/sandbox.h"
 #include "ca_certs.h"
 #include "cache_temp.h"
@@ -417,23 +418,52 @@ static int npm_timeout(long *seconds, struct lbox_error *err)
     return 0;
 }
 
-/* What the code folder takes on the host's disk now: allocated bytes and inodes. npm
- * renames and deletes as it goes, so what vanishes mid-walk is skipped. */
-static void disk_usage(const char *dir, uint64_t *bytes, uint64_t *inodes)
+/* What a folder the sandbox writes takes on the host's disk now: allocated bytes and
+ * inodes, added to *bytes and *inodes. npm renames and deletes as it goes, so what vanishes
+ * mid-walk is skipped. The walk goes by openat, so no path length stops it (a walk by
+ * whole paths skipped whatever an install script hid deeper than PATH_MAX); false when the
+ * tree is deeper than any code may be (LBOX_CODE_MAX_DEPTH), which a build refuses anyway. */
+static bool disk_usage_at(int dirfd, dev_t dev, unsigned depth, uint64_t *bytes,
+                          uint64_t *inodes)
 {
-    *bytes = *inodes = 0;
-    char *const roots[] = {(char *)dir, NULL};
-    FTS *t = fts_open(roots, FTS_PHYSICAL | FTS_NOCHDIR | FTS_XDEV, NULL);
-    if (!t)
-        return;
-    for (FTSENT *e; (e = fts_read(t));) {
-        if (e->fts_info == FTS_DP || !e->fts_statp || e->fts_info == FTS_NS ||
-            e->fts_info == FTS_NSOK)
-            continue;
-        *bytes += (uint64_t)e->fts_statp->st_blocks * 512;
-        *inodes += 1;
+    if (depth > LBOX_CODE_MAX_DEPTH + 8)
+        return false;
+    DIR *d = fdopendir(dirfd);
+    if (!d) {
+        close(dirfd);
+        return true;
     }
-    fts_close(t);
+    bool ok = true;
+    for (struct dirent *de; ok && (de = readdir(d));) {
+        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+            continue;
+        struct stat st;
+        if (fstatat(dirfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+            continue;
+        *bytes += (uint64_t)st.st_blocks * 512;
+        *inodes += 1;
+        if (S_ISDIR(st.st_mode) && st.st_dev == dev) {
+            int sub = openat(dirfd, de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+            if (sub >= 0)
+                ok = disk_usage_at(sub, dev, depth + 1, bytes, inodes);
+        }
+    }
+    closedir(d);
+    return ok;
+}
+
+static bool disk_usage(const char *dir, uint64_t *bytes, uint64_t *inodes)
+{
+    struct stat st;
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0 || fstat(fd, &st) < 0) {
+        if (fd >= 0)
+            close(fd);
+        return true;
+    }
+    *bytes += (uint64_t)st.st_blocks * 512;
+    *inodes += 1;
+    return disk_usage_at(fd, st.st_dev, 0, bytes, inodes);
 }
 
 static double since(const struct timespec *a)
@@ -443,20 +473,58 @@ static double since(const struct timespec *a)
     return (double)(now.tv_sec - a->tv_sec) + (double)(now.tv_nsec - a->tv_nsec) / 1e9;
 }
 
+/* npm's output, which its scripts (the function's code) write: through a pipe that lbox
+ * relays, not lbox's own stderr, which a script could otherwise read back, truncate or
+ * write over (it may be a log file on the host), or grow without bound. Shown safely on a
+ * terminal, and cut at a limit. */
+#define NPM_OUTPUT_LIMIT (64u << 20)
+struct relay {
+    int rd;           /* the pipe's read end (non-blocking); -1: nothing to relay */
+    int to;           /* where it goes; -1: dropped */
+    bool terminal;
+    size_t relayed;
+    bool cut;         /* past the limit: the rest is read and dropped */
+};
+
+/* Relays what the pipe holds now. */
+static void relay_output(struct relay *r)
+{
+    char buf[65536];
+    ssize_t n;
+    while (r->rd >= 0 && (n = read(r->rd, buf, sizeof buf)) > 0) {
+        size_t room = NPM_OUTPUT_LIMIT - r->relayed;
+        size_t k = (size_t)n < room ? (size_t)n : room;
+        if (r->to >= 0 && k)
+            lbox_write_shown(r->to, r->terminal, buf, k);
+        r->relayed += k;
+        if (k < (size_t)n && !r->cut) {
+            r->cut = true;
+            if (r->to >= 0)
+                dprintf(r->to, "\nlbox: npm's output past %u MB is not shown\n",
+                        NPM_OUTPUT_LIMIT >> 20);
+        }
+    }
+}
+
 /* Waits for npm, within limits: its scripts are the function's code. One that never ends
- * is stopped at the deadline; one that fills the code folder (a bind of a host folder, so
- * the host's disk) is stopped when the folder passes what any package could need. The
- * folder is measured at most every half second, and at most a tenth of the time. */
-static int wait_npm(struct lbox_sandbox *sb, const char *task, long timeout_s, int *status,
-                    struct lbox_error *err)
+ * is stopped at the deadline; one that fills the folders it may write (binds of host
+ * folders, so the host's disk: the code folder and the per-run folder) is stopped when
+ * they pass what any package could need. They are measured at most every half second, and
+ * at most a tenth of the time. */
+static int wait_npm(struct lbox_sandbox *sb, const char *task, const char *host,
+                    struct relay *out, long timeout_s, int *status, struct lbox_error *err)
 {
     struct timespec start, measured = {0};
     clock_gettime(CLOCK_MONOTONIC, &start);
     double pause = 0.5;
     for (;;) {
+        relay_output(out);
         int r = lbox_sandbox_poll_exit(sb, status, err);
-        if (r != 0)
+        if (r != 0) {
+            relay_output(out); /* what npm wrote last (a script left running may hold the
+                                * pipe open: only what is there now) */
             return r < 0 ? -1 : 0;
+        }
         if (since(&start) >= (double)timeout_s)
             return lbox_err(err, LBOX_E_LIMIT,
                             "still running after %ld s, so it was stopped (an install script "
@@ -465,13 +533,18 @@ static int wait_npm(struct lbox_sandbox *sb, const char *task, long timeout_s, i
         if (since(&measured) >= pause) {
             struct timespec walk;
             clock_gettime(CLOCK_MONOTONIC, &walk);
-            uint64_t bytes, inodes;
-            disk_usage(task, &bytes, &inodes);
+            uint64_t bytes = 0, inodes = 0;
+            if (!disk_usage(task, &bytes, &inodes) || !disk_usage(host, &bytes, &inodes))
+                return lbox_err(err, LBOX_E_LIMIT,
+                                "the code folder grew deeper than %d folders while it ran, "
+                                "past what any package needs, so it was stopped",
+                                LBOX_CODE_MAX_DEPTH);
             if (bytes > (uint64_t)LBOX_NPM_INSTALL_DISK_MB << 20 ||
                 inodes > LBOX_CODE_MAX_FILES + LBOX_CODE_MAX_DIRS)
                 return lbox_err(err, LBOX_E_LIMIT,
-                                "the code folder grew to %llu MB in %llu files and folders "
-                                "while it ran, past what any package needs, so it was stopped "
+                                "the code folder (with /run/lbox) grew to %llu MB in %llu "
+                                "files and folders while it ran, past what any package needs, "
+                                "so it was stopped "
                                 "(lbox stops npm at %d MB or %d files and folders; Lambda "
                                 "takes 250 MB)",
                                 (unsigned long long)(bytes >> 20), (unsigned long long)inodes,
@@ -481,8 +554,9 @@ static int wait_npm(struct lbox_sandbox *sb, const char *task, long timeout_s, i
             pause = took * 10 > 0.5 ? took * 10 : 0.5;
             clock_gettime(CLOCK_MONOTONIC, &measured);
         }
-        struct pollfd p = {.fd = lbox_sandbox_exit_fd(sb), .events = POLLIN};
-        if (poll(&p, 1, 250) < 0 && errno != EINTR)
+        struct pollfd p[2] = {{.fd = lbox_sandbox_exit_fd(sb), .events = POLLIN},
+                              {.fd = out->rd, .events = POLLIN}};
+        if (poll(p, 2, 250) < 0 && errno != EINTR)
             return lbox_err_errno(err, errno, "waiting for npm");
     }
 }
@@ -648,13 +722,20 @@ int lbox_npm_install(struct lbox_fetcher *f, const struct lbox_npm_install_opts 
     const char *argv[] = {"/var/lang/bin/node", "/var/lang/lib/node_modules/npm/bin/npm-cli.js",
                           verb, NULL};
     char **envp = npm_env(registry, extra_ca);
-    int devnull = -1, outfd = o->log_fd;
-    if (outfd < 0)
-        outfd = devnull = open("/dev/null", O_WRONLY | O_CLOEXEC);
+    int pipe_fds[2] = {-1, -1};
+    struct relay npm_out = {.rd = -1, .to = o->log_fd,
+                            .terminal = o->log_fd >= 0 && isatty(o->log_fd) == 1};
     int rc = -1, status = 0;
-    if (lbox_sandbox_exec(sb, argv, (const char *const *)envp, "/var/task", outfd, outfd, NULL,
-                          err) < 0 ||
-        wait_npm(sb, task, timeout_s, &status, err) < 0) {
+    if (pipe2(pipe_fds, O_CLOEXEC) < 0) {
+        lbox_err_errno(err, errno, "--npm-install: a pipe for npm's output");
+        goto out;
+    }
+    npm_out.rd = pipe_fds[0];
+    fcntl(npm_out.rd, F_SETFL, O_NONBLOCK);
+    int exec_rc = lbox_sandbox_exec(sb, argv, (const char *const *)envp, "/var/task",
+                                    pipe_fds[1], pipe_fds[1], NULL, err);
+    close(pipe_fds[1]);
+    if (exec_rc < 0 || wait_npm(sb, task, host, &npm_out, timeout_s, &status, err) < 0) {
         lbox_err_prefix(err, "--npm-install: npm %s", verb);
         goto out;
     }
@@ -676,8 +757,8 @@ int lbox_npm_install(struct lbox_fetcher *f, const struct lbox_npm_install_opts 
     rc = 0;
 out:
     lbox_sandbox_destroy(sb);
-    if (devnull >= 0)
-        close(devnull);
+    if (npm_out.rd >= 0)
+        close(npm_out.rd);
     for (char **e = envp; e && *e; e++)
         free(*e);
     free(envp);

@@ -76,9 +76,33 @@ pkg "$T/fill" "const fs = require('fs'); const b = Buffer.alloc(1 << 24, 1); con
 npm_build "$T/fill" fill:1
 check "a postinstall writing 8 GB into the code fails the build (exit $rc: $(tail -1 "$T/out"))" [ "$rc" -eq 1 ]
 check "... stopped on the way, naming the limit" \
-  bash -c "grep -q 'code folder grew to .* MB.*stops npm at 1024 MB' '$T/out' && ! grep -q 'wrote 8 GB' '$T/out'"
+  bash -c "grep -q 'code folder .*grew to .* MB.*stops npm at 1024 MB' '$T/out' && ! grep -q 'wrote 8 GB' '$T/out'"
 check "... and nothing of it is left in the cache" \
   bash -c "[ -z \"\$(find '$XDG_CACHE_HOME/lbox/tmp' -name fill.bin 2>/dev/null)\" ]"
+# The same written where else npm may write (/run/lbox), or in a file hidden deeper than any
+# path can name (30 folders of 200 characters), which a walk by paths could not see; such a
+# tree leaves nothing in the cache either.
+pkg "$T/runfill" "const fs = require('fs'); const b = Buffer.alloc(1 << 24, 1); const fd = fs.openSync('/run/lbox/fill.bin', 'w'); for (let i = 0; i < 512; i++) fs.writeSync(fd, b); console.log('wrote', 8, 'GB')"
+npm_build "$T/runfill" runfill:1
+check "a postinstall writing 8 GB into /run/lbox is stopped too (exit $rc: $(tail -1 "$T/out"))" \
+  bash -c "[ $rc -eq 1 ] && grep -q 'stops npm at 1024 MB' '$T/out' && ! grep -q 'wrote 8 GB' '$T/out'"
+pkg "$T/deepfill" "const fs = require('fs'); const n = 'd'.repeat(200); for (let i = 0; i < 30; i++) { fs.mkdirSync(n); process.chdir(n); } const b = Buffer.alloc(1 << 24, 1); const fd = fs.openSync('deep.bin', 'w'); for (let i = 0; i < 512; i++) fs.writeSync(fd, b); console.log('wrote', 8, 'GB')"
+npm_build "$T/deepfill" deepfill:1
+check "a postinstall writing 8 GB deeper than PATH_MAX is stopped too (exit $rc: $(tail -1 "$T/out"))" \
+  bash -c "[ $rc -eq 1 ] && grep -q 'stops npm at 1024 MB' '$T/out' && ! grep -q 'wrote 8 GB' '$T/out'"
+check "... and nothing of that tree is left in the cache" \
+  bash -c "[ -z \"\$(find '$XDG_CACHE_HOME/lbox/tmp' -name deep.bin 2>/dev/null)\" ]"
+
+# npm's output reaches lbox's stderr through a pipe: a script cannot read back, truncate or
+# write over the file lbox's stderr is (a log on the host).
+pkg "$T/fd2" "const fs = require('fs'); let t; try { fs.ftruncateSync(2, 0); t = 'truncated'; } catch (e) { t = e.code; } console.log('stderr is', fs.readlinkSync('/proc/self/fd/2'), t)"
+echo "a line lbox's caller wrote first" >"$T/log"
+rc=0
+"$LBOX" build --runtime nodejs18.x --arch "$arch" --code "$T/fd2" --npm-install --tag fd2:1 \
+  >>"$T/log" 2>&1 || rc=$?
+check "npm's stderr is a pipe, which cannot be truncated (exit $rc)" \
+  grep -qE "stderr is pipe:\[[0-9]+\] EINVAL" "$T/log"
+check "... and what was in lbox's stderr stays" grep -qx "a line lbox's caller wrote first" "$T/log"
 
 # A script that fails fails the build with npm's exit status; npm does not point at a log
 # file in the sandbox, which is gone by then.

@@ -336,17 +336,15 @@ static int chown_one(const char *path, const struct stat *st, int type, struct F
     return lchown(path, chown_uid, chown_gid) < 0 ? -1 : 0;
 }
 
-/* The sandbox's processes write with the host ids lbox_sandbox_host_ids gives (nobody when
- * lbox runs as root): hand them the scratch copy. */
-static int hand_over(const char *dir, struct lbox_error *err)
+/* The sandbox's processes write as its host ids (a user of its own when lbox runs as
+ * root): hand them the scratch copy. */
+static int hand_over(const char *dir, const struct lbox_sandbox_ids *ids,
+                     struct lbox_error *err)
 {
-    uid_t u;
-    gid_t g;
-    lbox_sandbox_host_ids(&u, &g);
-    if (u == geteuid())
+    if (ids->uid == geteuid())
         return 0;
-    chown_uid = u;
-    chown_gid = g;
+    chown_uid = ids->uid;
+    chown_gid = ids->gid;
     if (nftw(dir, chown_one, 32, FTW_PHYS) < 0)
         return lbox_err_errno(err, errno, "cannot hand %s to the sandbox user", dir);
     return 0;
@@ -534,6 +532,12 @@ static int wait_npm(struct lbox_sandbox *sb, const char *task, const char *host,
             struct timespec walk;
             clock_gettime(CLOCK_MONOTONIC, &walk);
             uint64_t bytes = 0, inodes = 0;
+            struct stat ts, hs;
+            /* Files deleted but kept open fill the disk too, where no walk sees them. */
+            if (stat(task, &ts) == 0)
+                bytes += lbox_sandbox_unlinked_bytes(sb, ts.st_dev);
+            if (stat(host, &hs) == 0 && hs.st_dev != ts.st_dev)
+                bytes += lbox_sandbox_unlinked_bytes(sb, hs.st_dev);
             if (!disk_usage(task, &bytes, &inodes) || !disk_usage(host, &bytes, &inodes))
                 return lbox_err(err, LBOX_E_LIMIT,
                                 "the code folder grew deeper than %d folders while it ran, "
@@ -542,9 +546,10 @@ static int wait_npm(struct lbox_sandbox *sb, const char *task, const char *host,
             if (bytes > (uint64_t)LBOX_NPM_INSTALL_DISK_MB << 20 ||
                 inodes > LBOX_CODE_MAX_FILES + LBOX_CODE_MAX_DIRS)
                 return lbox_err(err, LBOX_E_LIMIT,
-                                "the code folder (with /run/lbox) grew to %llu MB in %llu "
-                                "files and folders while it ran, past what any package needs, "
-                                "so it was stopped "
+                                "what it wrote to the host's disk (the code folder, "
+                                "/run/lbox, files it deleted but keeps open) grew to %llu MB "
+                                "in %llu files and folders while it ran, past what any "
+                                "package needs, so it was stopped "
                                 "(lbox stops npm at %d MB or %d files and folders; Lambda "
                                 "takes 250 MB)",
                                 (unsigned long long)(bytes >> 20), (unsigned long long)inodes,
@@ -690,8 +695,13 @@ int lbox_npm_install(struct lbox_fetcher *f, const struct lbox_npm_install_opts 
                 why_host);
     _cleanup_free_ char *ca = host_extra_ca();
     bool extra_ca = false;
-    if ((ca && copy_extra_ca(f, ca, host, &extra_ca, err) < 0) || hand_over(scratch, err) < 0)
+    struct lbox_sandbox_ids ids;
+    lbox_sandbox_ids_reserve(&ids);
+    if ((ca && copy_extra_ca(f, ca, host, &extra_ca, err) < 0) ||
+        hand_over(scratch, &ids, err) < 0) {
+        lbox_sandbox_ids_release(&ids);
         return -1;
+    }
 
     const struct lbox_sandbox_bind binds[] = {
         {.source = task, .target = "/var/task"},
@@ -708,9 +718,11 @@ int lbox_npm_install(struct lbox_fetcher *f, const struct lbox_npm_install_opts 
         .hostname = "lbox-build",
         .binds = binds,
         .nbinds = 2,
+        .ids = &ids,
     };
     struct lbox_sandbox *sb = NULL;
     if (lbox_sandbox_create(&cfg, &sb, NULL, err) < 0) {
+        lbox_sandbox_ids_release(&ids);
         if (net == LBOX_NPM_NET_NAT) { /* slirp4netns failed: say how to go on without it */
             size_t n = strlen(err->msg);
             snprintf(err->msg + n, sizeof err->msg - n, " (LBOX_NPM_NETWORK=host runs npm in "
@@ -757,6 +769,7 @@ int lbox_npm_install(struct lbox_fetcher *f, const struct lbox_npm_install_opts 
     rc = 0;
 out:
     lbox_sandbox_destroy(sb);
+    lbox_sandbox_ids_release(&ids);
     if (npm_out.rd >= 0)
         close(npm_out.rd);
     for (char **e = envp; e && *e; e++)

@@ -385,13 +385,6 @@ static int plan_binds(struct lbox_child_plan *plan, const struct lbox_sandbox_co
     return 0;
 }
 
-void lbox_sandbox_host_ids(uid_t *uid, gid_t *gid)
-{
-    bool root = geteuid() == 0;
-    *uid = root ? LBOX_SANDBOX_ROOT_HOST_UID : geteuid();
-    *gid = root ? LBOX_SANDBOX_ROOT_HOST_GID : getegid();
-}
-
 int lbox_sandbox_create(const struct lbox_sandbox_config *cfg, struct lbox_sandbox **out,
                         int *listen_fd, struct lbox_error *err)
 {
@@ -408,7 +401,7 @@ int lbox_sandbox_create(const struct lbox_sandbox_config *cfg, struct lbox_sandb
 
     struct lbox_sandbox *sb = lbox_xcalloc(1, sizeof *sb);
     sb->init_pid = -1;
-    sb->cmd_fd = sb->event_fd = sb->sock_fd = sb->ids_lock = -1;
+    sb->cmd_fd = sb->event_fd = sb->sock_fd = sb->own_ids.lock = -1;
     pthread_mutex_init(&sb->sock_lock, NULL);
     sb->plan = lbox_xcalloc(1, sizeof *sb->plan);
     sb->cg = lbox_xcalloc(1, sizeof *sb->cg);
@@ -418,11 +411,16 @@ int lbox_sandbox_create(const struct lbox_sandbox_config *cfg, struct lbox_sandb
 
     /* R1 */
     plan->as_root = geteuid() == 0;
-    /* As root, host ids of the sandbox's own, so the kernel's per-user budgets are its own
-     * (host_ids.c); a build's sandbox writes its binds as lbox_sandbox_host_ids() says. */
-    lbox_sandbox_host_ids(&sb->host_uid, &sb->host_gid);
-    if (plan->as_root && cfg->nbinds == 0)
-        sb->ids_lock = lbox_host_ids_reserve(&sb->host_uid, &sb->host_gid);
+    /* Host ids of the sandbox's own as root, so the kernel's per-user budgets are its own
+     * (host_ids.c); a build's, whose binds were made writable for them, are the caller's. */
+    if (cfg->nbinds && !cfg->ids) {
+        lbox_err(err, LBOX_E_INVAL, "sandbox: binds need the ids the sandbox writes them as");
+        goto fail;
+    }
+    if (!cfg->ids)
+        lbox_sandbox_ids_reserve(&sb->own_ids);
+    sb->host_uid = cfg->ids ? cfg->ids->uid : sb->own_ids.uid;
+    sb->host_gid = cfg->ids ? cfg->ids->gid : sb->own_ids.gid;
     plan->host_network = cfg->host_network;
     plan->nat_network = cfg->nat_network && !cfg->host_network;
     plan->listen_port = cfg->listen_port;
@@ -593,8 +591,7 @@ void lbox_sandbox_destroy(struct lbox_sandbox *sb)
     }
     lbox_nat_stop(sb->nat);
     lbox_cgroup_destroy(sb->cg);
-    if (sb->ids_lock >= 0) /* its processes are gone: another sandbox may have the ids */
-        close(sb->ids_lock);
+    lbox_sandbox_ids_release(&sb->own_ids); /* its processes are gone: the ids are free */
     pthread_mutex_destroy(&sb->sock_lock);
     free(sb->cg);
     free(sb->plan);
@@ -619,8 +616,7 @@ void lbox_sandbox_abandon(struct lbox_sandbox *sb)
         kill(sb->init_pid, SIGKILL);
     lbox_nat_stop(sb->nat);
     lbox_cgroup_destroy_detached(sb->cg);
-    if (sb->ids_lock >= 0) /* (its processes die within milliseconds of pid 1) */
-        close(sb->ids_lock);
+    lbox_sandbox_ids_release(&sb->own_ids); /* (its processes die within ms of pid 1) */
     pthread_mutex_destroy(&sb->sock_lock);
     free(sb->cg);
     free(sb->plan);

@@ -13,8 +13,10 @@
  * The ids come from LBOX_ROOT_IDS_BASE .. + LBOX_ROOT_IDS_COUNT, a range no distribution
  * hands out (above systemd's container range, below 2^31). Each one in use is held by an
  * flock on /run/lbox/ids/<uid> for the sandbox's life, so concurrent lboxes never share one.
- * When none can be had (no /run, all taken), the sandbox falls back to nobody. */
+ * When none can be had (no /run, all taken), the sandbox falls back to nobody. A build's
+ * sandbox reserves its ids before it exists, to make its binds writable for them. */
 #include "internal.h"
+#include "sandbox.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -26,10 +28,10 @@
 
 #define LOCK_DIR "/run/lbox/ids"
 
-int lbox_host_ids_reserve(uid_t *uid, gid_t *gid)
+/* As root: a uid and gid from the range, held while the returned fd is open; -1 when
+ * none can be had. */
+static int reserve_from_range(uid_t *uid, gid_t *gid)
 {
-    *uid = LBOX_SANDBOX_ROOT_HOST_UID;
-    *gid = LBOX_SANDBOX_ROOT_HOST_GID;
     /* 0700: the locks are root's business alone. */
     if ((mkdir("/run/lbox", 0700) < 0 && errno != EEXIST) ||
         (mkdir(LOCK_DIR, 0700) < 0 && errno != EEXIST))
@@ -53,4 +55,24 @@ int lbox_host_ids_reserve(uid_t *uid, gid_t *gid)
         close(fd);
     }
     return -1;
+}
+
+void lbox_sandbox_ids_reserve(struct lbox_sandbox_ids *ids)
+{
+    ids->lock = -1;
+    if (geteuid() != 0) { /* the only ids a normal user's namespace may map */
+        ids->uid = geteuid();
+        ids->gid = getegid();
+        return;
+    }
+    ids->uid = LBOX_SANDBOX_ROOT_HOST_UID;
+    ids->gid = LBOX_SANDBOX_ROOT_HOST_GID;
+    ids->lock = reserve_from_range(&ids->uid, &ids->gid);
+}
+
+void lbox_sandbox_ids_release(struct lbox_sandbox_ids *ids)
+{
+    if (ids->lock >= 0)
+        close(ids->lock);
+    ids->lock = -1;
 }

@@ -30,13 +30,12 @@
  * that escaped the namespaces would own nothing on the host. A normal user maps to itself. */
 #define LBOX_SANDBOX_ROOT_HOST_UID 65534
 #define LBOX_SANDBOX_ROOT_HOST_GID 65534
-/* ... or rather to ids of its own from this range, unless it has binds (host_ids.c). */
+/* ... or rather to ids of its own from this range (host_ids.c); nobody is the fallback. */
 #define LBOX_ROOT_IDS_BASE 0x7E000000u
 #define LBOX_ROOT_IDS_COUNT 4096u
 
-/* host_ids.c: for a sandbox started by root, a host uid and gid of its own, held while the
- * returned lock fd is open; -1 (and nobody's ids) when none can be had. */
-int lbox_host_ids_reserve(uid_t *uid, gid_t *gid);
+/* procs.c: the host pids of pid 1 and every process below it (malloc'd, *n of them). */
+pid_t *lbox_sandbox_pids(struct lbox_sandbox *sb, size_t *n);
 
 #define LBOX_SANDBOX_NOFILE 1024
 #define LBOX_SANDBOX_NPROC 1024
@@ -151,7 +150,8 @@ struct lbox_sandbox {
     char mode[1024];
     uid_t host_uid;             /* what pid 1's root, and so every process inside, is */
     gid_t host_gid;
-    int ids_lock;               /* holds host_uid for this sandbox (host_ids.c); -1: none */
+    struct lbox_sandbox_ids own_ids; /* reserved by create (config without ids): released
+                                      * with the sandbox */
 };
 
 /* The filter's two forms. Where no cgroup is usable, --memory is pid 1 watching its processes'

@@ -72,12 +72,13 @@ static void __attribute__((noreturn)) slirp_fail(const char *step)
  *
  * slirp4netns parses the sandbox's packets, so it runs with what the sandbox has and no
  * more: it joins the sandbox's user namespace as that namespace's root, which is the
- * caller for a normal user and host nobody for root (its sockets on the host are nobody's
- * then, as the sandboxed processes' own would be with the host's network, so rules that
- * match the sending user still hold), and --enable-sandbox then leaves it an empty root
- * and no capability beyond binding low ports. It opens /dev/net/tun by that identity:
- * udev makes the node 0666 on most systems, and for root, where it may be 0600, a private
- * 0666 node in a mount namespace of the child's own stands in for it. */
+ * caller for a normal user and the sandbox's own host user for root (host_ids.c; its
+ * sockets on the host are that user's, as the sandboxed processes' own would be with the
+ * host's network, so rules that match the sending user still hold), and --enable-sandbox
+ * then leaves it an empty root and no capability beyond binding low ports. It opens
+ * /dev/net/tun by that identity: udev makes the node 0666 on most systems, and for root,
+ * where it may be 0600, a private 0666 node in a mount namespace of the child's own stands
+ * in for it. */
 static void __attribute__((noreturn))
 exec_slirp(const char *prog, bool as_root, int userns, int netns, int ready, int exit_r,
            int log)

@@ -87,31 +87,6 @@ static bool holds_socket(pid_t pid, const char *want)
     return held;
 }
 
-/* Appends the children of every thread of `pid` to the list (at most `cap` in all). */
-static void add_children(pid_t pid, pid_t *list, size_t *n, size_t cap)
-{
-    char dir[64];
-    snprintf(dir, sizeof dir, "/proc/%d/task", (int)pid);
-    DIR *d = opendir(dir);
-    if (!d)
-        return;
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        if (e->d_name[0] == '.')
-            continue;
-        char path[96]; /* a thread's folder is named by its id */
-        snprintf(path, sizeof path, "/proc/%d/task/%.20s/children", (int)pid, e->d_name);
-        FILE *f = fopen(path, "re");
-        if (!f)
-            continue;
-        int child;
-        while (*n < cap && fscanf(f, "%d", &child) == 1)
-            list[(*n)++] = child;
-        fclose(f);
-    }
-    closedir(d);
-}
-
 bool lbox_sandbox_has_tcp_peer(struct lbox_sandbox *sb, const struct sockaddr_in *peer,
                                uint16_t local_port)
 {
@@ -125,16 +100,11 @@ bool lbox_sandbox_has_tcp_peer(struct lbox_sandbox *sb, const struct sockaddr_in
         return false;
     char want[48];
     snprintf(want, sizeof want, "socket:[%lu]", inode);
-    /* Breadth first from pid 1; the process limit (nproc 1024) bounds the tree. */
-    enum { MAX_PROCS = 4096 };
-    pid_t *list = lbox_xcalloc(MAX_PROCS, sizeof *list);
-    size_t n = 0;
-    list[n++] = sb->init_pid;
+    size_t n;
+    pid_t *list = lbox_sandbox_pids(sb, &n);
     bool inside = false;
-    for (size_t i = 0; i < n && !inside; i++) {
+    for (size_t i = 0; i < n && !inside; i++)
         inside = holds_socket(list[i], want);
-        add_children(list[i], list, &n, MAX_PROCS);
-    }
     free(list);
     return inside;
 }

@@ -35,13 +35,26 @@
 #include "../common/error.h"
 
 /* A host directory made writable inside at `target` (absolute; must already be a directory
- * in the image, since the root is read-only). A sandbox with binds runs as the host ids
- * lbox_sandbox_host_ids() gives (its processes write the binds with them: make them
- * writable for them); one without, started by root, as ids of its own. */
+ * in the image, since the root is read-only). The sandbox's processes write it as the
+ * config's ids: reserve them first (lbox_sandbox_ids_reserve) and make it writable for
+ * them. */
 struct lbox_sandbox_bind {
     const char *source;
     const char *target;
 };
+
+/* The host ids a sandbox's processes are: the caller's own for a normal user (the only
+ * ones its user namespace may map); for root, a uid and gid of the sandbox's own from
+ * 0x7E000000 up, held until released (host_ids.c), so that the kernel's per-user budgets
+ * (epoll watches, pipe buffers) are its own; nobody's (65534) when none can be had. */
+struct lbox_sandbox_ids {
+    uid_t uid;
+    gid_t gid;
+    int lock;   /* holds them; -1: nothing to hold */
+};
+void lbox_sandbox_ids_reserve(struct lbox_sandbox_ids *ids);
+/* After the sandbox that used them is destroyed. */
+void lbox_sandbox_ids_release(struct lbox_sandbox_ids *ids);
 #define LBOX_SANDBOX_MAX_BINDS 4
 
 struct lbox_sandbox_config {
@@ -59,6 +72,9 @@ struct lbox_sandbox_config {
     /* ---- additions for build sandboxes (npm install); zero = none ---- */
     const struct lbox_sandbox_bind *binds; /* read-write binds over the read-only root */
     size_t nbinds;                         /* at most LBOX_SANDBOX_MAX_BINDS */
+    /* The ids to run as (reserved by the caller, which releases them after destroy); NULL:
+     * the sandbox reserves its own. Required with binds. */
+    const struct lbox_sandbox_ids *ids;
 };
 
 struct lbox_sandbox;
@@ -149,10 +165,10 @@ void lbox_sandbox_abandon(struct lbox_sandbox *sb);
  *  - argv[0] of lbox_sandbox_exec: an absolute path, or a name looked up in envp's PATH.
  *  - Identity: every process lbox_sandbox_exec starts is 993:990 in a user namespace of its
  *    own, nested under pid 1's namespace where pid 1 is root (needed to own its private
- *    binfmt_misc). pid 1's root maps to the caller for a normal user, and for root to
- *    unprivileged host ids of the sandbox's own (65534:65534 with binds), so image files
- *    must be readable by "other" (as on Lambda) when running as root. The started processes hold no
- *    capability in either namespace.
+ *    binfmt_misc). pid 1's root maps to the host ids of struct lbox_sandbox_ids (the
+ *    caller for a normal user, unprivileged ids of the sandbox's own for root), so image
+ *    files must be readable by "other" (as on Lambda) when running as root. The started
+ *    processes hold no capability in either namespace.
  *  - Exec failures (missing program, bad cwd) come back as errors of lbox_sandbox_exec;
  *    the started process's pid 1-side wait status comes through poll_exit (exit_fd turns
  *    readable; it also turns readable at EOF when pid 1 died, and poll_exit then fails).
@@ -168,6 +184,11 @@ pid_t lbox_sandbox_init_pid(struct lbox_sandbox *sb);
 /* Number of syscalls the seccomp filter allows on this architecture (unconditionally or
  * with argument checks); 0 if the filter cannot be compiled. */
 unsigned lbox_sandbox_seccomp_allowed(void);
+
+/* What the sandbox's processes hold on file system `dev` in regular files they deleted
+ * and keep open (allocated bytes, each file once): disk space that no walk of the folders
+ * they write can see, until they close it. */
+uint64_t lbox_sandbox_unlinked_bytes(struct lbox_sandbox *sb, dev_t dev);
 
 /* Whether this kernel lets a sandbox keep abstract UNIX sockets and signals to itself
  * (Landlock scopes, Linux 6.12). Without them, a sandbox on the host's network (invoke's
@@ -189,10 +210,6 @@ const char *lbox_binfmt_default_qemu(const char *arch);
  * Only needed on kernels older than 6.7; qemu_path NULL = the Debian default. */
 int lbox_binfmt_install_host(const char *arch, const char *qemu_path, struct lbox_error *err);
 
-/* The host uid/gid that files a sandbox with binds writes get: the caller's own, or
- * 65534:65534 (nobody) when the caller is root. (Root's sandboxes without binds run as a
- * uid and gid of their own, from 0x7E000000 up: see host_ids.c.) */
-void lbox_sandbox_host_ids(uid_t *uid, gid_t *gid);
 
 /* QEMU's CPU model for an emulated arm64: Lambda's arm64 runs on Graviton2 (Neoverse N1).
  * lbox_sandbox_exec adds QEMU_CPU=<this> to a foreign-arch process's environment unless

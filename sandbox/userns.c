@@ -6,9 +6,9 @@
  *    (owned by the namespace's root) and set up mounts.
  *      normal user: 0 -> the caller (the only mapping the kernel allows without
  *      privileges; setgroups "deny" first);
- *      root: 0 -> a host uid:gid of the sandbox's own (host_ids.c; nobody:nogroup for a
- *      build's sandbox with binds), so the sandbox holds no host privilege even if it
- *      escaped; setgroups stays "allow" so pid 1 can drop root's groups.
+ *      root: 0 -> a host uid:gid of the sandbox's own (host_ids.c; nobody:nogroup when
+ *      none can be had), so the sandbox holds no host privilege even if it escaped;
+ *      setgroups stays "allow" so pid 1 can drop root's groups.
  *  - a per-process namespace under it, made by each process pid 1 starts: 993 -> 0 and
  *    990 -> 0 (written by the process itself, before it drops its capabilities), so what
  *    runs sees itself as 993:990 and holds no capability over pid 1's namespace (which

@@ -76,7 +76,7 @@ pkg "$T/fill" "const fs = require('fs'); const b = Buffer.alloc(1 << 24, 1); con
 npm_build "$T/fill" fill:1
 check "a postinstall writing 8 GB into the code fails the build (exit $rc: $(tail -1 "$T/out"))" [ "$rc" -eq 1 ]
 check "... stopped on the way, naming the limit" \
-  bash -c "grep -q 'code folder .*grew to .* MB.*stops npm at 1024 MB' '$T/out' && ! grep -q 'wrote 8 GB' '$T/out'"
+  bash -c "grep -q 'the code folder.* grew to .* MB.*stops npm at 1024 MB' '$T/out' && ! grep -q 'wrote 8 GB' '$T/out'"
 check "... and nothing of it is left in the cache" \
   bash -c "[ -z \"\$(find '$XDG_CACHE_HOME/lbox/tmp' -name fill.bin 2>/dev/null)\" ]"
 # The same written where else npm may write (/run/lbox), or in a file hidden deeper than any
@@ -92,6 +92,12 @@ check "a postinstall writing 8 GB deeper than PATH_MAX is stopped too (exit $rc:
   bash -c "[ $rc -eq 1 ] && grep -q 'stops npm at 1024 MB' '$T/out' && ! grep -q 'wrote 8 GB' '$T/out'"
 check "... and nothing of that tree is left in the cache" \
   bash -c "[ -z \"\$(find '$XDG_CACHE_HOME/lbox/tmp' -name deep.bin 2>/dev/null)\" ]"
+
+# ... or in a file deleted while still open, which no walk of the folders can see.
+pkg "$T/unlinkfill" "const fs = require('fs'); const b = Buffer.alloc(1 << 24, 1); const fd = fs.openSync('gone.bin', 'w'); fs.unlinkSync('gone.bin'); for (let i = 0; i < 512; i++) fs.writeSync(fd, b); console.log('wrote', 8, 'GB')"
+npm_build "$T/unlinkfill" unlinkfill:1
+check "a postinstall writing 8 GB into a deleted file is stopped too (exit $rc: $(tail -1 "$T/out"))" \
+  bash -c "[ $rc -eq 1 ] && grep -q 'stops npm at 1024 MB' '$T/out' && ! grep -q 'wrote 8 GB' '$T/out'"
 
 # npm's output reaches lbox's stderr through a pipe: a script cannot read back, truncate or
 # write over the file lbox's stderr is (a log on the host).

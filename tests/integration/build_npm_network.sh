@@ -152,12 +152,17 @@ if [ -w /dev/net/tun ] && [ -r /dev/net/tun ]; then
   done
   slirp=$(cat "$T/pid/slirp" 2>/dev/null || echo 0)
   if [ "$(id -u)" -eq 0 ]; then
-    # It parses the sandbox's packets: started by root it is host nobody, as the sandbox's
-    # processes are (its sockets too, so firewall rules on the sending user hold), with no
-    # capability beyond binding low ports (in the sandbox's user namespace).
+    # It parses the sandbox's packets: started by root it is the sandbox's own host user
+    # (from 0x7E000000 up), as the sandbox's processes are (its sockets too, so firewall
+    # rules on the sending user hold), with no capability beyond binding low ports (in the
+    # sandbox's user namespace).
     ids=$(awk '/^Uid:/ {print $2} /^Gid:/ {print $2}' "/proc/$slirp/status" 2>/dev/null | xargs)
+    read -r u g <<<"$ids"
     caps=$(awk '/^CapEff:/ {print $2}' "/proc/$slirp/status" 2>/dev/null || true)
-    check "slirp4netns, started by root, runs as host nobody ($ids)" [ "$ids" = "65534 65534" ]
+    check "slirp4netns, started by root, runs as the sandbox's own host user ($ids)" \
+      bash -c "[ '$u' = '$g' ] && [ '$u' -ge $((0x7E000000)) ] && [ '$u' -lt $((0x7E000000 + 4096)) ]"
+    check "... the user the install script runs as" \
+      bash -c "pgrep -u '$u' -f 'setInterval\\(\\(\\) => \\{\\}, 1000\\)' >/dev/null"
     check "... holding no capability but binding low ports ($caps)" [ "$caps" = 0000000000000400 ]
   fi
   kill -9 "$lbox_pid"

@@ -532,7 +532,7 @@ static int wait_npm(struct lbox_sandbox *sb, const char *task, const char *host,
             struct timespec walk;
             clock_gettime(CLOCK_MONOTONIC, &walk);
             uint64_t bytes = 0, inodes = 0;
-            struct stat ts, hs;
+            struct stat ts = {0}, hs;
             /* Files deleted but kept open fill the disk too, where no walk sees them. */
             if (stat(task, &ts) == 0)
                 bytes += lbox_sandbox_unlinked_bytes(sb, ts.st_dev);

@@ -3,8 +3,8 @@
  * own nobody services.
  *
  * Why: the kernel keeps some budgets per host user, not per namespace: epoll watches
- * (fs.epoll.max_user_watches), pipe buffer pages (fs.pipe-user-pages-soft), and a process
- * count for rlimits. A function that exhausted nobody's epoll watches made epoll_ctl fail
+ * (fs.epoll.max_user_watches) and pipe buffer pages (fs.pipe-user-pages-soft) among them.
+ * A function that exhausted nobody's epoll watches made epoll_ctl fail
  * for every other root-run sandbox (node needs epoll) and for the host's nobody processes.
  * With a user of its own, it exhausts only itself. (Docker's userns-remap and
  * systemd-nspawn's --private-users=pick give containers id ranges of their own for the same

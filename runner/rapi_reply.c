@@ -1,6 +1,7 @@
 /* The replies the Runtime API sends, shaped as RAPID's are. */
 #include "rapi_internal.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -43,7 +44,24 @@ char *rapi_json_line(json_t *j)
     json_decref(j);
     if (!s)
         return NULL;
-    char *line = lbox_strdupf("%s\n", s);
+    /* Go's encoder also escapes <, > and & (for HTML), and U+2028 and U+2029 (for
+     * JavaScript), all of which can only be inside strings here; jansson leaves them. */
+    size_t n = strlen(s), k = 0;
+    char *line = lbox_xmalloc(n * 6 + 2);
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '<' || c == '>' || c == '&') {
+            k += (size_t)sprintf(line + k, "\\u%04x", c);
+        } else if (c == 0xe2 && i + 2 < n && (unsigned char)s[i + 1] == 0x80 &&
+                   ((unsigned char)s[i + 2] == 0xa8 || (unsigned char)s[i + 2] == 0xa9)) {
+            k += (size_t)sprintf(line + k, "\\u%04x", 0x2000 + (unsigned char)s[i + 2] - 0x80);
+            i += 2;
+        } else {
+            line[k++] = (char)c;
+        }
+    }
+    line[k++] = '\n';
+    line[k] = '\0';
     free(s);
     return line;
 }

@@ -883,6 +883,12 @@ static void test_extension_requests_checked_like_rapid(void **state)
                       "SHUTDOWN: ShutdownEventNotSupportedForInternalExtension");
     register_ext(s, "inner", "{\"events\":[\"FOO\"]}", &r);
     assert_json_error(&r, 403, "Extension.InvalidEventType", "FOO: ErrorInvalidEventType");
+    /* What is echoed back is escaped as Go's encoder escapes it: <, > and &, and U+2028
+     * and U+2029, which jansson would leave as they are. */
+    register_ext(s, "inner", "{\"events\":[\"<a&b>\xe2\x80\xa8\"]}", &r);
+    assert_string_equal(r.body, "{\"errorMessage\":\"\\u003ca\\u0026b\\u003e\\u2028: "
+                                "ErrorInvalidEventType\",\"errorType\":"
+                                "\"Extension.InvalidEventType\"}\n");
     register_ext(s, "ext-a", "{\"events\":[],\"configurationKeys\":[\"k\"]}", &r);
     assert_json_error(&r, 403, "InvalidRequestFormat",
                       "configurationKeys are deprecated; use environment variables instead");

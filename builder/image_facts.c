@@ -4,7 +4,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../common/cleanup.h"
 #include "../common/fsutil.h"
 #include "../common/hash.h"
 #include "image.h"
@@ -28,7 +27,7 @@ static char *runtime_build(json_t *root)
 {
     json_t *ids = json_object_get(json_object_get(root, "rootfs"), "diff_ids");
     json_t *history = json_object_get(root, "history");
-    _cleanup_free_ char *joined = lbox_xstrdup("");
+    struct lbox_hash *h = lbox_hash_new("sha256");
     bool any = false;
     for (size_t i = 0; i < json_array_size(ids) && i < json_array_size(history); i++) {
         const char *what = json_string_value(json_object_get(json_array_get(history, i),
@@ -37,16 +36,13 @@ static char *runtime_build(json_t *root)
         if (!what || !id ||
             (strcmp(what, "base") && strcmp(what, "node") && strcmp(what, "runtime")))
             continue;
-        char *more = lbox_strdupf("%s%s\n", joined, id);
-        free(joined);
-        joined = more;
+        lbox_hash_update(h, id, strlen(id));
+        lbox_hash_update(h, "\n", 1);
         any = true;
     }
-    if (!any)
-        return NULL;
-    char hex[65];
-    lbox_sha256_hex(joined, strlen(joined), hex);
-    return lbox_xstrdup(hex);
+    char hex[129];
+    lbox_hash_final_hex(h, hex);
+    return any ? lbox_xstrdup(hex) : NULL;
 }
 
 int lbox_image_facts_read(struct lbox_store *st, const char *ref, struct lbox_image_facts *f,

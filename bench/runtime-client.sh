@@ -13,4 +13,4 @@ node "$src/bench/runtime-client/bench.js"
 # Cold start to the first answer beside the floor: a bare node that requires the handler,
 # GETs the event and POSTs the answer (bench/runtime-client/baseline-client.js).
 echo "cold start, median of 15 (node 18; 'inside' leaves out node's boot)"
-exec node "$src/bench/runtime-client/coldstart.js" --probe 15 "$NODE18" "$src/base-images/runtime/index.js" baseline
+exec node "$src/bench/runtime-client/coldstart.js" --probe 15 "$NODE18" "$src/base-images/runtime/lib/main.js" baseline

@@ -180,5 +180,14 @@ int lbox_layout_runtime(const char *root, const char *client_dir, const char *ru
     struct stat st;
     if (stat(client_dir, &st) == 0 && lbox_copy_tree(client_dir, dst, err) < 0)
         return lbox_err_prefix(err, "installing the runtime client");
+    /* index.js is nodejs14.x's entry, as on Lambda. Lambda's later runtimes start
+     * index.mjs, which Node's CommonJS resolution never finds: there a handler whose module
+     * 'index' is missing from the code fails to import (Runtime.ImportModuleError), where an
+     * index.js in /var/runtime (on NODE_PATH) would be found instead. */
+    if (strcmp(runtime, "nodejs14.x") != 0) {
+        _cleanup_free_ char *entry = lbox_path_join(dst, "index.js");
+        if (unlink(entry) < 0 && errno != ENOENT)
+            return lbox_err_errno(err, errno, "cannot remove %s", entry);
+    }
     return write_in(root, "var/runtime/runtime-id", runtime, 0644, err);
 }

@@ -12,8 +12,9 @@
  * /lambda-entrypoint.sh, and the empty /var/task, /opt, /tmp, /var/lang, /var/runtime. */
 int lbox_layout_base(const char *root, struct lbox_error *err);
 
-/* Copies the runtime client folder into <root>/var/runtime and records the runtime name
- * in /var/runtime/runtime-id (read by the bootstrap without forking). */
+/* Copies the runtime client folder into <root>/var/runtime (its index.js, nodejs14.x's
+ * entry, only for that runtime) and records the runtime name in /var/runtime/runtime-id
+ * (read by the bootstrap without forking). */
 int lbox_layout_runtime(const char *root, const char *client_dir, const char *runtime,
                         struct lbox_error *err);
 

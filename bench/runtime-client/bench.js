@@ -17,7 +17,7 @@ const STARTS = 15;
 function args(client) {
   return client === 'ric'
     ? [path.join(ROOT, 'tests/runtime-client/ric-launch.mjs')]
-    : ['--expose-gc', '--max-http-header-size', '81920', path.join(ROOT, 'base-images/runtime/index.js')];
+    : ['--expose-gc', '--max-http-header-size', '81920', path.join(ROOT, 'base-images/runtime/lib/main.js')];
 }
 
 function start(client, api) {

@@ -6,6 +6,9 @@
 source "$(dirname "$0")/invoke_common.bash"
 
 ERRS=$(image errors)
+# Code without the default handler's index.js (a zip packed from the wrong folder).
+mkdir -p "$WORK/noindex" && echo '{}' >"$WORK/noindex/package.json"
+NOINDEX=$(image noindex "$WORK/noindex")
 
 scenario() {
   evs=$(event '{"mode":"ok"}
@@ -105,6 +108,14 @@ scenario() {
     || fail "300 kB error message: $(sed -n 1p <<<"$OUT" | cut -c1-200)"
   jqt '.ok and .invocations == 2' 2 || fail "after a long error message: $(sed -n 2p <<<"$OUT")"
   ok "an error message of 300 kB comes back as the function's error; the environment stays warm"
+
+  # Lambda's nodejs18.x finds no module 'index' (its runtime's own entry is index.mjs, which
+  # CommonJS resolution skips): Runtime.ImportModuleError, not the runtime's own file.
+  inv "$NOINDEX"
+  expect_rc 3 "code without index.js"
+  jqt '.errorType == "Runtime.ImportModuleError" and .errorMessage == "Error: Cannot find module '"'index'"'\nRequire stack:\n- /var/runtime/index.mjs"' \
+    || fail "code without index.js: $OUT"
+  ok "code without index.js: Runtime.ImportModuleError for module 'index', as on Lambda"
 
   # A successful run exits 0 even after a failed one in another process.
   inv "$ERRS" --event "$(event '{"mode":"ok"}')"

@@ -61,7 +61,7 @@ for (const shell of ['bash', 'dash']) {
     const r = sandboxed(shell, runtimeDir('nodejs18.x\n'), node, { AWS_LAMBDA_FUNCTION_MEMORY_SIZE: '128', AWS_REGION: 'eu-west-1' });
     assert.strictEqual(r.status, 0, r.stderr);
     const o = parse(r.stdout);
-    assert.strictEqual(o.ARGS, '--expose-gc --max-http-header-size 81920 --max-semi-space-size=6 --max-old-space-size=116 /var/runtime/index.js');
+    assert.strictEqual(o.ARGS, '--expose-gc --max-http-header-size 81920 --max-semi-space-size=6 --max-old-space-size=116 /var/runtime/lib/main.js');
     assert.strictEqual(o.NODE_PATH, '/opt/nodejs/node18/node_modules:/opt/nodejs/node_modules:/var/runtime/node_modules:/var/runtime:/var/task');
     assert.strictEqual(o.NODE_EXTRA_CA_CERTS, '/var/runtime/ca-cert.pem');
     assert.strictEqual(o.AWS_EXECUTION_ENV, 'AWS_Lambda_nodejs18.x');
@@ -84,7 +84,7 @@ for (const shell of ['bash', 'dash']) {
       const r = sandboxed(shell, runtimeDir('nodejs16.x\n'), node, { AWS_LAMBDA_FUNCTION_MEMORY_SIZE: mem });
       assert.strictEqual(r.status, 0, r.stderr);
       const o = parse(r.stdout);
-      assert.strictEqual(o.ARGS, '--expose-gc --max-http-header-size 81920 /var/runtime/index.js', `memory '${mem}'`);
+      assert.strictEqual(o.ARGS, '--expose-gc --max-http-header-size 81920 /var/runtime/lib/main.js', `memory '${mem}'`);
       assert.strictEqual(o.NODE_EXTRA_CA_CERTS, '/etc/pki/tls/certs/ca-bundle.crt');
       assert.match(o.NODE_PATH, /^\/opt\/nodejs\/node16\/node_modules:/);
     }
@@ -116,7 +116,7 @@ for (const shell of ['bash', 'dash']) {
     assert.strictEqual(r.status, 0, r.stderr);
     const o = parse(r.stdout);
     assert.strictEqual(o.WRAPPED, '/var/lang/bin/node');
-    assert.strictEqual(o.ARGS, '--expose-gc --max-http-header-size 81920 /var/runtime/index.js');
+    assert.strictEqual(o.ARGS, '--expose-gc --max-http-header-size 81920 /var/runtime/lib/main.js');
   });
 
   test(`${shell}: a missing or malformed runtime-id is a clear error`, () => {
@@ -129,24 +129,47 @@ for (const shell of ['bash', 'dash']) {
   });
 }
 
-test('bash: the real client starts through the bootstrap under Node 18 and serves an invoke', async () => {
+// /var/runtime as the builder lays it out for nodejs18.x: no index.js (nodejs14.x's entry).
+function realRuntimeDir() {
+  const rt = runtimeDir('nodejs18.x');
+  fs.cpSync(path.join(ROOT, 'base-images/runtime/lib'), path.join(rt, 'lib'), { recursive: true });
+  return rt;
+}
+
+function runBootstrap(rt, task, extra) {
   const node18 = process.env.NODE18;
   assert.ok(node18, 'NODE18 must point at a node 18 binary');
-  const rt = runtimeDir('nodejs18.x');
-  for (const f of ['index.js', 'lib']) fs.cpSync(path.join(ROOT, 'base-images/runtime', f), path.join(rt, f), { recursive: true });
-  const task = fs.mkdtempSync(path.join(os.tmpdir(), 'lbox-task-'));
-  fs.writeFileSync(path.join(task, 'index.js'),
-    'exports.handler = async () => ({ env: process.env.AWS_EXECUTION_ENV, np: process.env.NODE_PATH, argv: process.execArgv });\n');
-  const r = await runClient({
+  return runClient(Object.assign({
     node: 'bwrap',
     args: ['--die-with-parent', '--dev-bind', '/', '/', '--tmpfs', '/var', '--bind', rt, '/var/runtime', '--ro-bind', node18, '/var/lang/bin/node',
       '--bind', task, '/var/task', '--chdir', '/var/task', 'bash', '/var/runtime/bootstrap'],
-    handler: 'index.handler', taskRoot: '/var/task', cwd: '/', events: [{}],
-    env: { AWS_LAMBDA_FUNCTION_MEMORY_SIZE: '256' },
-  });
+    handler: 'index.handler', taskRoot: '/var/task', cwd: '/',
+  }, extra));
+}
+
+test('bash: the real client starts through the bootstrap under Node 18 and serves an invoke', async () => {
+  const task = fs.mkdtempSync(path.join(os.tmpdir(), 'lbox-task-'));
+  fs.writeFileSync(path.join(task, 'index.js'), `exports.handler = async () => ({
+  env: process.env.AWS_EXECUTION_ENV, np: process.env.NODE_PATH, argv: process.execArgv,
+  main: typeof require.main, argv1: process.argv[1] });
+`);
+  const r = await runBootstrap(realRuntimeDir(), task, { events: [{}], env: { AWS_LAMBDA_FUNCTION_MEMORY_SIZE: '256' } });
   assert.deepStrictEqual(JSON.parse(r.posts[0].body), {
     env: 'AWS_Lambda_nodejs18.x',
     np: '/opt/nodejs/node18/node_modules:/opt/nodejs/node_modules:/var/runtime/node_modules:/var/runtime:/var/task',
     argv: ['--expose-gc', '--max-http-header-size', '81920', '--max-semi-space-size=12', '--max-old-space-size=231'],
+    // As under Lambda's ES module entry, /var/runtime/index.mjs.
+    main: 'undefined', argv1: '/var/runtime/index.mjs',
   });
+});
+
+test('bash: Node 18, code without index.js: the default handler fails to import, as on Lambda', async () => {
+  const task = fs.mkdtempSync(path.join(os.tmpdir(), 'lbox-task-'));
+  fs.writeFileSync(path.join(task, 'package.json'), '{}\n');
+  const r = await runBootstrap(realRuntimeDir(), task, { events: [], exits: true });
+  assert.strictEqual(r.code, 129);
+  assert.strictEqual(r.posts[0].path, '/2018-06-01/runtime/init/error');
+  const b = JSON.parse(r.posts[0].body);
+  assert.strictEqual(b.errorType, 'Runtime.ImportModuleError');
+  assert.strictEqual(b.errorMessage, "Error: Cannot find module 'index'\nRequire stack:\n- /var/runtime/index.mjs");
 });

@@ -8,7 +8,8 @@ const { spawn } = require('child_process');
 const { FakeRuntimeApi } = require('./fake-runtime-api');
 
 const ROOT = path.resolve(__dirname, '../..');
-const OUR_CLIENT = path.join(ROOT, 'base-images/runtime/index.js');
+// What the nodejs16.x/18.x bootstrap starts (nodejs14.x's index.js only requires it).
+const OUR_CLIENT = path.join(ROOT, 'base-images/runtime/lib/main.js');
 const HANDLERS = path.join(__dirname, 'handlers');
 
 // The command line a client is started with, for client 'lbox' (ours) or 'ric' (AWS's,

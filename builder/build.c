@@ -43,17 +43,24 @@ struct build {
     struct lbox_build_result *res;
 };
 
-/* ---- layer cache: <cache>/layers/<key>.json = {"digest","diff_id","size"} and
- * <key>.blob = the layer itself (a hard link to the store's blob when they share a file
+/* ---- layer cache: <cache>/layers/<key>-<epoch>.json = {"digest","diff_id","size"} and
+ * <key>-<epoch>.blob = the layer itself (a hard link to the store's blob when they share a file
  * system). A store that lacks the blob (another store, or one emptied by `lbox rm`) gets a
  * verified copy, so only the first build on a machine pays for compressing a layer. ---- */
+
+/* <cache>/layers/<key>-<epoch>.<ext>: every entry of a layer has the build's epoch
+ * (SOURCE_DATE_EPOCH) as its mtime, so a layer made under another epoch is another layer. */
+static char *layer_cache_file(const struct build *b, const char *key, const char *ext)
+{
+    return lbox_strdupf("%s/%s-%lld.%s", b->layer_cache, key, (long long)b->epoch, ext);
+}
 
 /* 1: reused (*l filled); 0: not cached; -1: the store is full, so that making the layer
  * again would only fail the same way, later, and blaming the wrong step. */
 static int layer_cache_get(struct build *b, const char *key, struct lbox_layer *l,
                            struct lbox_error *err)
 {
-    _cleanup_free_ char *p = lbox_strdupf("%s/%s.json", b->layer_cache, key);
+    _cleanup_free_ char *p = layer_cache_file(b, key, "json");
     json_t *j = json_load_file(p, 0, NULL);
     if (!j)
         return 0;
@@ -61,7 +68,7 @@ static int layer_cache_get(struct build *b, const char *key, struct lbox_layer *
     const char *id = json_string_value(json_object_get(j, "diff_id"));
     int rc = d && id && strlen(d) < sizeof l->digest && strlen(id) < sizeof l->diff_id ? 1 : 0;
     if (rc && !lbox_store_has_blob(b->store, d)) {
-        _cleanup_free_ char *blob = lbox_strdupf("%s/%s.blob", b->layer_cache, key);
+        _cleanup_free_ char *blob = layer_cache_file(b, key, "blob");
         struct lbox_error perr = {0};
         /* The copy is hashed on the way in: a damaged cache blob is never stored. */
         if (access(blob, R_OK) < 0)
@@ -80,9 +87,15 @@ static int layer_cache_get(struct build *b, const char *key, struct lbox_layer *
     return rc;
 }
 
-/* The temporary names of the layer cache: <key>.blob.tmp-*, <key>.json.tmp-* (and the
- * .tmp.<pid> of lbox before locks). */
-static bool is_layer_temp(const char *name) { return strstr(name, ".tmp") != NULL; }
+/* What the layer cache no longer needs: its temporary names, <key>-<epoch>.blob.tmp-* and
+ * <key>-<epoch>.json.tmp-* (and the .tmp.<pid> of lbox before locks), and the entries of
+ * lboxes before the epoch was in the name, <key>.json and <key>.blob, never read again. */
+static bool is_layer_leftover(const char *name)
+{
+    size_t hex = strspn(name, "0123456789abcdef");
+    return strstr(name, ".tmp") != NULL ||
+           (hex == 64 && (!strcmp(name + hex, ".json") || !strcmp(name + hex, ".blob")));
+}
 
 /* Puts `path` in place from a locked temporary name (cache_temp.h), so that a build killed half
  * way leaves only what the next build's sweep deletes. Either `link_from` (a hard link, no
@@ -123,14 +136,14 @@ static int cache_put(const char *path, const char *link_from, const char *data, 
 /* A failed cache write only costs a rebuild next time, so errors are ignored here. */
 static void layer_cache_put(struct build *b, const char *key, const struct lbox_layer *l)
 {
-    _cleanup_free_ char *blob = lbox_strdupf("%s/%s.blob", b->layer_cache, key);
+    _cleanup_free_ char *blob = layer_cache_file(b, key, "blob");
     _cleanup_free_ char *stored = lbox_store_blob_path(b->store, l->digest);
     cache_put(blob, stored, NULL, 0);
 
     json_t *j = json_pack("{s:s, s:s, s:I}", "digest", l->digest, "diff_id", l->diff_id, "size",
                           (json_int_t)l->size);
     char *text = json_dumps(j, JSON_SORT_KEYS | JSON_COMPACT);
-    _cleanup_free_ char *p = lbox_strdupf("%s/%s.json", b->layer_cache, key);
+    _cleanup_free_ char *p = layer_cache_file(b, key, "json");
     cache_put(p, NULL, text, strlen(text));
     free(text);
     json_decref(j);
@@ -499,7 +512,7 @@ static bool is_stage(const char *name) { return !strncmp(name, "build-", 6); }
 static void sweep_leftovers(struct lbox_fetcher *f, const char *tmproot, const char *layer_cache)
 {
     lbox_cache_sweep(tmproot, is_stage);
-    lbox_cache_sweep(layer_cache, is_layer_temp);
+    lbox_cache_sweep(layer_cache, is_layer_leftover);
     lbox_fetch_sweep(f);
 }
 

@@ -33,6 +33,19 @@ XDG_DATA_HOME=$T/store3 build >"$T/other-store.json"
 check "a new store takes cached layers (verified copies) and gives the same digest" \
   test "$(jq -c '[.layers[] | select(.name != "task") | .cached]' "$T/other-store.json")-$(jq -r .digest "$T/other-store.json")" = "[true,true,true]-$(jq -r .digest "$T/a.json")"
 
+# Every entry's mtime is the build's epoch: a layer cached under another SOURCE_DATE_EPOCH is
+# another layer, and neither epoch's cache changes the other's digest.
+old_entry=$T/cache1/lbox/layers/$(printf '%064d' 0).json
+echo '{}' >"$old_entry"  # an entry of an lbox before the epoch was in the name
+SOURCE_DATE_EPOCH=1700000000 XDG_DATA_HOME=$T/store4 build >"$T/epoch.json"
+check "another SOURCE_DATE_EPOCH makes its own base, node and runtime layers" \
+  test "$(jq -c '[.layers[] | select(.name != "task") | .cached]' "$T/epoch.json")" = '[false,false,false]'
+check "another SOURCE_DATE_EPOCH gives another digest" test "$(jq -r .digest "$T/epoch.json")" != "$(jq -r .digest "$T/a.json")"
+XDG_DATA_HOME=$T/store5 build >"$T/after-epoch.json"
+check "after it, a build without SOURCE_DATE_EPOCH gives the first digest" \
+  test "$(jq -r .digest "$T/after-epoch.json")" = "$(jq -r .digest "$T/a.json")"
+check "the layer cache's entries of older lboxes are swept" test ! -e "$old_entry"
+
 # Touching files (mtime only) must not change anything.
 touch -d '2001-01-01' "$T/fn/index.js"
 XDG_DATA_HOME=$T/store1 build >"$T/touched.json"

@@ -182,6 +182,19 @@ for (const [version, node] of NODES) {
       assert.ok(parseText(r.stdout)[0].msg.startsWith('Uncaught Exception \t'));
     });
 
+    test('after the first fatal error nothing more is logged, as AWS\'s client has exited', async () => {
+      for (const [handler, code, label, message] of [['basic.uncaughtTwice', 129, 'Uncaught Exception', 't1'],
+        ['basic.rejectTwice', 128, 'Unhandled Promise Rejection', 'Error: r1']]) {
+        const r = await one(node, handler, {}, { exits: true });
+        assert.strictEqual(r.code, code, handler);
+        assert.strictEqual(r.posts.length, 1, handler);
+        assert.strictEqual(body(r.posts[0]).errorMessage, message, handler);
+        const lines = parseText(r.stdout);
+        assert.strictEqual(lines.length, 1, `${handler}: ${r.stdout}`);
+        assert.ok(lines[0].msg.startsWith(label + ' \t'), lines[0].msg);
+      }
+    });
+
     test('unhandled rejection during an invoke: Runtime.UnhandledPromiseRejection, exit 128', async () => {
       const r = await one(node, 'basic.unhandled', {}, { exits: true });
       assert.strictEqual(r.code, 128);

@@ -139,6 +139,14 @@ function fdSink(fd, render, frameType, newline) {
   };
 }
 
+// After a fatal error AWS's client posts it and exits before any other JavaScript runs (its
+// POST blocks, in a native add-on); this one's POST takes a turn of the event loop, in which
+// the function's timers may still fire. What they log would never exist on Lambda.
+let silenced = false;
+function silenceConsole() {
+  silenced = true;
+}
+
 // Patches console and returns logError(label, err): how the runtime itself reports an
 // error it is about to post ("Invoke Error", "Uncaught Exception", ...).
 function patchConsole() {
@@ -157,7 +165,7 @@ function patchConsole() {
 
   // The first argument is always passed on, so console.log() logs "undefined" as AWS's does.
   const method = (level) => (level.priority >= threshold.priority
-    ? (msg, ...rest) => sink(level, [msg].concat(rest))
+    ? (msg, ...rest) => silenced || sink(level, [msg].concat(rest))
     : () => {});
   console.trace = method(LEVELS.TRACE);
   console.debug = method(LEVELS.DEBUG);
@@ -165,7 +173,7 @@ function patchConsole() {
   console.log = console.info;
   console.warn = method(LEVELS.WARN);
   console.error = method(LEVELS.ERROR);
-  console.fatal = (msg, ...rest) => sink(LEVELS.FATAL, [msg].concat(rest));
+  console.fatal = (msg, ...rest) => silenced || sink(LEVELS.FATAL, [msg].concat(rest));
 
   return json
     ? (_label, err) => console.error(require('./errors.js').intoError(err))
@@ -175,4 +183,4 @@ function patchConsole() {
     };
 }
 
-module.exports = { patchConsole, setRequestContext };
+module.exports = { patchConsole, silenceConsole, setRequestContext };

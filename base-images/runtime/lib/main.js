@@ -9,7 +9,7 @@
 // Cold start matters here: only what a successful buffered invoke needs is required up
 // front; error reporting, streaming, 'util' and the like load when first used.
 
-const { patchConsole } = require('./logging.js');
+const { patchConsole, silenceConsole } = require('./logging.js');
 const { RuntimeApi } = require('./runtime-api.js');
 const { loadHandler, handlerMetadata } = require('./handler-loader.js');
 const { InvokeLoop } = require('./invoke-loop.js');
@@ -34,21 +34,28 @@ function main() {
   const api = new RuntimeApi(process.env.AWS_LAMBDA_RUNTIME_API, { transport });
 
   // Until the first invoke, a crash is an init error; the loop re-points these per invoke.
-  // The first fatal error wins: the process exits as soon as it is reported.
+  // The first fatal error wins: the process exits as soon as it is reported, and, as
+  // under AWS's client (which exits at once), nothing logged meanwhile is shown.
   let dying = false;
   const fatal = {
     uncaughtException: (err) => api.postInitError(err, () => process.exit(129)),
     unhandledRejection: (err) => api.postInitError(err, () => process.exit(128)),
   };
   process.on('uncaughtException', (err) => {
+    if (dying) return;
+    dying = true;
     logError('Uncaught Exception', err);
-    if (!dying) { dying = true; fatal.uncaughtException(err); }
+    silenceConsole();
+    fatal.uncaughtException(err);
   });
   process.on('unhandledRejection', (reason, promise) => {
+    if (dying) return;
+    dying = true;
     const { UnhandledPromiseRejection } = require('./errors.js');
     const err = new UnhandledPromiseRejection(reason, promise);
     logError('Unhandled Promise Rejection', err);
-    if (!dying) { dying = true; fatal.unhandledRejection(err); }
+    silenceConsole();
+    fatal.unhandledRejection(err);
   });
   exitHook.clear();
   process.on('beforeExit', exitHook.run);

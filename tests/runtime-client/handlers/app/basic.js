@@ -46,6 +46,18 @@ exports.badAccessError = async () => {
   throw e;
 };
 exports.uncaught = () => { setTimeout(() => { throw new Error('boom later'); }, 5); };
+// Errors and a log after the first fatal one: AWS's client has exited by then.
+exports.uncaughtTwice = async () => {
+  setTimeout(() => { throw new Error('t1'); }, 10);
+  setTimeout(() => { throw new Error('t2'); }, 11);
+  setTimeout(() => console.log('t3 log'), 12);
+  await new Promise((resolve) => setTimeout(resolve, 500));
+};
+exports.rejectTwice = async () => {
+  Promise.reject(new Error('r1'));
+  Promise.reject(new Error('r2'));
+  await new Promise((resolve) => setTimeout(resolve, 500));
+};
 exports.unhandled = () => { Promise.reject(new Error('rejected later')); return new Promise(() => setTimeout(() => {}, 200)); };
 exports.context = async (event, context) => ({
   functionName: context.functionName,

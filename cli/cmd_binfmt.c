@@ -86,7 +86,9 @@ static int status(void)
         printf("registration: this kernel is older than 6.7, so the host's entry is used; it "
                "needs flag F (as root: lbox binfmt install)\n");
     printf("host entries (%s):\n", BINFMT_DIR);
-    DIR *d = opendir(BINFMT_DIR);
+    /* The folder exists whether or not binfmt_misc is mounted on it; its register file
+     * only when it is. */
+    DIR *d = access(BINFMT_DIR "/register", F_OK) == 0 ? opendir(BINFMT_DIR) : NULL;
     if (!d) {
         printf("  (binfmt_misc is not mounted)\n");
         return 0;

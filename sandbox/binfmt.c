@@ -219,8 +219,19 @@ int lbox_binfmt_install_host(const char *arch, const char *qemu_path, struct lbo
     if (!qemu_path)
         qemu_path = !strcmp(e->arch, "arm64") ? "/usr/bin/qemu-aarch64-static"
                                               : "/usr/bin/qemu-x86_64-static";
-    if (access(qemu_path, X_OK) < 0)
+    /* Checked before the host changes at all (the mount below): a folder passes access(). */
+    struct stat st;
+    if (stat(qemu_path, &st) < 0)
         return lbox_err_errno(err, errno, "binfmt: %s (install qemu-user-static)", qemu_path);
+    if (!S_ISREG(st.st_mode) || access(qemu_path, X_OK) < 0)
+        return lbox_err(err, LBOX_E_INVAL,
+                        "binfmt: %s is not an executable file; give the path of "
+                        "qemu-%s-static (qemu-user-static)",
+                        qemu_path, e->qemu_name);
+    char line[1024], name[64];
+    snprintf(name, sizeof name, "qemu-%s", e->qemu_name);
+    if (format_line(line, sizeof line, e, name, qemu_path) < 0)
+        return lbox_err(err, LBOX_E_INVAL, "binfmt: interpreter path too long");
     if (geteuid() != 0)
         return lbox_err(err, LBOX_E_UNSUPPORTED,
                         "binfmt: registering QEMU on the host changes it for every user and "
@@ -246,10 +257,6 @@ int lbox_binfmt_install_host(const char *arch, const char *qemu_path, struct lbo
         }
         close(fd);
     }
-    char line[1024], name[64];
-    snprintf(name, sizeof name, "qemu-%s", e->qemu_name);
-    if (format_line(line, sizeof line, e, name, qemu_path) < 0)
-        return lbox_err(err, LBOX_E_INVAL, "binfmt: interpreter path too long");
     int fd = open(reg, O_WRONLY | O_CLOEXEC);
     if (fd < 0)
         return lbox_err_errno(err, errno, "binfmt: opening %s", reg);

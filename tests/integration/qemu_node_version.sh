@@ -48,7 +48,21 @@ else
   check "the host's binfmt_misc entries are unchanged" [ "$before" = "$after" ]
 fi
 
-# lbox binfmt status names how this kernel registers QEMU.
-check "lbox binfmt status explains the registration" \
-  bash -c "'$LBOX' binfmt status | grep -q '^registration: '"
+# lbox binfmt status names how this kernel registers QEMU, and whether binfmt_misc is
+# mounted on the host (its folder exists either way; its register file only when mounted).
+"$LBOX" binfmt status >"$T/status"
+check "lbox binfmt status explains the registration" grep -q '^registration: ' "$T/status"
+if [ -e /proc/sys/fs/binfmt_misc/register ]; then
+  check "binfmt status: mounted here, so not said otherwise" ! grep -q 'not mounted' "$T/status"
+else
+  check "binfmt status: says binfmt_misc is not mounted" grep -q '(binfmt_misc is not mounted)' "$T/status"
+fi
+
+# A --qemu that is not an executable file is refused before the host is touched.
+mounts_before=$(grep -c binfmt_misc /proc/mounts || true)
+rc=0
+"$LBOX" binfmt install --qemu "$T" 2>"$T/err" || rc=$?
+check "binfmt install --qemu FOLDER: exit 1, named (got $rc: $(cat "$T/err"))" \
+  bash -c "[ $rc -eq 1 ] && grep -q 'is not an executable file' '$T/err'"
+check "binfmt install --qemu FOLDER: nothing mounted" [ "$(grep -c binfmt_misc /proc/mounts || true)" = "$mounts_before" ]
 finish

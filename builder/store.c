@@ -610,20 +610,30 @@ static const char *digest_prefix(const char *s)
     return s;
 }
 
-/* Finds the manifest digest for a tag, else for a unique digest prefix. */
-static int resolve_in(json_t *idx, const char *ref, char *out, bool *by_tag,
+/* Whether descriptor `d` is the tag `ref` (normalised: `norm`, NULL when it is none). lbox
+ * writes "name:tag"; other OCI tools often write the bare name they were given ("weird",
+ * as skopeo's oci:DIR:weird does), which is matched as it is. */
+static bool is_tag(const json_t *d, const char *norm, const char *ref, bool verbatim)
+{
+    const char *r = lbox_desc_ref(d);
+    return r && (verbatim ? !strcmp(r, ref) : norm && !strcmp(r, norm));
+}
+
+/* Finds the manifest digest for a tag (as lbox writes it, else as given), else for a unique
+ * digest prefix. *verbatim says which form of the tag matched. */
+static int resolve_in(json_t *idx, const char *ref, char *out, bool *by_tag, bool *verbatim,
                       struct lbox_error *err)
 {
     json_t *m = json_object_get(idx, "manifests");
     _cleanup_free_ char *norm = lbox_ref_normalize(ref, NULL);
     size_t i;
     json_t *d;
-    if (norm) {
+    for (int pass = 0; pass < 2; pass++) {
         json_array_foreach(m, i, d) {
-            const char *r = lbox_desc_ref(d);
-            if (r && !strcmp(r, norm)) {
+            if (is_tag(d, norm, ref, pass == 1)) {
                 snprintf(out, 72, "%s", json_string_value(json_object_get(d, "digest")));
                 *by_tag = true;
+                *verbatim = pass == 1;
                 return 0;
             }
         }
@@ -685,8 +695,8 @@ int lbox_store_resolve(struct lbox_store *st, const char *ref, char *manifest_di
     json_t *idx = index_load(st, err);
     if (!idx)
         return -1;
-    bool by_tag;
-    int r = resolve_in(idx, ref, manifest_digest_out, &by_tag, err);
+    bool by_tag, verbatim;
+    int r = resolve_in(idx, ref, manifest_digest_out, &by_tag, &verbatim, err);
     json_decref(idx);
     if (r == 0 && !resolved_before(st, manifest_digest_out)) {
         st->resolved = lbox_xrealloc(st->resolved, (st->nresolved + 1) * sizeof *st->resolved);
@@ -835,15 +845,14 @@ int lbox_store_remove(struct lbox_store *st, const char *ref, struct lbox_error 
     json_t *idx = index_load(st, err);
     json_t *removed = json_array();
     char digest[72];
-    bool by_tag;
-    if (idx && resolve_in(idx, ref, digest, &by_tag, err) == 0) {
+    bool by_tag, verbatim;
+    if (idx && resolve_in(idx, ref, digest, &by_tag, &verbatim, err) == 0) {
         _cleanup_free_ char *norm = by_tag ? lbox_ref_normalize(ref, NULL) : NULL;
         json_t *m = json_object_get(idx, "manifests");
         for (size_t i = json_array_size(m); i-- > 0;) {
             json_t *d = json_array_get(m, i);
-            const char *r0 = lbox_desc_ref(d);
             const char *dg = json_string_value(json_object_get(d, "digest"));
-            if (by_tag ? (r0 && !strcmp(r0, norm)) : (dg && !strcmp(dg, digest))) {
+            if (by_tag ? is_tag(d, norm, ref, verbatim) : (dg && !strcmp(dg, digest))) {
                 json_array_append(removed, d);
                 json_array_remove(m, i);
             }

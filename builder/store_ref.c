@@ -117,6 +117,13 @@ char *lbox_ref_normalize(const char *ref, struct lbox_error *err)
                  "(letters, digits, _ . -; at most 128), e.g. hello:v1", ref);
         return NULL;
     }
+    /* A digest ("sha256:65e8...", or 64 hex digits, which Docker refuses as a name) names an
+     * image by its digest everywhere else; as a tag it would hide the image it points to. */
+    if (!strcmp(name, "sha256") || (strlen(name) == 64 && strspn(name, "0123456789abcdef") == 64)) {
+        lbox_err(err, LBOX_E_INVAL, "'%s' reads as an image digest, not a name: pick "
+                 "another name for a tag (e.g. hello:v1)", ref);
+        return NULL;
+    }
     return lbox_strdupf("%s:%s", name, tag);
 }
 

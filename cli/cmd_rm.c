@@ -39,8 +39,8 @@ static int remove_one(struct lbox_store *st, const char *ref)
     if (lbox_store_list(st, &imgs, &n, &err) == 0) {
         char *norm = lbox_ref_normalize(ref, NULL);
         by_digest = true;
-        for (size_t i = 0; norm && i < n; i++)
-            if (!strcmp(imgs[i].ref, norm))
+        for (size_t i = 0; i < n; i++) /* a tag as lbox writes it, or as another tool did */
+            if ((norm && !strcmp(imgs[i].ref, norm)) || !strcmp(imgs[i].ref, ref))
                 by_digest = false;
         free(norm);
         if (by_digest && lbox_store_resolve(st, ref, digest, &err) < 0)

@@ -152,7 +152,10 @@ static void bad_refs_are_refused(void **state)
     const char *bad[] = {"Upper:1", "a:b:c", "-lead", "a//b", "a:", "a:-x", "a@sha256:00", "",
                          /* separators engines refuse, and hosts that are not hosts */
                          "../x", "a..b", "a._b", "a___b", "::/x", "..:..:../x:y", "host.:1/x",
-                         "h:port/x", "h:123456/x"};
+                         "h:port/x", "h:123456/x",
+                         /* digests, which would hide the images they name */
+                         "sha256:65e8", "sha256",
+                         "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef:1"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         err.code = LBOX_OK;
         assert_int_equal(lbox_store_tag(c->st, bad[i], a, 10, &err), -1);
@@ -169,6 +172,35 @@ static void bad_refs_are_refused(void **state)
     assert_string_equal(q, "localhost:5000/team/fn:latest");
     _cleanup_free_ char *f = lbox_ref_qualified("hello:latest");
     assert_string_equal(f, "docker.io/library/hello:latest");
+}
+
+/* A tag another OCI tool wrote as a bare name ("weird", not "weird:latest") is found,
+ * listed and removed by that name, and its removal leaves the image's other tags. */
+static void bare_tags_of_other_tools(void **state)
+{
+    struct ctx *c = *state;
+    struct lbox_error err;
+    char a[72], d[72];
+    make_image(c, "x:1", "x", a);
+    must(lbox_store_tag(c->st, "keep:1", a, 0, &err), &err);
+    _cleanup_free_ char *index = lbox_path_join(c->store_dir, "index.json");
+    json_t *idx = json_load_file(index, 0, NULL);
+    assert_non_null(idx);
+    size_t i;
+    json_t *desc;
+    json_array_foreach(json_object_get(idx, "manifests"), i, desc)
+        if (!strcmp(lbox_desc_ref(desc), "x:1"))
+            json_object_set_new(json_object_get(desc, "annotations"),
+                                "org.opencontainers.image.ref.name", json_string("weird"));
+    assert_int_equal(json_dump_file(idx, index, 0), 0);
+    json_decref(idx);
+
+    must(lbox_store_resolve(c->st, "weird", d, &err), &err);
+    assert_string_equal(d, a);
+    must(lbox_store_remove(c->st, "weird", &err), &err);
+    assert_int_equal(lbox_store_resolve(c->st, "weird", d, &err), -1);
+    must(lbox_store_resolve(c->st, "keep:1", d, &err), &err);
+    assert_string_equal(d, a);
 }
 
 /* Two processes tag 20 refs each at the same time: all 40 land, index.json stays valid. */
@@ -1165,6 +1197,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(tag_resolve_list_remove_gc, setup, teardown),
         cmocka_unit_test_setup_teardown(bad_refs_are_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(bare_tags_of_other_tools, setup, teardown),
         cmocka_unit_test_setup_teardown(concurrent_tags_all_land, setup, teardown),
         cmocka_unit_test_setup_teardown(busy_after_bounded_wait, setup, teardown),
         cmocka_unit_test_setup_teardown(gc_waits_for_other_holders, setup, teardown),

@@ -322,13 +322,15 @@ int lbox_store_extract_layer(struct lbox_store *st, const char *digest, const ch
     if (r == 0 && lbox_archive_write_failed(out, archive_write_close(out), false))
         r = lbox_err(err, LBOX_E_IO, "cannot finish unpacking layer %s: %s", digest,
                      archive_error_string(out));
-    /* hash whatever libarchive left unread, then compare */
+    /* Hash whatever libarchive left unread, then compare; after a failure too: damage
+     * libarchive trips on first (a garbled header reads as an unsafe name, or no tar) is
+     * still damage, and the blob must go, or every later build would reuse it. */
     ssize_t n;
-    while (r == 0 && (n = read(s->fd, s->buf, sizeof s->buf)) > 0)
+    while ((n = read(s->fd, s->buf, sizeof s->buf)) > 0)
         lbox_hash_update(s->h, s->buf, (size_t)n);
     char hex[129];
     lbox_hash_final_hex(s->h, hex);
-    if (r == 0 && strcmp(hex, digest + 7))
+    if (n == 0 && strcmp(hex, digest + 7))
         r = lbox_err(err, LBOX_E_DIGEST, "layer %s in the store is corrupt (content hashes to "
                      "sha256:%s); %s", path, hex, lbox_store_drop_corrupt_blob(st, digest, s->fd));
     archive_read_free(in);

@@ -400,6 +400,24 @@ static void corrupt_blob_detected(void **state)
     assert_false(lbox_store_has_blob(c->st, md));
     assert_int_equal(lbox_store_config(c->st, "c", &cfg, &err), -1);
     assert_int_equal(err.code, LBOX_E_NOTFOUND);
+
+    /* A layer so damaged that libarchive gives up first (no tar at all) is found corrupt
+     * and removed too, not reported as a bad archive and kept. */
+    make_image(c, "d", "d", md);
+    json_t *man = lbox_store_load_manifest(c->st, md, &err);
+    assert_non_null(man);
+    char layer[72];
+    snprintf(layer, sizeof layer, "%s", json_string_value(json_object_get(
+        json_array_get(json_object_get(man, "layers"), 0), "digest")));
+    json_decref(man);
+    _cleanup_free_ char *lp = lbox_store_blob_path(c->st, layer);
+    must(lbox_write_file_atomic(lp, "garbage", 7, 0644, &err), &err);
+    _cleanup_free_ char *into = lbox_path_join(c->root, "into");
+    assert_int_equal(mkdir(into, 0755), 0);
+    assert_int_equal(lbox_store_extract_layer(c->st, layer, into, false, &err), -1);
+    assert_int_equal(err.code, LBOX_E_DIGEST);
+    assert_non_null(strstr(err.msg, "it is removed from the store"));
+    assert_false(lbox_store_has_blob(c->st, layer));
 }
 
 /* INIT_START's facts: the node version from the label, and a runtime build that names the

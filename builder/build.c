@@ -361,6 +361,12 @@ static int build_runtime(struct build *b, struct lbox_error *err)
 
 /* ---- opt and task: the user's layers and code ---- */
 
+static void add_warning(struct lbox_build_result *res, const char *text)
+{
+    res->warnings = lbox_xrealloc(res->warnings, (res->nwarnings + 1) * sizeof(char *));
+    res->warnings[res->nwarnings++] = lbox_xstrdup(text);
+}
+
 static int add_lint(struct build *b, const char *root, struct lbox_error *err)
 {
     struct lbox_lint_finding *fs = NULL;
@@ -376,9 +382,8 @@ static int add_lint(struct build *b, const char *root, struct lbox_error *err)
         if (fs[i].severity >= 2 && rc == 0)
             rc = lbox_err(err, LBOX_E_INVAL, "%s: %s", rel, fs[i].message);
         else if (fs[i].severity < 2) {
-            b->res->warnings = lbox_xrealloc(b->res->warnings,
-                                             (b->res->nwarnings + 1) * sizeof(char *));
-            b->res->warnings[b->res->nwarnings++] = lbox_strdupf("%s: %s", rel, fs[i].message);
+            _cleanup_free_ char *w = lbox_strdupf("%s: %s", rel, fs[i].message);
+            add_warning(b->res, w);
         }
     }
     lbox_lint_findings_free(fs, n);
@@ -718,8 +723,11 @@ out:
      * lbox holds the store (it may be mid-build); a failure only leaves garbage. Nothing is
      * rebuilt for it: the layer cache keeps its own verified copy of every layer it made. */
     if (b.store) {
+        /* A collection that cannot run (a damaged image in the store) would otherwise leave
+         * every later build's garbage too, unsaid. */
         struct lbox_error gc_err = {0};
-        lbox_store_gc(b.store, NULL, &gc_err);
+        if (lbox_store_gc(b.store, NULL, &gc_err) < 0 && rc == 0)
+            add_warning(res, gc_err.msg);
     }
     if (rc < 0 && b.stage)
         hint_disk_full(b.stage, f->cache_dir, err);

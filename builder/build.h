@@ -55,7 +55,8 @@ struct lbox_build_result {
     struct lbox_build_layer layers[5];
     size_t nlayers;
     char *node_from;               /* "release tarball" | "npm package" */
-    /* Lint findings (warnings; errors fail the build): "path: message" lines. */
+    /* Warnings: lint findings ("path: message"; lint errors fail the build), and a
+     * collection of unused blobs that could not run. */
     char **warnings;
     size_t nwarnings;
 };

@@ -961,9 +961,15 @@ int lbox_store_gc(struct lbox_store *st, size_t *removed, struct lbox_error *err
         if (r < 0)
             break;
         const char *dg = json_string_value(json_object_get(d, "digest"));
-        /* never sweep when the reference graph cannot be read: we would delete live blobs */
-        if (!dg || mark_image(st, dg, keep, err) < 0)
-            r = lbox_err_prefix(err, "garbage collection stopped (nothing deleted)");
+        /* Never sweep when the reference graph cannot be read: we would delete live blobs.
+         * The damaged image is named, since removing it is what lets collection go on. */
+        if (!dg || mark_image(st, dg, keep, err) < 0) {
+            const char *tag = lbox_desc_ref(d);
+            if (!dg)
+                lbox_err(err, LBOX_E_INVAL, "its descriptor has no digest");
+            r = lbox_err_prefix(err, "garbage collection stopped (nothing deleted) at image "
+                                "'%s'", tag ? tag : "(untagged)");
+        }
     }
     if (r == 0)
         r = sweep(st, keep, removed, err);

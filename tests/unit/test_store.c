@@ -309,6 +309,7 @@ static void remove_outlives_a_failed_collection(void **state)
     assert_int_equal(unlink(xm), 0);
     assert_int_equal(lbox_store_remove(c->st, "y:1", &err), 1);
     assert_non_null(strstr(err.msg, x + 7));
+    assert_non_null(strstr(err.msg, "at image 'x:1'")); /* the one to remove, not y:1 */
     assert_int_equal(lbox_store_resolve(c->st, "y:1", got, &err), -1);
 }
 

@@ -13,7 +13,13 @@ runs=${2:-5}
 src=$(cd "$(dirname "$0")/.." && pwd)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-export XDG_DATA_HOME=$work/data   # the download cache (XDG_CACHE_HOME) stays warm
+export XDG_DATA_HOME=$work/data
+# The downloads and built layers stay warm (shared); unpacked images go to a cache of this
+# run's own, which the run empties of bases as it pleases and deletes at the end.
+shared=${XDG_CACHE_HOME:-$HOME/.cache}/lbox
+mkdir -p "$shared/blobs" "$shared/urls" "$shared/layers" "$work/cache/lbox"
+for d in blobs urls layers; do ln -s "$shared/$d" "$work/cache/lbox/$d"; done
+export XDG_CACHE_HOME=$work/cache
 
 cp -r "$src/examples/hello" "$work/fn"
 build() { "$lbox" build --runtime nodejs18.x --arch x86_64 --code "$work/fn" --tag bench:hello "$@" >/dev/null 2>&1; }
@@ -26,7 +32,7 @@ time_ns() { local t0 t1; t0=$(now); "$@"; t1=$(now); echo $((t1 - t0)); }
 
 echo '{}' >"$work/event.json"
 invoke() { "$lbox" invoke bench:hello --event "$work/event.json" >/dev/null 2>&1; }
-rootfs_cache=${XDG_CACHE_HOME:-$HOME/.cache}/lbox/rootfs
+rootfs_cache=$XDG_CACHE_HOME/lbox/rootfs
 invoke # the base of its lower layers, cached
 
 cp_runs=() warm_runs=() change_runs=() linked_runs=() nobase_runs=()

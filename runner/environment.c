@@ -544,21 +544,21 @@ static void failed_invoke_result(struct lbox_env *env, struct lbox_invoke_result
     report(env, res, peak, secs);
 }
 
-/* Ends an invoke the runtime answered. After an error the runtime either asks for the next
- * event or exits (the runtime client does after an uncaught exception); Lambda's invoke ends
- * only at that /next, so such an exit fails this invoke's environment (SHUTDOWN "failure"),
- * the answer staying the function's error. */
+/* Ends an invoke the runtime answered. Lambda's invoke ends only when the runtime asks for
+ * the next event: what the function logs after its answer (a callback's caller going on, a
+ * streaming handler after its stream's end) belongs to the invoke, before END, and counts
+ * in its Duration. After an error the runtime may exit instead (the runtime client does
+ * after an uncaught exception), which fails this invoke's environment (SHUTDOWN
+ * "failure"), the answer staying the function's. */
 static void answered_invoke_result(struct lbox_env *env, struct lbox_invoke_result *res,
                                    int64_t invoke_start, int64_t deadline_ns)
 {
-    enum wait_end w = W_COND;
-    if (res->status == LBOX_INVOKE_FUNCTION_ERROR)
-        w = env_wait_for(env, env_runtime_waiting, deadline_ns);
+    enum wait_end w = env_wait_for(env, env_runtime_waiting, deadline_ns);
     uint64_t peak;
     measure(env, res, invoke_start, 0, &peak);
     if (w == W_EXIT || w == W_EXT_EXIT)
         env_reset(env, "failure");
-    else if (w == W_TIMEOUT) /* posted its error and never asked for the next event */
+    else if (w == W_TIMEOUT) /* answered and never asked for the next event */
         env_reset(env, "timeout");
     report(env, res, peak, 0);
 }

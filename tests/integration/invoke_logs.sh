@@ -47,6 +47,18 @@ scenario() {
     || fail "records glued to stdout's line: $(grep -ao 'y[0-9T:.-]*Z.\{50\}' "$WORK/err" | head -3)"
   ok "logs: records beside 2 MiB of stdout without a newline each keep a line of their own"
 
+  # A record logged after the answer (a callback's caller going on) is still its invoke's,
+  # before END, as on Lambda; with a single event lbox waits for it before exiting.
+  inv "$LOGS" --event "$(event '{"afterAnswer":true}')" --event "$(event '{"lines":1}')"
+  expect_rc 0 "a record after the answer"
+  block 1 | grep -q $'\tINFO\tlogged after the answer$' \
+    || fail "the record after the answer is not in its invoke: $(grep -n -e 'after the answer' -e '^END' -e '^START' "$WORK/err")"
+  inv "$LOGS" --event "$(event '{"afterAnswer":true}')"
+  expect_rc 0 "a record after the answer, one event"
+  block 1 | grep -q $'\tINFO\tlogged after the answer$' || fail "one event: $(cat "$WORK/err")"
+  [ "$OUT" = '"answered"' ] || fail "the answer: $OUT"
+  ok "logs: a record logged after the answer is in its invoke, before END"
+
   # A fake frame header on fd 3 neither silences stdout nor spoils the next invoke's records.
   inv "$LOGS" --event "$(event '{"fakeFrame":true,"rawMB":1,"lines":2}')" --event "$(event '{"lines":3}')"
   expect_rc 0 "a fake frame on the telemetry fd"

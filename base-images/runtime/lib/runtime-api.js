@@ -22,11 +22,16 @@ function headerSafe(value) {
 }
 
 function serialize(body) {
+  let text;
   try {
-    return JSON.stringify(body === undefined ? null : body);
+    text = JSON.stringify(body === undefined ? null : body);
   } catch (_) {
     throw new Error('Unable to stringify response body');
   }
+  // A function, a symbol or a toJSON() giving undefined serialises to nothing, which AWS's
+  // client passes to its native add-on, and the add-on refuses with this error.
+  if (text === undefined) throw new TypeError('Wrong arguments');
+  return text;
 }
 
 function fatal(what, err) {

@@ -29,6 +29,8 @@ exports.lateAfterNull = (event, context) => {
   process.once('beforeExit', () => setImmediate(() => context.done(null, 'late')));
 };
 exports.circular = async () => { const o = {}; o.self = o; return o; };
+exports.returnsFunction = async () => () => 1;
+exports.returnsSymbol = async () => Symbol('s');
 exports.throwsError = () => { throw new ReferenceError('x is not defined'); };
 exports.throwsNumber = () => { throw 42; };
 exports.rejectsString = async () => { throw 'oops'; };

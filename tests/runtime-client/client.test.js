@@ -161,6 +161,15 @@ for (const [version, node] of NODES) {
       assert.strictEqual(body(r.posts[0]).errorMessage, 'Unable to stringify response body');
     });
 
+    test('a result that serialises to nothing (a function, a symbol) is AWS\'s TypeError', async () => {
+      for (const handler of ['basic.returnsFunction', 'basic.returnsSymbol']) {
+        const r = await one(node, handler);
+        assert.strictEqual(kind(r.posts[0]), 'error', handler);
+        const b = body(r.posts[0]);
+        assert.deepStrictEqual([b.errorType, b.errorMessage], ['TypeError', 'Wrong arguments'], handler);
+      }
+    });
+
     test('an unserializable callback result after the loop drains: error posted, exit 129', async () => {
       const r = await one(node, 'circularCb.handler', {}, { exits: true });
       assert.strictEqual(r.code, 129);
@@ -313,6 +322,16 @@ for (const [version, node] of NODES) {
       assert.strictEqual(lines[8].msg, 'undefined');
     });
 
+    test('nodejs14.x predates JSON logs and log levels: text records of every level', async () => {
+      const r = await one(node, 'basic.logs', {}, { env: { AWS_LAMBDA_LOG_FORMAT: 'JSON', AWS_LAMBDA_LOG_LEVEL: 'ERROR' } });
+      const text = () => parseText(r.stdout).map((l) => l.level);
+      if (version === '14') assert.deepStrictEqual(text().slice(0, 3), ['INFO', 'INFO', 'WARN']);
+      else assert.throws(text, /not a Lambda text log line/);
+    });
+  });
+
+  // nodejs14.x predates these (its own case above checks that it ignores them).
+  if (version !== '14') describe(`node ${version}: JSON logs and log levels`, { concurrency: 4 }, () => {
     test('AWS_LAMBDA_LOG_LEVEL=WARN drops lower levels; FATAL always logs', async () => {
       const r = await one(node, 'basic.logs', {}, { env: { AWS_LAMBDA_LOG_LEVEL: 'warn' } });
       assert.deepStrictEqual(parseText(r.stdout).map((l) => l.level), ['WARN', 'ERROR', 'FATAL']);
@@ -343,6 +362,9 @@ for (const [version, node] of NODES) {
       assert.strictEqual(rec.message.errorType, 'ReferenceError');
       assert.strictEqual(rec.message.errorMessage, 'x is not defined');
     });
+  });
+
+  describe(`node ${version}, continued`, { concurrency: 4 }, () => {
 
     // The runtime loads util (and fs, for the fd) only when a record is written: these
     // make the first output of the process a log record, at load and in the handler.

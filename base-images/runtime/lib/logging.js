@@ -150,8 +150,11 @@ function silenceConsole() {
 // Patches console and returns logError(label, err): how the runtime itself reports an
 // error it is about to post ("Invoke Error", "Uncaught Exception", ...).
 function patchConsole() {
-  const json = String(process.env.AWS_LAMBDA_LOG_FORMAT || '').toUpperCase() === 'JSON';
-  const threshold = LEVELS[String(process.env.AWS_LAMBDA_LOG_LEVEL || '').toUpperCase()] || LEVELS.TRACE;
+  // Lambda's JSON logs and log levels start with nodejs16.x: nodejs14.x's client predates
+  // them and writes text records of every level whatever these variables say.
+  const controls = Number(process.versions.node.split('.')[0]) >= 16;
+  const json = controls && String(process.env.AWS_LAMBDA_LOG_FORMAT || '').toUpperCase() === 'JSON';
+  const threshold = (controls && LEVELS[String(process.env.AWS_LAMBDA_LOG_LEVEL || '').toUpperCase()]) || LEVELS.TRACE;
   const render = json ? jsonRecord : textRecord;
 
   let sink;

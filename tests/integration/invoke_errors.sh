@@ -109,13 +109,19 @@ scenario() {
   jqt '.ok and .invocations == 2' 2 || fail "after a long error message: $(sed -n 2p <<<"$OUT")"
   ok "an error message of 300 kB comes back as the function's error; the environment stays warm"
 
-  # Lambda's nodejs18.x finds no module 'index' (its runtime's own entry is index.mjs, which
-  # CommonJS resolution skips): Runtime.ImportModuleError, not the runtime's own file.
+  # Lambda's nodejs16.x/18.x find no module 'index' (their runtime's own entry is index.mjs,
+  # which CommonJS resolution skips): Runtime.ImportModuleError. nodejs14.x's entry is
+  # /var/runtime/index.js, on NODE_PATH, found in its place: its empty exports have no handler.
   inv "$NOINDEX"
   expect_rc 3 "code without index.js"
-  jqt '.errorType == "Runtime.ImportModuleError" and .errorMessage == "Error: Cannot find module '"'index'"'\nRequire stack:\n- /var/runtime/index.mjs"' \
-    || fail "code without index.js: $OUT"
-  ok "code without index.js: Runtime.ImportModuleError for module 'index', as on Lambda"
+  if [ "$TEST_RUNTIME" = nodejs14.x ]; then
+    jqt '.errorType == "Runtime.HandlerNotFound" and .errorMessage == "index.handler is undefined or not exported"' \
+      || fail "code without index.js: $OUT"
+  else
+    jqt '.errorType == "Runtime.ImportModuleError" and .errorMessage == "Error: Cannot find module '"'index'"'\nRequire stack:\n- /var/runtime/index.mjs"' \
+      || fail "code without index.js: $OUT"
+  fi
+  ok "code without index.js: the error of $TEST_RUNTIME on Lambda"
 
   # A successful run exits 0 even after a failed one in another process.
   inv "$ERRS" --event "$(event '{"mode":"ok"}')"

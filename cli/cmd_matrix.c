@@ -196,6 +196,19 @@ static void print_json(const struct lbox_matrix_cell *cells, size_t n)
     json_decref(j);
 }
 
+/* The first name of `v` given twice (for arches, by what it names: amd64 is x86_64), or NULL.
+ * A repeat would build and run one image twice, and its second row (another requestId)
+ * would read as a difference. */
+static const char *repeated(const char **v, size_t n, bool arches)
+{
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; j < i; j++)
+            if (!strcmp(arches ? lbox_arch_canonical(v[i]) : v[i],
+                        arches ? lbox_arch_canonical(v[j]) : v[j]))
+                return v[i];
+    return NULL;
+}
+
 static int parse_num(const char *flag, const char *s, long lo, long hi, unsigned *out)
 {
     char *end;
@@ -303,6 +316,13 @@ int cmd_matrix(int argc, char **argv)
     for (size_t i = 0; i < mo.nruntimes; i++)
         if (lbox_cli_check_target("matrix", rtv[i], archv[0]) != 0)
             goto out;
+    const char *twice = repeated(rtv, mo.nruntimes, false);
+    if (twice || (twice = repeated(archv, mo.narches, true))) {
+        fprintf(stderr, "lbox matrix: '%s' is named twice in --%s (amd64 is x86_64, aarch64 "
+                "is arm64); name each once\n", twice,
+                repeated(rtv, mo.nruntimes, false) ? "runtimes" : "arches");
+        goto out;
+    }
     rc = EXIT_LBOX;
     if (event_path ? lbox_events_add_file(&events, event_path, &err) < 0
                    : lbox_events_add_buffer(&events, "{}", 2, "(default)", &err) < 0)

@@ -66,7 +66,8 @@ expect_fail "an unknown architecture is a usage error" "unknown architecture 'sp
   "$LBOX" matrix --code "$FIX/pure" --arches sparc
 
 # Bad names exit 2 before anything is built (no image appears in the store).
-for args in "--arches sparc" "--runtimes nodejs20.x" "--runtimes nodejs18.x,nodejs20.x --arches x86_64"; do
+for args in "--runtimes nodejs18.x,nodejs18.x" "--arches x86_64,amd64" "--arches sparc" \
+  "--runtimes nodejs20.x" "--runtimes nodejs18.x,nodejs20.x --arches x86_64"; do
   rc=0
   # shellcheck disable=SC2086 # $args is several words on purpose
   XDG_DATA_HOME=$T/usage "$LBOX" matrix --code "$FIX/pure" $args >"$T/out" 2>"$T/err" || rc=$?
@@ -75,6 +76,10 @@ for args in "--arches sparc" "--runtimes nodejs20.x" "--runtimes nodejs18.x,node
 done
 check "an unknown runtime is named with the known ones" \
   grep -q "unknown runtime 'nodejs20.x': use nodejs14.x, nodejs16.x or nodejs18.x" "$T/err"
+expect_fail "an arch named twice (amd64 is x86_64) is named" "'amd64' is named twice in --arches" \
+  "$LBOX" matrix --code "$FIX/pure" --arches x86_64,amd64
+expect_fail "a runtime named twice is named" "'nodejs16.x' is named twice in --runtimes" \
+  "$LBOX" matrix --code "$FIX/pure" --runtimes nodejs16.x,nodejs18.x,nodejs16.x
 expect_fail "an unknown architecture names every accepted spelling" \
   "unknown architecture 'sparc': use x86_64 \(or amd64\) or arm64 \(or aarch64\)" \
   "$LBOX" matrix --code "$FIX/pure" --arches x86_64,sparc

@@ -19,7 +19,10 @@
  * and the next unpack or eviction pass takes it at once.
  *
  * Several stores may share the cache (it is keyed by content): evicting a rootfs another
- * store still uses only costs that store a new unpack, never a running sandbox.
+ * store still uses only costs that store a new unpack, never a running sandbox. So a store
+ * that was deleted, or moved away, does not leave its images here for good: an eviction
+ * pass also takes the images its store does not name that nobody has used (held) for
+ * LBOX_ROOTFS_UNUSED_DAYS.
  *
  * Bases (base-<key>/, rootfs_base.c) are the lower layers the images' rootfs are hard-link
  * copies of. They follow the same locks, and go when no image of the store has them below
@@ -70,6 +73,10 @@ int lbox_rootfs_hold(const char *dir, int *fd_out, struct lbox_error *err)
         close(fd);
         return 1;
     }
+    /* When it was last used, for the eviction of unpacked images no store names
+     * (lbox_rootfs_evict): set explicitly, since a mount's noatime or relatime would not. */
+    const struct timespec used[2] = {{.tv_nsec = UTIME_NOW}, {.tv_nsec = UTIME_OMIT}};
+    futimens(fd, used);
     *fd_out = fd;
     return 0;
 }
@@ -279,12 +286,21 @@ void lbox_rootfs_evict(const char *const *gone, size_t ngone, const char *const 
         if (!strncmp(d, "sha256:", 7) && is_hex64(d + 7) && take(cache, d + 7, &t) == 0)
             add(&trash, t);
     }
-    /* Retry what was busy before; collect what killed processes left behind. */
+    /* Retry what was busy before; collect what killed processes left behind, and images
+     * unused for LBOX_ROOTFS_UNUSED_DAYS that this store does not name. */
+    time_t unused_since = time(NULL) - (time_t)LBOX_ROOTFS_UNUSED_DAYS * 24 * 3600;
     DIR *d = opendir(cache);
     struct dirent *de;
     while (d && (de = readdir(d))) {
         char hex[NAME_MAX + 1];
         snprintf(hex, sizeof hex, "%s", de->d_name);
+        struct stat st;
+        if (kept && is_hex64(hex) && !named_in(hex, kept, nkept) &&
+            fstatat(dirfd(d), hex, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode) &&
+            st.st_atime < unused_since && take(cache, hex, &t) == 0) {
+            add(&trash, t);
+            continue;
+        }
         char *dot = strchr(hex, '.');
         if (dot && dot != hex && !strcmp(dot, ".evict")) {
             *dot = 0;

@@ -25,9 +25,15 @@ bool lbox_rootfs_release(const char *dir, int fd);
  * holder that finds its image no longer in the store once unpacked. */
 void lbox_rootfs_mark(const char *dir);
 
+/* Days an unpacked image no store names (as far as the caller's store knows) stays unused
+ * before an eviction pass takes it. */
+#define LBOX_ROOTFS_UNUSED_DAYS 30
+
 /* Evicts the rootfs of each manifest digest ("sha256:<hex>") in `gone` that nobody holds
  * now; a held one is marked and evicted by a later call. Also retries earlier marks, except
  * on the digests in `kept` (the store names them again: a rebuild made the same image),
+ * evicts the images not in `kept` that nobody has held for LBOX_ROOTFS_UNUSED_DAYS (when
+ * `kept` is non-NULL: those of a deleted store, or another one long unused),
  * evicts the bases (rootfs_base.h) whose keys are not in `kept_bases` (NULL: the caller
  * does not know them, so every base stays), and takes the leftovers of killed processes
  * (lbox_rootfs_sweep). The deletion runs in a detached process. Best effort: a cache entry

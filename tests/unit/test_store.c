@@ -700,6 +700,48 @@ static bool trash_emptied(const char *cache)
     return false;
 }
 
+/* An unpacked image no store names (a deleted store's) goes once nobody has used it for
+ * LBOX_ROOTFS_UNUSED_DAYS; one the store names stays however old, and so does one used
+ * lately. */
+static void long_unused_orphans_are_evicted(void **state)
+{
+    struct ctx *c = *state;
+    struct lbox_error err;
+    char m[72], other[72];
+    make_image(c, "fn", "one", m);
+    struct lbox_store *user;
+    must(lbox_store_open(c->store_dir, &user, &err), &err);
+    _cleanup_free_ char *named = NULL;
+    must(lbox_store_rootfs(user, "fn", &named, &err), &err);
+    lbox_store_close(user);
+    _cleanup_free_ char *cache = lbox_rootfs_cache_dir();
+    char hex_old[65], hex_new[65];
+    memset(hex_old, 'a', 64);
+    memset(hex_new, 'b', 64);
+    hex_old[64] = hex_new[64] = 0;
+    _cleanup_free_ char *orphan_old = lbox_path_join(cache, hex_old);
+    _cleanup_free_ char *orphan_new = lbox_path_join(cache, hex_new);
+    fx_write(orphan_old, "var/task/index.js", "old");
+    fx_write(orphan_new, "var/task/index.js", "new");
+    time_t long_ago = time(NULL) - (time_t)(LBOX_ROOTFS_UNUSED_DAYS + 1) * 24 * 3600;
+    const struct timespec aged[2] = {{.tv_sec = long_ago}, {.tv_nsec = UTIME_OMIT}};
+    assert_int_equal(utimensat(AT_FDCWD, orphan_old, aged, 0), 0);
+    assert_int_equal(utimensat(AT_FDCWD, named, aged, 0), 0);
+
+    make_image(c, "other", "two", other); /* the tagging runs an eviction pass */
+    assert_int_not_equal(access(orphan_old, F_OK), 0);
+    assert_true(exists(orphan_new, "var/task/index.js"));
+    assert_true(exists(named, "var/task/index.js"));
+
+    /* A hold is a use: the orphan held just now is not old, whatever it was before. */
+    assert_int_equal(utimensat(AT_FDCWD, orphan_new, aged, 0), 0);
+    int fd;
+    assert_int_equal(lbox_rootfs_hold(orphan_new, &fd, &err), 0);
+    lbox_rootfs_release(orphan_new, fd);
+    must(lbox_store_remove(c->st, "other", &err), &err);
+    assert_true(exists(orphan_new, "var/task/index.js"));
+}
+
 static void rootfs_cache_follows_the_store(void **state)
 {
     struct ctx *c = *state;
@@ -1228,6 +1270,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(hostile_layers_are_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(unpacks_as_non_root, setup, teardown),
         cmocka_unit_test_setup_teardown(rootfs_cache_follows_the_store, setup, teardown),
+        cmocka_unit_test_setup_teardown(long_unused_orphans_are_evicted, setup, teardown),
         cmocka_unit_test_setup_teardown(lower_layers_are_shared, setup, teardown),
         cmocka_unit_test_setup_teardown(listing_outlives_a_retag, setup, teardown),
         cmocka_unit_test_setup_teardown(killed_unpack_is_swept, setup, teardown),

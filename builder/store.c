@@ -145,8 +145,11 @@ static json_t *index_load(struct lbox_store *st, struct lbox_error *err)
     json_error_t je;
     json_t *idx = json_loadb(data, len, 0, &je);
     if (!idx || !json_is_array(json_object_get(idx, "manifests"))) {
-        lbox_err(err, LBOX_E_IO, "%s is not a valid OCI index (%s); move it away to start an "
-                 "empty store", st->index, idx ? "no manifests array" : je.text);
+        /* The whole store, not index.json alone: an empty index beside the old blobs would
+         * let the next collection delete them all, and the old index could not come back. */
+        lbox_err(err, LBOX_E_IO, "%s is not a valid OCI index (%s); repair it, or move the "
+                 "store folder %s away to start an empty one", st->index,
+                 idx ? "no manifests array" : je.text, st->dir);
         json_decref(idx);
         return NULL;
     }

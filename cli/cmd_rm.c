@@ -36,12 +36,16 @@ static int remove_one(struct lbox_store *st, const char *ref)
     size_t n = 0;
     char digest[72] = "";
     bool by_digest = false;
+    const char *shown = ref; /* the tag by its full name ("hello" removes "hello:latest") */
     if (lbox_store_list(st, &imgs, &n, &err) == 0) {
         char *norm = lbox_ref_normalize(ref, NULL);
         by_digest = true;
         for (size_t i = 0; i < n; i++) /* a tag as lbox writes it, or as another tool did */
-            if ((norm && !strcmp(imgs[i].ref, norm)) || !strcmp(imgs[i].ref, ref))
+            if ((norm && !strcmp(imgs[i].ref, norm)) || !strcmp(imgs[i].ref, ref)) {
                 by_digest = false;
+                if (norm && !strcmp(imgs[i].ref, norm))
+                    shown = imgs[i].ref;
+            }
         free(norm);
         if (by_digest && lbox_store_resolve(st, ref, digest, &err) < 0)
             by_digest = false; /* lbox_store_remove reports why */
@@ -56,7 +60,7 @@ static int remove_one(struct lbox_store *st, const char *ref)
                 printf("removed %s\n", imgs[i].ref);
         printf("removed %s\n", digest);
     } else {
-        printf("removed %s\n", ref);
+        printf("removed %s\n", shown);
     }
     if (r > 0) {
         fflush(stdout);

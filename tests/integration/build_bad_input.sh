@@ -211,6 +211,11 @@ check "a build leaves no lock file, and takes the unheld ones" \
   test "$(ls -A "$lockdir")" = "other-file"
 
 # Disk full while writing (needs root to mount a small tmpfs).
+# rm names the tag it removed in full ("plain" is plain:latest).
+b --runtime nodejs18.x --code "$hello" --tag plain >/dev/null 2>&1
+check "rm of a name without a tag says which tag went" \
+  test "$("$LBOX" rm plain 2>&1)" = "removed plain:latest"
+
 if [ "$(id -u)" = 0 ]; then
   mkdir -p "$T/full"
   mount -t tmpfs -o size=2m tmpfs "$T/full"

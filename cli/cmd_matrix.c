@@ -316,11 +316,13 @@ int cmd_matrix(int argc, char **argv)
     for (size_t i = 0; i < mo.nruntimes; i++)
         if (lbox_cli_check_target("matrix", rtv[i], archv[0]) != 0)
             goto out;
-    const char *twice = repeated(rtv, mo.nruntimes, false);
-    if (twice || (twice = repeated(archv, mo.narches, true))) {
-        fprintf(stderr, "lbox matrix: '%s' is named twice in --%s (amd64 is x86_64, aarch64 "
-                "is arm64); name each once\n", twice,
-                repeated(rtv, mo.nruntimes, false) ? "runtimes" : "arches");
+    const char *twice = repeated(rtv, mo.nruntimes, false), *flag = "--runtimes";
+    if (!twice) {
+        twice = repeated(archv, mo.narches, true);
+        flag = "--arches (amd64 is x86_64, aarch64 is arm64)";
+    }
+    if (twice) {
+        fprintf(stderr, "lbox matrix: '%s' is named twice in %s; name each once\n", twice, flag);
         goto out;
     }
     rc = EXIT_LBOX;

@@ -168,7 +168,7 @@ function patchConsole() {
 
   // The first argument is always passed on, so console.log() logs "undefined" as AWS's does.
   const method = (level) => (level.priority >= threshold.priority
-    ? (msg, ...rest) => silenced || sink(level, [msg].concat(rest))
+    ? (msg, ...rest) => { if (!silenced) sink(level, [msg].concat(rest)); }
     : () => {});
   console.trace = method(LEVELS.TRACE);
   console.debug = method(LEVELS.DEBUG);
@@ -176,7 +176,7 @@ function patchConsole() {
   console.log = console.info;
   console.warn = method(LEVELS.WARN);
   console.error = method(LEVELS.ERROR);
-  console.fatal = (msg, ...rest) => silenced || sink(LEVELS.FATAL, [msg].concat(rest));
+  console.fatal = (msg, ...rest) => { if (!silenced) sink(LEVELS.FATAL, [msg].concat(rest)); };
 
   return json
     ? (_label, err) => console.error(require('./errors.js').intoError(err))

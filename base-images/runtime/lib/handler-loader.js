@@ -156,4 +156,4 @@ function handlerMetadata(fn) {
   return { streaming, highWaterMark: Number.isNaN(hwm) ? undefined : hwm };
 }
 
-module.exports = { loadHandler, handlerMetadata };
+module.exports = { loadHandler, handlerMetadata, RUNTIME_ENTRY };

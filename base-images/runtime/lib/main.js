@@ -11,7 +11,7 @@
 
 const { patchConsole, silenceConsole } = require('./logging.js');
 const { RuntimeApi } = require('./runtime-api.js');
-const { loadHandler, handlerMetadata } = require('./handler-loader.js');
+const { loadHandler, handlerMetadata, RUNTIME_ENTRY } = require('./handler-loader.js');
 const { InvokeLoop } = require('./invoke-loop.js');
 const { exitHook } = require('./invoke-context.js');
 
@@ -20,8 +20,8 @@ const { exitHook } = require('./invoke-context.js');
 // stays CommonJS (an ES module entry costs node 18 about 10 ms more at start), and shows the
 // function what Lambda's shows. Images of those runtimes have no /var/runtime/index.js,
 // which Node's resolution of a missing handler module 'index' would find through NODE_PATH.
-if (Number(process.versions.node.split('.')[0]) >= 16) {
-  process.argv[1] = require('path').join(__dirname, '..', 'index.mjs');
+if (RUNTIME_ENTRY.endsWith('.mjs')) {
+  process.argv[1] = RUNTIME_ENTRY;
   process.mainModule = undefined;
 }
 

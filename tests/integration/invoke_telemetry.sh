@@ -142,7 +142,8 @@ scenario() {
 
   # A listener that refuses a batch three times loses it, and is told in its next batch; the
   # other subscriber, whose buffer lost nothing, is not.
-  inv "$tag" --event "$(event $'{"n":1}\n{"n":2,"read":true}\n')" --env TEL_HTTP_REFUSE=3
+  inv "$tag" --event "$(event $'{"n":1}\n{"n":2,"read":true,"until":"platform.logsDropped","wait":8000}\n')" \
+    --env TEL_HTTP_REFUSE=3 --timeout 10
   expect_rc 0 "a listener that refuses"
   OUT=$(printf '%s\n' "$OUT" | tail -n 1)
   has http '.type == "platform.logsDropped" and
